@@ -1,0 +1,41 @@
+# NeuroFER-Bench: set-up, tests and the default benchmark.
+#   make setup   create .venv and install everything (quick when nothing changed)
+#   make test    run the test suite in .venv
+#   make bench   run the default benchmark grid (3 backends x built-in dataset)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test bench lint perf clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# 1. torch first, the CPU wheel (an unpinned torch pulls a multi-GB CUDA build)
+	$(PY) -m pip install -q torch==2.13.0
+	# 2. the project with its test tools
+	$(PY) -m pip install -q -e '.[dev]'
+	# 3. packages whose declared pins are wrong for Python 3.11 / torch 2.13 / numpy 2:
+	#    lava-dl (declares Python<3.11, torch<2.4, numpy<2; its SLAYER runs fine here) and
+	#    neurobench (declares torchaudio, which it does not need for our metrics).
+	$(PY) -m pip install -q --no-deps --ignore-requires-python lava-dl==0.6.0
+	$(PY) -m pip install -q --no-deps neurobench==2.3.0
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) run_bench.py run
+
+perf: setup
+	$(PY) -m pytest -q -m perf tests/perf
+
+lint: setup
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV)
