@@ -26,13 +26,13 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not perf"
 
 bench: setup
 	$(PY) run_bench.py run
 
 perf: setup
-	$(PY) -m pytest -q -m perf tests/perf
+	$(PY) -m pytest -q -m perf --benchmark-enable tests/perf
 
 lint: setup
 	$(PY) -m ruff check .

@@ -1,0 +1,165 @@
+"""The backend protocol, its result types and the backend registry.
+
+Every backend (``ann``, ``snntorch``, ``lava-dl``, ...) compiles the same architecture spec
+(:mod:`backends.specs`) into a ``torch.nn.Module`` and runs it on a batch of binned events, a float32
+tensor of shape ``(B, T, 2, H, W)``. Adapters import their framework lazily (inside functions), so
+that a missing or broken framework disables only that backend.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend's framework is missing or broken; the message says why."""
+
+
+class UnknownNameError(KeyError):
+    """An unknown registry name; the message lists the known names and the closest matches."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
+
+
+def unknown_name_error(kind: str, name: str, known: list[str]) -> UnknownNameError:
+    """Build the error for an unknown ``name`` of a registry of ``kind`` (e.g. ``"backend"``).
+
+    The message lists the known names and the closest matches (``difflib.get_close_matches``).
+    """
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return UnknownNameError(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}{hint}")
+
+
+@dataclass
+class LayerActivity:
+    """Activity of one layer over one forward pass of a batch, summed over the batch.
+
+    Attributes:
+        name: layer name, the same in every backend for the same architecture (e.g. ``conv1``).
+        kind: ``"conv"``, ``"linear"``, ``"neuron"`` ... (what produced the counts).
+        time_steps: number of time steps ``T`` the layer ran (1 for a time-folded ANN layer).
+        neurons: output units per sample per time step (e.g. ``C*H*W``).
+        spikes: number of non-zero outputs (spikes for an SNN, non-zero activations for an ANN),
+            summed over batch and time.
+        effective_acs: synaptic operations whose input was binary (accumulates), summed over batch
+            and time, as NeuroBench's ``SynapticOperations`` defines them (Yik et al., Nature
+            Communications 2025, "Effective_ACs").
+        effective_macs: likewise, for real-valued input (multiply-accumulates, "Effective_MACs").
+        dense_ops: operations with every input and weight taken as non-zero ("Dense").
+    """
+
+    name: str
+    kind: str
+    time_steps: int
+    neurons: int = 0
+    spikes: float = 0.0
+    effective_acs: float = 0.0
+    effective_macs: float = 0.0
+    dense_ops: float = 0.0
+
+
+@dataclass
+class ForwardOutput:
+    """What a backend's forward pass returns.
+
+    Attributes:
+        logits: ``(B, K)`` class scores used for the prediction.
+        logits_per_step: ``(B, T, K)`` readout after ``t = 1..T`` steps (cumulative), for
+            accuracy vs time steps; ``None`` where the model has no time axis.
+        activity: per-layer activity, summed over the batch (empty if not recorded).
+        batch_size: ``B``.
+    """
+
+    logits: torch.Tensor
+    logits_per_step: torch.Tensor | None = None
+    activity: list[LayerActivity] = field(default_factory=list)
+    batch_size: int = 0
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every backend adapter provides (one module per backend under ``backends/``)."""
+
+    name: str
+    spiking: bool
+
+    def available(self) -> tuple[bool, str]:
+        """``(True, "")`` if the framework imports, else ``(False, reason)``; never raises."""
+
+    def build(self, arch: Any, input_shape: tuple[int, int, int, int], num_classes: int) -> torch.nn.Module:
+        """Compile ``arch`` for inputs ``(T, 2, H, W)`` into a model with ``num_classes`` outputs.
+
+        Raises:
+            BackendUnavailableError: the framework is missing or broken.
+            ValueError: the architecture cannot be expressed in this backend (message says why).
+        """
+
+    def forward(self, model: torch.nn.Module, x: torch.Tensor, *, record_activity: bool = False) -> ForwardOutput:
+        """Run ``model`` on ``x`` of shape ``(B, T, 2, H, W)`` float32; see :class:`ForwardOutput`."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the framework packages used, for provenance."""
+
+
+_BACKEND_MODULES: dict[str, str] = {
+    "ann": "backends.ann",
+    "snntorch": "backends.snntorch_backend",
+    "lava-dl": "backends.lava_dl",
+}
+"""Registry: backend name -> adapter module; the module defines ``BACKEND`` (a :class:`Backend`)."""
+
+
+def register_backend(name: str, module: str) -> None:
+    """Register an adapter module under ``name``.
+
+    Raises:
+        ValueError: ``name`` is already registered.
+    """
+    if name in _BACKEND_MODULES:
+        raise ValueError(f"backend {name!r} is already registered (by {_BACKEND_MODULES[name]})")
+    _BACKEND_MODULES[name] = module
+
+
+def backend_names() -> list[str]:
+    """Names of all registered backends (available or not)."""
+    return list(_BACKEND_MODULES)
+
+
+def get_backend(name: str) -> Backend:
+    """Return the backend registered as ``name``.
+
+    The adapter module itself must import without its framework (frameworks are imported lazily);
+    use ``get_backend(name).available()`` to know whether it can run.
+
+    Raises:
+        UnknownNameError: ``name`` is not registered (lists known names and close matches).
+    """
+    if name not in _BACKEND_MODULES:
+        raise unknown_name_error("backend", name, backend_names())
+    module = importlib.import_module(_BACKEND_MODULES[name])
+    return module.BACKEND
+
+
+def backend_status() -> dict[str, tuple[bool, str]]:
+    """``{name: (available, reason)}`` for every registered backend; never raises."""
+    out: dict[str, tuple[bool, str]] = {}
+    for name in backend_names():
+        try:
+            out[name] = get_backend(name).available()
+        except Exception as exc:  # an adapter that fails to import is unavailable, not fatal
+            log.warning("backend %s: adapter failed to import: %s", name, exc)
+            out[name] = (False, f"adapter failed to import: {type(exc).__name__}: {exc}")
+    return out
+
+

@@ -1,0 +1,3 @@
+def main() -> int:
+    return 0
+
