@@ -46,7 +46,7 @@ def make_events(t, x, y, p) -> np.ndarray:
     if len(n) != 1:
         raise ValueError(f"t, x, y, p must have the same length, got {[c.shape[0] for c in cols]}")
     ev = np.empty(cols[0].shape[0], dtype=EVENTS_DTYPE)
-    for name, col in zip("txyp", cols):
+    for name, col in zip("txyp", cols, strict=True):
         ev[name] = col
     return ev
 

@@ -1,0 +1,196 @@
+"""Architecture specs: declared once here, compiled by every backend.
+
+A spec is plain data (frozen dataclasses). Each backend adapter turns it into a ``torch.nn.Module``
+with its own framework's layers and neurons; tests check that every backend's compiled model has the
+same layer shapes and parameter count.
+
+Canonical neuron (the reference dynamics every backend maps to; discrete time, one step per bin):
+
+    v[t] = beta * v[t-1] + I[t]            (IF: beta = 1)
+    s[t] = H(v[t] - threshold)             (Heaviside; surrogate gradient in the backward pass)
+    v[t] <- 0 if s[t] (reset="zero")  or  v[t] - threshold * s[t] (reset="subtract")
+
+where ``I[t]`` is the synaptic input of step ``t`` (the output of the layer's conv/linear, after
+batch norm if any). The output layer has no neuron: its logits are the mean over time of its input
+current (``logits = mean_t I_out[t]``), and the readout after ``t`` steps is the mean over the first
+``t`` steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from backends.base import unknown_name_error
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    """Spiking neuron parameters (see the module docstring for the dynamics).
+
+    Attributes:
+        model: ``"lif"`` (leaky) or ``"if"`` (non-leaky, beta = 1).
+        threshold: firing threshold (dimensionless, in units of the synaptic input).
+        beta: membrane decay factor per time step, in (0, 1]; ignored (taken as 1) for ``"if"``.
+        reset: ``"zero"`` (hard reset) or ``"subtract"`` (soft reset).
+        surrogate: surrogate-gradient family, ``"atan"`` (Fang et al., ICCV 2021, spikingjelly's
+            ``ATan``: dS/dv = alpha / 2 / (1 + (pi/2 * alpha * v)^2)) or ``"fast_sigmoid"``
+            (Zenke & Ganguli, 2018).
+        surrogate_alpha: the surrogate's slope parameter.
+    """
+
+    model: Literal["lif", "if"] = "lif"
+    threshold: float = 1.0
+    beta: float = 0.5
+    reset: Literal["zero", "subtract"] = "zero"
+    surrogate: Literal["atan", "fast_sigmoid"] = "atan"
+    surrogate_alpha: float = 2.0
+
+    @property
+    def decay(self) -> float:
+        """Effective beta: 1.0 for IF neurons."""
+        return 1.0 if self.model == "if" else self.beta
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """Conv2d (no bias) -> [BatchNorm2d] -> neuron -> [MaxPool2d(pool)], applied per time step."""
+
+    name: str
+    out_channels: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    batch_norm: bool = False
+    pool: int | None = None
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    """Linear (no bias) -> neuron; the last DenseLayer of a spec is the readout (no neuron)."""
+
+    name: str
+    out_features: int
+
+
+@dataclass(frozen=True)
+class ConvNetSpec:
+    """A plain conv net: conv layers, flatten, dense layers, readout.
+
+    Attributes:
+        name: registry name.
+        input_size: ``(H, W)`` of the binned frames the model takes.
+        n_time_bins: ``T``.
+        convs, denses: the layers in order; ``denses[-1]`` is the readout (``out_features`` is
+            replaced by the dataset's number of classes when compiled).
+        neuron: the neuron of every hidden layer.
+        ann_input: how the ANN twin sees time: ``"per_step"`` runs the same layers on each time
+            step with ReLU and averages the logits over time (same parameters as the SNN);
+            ``"fold"`` folds the T frames into 2T input channels (Spiking-FER's ANN mode).
+    """
+
+    name: str
+    input_size: tuple[int, int]
+    n_time_bins: int
+    convs: tuple[ConvLayer, ...]
+    denses: tuple[DenseLayer, ...]
+    neuron: NeuronSpec = field(default_factory=NeuronSpec)
+    ann_input: Literal["per_step", "fold"] = "per_step"
+
+
+@dataclass(frozen=True)
+class ResNetSpec:
+    """A spike-element-wise (SEW) ResNet and its ANN twin (Fang et al., "Deep Residual Learning in
+    Spiking Neural Networks", NeurIPS 2021, Fig. 1 and Table 1; ResNet-18 layout of He et al., CVPR
+    2016, Table 1).
+
+    Stem: Conv(2 -> stem_channels, stem_kernel, stride stem_stride, padding stem_kernel // 2, no
+    bias) -> BN -> neuron -> MaxPool(3, 2, padding 1). Stages: ``blocks[i]`` BasicBlocks with
+    ``channels[i]`` channels, the first of stages 2..4 with stride 2. SEW BasicBlock:
+    conv3x3-BN-neuron-conv3x3-BN-neuron, then ``connect`` (ADD) with the identity, or with
+    conv1x1(stride)-BN-neuron when the shape changes. Head: global average pool -> flatten ->
+    Linear(channels[-1] -> num_classes) readout, averaged over time.
+    The ANN twin (``ann_input="fold"``) uses ReLU for the neurons, the standard residual addition
+    (``relu(F(x) + x)``), and a stem conv taking ``2 * n_time_bins`` channels.
+    """
+
+    name: str
+    input_size: tuple[int, int]
+    n_time_bins: int
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+    channels: tuple[int, ...] = (64, 128, 256, 512)
+    stem_channels: int = 64
+    stem_kernel: int = 7
+    stem_stride: int = 2
+    connect: Literal["ADD"] = "ADD"
+    neuron: NeuronSpec = field(default_factory=lambda: NeuronSpec(model="if", threshold=1.0))
+    ann_input: Literal["per_step", "fold"] = "fold"
+
+
+ArchSpec = ConvNetSpec | ResNetSpec
+
+_ARCHS: dict[str, Callable[[], ArchSpec]] = {}
+
+
+def register_arch(name: str) -> Callable[[Callable[[], ArchSpec]], Callable[[], ArchSpec]]:
+    """Decorator registering a zero-argument spec factory under ``name``.
+
+    Raises:
+        ValueError: ``name`` is already registered.
+    """
+
+    def deco(fn: Callable[[], ArchSpec]) -> Callable[[], ArchSpec]:
+        if name in _ARCHS:
+            raise ValueError(f"architecture {name!r} is already registered")
+        _ARCHS[name] = fn
+        return fn
+
+    return deco
+
+
+def arch_names(pattern: str = "*") -> list[str]:
+    """Registered architecture names matching the shell-style wildcard ``pattern``."""
+    import fnmatch
+
+    return sorted(n for n in _ARCHS if fnmatch.fnmatch(n, pattern))
+
+
+def get_arch(name: str) -> ArchSpec:
+    """Return the spec registered as ``name``.
+
+    Raises:
+        UnknownNameError: unknown name (lists known names and close matches).
+    """
+    if name not in _ARCHS:
+        raise unknown_name_error("architecture", name, list(_ARCHS))
+    return _ARCHS[name]()
+
+
+@register_arch("tiny")
+def tiny() -> ConvNetSpec:
+    """Small conv SNN for CI and the default CPU benchmark: 48x48 input, T = 8.
+
+    conv1 2->16 k5 p2, pool 2 (24x24); conv2 16->32 k3 p1, pool 2 (12x12); conv3 32->32 k3 p1,
+    pool 2 (6x6); fc1 1152->128; fc2 128->K readout. LIF, beta 0.5, threshold 1, hard reset, ATan.
+    """
+    return ConvNetSpec(
+        name="tiny",
+        input_size=(48, 48),
+        n_time_bins=8,
+        convs=(
+            ConvLayer("conv1", 16, 5, padding=2, pool=2),
+            ConvLayer("conv2", 32, 3, padding=1, pool=2),
+            ConvLayer("conv3", 32, 3, padding=1, pool=2),
+        ),
+        denses=(DenseLayer("fc1", 128), DenseLayer("fc2", 0)),
+        neuron=NeuronSpec(model="lif", beta=0.5, threshold=1.0, reset="zero", surrogate="atan"),
+        ann_input="per_step",
+    )
+
+
+@register_arch("sew_resnet18")
+def sew_resnet18() -> ResNetSpec:
+    """Spiking-FER's model (Barchid et al., CBMI 2023): SEW-ResNet-18, ADD connection, IF neurons
+    (threshold 1, hard reset, ATan surrogate), T = 6, 128x128 input, 2 input channels."""
+    return ResNetSpec(name="sew_resnet18", input_size=(128, 128), n_time_bins=6)
