@@ -76,7 +76,7 @@ ENERGY_PER_OP_PJ: dict[str, dict[str, Any]] = {
         "source": _HOROWITZ,
     },
 }
-"""Energy per operation, in picojoules, by named process node / arithmetic (see module docstring)."""
+"""Energy per operation in picojoules, by named process node / arithmetic (see module docstring)."""
 
 DEFAULT_NODE = "45nm"
 """The default: 45 nm, 32-bit float (MAC 4.6 pJ, AC 0.9 pJ)."""

@@ -143,6 +143,9 @@ def _skip_reasons(cells: list[Cell], data_root: Path) -> dict[Cell, str]:
                 backend_why[c.backend] = None if ok else f"backend {c.backend!r} unavailable: {why}"
             except UnknownNameError as exc:
                 backend_why[c.backend] = str(exc)
+            except Exception as exc:  # a broken adapter disables its cells only
+                backend_why[c.backend] = (f"backend {c.backend!r} adapter failed to import: "
+                                          f"{type(exc).__name__}: {exc}")
             if backend_why[c.backend]:
                 log.warning("skipping the cells of %s", backend_why[c.backend])
         if c.dataset not in dataset_why:

@@ -79,12 +79,14 @@ def _check_indices(a: np.ndarray, name: str, num_classes: int | None) -> np.ndar
     if np.issubdtype(a.dtype, np.floating):
         ok = np.isfinite(a) & (a == np.round(a))
         if not np.all(ok):
-            raise ValueError(f"{name}: expected integer class indices, got value {a[~ok][0]!r}")
+            bad = a[~ok][0].item()
+            raise ValueError(f"{name}: expected integer class indices, got value {bad!r}")
     if a.min() < 0:
-        raise ValueError(f"{name}: expected class indices >= 0, got {a.min()!r}")
+        raise ValueError(f"{name}: expected class indices >= 0, got {a.min().item()!r}")
     if num_classes is not None and a.max() >= num_classes:
         raise ValueError(
-            f"{name}: expected class indices < num_classes = {num_classes}, got {a.max()!r}"
+            f"{name}: expected class indices < num_classes = {num_classes}, "
+            f"got {a.max().item()!r}"
         )
     return a.astype(np.int64)
 
@@ -141,7 +143,8 @@ def _check_regression(preds: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
     t = t.astype(np.float64)
     for name, a in (("preds", p), ("target", t)):
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name}: expected finite values, got {a[~np.isfinite(a)][0]!r}")
+            bad = a[~np.isfinite(a)][0].item()
+            raise ValueError(f"{name}: expected finite values, got {bad!r}")
     return p, t
 
 
@@ -291,7 +294,9 @@ def _group_keys(g: np.ndarray) -> list[Hashable]:
     return sorted(set(g.tolist()), key=lambda v: (str(v), repr(v)))
 
 
-def per_group_accuracy(preds: Any, target: Any, groups: Any) -> dict[str, float]:
+def per_group_accuracy(
+    preds: Any, target: Any, groups: Any, num_classes: int | None = None
+) -> dict[str, float]:
     """Accuracy within each group of samples (e.g. each lighting condition of SEE).
 
     .. math:: \\mathrm{acc}_g = \\frac{1}{|I_g|} \\sum_{i \\in I_g} [\\hat y_i = y_i],
@@ -301,6 +306,7 @@ def per_group_accuracy(preds: Any, target: Any, groups: Any) -> dict[str, float]
         preds: ``(N,)`` predicted class indices.
         target: ``(N,)`` true class indices.
         groups: ``(N,)`` group of each sample (strings or ints).
+        num_classes: optional ``K``, only to check that every index is ``< K``.
 
     Returns:
         ``{str(g): accuracy}`` for every group present, keys sorted; only groups with samples
@@ -313,7 +319,7 @@ def per_group_accuracy(preds: Any, target: Any, groups: Any) -> dict[str, float]
         >>> per_group_accuracy([0, 1, 1, 0], [0, 1, 0, 0], ["hdr", "hdr", "normal", "normal"])
         {'hdr': 1.0, 'normal': 0.5}
     """
-    p, t = _check_labels(preds, target)
+    p, t = _check_labels(preds, target, num_classes)
     g = _check_groups(groups, p.shape[0])
     out: dict[str, float] = {}
     for key in _group_keys(g):
@@ -322,13 +328,16 @@ def per_group_accuracy(preds: Any, target: Any, groups: Any) -> dict[str, float]
     return out
 
 
-def per_group_uar(preds: Any, target: Any, groups: Any) -> dict[str, float]:
+def per_group_uar(
+    preds: Any, target: Any, groups: Any, num_classes: int | None = None
+) -> dict[str, float]:
     """UAR within each group of samples (see :func:`uar` for classes absent from a group's target).
 
     Args:
         preds: ``(N,)`` predicted class indices.
         target: ``(N,)`` true class indices.
         groups: ``(N,)`` group of each sample (strings or ints).
+        num_classes: optional ``K``, only to check that every index is ``< K``.
 
     Returns:
         ``{str(g): UAR over the samples of g}`` for every group present, keys sorted.
@@ -340,7 +349,7 @@ def per_group_uar(preds: Any, target: Any, groups: Any) -> dict[str, float]:
         >>> per_group_uar([0, 0, 1, 1], [0, 1, 1, 1], ["a", "a", "b", "b"])
         {'a': 0.5, 'b': 1.0}
     """
-    p, t = _check_labels(preds, target)
+    p, t = _check_labels(preds, target, num_classes)
     g = _check_groups(groups, p.shape[0])
     return {str(key): uar(p[g == key], t[g == key]) for key in _group_keys(g)}
 
@@ -419,7 +428,7 @@ def latency_stats(samples_ms: Any) -> dict[str, float]:
         raise ValueError(f"samples_ms: expected numbers in ms, got dtype {s.dtype}")
     s = s.astype(np.float64)
     if not np.all(np.isfinite(s)) or s.min() < 0:
-        bad = s[~np.isfinite(s) | (s < 0)][0]
+        bad = s[~np.isfinite(s) | (s < 0)][0].item()
         raise ValueError(f"samples_ms: expected finite latencies >= 0 ms, got {bad!r}")
     return {
         "latency_ms_p50": float(np.percentile(s, 50, method="linear")),
@@ -534,7 +543,8 @@ def ccc(preds: Any, target: Any) -> float | np.ndarray:
 def sagr(preds: Any, target: Any) -> float | np.ndarray:
     """Sign agreement (SAGR): the fraction of samples whose prediction has the target's sign.
 
-    .. math:: \\mathrm{SAGR} = \\frac{1}{N} \\sum_i [\\mathrm{sign}(\\hat y_i) = \\mathrm{sign}(y_i)]
+    .. math:: \\mathrm{SAGR} = \\frac{1}{N} \\sum_i [\\mathrm{sign}(\\hat y_i)
+        = \\mathrm{sign}(y_i)]
 
     as defined for valence and arousal in AffectNet (Mollahosseini et al., IEEE Trans. Affective
     Computing 2017, Sec. 5) and used by FER-Zoo. ``sign(0) = 0``, so a zero matches only a zero.

@@ -1,0 +1,163 @@
+"""Grid runner and result records: resume, failing cells, skipped cells, Ctrl-C, grid files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import grid as G
+from benchmarks.cell import Cell, Recipe
+from benchmarks.records import append_record, finished_cell_ids, read_records
+
+
+def fake_runner(calls: list, fail: set[str] = frozenset(), interrupt_at: int | None = None):
+    """A cell runner that records its calls; fails on backends in ``fail``."""
+
+    def run(cell: Cell, data_root, progress=True):
+        if interrupt_at is not None and len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+        calls.append(cell.cell_id)
+        if cell.backend in fail:
+            raise RuntimeError(f"injected failure in {cell.backend}")
+        return {"status": "ok", "error": None, "kind": "trained", "cell_id": cell.cell_id,
+                "cell": cell.to_dict(), "metrics": {"accuracy": 0.5}}
+
+    return run
+
+
+@pytest.fixture
+def no_skips(monkeypatch):
+    monkeypatch.setattr(G, "_skip_reasons", lambda cells, root: {})
+
+
+def small_grid(**kw) -> G.Grid:
+    base = dict(name="t", datasets=("d",), backends=("a", "b"), archs=("tiny",), folds=(0, 1),
+                seeds=(0,), recipe=Recipe(epochs=1, codecarbon=False))
+    base.update(kw)
+    return G.Grid(**base)
+
+
+def test_cells_are_the_product_of_the_lists():
+    g = small_grid(seeds=(0, 1, 2))
+    cells = g.cells()
+    assert len(cells) == 1 * 2 * 1 * 2 * 3  # datasets x backends x archs x folds x seeds
+    assert len({c.cell_id for c in cells}) == len(cells)
+
+
+def test_resume_skips_finished_cells(tmp_path, no_skips):
+    calls: list = []
+    s1 = G.run_grid(small_grid(), tmp_path, tmp_path / "data", cell_runner=fake_runner(calls), progress=False)
+    assert len(calls) == 4 and len(s1.done) == 4
+    calls2: list = []
+    s2 = G.run_grid(small_grid(), tmp_path, tmp_path / "data", cell_runner=fake_runner(calls2), progress=False)
+    assert calls2 == [] and len(s2.resumed) == 4
+    # a larger grid trains only the new cells
+    calls3: list = []
+    G.run_grid(small_grid(folds=(0, 1, 2)), tmp_path, tmp_path / "data", cell_runner=fake_runner(calls3), progress=False)
+    assert len(calls3) == 2 and all("/f2/" in c for c in calls3)
+    assert len(read_records(tmp_path)) == 6
+
+
+def test_failing_cell_is_recorded_and_grid_goes_on(tmp_path, no_skips):
+    calls: list = []
+    s = G.run_grid(small_grid(), tmp_path, tmp_path / "data", cell_runner=fake_runner(calls, fail={"a"}),
+                   progress=False)
+    assert len(calls) == 4
+    assert len(s.failed) == 2 and len(s.done) == 2
+    recs = read_records(tmp_path)
+    errors = [r for r in recs if r["status"] == "error"]
+    assert len(errors) == 2
+    assert all("injected failure in a" in r["error"] for r in errors)
+    assert all(r["cell"]["backend"] == "a" for r in errors)
+    # failed cells are retried on re-run, finished ones are not
+    calls2: list = []
+    G.run_grid(small_grid(), tmp_path, tmp_path / "data", cell_runner=fake_runner(calls2), progress=False)
+    assert sorted(calls2) == sorted(c for c in calls if "/a/" in c)
+
+
+def test_ctrl_c_keeps_finished_cells(tmp_path, no_skips):
+    calls: list = []
+    s = G.run_grid(small_grid(), tmp_path, tmp_path / "data",
+                   cell_runner=fake_runner(calls, interrupt_at=2), progress=False)
+    assert s.interrupted
+    assert finished_cell_ids(tmp_path) == set(calls) and len(calls) == 2
+
+
+def test_unavailable_backend_and_absent_dataset_are_skipped(tmp_path, monkeypatch):
+    calls: list = []
+    g = small_grid(backends=("ann", "no-such-backend"), datasets=("ckplus-dvs",), folds=(0,))
+    s = G.run_grid(g, tmp_path / "run", tmp_path / "empty-root", cell_runner=fake_runner(calls), progress=False)
+    assert calls == []  # the dataset is absent: nothing runs
+    recs = read_records(tmp_path / "run")
+    assert [r["status"] for r in recs] == ["skipped", "skipped"]
+    by_backend = {r["cell"]["backend"]: r["error"] for r in recs}
+    assert "unknown backend 'no-such-backend'" in by_backend["no-such-backend"]
+    assert str(tmp_path / "empty-root") in by_backend["ann"]
+    assert len(s.skipped) == 2
+
+
+def test_records_round_trip_and_torn_line(tmp_path):
+    rec = {"cell_id": "x", "status": "ok", "metrics": {"accuracy": 0.25, "nan": float("nan")}}
+    append_record(tmp_path, rec)
+    with open(tmp_path / "results.jsonl", "a") as fh:
+        fh.write('{"cell_id": "torn", "sta')  # a crash mid-write
+    append_record(tmp_path, {"cell_id": "y", "status": "ok"})
+    recs = read_records(tmp_path)
+    assert [r["cell_id"] for r in recs] == ["x", "y"]
+    assert recs[0]["metrics"] == {"accuracy": 0.25, "nan": None}
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[2])["cell_id"] == "y"
+
+
+def test_grid_files_load(tmp_path):
+    names = G.grid_names()
+    assert {"default", "spiking_fer", "spiking_fer_legacy"} <= set(names)
+    d = G.load_grid("default")
+    assert d.backends == ("ann", "snntorch", "lava-dl") and d.datasets == ("synthetic-fer-dvs",)
+    sf = G.load_grid("spiking_fer")
+    assert len(sf.cells()) == 4 * 10 * 2  # 4 datasets x 10 folds x (SNN, ANN)
+    assert sf.recipe.momentum == 0.9 and sf.recipe.weight_decay == 5e-4
+    assert G.load_grid("spiking_fer_legacy").recipe.selection == "best_on_test_legacy"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('datasets = ["a"]\nbackend = ["x"]\n')
+    with pytest.raises(ValueError, match=r"bad.toml: unknown key\(s\) \['backend'\]"):
+        G.load_grid(bad)
+    bad.write_text('[recipe]\nepoch = 3\n')
+    with pytest.raises(ValueError, match=r"\[recipe\]: unknown recipe key\(s\) \['epoch'\]"):
+        G.load_grid(bad)
+    with pytest.raises(FileNotFoundError, match="known grids: default"):
+        G.load_grid("no-such-grid")
+
+
+def test_override_options():
+    g = G.override(G.load_grid("default"), backends=["ann"], epochs=2, folds=None, batch_size=None)
+    assert g.backends == ("ann",) and g.recipe.epochs == 2 and g.folds == (0,)
+    assert g.recipe.batch_size == G.load_grid("default").recipe.batch_size
+
+
+def test_recipe_validation():
+    with pytest.raises(ValueError, match="recipe.selection must be one of"):
+        Recipe(selection="best")
+    with pytest.raises(ValueError, match="recipe.epochs must be >= 1, got 0"):
+        Recipe(epochs=0)
+
+
+def test_cli_help_lists_subcommands(capsys):
+    import run_bench
+
+    with pytest.raises(SystemExit) as e:
+        run_bench.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("run", "report", "list"):
+        assert cmd in out
+
+
+def test_cli_unknown_grid_is_a_clear_error(capsys, tmp_path):
+    import run_bench
+
+    assert run_bench.main(["run", "--grid", "nope", "--out", str(tmp_path)]) == 2
+    assert "no grid file 'nope'" in capsys.readouterr().err
+
+
