@@ -51,7 +51,7 @@ class CellData:
         """Training inputs ``(b, T, 2, H, W)`` for positions ``idx`` of the train split.
 
         Without augmentation these are the cached tensors; with it, each sample's events are
-        re-loaded, augmented (seeded by ``rng``) and re-binned.
+        re-loaded, augmented with the Spiking-FER EDAs (seeded by ``rng``) and re-binned.
         """
         if self.augment is None:
             return self.train.x[idx]
@@ -61,7 +61,7 @@ class CellData:
         for i in idx:
             seq = self.train.indices[int(i)]
             events = self.dataset.load_events(seq)
-            frames.append(torch.from_numpy(self.augment(events, self.binner, rng)))
+            frames.append(torch.from_numpy(self.augment(events, rng)))
         return torch.stack(frames)
 
 
@@ -129,9 +129,14 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
     binner = make_binner(dataset, arch, cell.recipe.binarize)
     augment = None
     if cell.recipe.augment:
-        from datasets.augment import spiking_fer_training_transform
+        from datasets.augment import spiking_fer_augmentations
 
-        augment = spiking_fer_training_transform(dataset.sensor_size)
+        augment = spiking_fer_augmentations(
+            sensor_size=tuple(dataset.sensor_size),
+            n_time_bins=arch.n_time_bins,
+            event_count=binner.event_count,
+            size=tuple(arch.input_size),
+        )
     log.info(
         "%s fold %d (%s): %d train, %d val, %d test sequences",
         cell.dataset, cell.fold, cell.protocol, len(tr), len(va), len(test_idx),

@@ -7,7 +7,8 @@ so this is tonic's channel order.
 Slicing rules
 -------------
 The four slicing modes shared with tonic are bit-identical to ``tonic.transforms.ToFrame`` /
-``tonic.functional.to_frame_numpy`` (tonic 1.7.0) for the same parameters: the bin edges are
+``tonic.functional.to_frame_numpy`` (tonic 1.7.0) for the same parameters (our float32 frames
+equal tonic's int16 counts cast to float32, shape and all): the bin edges are
 computed with the same arithmetic as tonic's slicers (``tonic/slicers.py``: ``SliceByTime``,
 ``SliceByEventCount``, ``SliceByTimeBins``, ``SliceByEventBins``), then every frame counts the
 events of its slice. Consequences of tonic's arithmetic that we keep on purpose (so that results
@@ -34,13 +35,16 @@ Resizing is nearest-neighbour on the *frames* (not on the event coordinates), id
 (``project/utils/transforms.py``, ``DVSTransform``). Downsampling therefore *subsamples* rows and
 columns (events in the skipped ones are lost); it does not pool.
 
-Implementation: per frame, one ``np.bincount`` over the flat index ``(p * H + y) * W + x`` of the
-frame's contiguous slice of events (slices may overlap when ``overlap > 0``). There is no
-per-event Python loop; the Python loop runs over frames.
+Implementation: per frame, the flat index ``(p * H + y) * W + x`` of the frame's contiguous slice
+of events (slices may overlap when ``overlap > 0``) is counted with one ``np.bincount`` (slices of
+at least ``2 H W / 8`` events) or one ``np.add.at`` into the float32 frame (sparser slices, where
+it is faster). There is no per-event Python loop; the Python loop runs over frames. Counts are
+exact up to 2**24 events per pixel and frame (float32).
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -48,6 +52,10 @@ from typing import Literal
 import numpy as np
 
 logger = logging.getLogger(__name__)
+
+_ONE = np.float32(1.0)
+_DENSE_DIVISOR = 8  # a slice with >= plane / 8 events is counted with np.bincount (measured)
+_BISECT_MAX = 64  # up to this many window edges, bisect on the strided view (no copy of t)
 
 SPIKING_FER_EVENT_COUNT = 2500
 """Events per frame of Spiking-FER's binning (``CustomToFrame.event_count`` default,
@@ -187,6 +195,7 @@ def _accumulate(
     """Count events ``events[starts[i]:ends[i]]`` into frame ``i``: float32 ``(n, 2, H, W)``."""
     n = len(starts)
     plane = 2 * height * width
+    dense = max(plane // _DENSE_DIVISOR, 1)
     out = np.zeros((n, plane), dtype=np.float32)
     for i in range(n):
         s, e = int(starts[i]), int(ends[i])
@@ -198,8 +207,23 @@ def _accumulate(
         idx += sl["y"]
         idx *= width
         idx += sl["x"]
-        out[i] = np.bincount(idx, minlength=plane)
+        if e - s >= dense:
+            out[i] = np.bincount(idx, minlength=plane)
+        else:  # few events: scatter-add beats a full-plane bincount + conversion
+            np.add.at(out[i], idx, _ONE)
     return out.reshape(n, 2, height, width)
+
+
+def _searchsorted(t: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(t, values, side="left")`` without copying a strided ``t``.
+
+    For a few query values, Python's ``bisect_left`` on the (strided) field view gives the same
+    indices (same comparisons: numpy scalars against the query values) without the O(N) copy
+    and int64 -> float64 conversion that ``np.searchsorted`` makes of ``t``.
+    """
+    if len(values) <= _BISECT_MAX:
+        return np.array([bisect.bisect_left(t, v) for v in values], dtype=np.intp)
+    return np.searchsorted(np.ascontiguousarray(t), values)
 
 
 def _zeros(n: int, width: int, height: int) -> np.ndarray:
@@ -224,7 +248,7 @@ def _time_window_slices(t, time_window, overlap, include_incomplete, start_time,
     n_slices = max(n_slices, 1)
     window_starts = np.arange(n_slices) * stride + start
     window_ends = window_starts + time_window
-    return np.searchsorted(t, window_starts), np.searchsorted(t, window_ends)
+    return _searchsorted(t, window_starts), _searchsorted(t, window_ends)
 
 
 def _time_bin_slices(t, n_time_bins, overlap):
@@ -233,7 +257,7 @@ def _time_bin_slices(t, n_time_bins, overlap):
     stride = time_window * (1 - overlap)
     window_starts = np.arange(n_time_bins) * stride + t[0]
     window_ends = window_starts + time_window
-    return np.searchsorted(t, window_starts), np.searchsorted(t, window_ends)
+    return _searchsorted(t, window_starts), _searchsorted(t, window_ends)
 
 
 def _event_count_slices(n_events, event_count, overlap, include_incomplete):
