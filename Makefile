@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# 1. torch first, the CPU wheel (an unpinned torch pulls a multi-GB CUDA build)
 	$(PY) -m pip install -q torch==2.13.0
-	# 2. the project with its test tools
-	$(PY) -m pip install -q -e '.[dev]'
+	# 2. the project with its test tools and the video-to-events extra
+	$(PY) -m pip install -q -e '.[dev,convert]'
 	# 3. packages whose declared pins are wrong for Python 3.11 / torch 2.13 / numpy 2:
 	#    lava-dl (declares Python<3.11, torch<2.4, numpy<2; its SLAYER runs fine here) and
 	#    neurobench (declares torchaudio, which it does not need for our metrics).

@@ -6,6 +6,7 @@
     python run_bench.py run --backends ann snntorch --epochs 3 --out runs/quick
     python run_bench.py report runs/default      # re-render tables and figures from the records
     python run_bench.py list                     # backends (availability, versions), datasets, archs, grids
+    python run_bench.py convert clip.mp4 out/clip.h5 --preview   # face video -> v2e-layout events
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list backends, datasets, architectures and grids")
     _add_common(lst)
+
+    from datasets.convert_cli import add_convert_parser
+
+    add_convert_parser(sub)  # `convert`: video / frames / CK+ -> standardized face -> events
     return parser
 
 
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args)
     handlers = {"run": cmd_run, "report": cmd_report, "list": cmd_list}
     try:
-        return handlers[args.command](args)
+        return handlers.get(args.command, getattr(args, "func", None))(args)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
