@@ -219,9 +219,10 @@ class FerDVSDataset(EventDataset):
         See :func:`datasets.folds.validation_split`; the test split is never touched.
 
         Raises:
-            ValueError: bad ``fraction``, fewer than two training subjects, or a bad index.
+            ValueError: bad ``fraction`` or fewer than two training subjects.
+            IndexError: an index outside ``sequences``.
         """
-        subjects = [s.subject for s in self.sequences]
+        subjects = [self.sequences[i].subject for i in train_indices]
         return _validation_split(train_indices, subjects, fraction, seed)
 
 

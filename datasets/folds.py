@@ -139,9 +139,8 @@ def parse_folds_csv(
         if not sequence:
             raise DatasetError(f"{path}, line {lineno}: field 'sequence' is empty: {raw!r}")
         label = _parse_int(label_text, path, lineno, "label")
-        hi = n_classes if n_classes is not None else None
-        if label < 1 or (hi is not None and label > hi):
-            rng = f"1..{hi}" if hi is not None else ">= 1"
+        if label < 1 or (n_classes is not None and label > n_classes):
+            rng = f"1..{n_classes}" if n_classes is not None else ">= 1"
             raise DatasetError(
                 f"{path}, line {lineno}: field 'label' = {label} is out of range (expected {rng})"
             )
@@ -327,31 +326,35 @@ def validation_split(
 ) -> tuple[list[int], list[int]]:
     """Hold whole training subjects out as a validation set (never touching the test split).
 
-    ``n_val = max(1, round(fraction * S))`` of the ``S`` distinct subjects among
-    ``train_indices`` (at most ``S - 1``) are drawn with ``numpy.random.default_rng(seed)`` from
+    ``n_val = max(1, round(fraction * S))`` (Python's round, half to even; at most ``S - 1``) of
+    the ``S`` distinct training subjects are drawn with ``numpy.random.default_rng(seed)`` from
     the sorted subject list; every training sequence of those subjects goes to validation.
 
     Args:
-        train_indices: indices of the training sequences, shape ``(N_train,)``.
-        subjects: subject of every sequence of the dataset, indexed by sequence index.
+        train_indices: dataset indices of the training sequences, shape ``(N_train,)``.
+        subjects: the subject of each training sequence, aligned with ``train_indices``
+            (``subjects[j]`` is the subject of sequence ``train_indices[j]``), shape ``(N_train,)``.
         fraction: share of the training subjects to hold out, ``0 < fraction < 1``.
         seed: seed of the draw.
 
     Returns:
-        ``(train, val)``: disjoint index lists whose union is ``train_indices``, each in the
-        order of ``train_indices``; no subject appears in both.
+        ``(train, val)``: disjoint lists of dataset indices whose union is ``train_indices``,
+        each in the order of ``train_indices``; no subject appears in both.
 
     Raises:
-        ValueError: ``fraction`` outside (0, 1), fewer than two training subjects, or an index out
-            of range of ``subjects``.
+        ValueError: ``fraction`` outside (0, 1), ``subjects`` not as long as ``train_indices``,
+            or fewer than two training subjects.
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
     idx = list(train_indices)
-    bad = [i for i in idx if not 0 <= i < len(subjects)]
-    if bad:
-        raise ValueError(f"train index {bad[0]} out of range 0..{len(subjects) - 1}")
-    names = sorted({subjects[i] for i in idx})
+    subj = list(subjects)
+    if len(subj) != len(idx):
+        raise ValueError(
+            f"subjects must be aligned with train_indices: got {len(subj)} subjects for "
+            f"{len(idx)} training indices"
+        )
+    names = sorted(set(subj))
     if len(names) < 2:
         raise ValueError(
             f"a subject-level validation split needs >= 2 training subjects, got {len(names)}"
@@ -359,6 +362,6 @@ def validation_split(
     n_val = min(len(names) - 1, max(1, round(fraction * len(names))))
     chosen = np.random.default_rng(seed).choice(len(names), size=n_val, replace=False)
     val_subjects = {names[j] for j in chosen}
-    train = [i for i in idx if subjects[i] not in val_subjects]
-    val = [i for i in idx if subjects[i] in val_subjects]
+    train = [i for i, s in zip(idx, subj, strict=True) if s not in val_subjects]
+    val = [i for i, s in zip(idx, subj, strict=True) if s in val_subjects]
     return train, val
