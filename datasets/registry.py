@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from datasets.base import EventDataset
 from datasets.ferdvs import ADFESDVS, CASIADVS, MMIDVS, CKPlusDVS
-from datasets.synthetic import SyntheticFerDVS, ensure_synthetic_fer_dvs
+from datasets.synthetic import SyntheticFerDVS, SyntheticFerDVSMini, ensure_synthetic_fer_dvs
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def register_dataset(name: str) -> Callable[[T], T]:
     return deco
 
 
-for _cls in (SyntheticFerDVS, CKPlusDVS, ADFESDVS, CASIADVS, MMIDVS):
+for _cls in (SyntheticFerDVS, SyntheticFerDVSMini, CKPlusDVS, ADFESDVS, CASIADVS, MMIDVS):
     register_dataset(_cls.name)(_cls)
 
 
@@ -100,8 +100,8 @@ def open_dataset(name: str, data_root: str | os.PathLike, **params: Any) -> Even
     """
     cls = dataset_class(name)
     root = Path(data_root)
-    if cls is SyntheticFerDVS:
+    if issubclass(cls, SyntheticFerDVS):
         loader = {k: params.pop(k) for k in _LOADER_OPTIONS if k in params}
-        ensure_synthetic_fer_dvs(root, **params)
-        return SyntheticFerDVS(root, **loader)
+        ensure_synthetic_fer_dvs(root, **{**cls.generation_params, **params, "folder": cls.folder})
+        return cls(root, **loader)
     return cls(root, **params)

@@ -747,8 +747,11 @@ def generate_synthetic_fer_dvs(
     n_frames: int = DEFAULTS["n_frames"],
     n_folds: int = DEFAULTS["n_folds"],
     progress: bool = True,
+    folder: str = FOLDER,
 ) -> Path:
-    """Generate ``synthetic-fer-dvs`` under ``root/SyntheticFerDVS`` (cached, resumable).
+    """Generate ``synthetic-fer-dvs`` under ``root/<folder>`` (default ``SyntheticFerDVS``;
+    cached, resumable). Variants with other parameters use another ``folder`` so that they never
+    overwrite each other.
 
     Writes ``<subject>/<sequence>.h5`` (v2e layout, one per sequence: ``n_subjects x 7 x takes``),
     ``folds.csv`` (Spiking-FER format; labels 1..7 in :data:`SYNTHETIC_CLASSES` order;
@@ -784,7 +787,7 @@ def generate_synthetic_fer_dvs(
     params = _params(n_subjects=n_subjects, takes=takes, seed=seed, size=size,
                      n_frames=n_frames, n_folds=n_folds)
     root = Path(root)
-    directory = root / FOLDER
+    directory = root / folder
     manifest_path = directory / MANIFEST_FILE
     specs = all_specs(params)
     wanted = _manifest(params, complete=False, n_sequences=len(specs))
@@ -863,7 +866,7 @@ def ensure_synthetic_fer_dvs(data_root: str | os.PathLike, **params: Any) -> Pat
         TypeError: an unknown parameter (the message lists the known ones). ValueError: a value
         out of range.
     """
-    _params(**{k: v for k, v in params.items() if k != "progress"})  # names listed on a typo
+    _params(**{k: v for k, v in params.items() if k not in ("progress", "folder")})  # typo check
     return generate_synthetic_fer_dvs(data_root, **params)
 
 
@@ -879,6 +882,8 @@ class SyntheticFerDVS(FerDVSDataset):
 
     name = NAME
     folder = FOLDER
+    generation_params: dict[str, Any] = {}
+    """Parameters of :func:`generate_synthetic_fer_dvs` for this variant (defaults if empty)."""
     classes = SYNTHETIC_CLASSES
     sensor_size = (DEFAULTS["size"], DEFAULTS["size"], 2)
 
@@ -897,7 +902,7 @@ class SyntheticFerDVS(FerDVSDataset):
             DatasetError: the generation is incomplete, the manifest or ``metadata.csv`` is
                 malformed, or they disagree with ``folds.csv``; event files missing.
         """
-        directory = Path(root) / FOLDER
+        directory = Path(root) / self.folder
         manifest_path = directory / MANIFEST_FILE
         if directory.is_dir() and not manifest_path.is_file():
             raise DatasetNotFoundError(f"{NAME}: manifest {manifest_path} not found. {self._how_to_get()}")
@@ -974,3 +979,13 @@ class SyntheticFerDVS(FerDVSDataset):
 def spec_dict(spec: SequenceSpec) -> dict[str, Any]:
     """A JSON-serialisable view of a spec (for logs and debugging)."""
     return asdict(spec)
+
+
+class SyntheticFerDVSMini(SyntheticFerDVS):
+    """``synthetic-fer-dvs-mini``: a tiny variant for CI, tests and the performance gate (like
+    timm's ``test_*`` models): 4 subjects x 7 classes x 2 takes = 56 sequences of 12 frames at
+    32x32, 2 subject-independent folds; generates in a few seconds."""
+
+    name = "synthetic-fer-dvs-mini"
+    folder = "SyntheticFerDVSMini"
+    generation_params = {"n_subjects": 4, "takes": 2, "size": 32, "n_frames": 12, "n_folds": 2}
