@@ -48,21 +48,24 @@ def connection_ops(x: torch.Tensor, layer: torch.nn.Module) -> tuple[int, int, b
     import torch
     import torch.nn.functional as F
 
-    with torch.no_grad():
+    # The 0/1 products are computed in float32 with autocast off (in float16/bfloat16 a count
+    # above 2048/256 is not exact), and summed in float64 (a float32 sum of more than 2**24 is
+    # not exact: SEW-ResNet-18 at batch 32 reaches ~1e9 per layer call).
+    with torch.no_grad(), torch.autocast(device_type=x.device.type, enabled=False):
         w = layer.weight.detach()
-        wb = (w != 0).to(x.dtype)
-        xb = (x.detach() != 0).to(x.dtype)
+        wb = (w != 0).to(torch.float32)
+        xb = (x.detach() != 0).to(torch.float32)
         ones_w = torch.ones_like(wb)
         ones_x = torch.ones_like(xb)
         if isinstance(layer, torch.nn.Linear) or w.dim() == 2:
-            eff = F.linear(xb, wb).sum()
-            dense = F.linear(ones_x, ones_w).sum()
+            eff = F.linear(xb, wb).sum(dtype=torch.float64)
+            dense = F.linear(ones_x, ones_w).sum(dtype=torch.float64)
         elif isinstance(layer, torch.nn.Conv2d) or w.dim() == 4:
             kw = dict(
                 stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups
             )
-            eff = F.conv2d(xb, wb, **kw).sum()
-            dense = F.conv2d(ones_x, ones_w, **kw).sum()
+            eff = F.conv2d(xb, wb, **kw).sum(dtype=torch.float64)
+            dense = F.conv2d(ones_x, ones_w, **kw).sum(dtype=torch.float64)
         else:
             raise TypeError(f"connection_ops: unsupported layer {type(layer).__name__}")
     return int(round(eff.item())), int(round(dense.item())), is_spiking_input(x)
@@ -76,21 +79,31 @@ class ActivityRecorder:
         rec.ops("conv1", "conv", x_t, conv_module)      # synaptic ops of conv1 on its input x_t
         rec.spikes("conv1", "conv", s_t)                 # spikes (non-zero outputs) of conv1's neurons
 
-    Call :meth:`layers` at the end. ``time_steps`` counts the calls of :meth:`spikes` per layer.
+    Call :meth:`layers` at the end. ``time_steps`` counts the time steps a layer ran: the steps
+    given to :meth:`spikes`, or, for a layer without neurons (the readout), the steps given to
+    :meth:`ops` (one per call unless ``steps`` says otherwise); the larger of the two.
     """
 
     def __init__(self) -> None:
         self._layers: dict[str, LayerActivity] = {}
+        self._op_steps: dict[str, int] = {}
 
     def _get(self, name: str, kind: str) -> LayerActivity:
         if name not in self._layers:
             self._layers[name] = LayerActivity(name=name, kind=kind, time_steps=0)
         return self._layers[name]
 
-    def ops(self, name: str, kind: str, x: torch.Tensor, layer: torch.nn.Module) -> None:
-        """Add the synaptic operations of ``layer`` on input ``x`` (see :func:`connection_ops`)."""
+    def ops(
+        self, name: str, kind: str, x: torch.Tensor, layer: torch.nn.Module, *, steps: int = 1
+    ) -> None:
+        """Add the synaptic operations of ``layer`` on input ``x`` (see :func:`connection_ops`).
+
+        ``steps``: the number of time steps ``x`` holds (folded into its batch axis); NeuroBench
+        decides AC vs MAC per call, so call once per time step to match it exactly.
+        """
         eff, dense, spiking = connection_ops(x, layer)
         la = self._get(name, kind)
+        self._op_steps[name] = self._op_steps.get(name, 0) + steps
         if spiking:
             la.effective_acs += eff
         else:
@@ -107,4 +120,6 @@ class ActivityRecorder:
 
     def layers(self) -> list[LayerActivity]:
         """The accumulated activity, in first-seen order."""
+        for name, la in self._layers.items():
+            la.time_steps = max(la.time_steps, self._op_steps.get(name, 0))
         return list(self._layers.values())
