@@ -1,13 +1,16 @@
 # NeuroFER-Bench: set-up, tests and the default benchmark.
 #   make setup   create .venv and install everything (quick when nothing changed)
-#   make test    run the test suite in .venv
+#   make test    the unit tests, then the performance and accuracy regression gates (what CI runs)
+#   make unit    the unit and end-to-end tests only
+#   make gates   the performance gate and the accuracy gate only
 #   make bench   run the default benchmark grid (3 backends x built-in dataset)
+#   make perf    the pytest-benchmark performance benchmarks (tests/perf)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test bench lint perf clean
+.PHONY: setup test unit gates perf-gate accuracy-gate bench lint perf clean
 
 setup: $(STAMP)
 
@@ -25,8 +28,21 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps neurobench==2.3.0
 	touch $(STAMP)
 
-test: setup
+test: unit gates
+
+unit: setup
 	$(PY) -m pytest -q -m "not perf"
+
+gates: perf-gate accuracy-gate
+
+# Ratios to a reference timed in the same run, against this machine's baseline
+# (benchmarks/perf_baseline.json); 1 torch thread for stable timings on a shared machine.
+perf-gate: setup
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.perf_gate --out runs/gates
+
+# The default grid's accuracy per backend against benchmarks/accuracy_floors.json.
+accuracy-gate: setup
+	$(PY) -m benchmarks.accuracy_gate --run-dir runs/gates/accuracy
 
 bench: setup
 	$(PY) run_bench.py run

@@ -508,8 +508,8 @@ def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
 class SlayerConvNet(LavaDLNet):
     """A :class:`ConvNetSpec` compiled to SLAYER CUBA blocks (see the module docstring).
 
-    Submodules are named after the spec layers (``conv1`` ... ``fc2``); each is a
-    ``slayer.block.cuba`` block with ``.synapse`` and ``.neuron``.
+    Submodules are named after the spec layers (tiny: ``conv1``, ``conv2``, ``conv3``, ``fc``);
+    each is a ``slayer.block.cuba`` block with ``.synapse`` and ``.neuron``.
     """
 
     def __init__(

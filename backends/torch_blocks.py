@@ -424,7 +424,8 @@ def arch_layer_names(arch: ConvNetSpec | ResNetSpec) -> list[str]:
     """Names of the connection layers of ``arch`` in forward order: the names under which every
     backend reports :class:`~backends.base.LayerActivity`.
 
-    * ConvNetSpec: the spec's names (``conv1``, ``conv2``, ..., ``fc1``, ``fc2``).
+    * ConvNetSpec: the spec's names, convs then denses (tiny: ``conv1``, ``conv2``, ``conv3``,
+      ``fc``).
     * ResNetSpec: ``stem``; per BasicBlock ``layer{i}.{j}.conv1``, ``layer{i}.{j}.conv2`` and,
       where the block downsamples, ``layer{i}.{j}.downsample`` (torchvision's module names,
       stages from 1, blocks from 0); ``fc`` (the readout).

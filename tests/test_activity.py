@@ -40,6 +40,18 @@ def small_resnet(t: int = 2, size: int = 32):
     return dataclasses.replace(get_arch("sew_resnet18"), input_size=(size, size), n_time_bins=t)
 
 
+def tiny_plain() -> ConvNetSpec:
+    """tiny's earlier structure: the same convs without batch norm, a hidden LIF layer fc1
+    (1152 -> 128) and the readout fc2; keeps a hidden dense layer under the whole-model counts."""
+    tiny = get_arch("tiny")
+    return dataclasses.replace(
+        tiny,
+        name="tiny_plain",
+        convs=tuple(dataclasses.replace(c, batch_norm=False) for c in tiny.convs),
+        denses=(DenseLayer("fc1", 128), DenseLayer("fc2", 0)),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # connection_ops: hand counts
 # --------------------------------------------------------------------------------------------
@@ -172,25 +184,34 @@ def test_ann_hand_counts():
     assert out.logits.tolist() == [[9.0, 9.0]]
 
 
+# Taps inside the image per axis, summed over output positions (zero padding excluded):
+# 48 px, k5 p2: 48*5 - (2+1)*2 = 234; 24 px, k3 p1: 24*3 - 2 = 70; 12 px: 12*3 - 2 = 34.
+# Dense ops per time step and sample (batch norm is no connection: no ops):
+TINY_CONV_OPS = {
+    "conv1": 234**2 * 2 * 16,  # 1,752,192
+    "conv2": 70**2 * 16 * 32,  # 2,508,800
+    "conv3": 34**2 * 32 * 32,  # 1,183,744
+}
+DENSE_OPS_PER_STEP = {
+    # tiny: readout fc (32*6*6 = 1152) -> 7: 8,064
+    "tiny": ({**TINY_CONV_OPS, "fc": 1152 * 7}, 5_452_800),
+    # earlier structure: fc1 1152 -> 128: 147,456; fc2 128 -> 7: 896
+    "tiny_plain": ({**TINY_CONV_OPS, "fc1": 1152 * 128, "fc2": 128 * 7}, 5_593_088),
+}
+
+
+@pytest.mark.parametrize("arch_name", ["tiny", "tiny_plain"])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_tiny_dense_ops_hand_count(backend):
-    arch = get_arch("tiny")
+def test_tiny_dense_ops_hand_count(backend, arch_name):
+    arch = get_arch("tiny") if arch_name == "tiny" else tiny_plain()
     be = get_backend(backend)
     model = be.build(arch, shape_of(arch), 7)
     b, t = 2, arch.n_time_bins
     out = be.forward(
         model, torch.poisson(torch.full((b, *shape_of(arch)), 0.3)), record_activity=True
     )
-    # Taps inside the image per axis, summed over output positions (zero padding excluded):
-    # 48 px, k5 p2: 48*5 - (2+1)*2 = 234; 24 px, k3 p1: 24*3 - 2 = 70; 12 px: 12*3 - 2 = 34.
-    per_step = {
-        "conv1": 234**2 * 2 * 16,  # 1,752,192
-        "conv2": 70**2 * 16 * 32,  # 2,508,800
-        "conv3": 34**2 * 32 * 32,  # 1,183,744
-        "fc1": 1152 * 128,  # 147,456
-        "fc2": 128 * 7,  # 896
-    }
-    assert sum(per_step.values()) == 5_593_088
+    per_step, total = DENSE_OPS_PER_STEP[arch_name]
+    assert sum(per_step.values()) == total
     assert {a.name: a.dense_ops for a in out.activity} == {
         k: v * b * t for k, v in per_step.items()
     }
@@ -198,6 +219,7 @@ def test_tiny_dense_ops_hand_count(backend):
 
 def test_layer_names_are_the_spec_names():
     tiny = get_arch("tiny")
+    plain = tiny_plain()
     resnet = small_resnet()
     want_resnet = ["stem"]
     for stage in range(1, 5):
@@ -206,11 +228,12 @@ def test_layer_names_are_the_spec_names():
             if stage > 1 and block == 0:  # stride 2 and more channels: a 1x1 downsample
                 want_resnet.append(f"layer{stage}.{block}.downsample")
     want_resnet.append("fc")
-    assert arch_layer_names(tiny) == ["conv1", "conv2", "conv3", "fc1", "fc2"]
+    assert arch_layer_names(tiny) == ["conv1", "conv2", "conv3", "fc"]
+    assert arch_layer_names(plain) == ["conv1", "conv2", "conv3", "fc1", "fc2"]
     assert arch_layer_names(resnet) == want_resnet
     for backend in BACKENDS:
         be = get_backend(backend)
-        for arch in (tiny, resnet):
+        for arch in (tiny, plain, resnet):
             model = be.build(arch, shape_of(arch), 3).eval()
             out = be.forward(model, torch.rand(1, *shape_of(arch)), record_activity=True)
             assert [a.name for a in out.activity] == arch_layer_names(arch)

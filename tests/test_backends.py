@@ -214,14 +214,31 @@ def test_tiny_same_layer_shapes_and_parameter_count():
     shapes = {b: {n: tuple(p.shape) for n, p in m.named_parameters()} for b, m in models.items()}
     assert shapes["ann"] == shapes["snntorch"]
     # conv1 16*2*5*5 = 800; conv2 32*16*3*3 = 4608; conv3 32*32*3*3 = 9216;
-    # fc1 128 * (32*6*6 = 1152) = 147456; fc2 7*128 = 896; no biases, no batch norm
-    expected = 800 + 4608 + 9216 + 147456 + 896
-    assert expected == 162976
+    # batch norm affine (weight + bias) 2 * (16 + 32 + 32) = 160;
+    # fc 7 * (32*6*6 = 1152) = 8064; no biases
+    expected = 800 + 4608 + 9216 + 160 + 1152 * K
+    assert expected == 22848
     for m in models.values():
         assert n_params(m) == expected
-    assert shapes["ann"]["layers.conv1.conv.weight"] == (16, 2, 5, 5)
-    assert shapes["ann"]["layers.fc1.linear.weight"] == (128, 1152)
-    assert shapes["ann"]["layers.fc2.linear.weight"] == (K, 128)
+    want = {
+        "layers.conv1.conv.weight": (16, 2, 5, 5),
+        "layers.conv2.conv.weight": (32, 16, 3, 3),
+        "layers.conv3.conv.weight": (32, 32, 3, 3),
+        "layers.fc.linear.weight": (K, 1152),
+    }
+    for conv, c in (("conv1", 16), ("conv2", 32), ("conv3", 32)):
+        want[f"layers.{conv}.bn.weight"] = want[f"layers.{conv}.bn.bias"] = (c,)
+    assert shapes["ann"] == want
+    buffers = {
+        b: {n: tuple(t.shape) for n, t in m.named_buffers() if "running" in n}
+        for b, m in models.items()
+    }
+    assert buffers["ann"] == buffers["snntorch"]  # the same batch-norm layers
+    assert buffers["ann"] == {
+        f"layers.{conv}.bn.{stat}": (c,)
+        for conv, c in (("conv1", 16), ("conv2", 32), ("conv3", 32))
+        for stat in ("running_mean", "running_var")
+    }
 
 
 def test_sew_resnet18_same_layer_shapes_and_parameter_count():

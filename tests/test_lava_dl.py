@@ -10,6 +10,7 @@ are printed (``pytest -s``) and attached to the test report with ``record_proper
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib
 import importlib.metadata
 import math
@@ -33,6 +34,16 @@ pytestmark = pytest.mark.lava
 
 TINY = get_arch("tiny")
 SEW = get_arch("sew_resnet18")
+# tiny's earlier structure: the same convs without batch norm, then a hidden LIF layer fc1
+# (1152 -> 128) and the readout fc2. It keeps under test what the current tiny cannot show: exact
+# agreement with no batch norm at all, a hidden dense LIF layer, and the hdf5 export (which
+# refuses batch norm).
+PLAIN = dataclasses.replace(
+    TINY,
+    name="tiny_plain",
+    convs=tuple(dataclasses.replace(c, batch_norm=False) for c in TINY.convs),
+    denses=(DenseLayer("fc1", 128), DenseLayer("fc2", 0)),
+)
 GRID = 1.0 / 32  # SLAYER's 8-bit weight step (2 / scale); see _grid_state
 SMALL = (4, 2, 24, 24)  # tiny compiled for a smaller input (T, 2, H, W), where size is irrelevant
 
@@ -50,11 +61,27 @@ def _neuron_step(
     return s, v * (1 - s)
 
 
+def _batch_norm_eval(
+    i: torch.Tensor, state: dict[str, torch.Tensor], name: str, eps: float
+) -> torch.Tensor:
+    """Batch norm of layer ``name`` in eval mode (running statistics) on one step's current."""
+    p = f"{name}.bn."
+    return F.batch_norm(
+        i,
+        state[p + "running_mean"],
+        state[p + "running_var"],
+        state[p + "weight"],
+        state[p + "bias"],
+        training=False,
+        eps=eps,
+    )
+
+
 def reference_convnet(
-    spec: ConvNetSpec, state: dict[str, torch.Tensor], x: torch.Tensor
+    spec: ConvNetSpec, state: dict[str, torch.Tensor], x: torch.Tensor, eps: float = 1e-5
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Canonical SNN for a ConvNetSpec. x (B, T, 2, H, W) -> (spikes {name: (B, T, ...)},
-    logits_per_step (B, T, K))."""
+    """Canonical SNN for a ConvNetSpec, batch norms (if any) in eval mode applied per time step.
+    x (B, T, 2, H, W) -> (spikes {name: (B, T, ...)}, logits_per_step (B, T, K))."""
     steps = x.shape[1]
     hidden = [c.name for c in spec.convs] + [d.name for d in spec.denses[:-1]]
     v: dict[str, torch.Tensor | float] = dict.fromkeys(hidden, 0.0)
@@ -64,6 +91,8 @@ def reference_convnet(
         h = x[:, t]
         for c in spec.convs:
             i = F.conv2d(h, state[f"{c.name}.weight"], stride=c.stride, padding=c.padding)
+            if c.batch_norm:
+                i = _batch_norm_eval(i, state, c.name, eps)
             s, v[c.name] = _neuron_step(v[c.name], i, spec.neuron)
             spikes[c.name].append(s)
             h = F.max_pool2d(s, c.pool) if c.pool else s
@@ -90,16 +119,7 @@ def reference_sew(
 
     def unit(name: str, h: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
         i = F.conv2d(h, state[f"{name}.weight"], stride=stride, padding=padding)
-        p = f"{name}.bn."
-        i = F.batch_norm(
-            i,
-            state[p + "running_mean"],
-            state[p + "running_var"],
-            state[p + "weight"],
-            state[p + "bias"],
-            training=False,
-            eps=eps,
-        )
+        i = _batch_norm_eval(i, state, name, eps)
         s, v[name] = _neuron_step(v.get(name, 0.0), i, spec.neuron)
         spikes.setdefault(name, []).append(s)
         return s
@@ -136,15 +156,77 @@ def agreement(
     return frac, first
 
 
+def _is_synapse_weight(key: str) -> bool:
+    """``{layer}.weight`` of a canonical state (not a batch norm entry ``{layer}.bn.*``)."""
+    return key.endswith(".weight") and ".bn." not in key
+
+
 def _grid_state(state: dict[str, torch.Tensor], gain: float) -> dict[str, torch.Tensor]:
-    """Weights scaled by ``gain`` and rounded to multiples of 1/32.
+    """Synapse weights scaled by ``gain`` and rounded to multiples of 1/32; batch norm entries
+    unchanged (see :func:`_grid_batch_norms` for batch norms that keep the grid).
 
     With binary inputs every current is a multiple of 1/32 = 2**-5; with beta = 0.5 and T <= 8 a
     contribution is halved at most T - 1 = 7 times, so every voltage is a multiple of 2**-12, the
     unit of SLAYER's states (s_scale = 4096), and SLAYER's fixed point is exact. 1/32 is also the
     step of SLAYER's own 8-bit weights (quantize_8bit: 2 / 64).
     """
-    return {k: torch.round(w * gain / GRID) * GRID for k, w in state.items()}
+    return {
+        k: torch.round(w * gain / GRID) * GRID if _is_synapse_weight(k) else w.clone()
+        for k, w in state.items()
+    }
+
+
+def _norms(model: L.LavaDLNet) -> dict[str, torch.nn.Module]:
+    """The batch norms in the neurons' ``norm`` hooks, by spec layer name."""
+    out = {}
+    for name in model.unit_names:
+        norm = getattr(getattr(model.unit(name), "neuron", None), "norm", None)
+        if norm is not None:
+            out[name] = norm
+    return out
+
+
+def _calibrate_batch_norms(model: L.LavaDLNet, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Set every batch norm's running statistics to those of ``x`` (one training-mode pass with
+    a cumulative average), leave the model in eval mode and return its canonical state."""
+    for norm in _norms(model).values():
+        norm.momentum = None
+        norm.reset_running_stats()
+    model.train()
+    with torch.no_grad():
+        L.BACKEND.forward(model, x)
+    model.eval()
+    return L.canonical_state(model)
+
+
+def _grid_batch_norms(
+    model: L.LavaDLNet, state: dict[str, torch.Tensor], x: torch.Tensor, seed: int
+) -> dict[str, torch.Tensor]:
+    """``state`` (grid weights) with batch norms whose eval-mode arithmetic is exact and keeps
+    every current on the 1/32 grid, loaded into ``model`` (eval mode, eps 0 in every norm).
+
+    With eps = 0 and running_var = 1 the norm is ``(I - mean) * weight + bias``: exact, and on the
+    1/32 grid when mean and bias are multiples of 1/32 and weight is an integer, so the voltages
+    stay on SLAYER's 2**-12 grid (see :func:`_grid_state`). Values close to a real calibration:
+    mean = the batch mean of the currents on ``x`` rounded to 1/32, weight = 1 / (batch std)
+    rounded to an integer in [1, 4], bias random on the 1/32 grid (|bias| <~ 0.2)."""
+    L.load_canonical_state(model, state)
+    calib = _calibrate_batch_norms(model, x)
+    g = torch.Generator().manual_seed(seed)
+    out = dict(state)
+    for name in _norms(model):
+        p = f"{name}.bn."
+        mean, var = calib[p + "running_mean"], calib[p + "running_var"]
+        out[p + "running_mean"] = torch.round(mean / GRID) * GRID
+        out[p + "running_var"] = torch.ones_like(var)
+        out[p + "weight"] = torch.round(var.rsqrt()).clamp(1, 4)
+        out[p + "bias"] = torch.round(torch.randn(mean.shape, generator=g) * 0.2 / GRID) * GRID
+        out[p + "num_batches_tracked"] = calib[p + "num_batches_tracked"]
+    L.load_canonical_state(model, out)
+    for norm in _norms(model).values():
+        norm.eps = 0.0
+    model.eval()
+    return out
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -297,21 +379,37 @@ def test_tiny_shapes_and_parameter_count() -> None:
     k = 7
     model = L.BACKEND.build(TINY, (8, 2, 48, 48), k)
     # by hand from the spec: conv1 2->16 k5 (48, pool -> 24), conv2 16->32 k3 (24 -> 12),
-    # conv3 32->32 k3 (12 -> 6), fc1 32*6*6 = 1152 -> 128, fc2 128 -> K; no biases
+    # conv3 32->32 k3 (12 -> 6), each with batch norm (weight, bias, running mean and var of
+    # C_out, a scalar num_batches_tracked); fc 32*6*6 = 1152 -> K readout; no biases
+    bn = {
+        f"{c}.bn.{key}": (n,)
+        for c, n in (("conv1", 16), ("conv2", 32), ("conv3", 32))
+        for key in ("weight", "bias", "running_mean", "running_var")
+    }
+    bn.update({f"{c}.bn.num_batches_tracked": () for c in ("conv1", "conv2", "conv3")})
     expected = {
-        "conv1.weight": (16, 2, 5, 5),  # 800
-        "conv2.weight": (32, 16, 3, 3),  # 4608
-        "conv3.weight": (32, 32, 3, 3),  # 9216
-        "fc1.weight": (128, 1152),  # 147456
-        "fc2.weight": (k, 128),  # 896
+        "conv1.weight": (16, 2, 5, 5),  # 16*2*5*5 = 800
+        "conv2.weight": (32, 16, 3, 3),  # 32*16*3*3 = 4608
+        "conv3.weight": (32, 32, 3, 3),  # 32*32*3*3 = 9216
+        "fc.weight": (k, 1152),  # 1152*7 = 8064
+        **bn,
     }
     state = L.canonical_state(model)
     assert {n: tuple(w.shape) for n, w in state.items()} == expected
-    assert sum(p.numel() for p in model.parameters()) == 800 + 4608 + 9216 + 147456 + 896 == 162976
-    # SLAYER's own layouts: Conv3d weights (O, C, kh, kw, 1), Dense (O, F, 1, 1, 1)
+    # parameters: the weights above + batch norm affine 2 * (16 + 32 + 32) = 160
+    assert 2 * (16 + 32 + 32) == 160
+    assert sum(p.numel() for p in model.parameters()) == 800 + 4608 + 9216 + 160 + 8064 == 22848
+    # SLAYER's own layouts: Conv3d weights (O, C, kh, kw, 1), Dense / Affine (O, F, 1, 1, 1)
     assert tuple(model.unit("conv1").synapse.weight.shape) == (16, 2, 5, 5, 1)
-    assert tuple(model.unit("fc1").synapse.weight.shape) == (128, 1152, 1, 1, 1)
+    assert tuple(model.unit("fc").synapse.weight.shape) == (k, 1152, 1, 1, 1)
+    assert all(isinstance(n, torch.nn.BatchNorm3d) for n in _norms(model).values())
+    assert list(_norms(model)) == ["conv1", "conv2", "conv3"]
     assert all(p.requires_grad for p in model.parameters())
+    # the earlier structure (PLAIN): no batch norm; fc1 128 * 1152 = 147456, fc2 7 * 128 = 896
+    plain = L.BACKEND.build(PLAIN, (8, 2, 48, 48), k)
+    assert _norms(plain) == {}
+    assert tuple(plain.unit("fc1").synapse.weight.shape) == (128, 1152, 1, 1, 1)
+    assert sum(p.numel() for p in plain.parameters()) == 800 + 4608 + 9216 + 147456 + 896
 
 
 def _sew_names(spec: ResNetSpec) -> list[str]:
@@ -391,20 +489,29 @@ def test_build_validates() -> None:
 # forward, canonical weights
 
 
-def test_forward_shapes_and_readout() -> None:
+@pytest.mark.parametrize("spec", [TINY, PLAIN], ids=lambda s: s.name)
+def test_forward_shapes_and_readout(spec: ConvNetSpec) -> None:
     torch.manual_seed(0)
-    model = L.BACKEND.build(TINY, (8, 2, 48, 48), 5)
+    model = L.BACKEND.build(spec, (8, 2, 48, 48), 5)
     L.load_canonical_state(model, _grid_state(L.canonical_state(model), 3.0))
     x = _binary_input((2, 8, 2, 48, 48), 0.2, seed=1)
     out, spikes = L.forward_with_spikes(model, x)
     assert out.logits.shape == (2, 5) and out.logits_per_step.shape == (2, 8, 5)
     assert out.batch_size == 2 and out.activity == []
-    # the readout: mean over the first t steps of fc2's current, fc2(fc1 spikes), by hand
-    w = L.canonical_state(model)["fc2.weight"]
-    current = spikes["fc1"] @ w.T  # (B, T, K)
+    # the readout: mean over the first t steps of the readout's current, by hand: tiny's fc reads
+    # conv3's spikes max-pooled (6x6) and flattened in (C, H, W) order; PLAIN's fc2 reads fc1's
+    readout = spec.denses[-1].name
+    if len(spec.denses) > 1:
+        inp = spikes[spec.denses[-2].name]
+    else:
+        last = spikes[spec.convs[-1].name]  # (B, T, 32, 12, 12)
+        inp = F.max_pool2d(last.flatten(0, 1), spec.convs[-1].pool).reshape(2, 8, 32 * 6 * 6)
+    w = L.canonical_state(model)[f"{readout}.weight"]
+    current = inp @ w.T  # (B, T, K)
     expected = current.cumsum(1) / torch.arange(1, 9).reshape(1, 8, 1)
     torch.testing.assert_close(out.logits_per_step, expected, rtol=0, atol=1e-6)
     torch.testing.assert_close(out.logits, current.mean(1), rtol=0, atol=1e-6)
+    assert current.abs().sum() > 0  # the readout saw spikes
 
 
 def test_forward_validates_input() -> None:
@@ -423,17 +530,41 @@ def test_canonical_state_round_trip_and_errors() -> None:
     torch.manual_seed(1)
     b = L.BACKEND.build(TINY, SMALL, 4)
     state = _grid_state(L.canonical_state(a), 3.0)
+    # batch norm entries other than the defaults (weight 1, bias 0, mean 0, var 1), so that the
+    # round trip is seen to carry them
+    g = torch.Generator().manual_seed(3)
+    for key, value in state.items():
+        if ".bn." in key and value.is_floating_point():
+            state[key] = (0.5 + torch.rand(value.shape, generator=g)).to(value.dtype)
     L.load_canonical_state(a, state)
     L.load_canonical_state(b, state)
+    for m in (a, b):
+        got = L.canonical_state(m)
+        assert got.keys() == state.keys()
+        assert all(torch.equal(got[k], state[k]) for k in state)
     x = _binary_input((2, *SMALL), 0.2, seed=2)
+    a.eval(), b.eval()  # batch norms use the loaded running statistics
     assert torch.equal(L.BACKEND.forward(a, x).logits, L.BACKEND.forward(b, x).logits)
-    with pytest.raises(KeyError, match="fc2.weight"):
-        L.load_canonical_state(b, {k: v for k, v in state.items() if k != "fc2.weight"})
+    torch.manual_seed(2)
+    fresh = L.BACKEND.build(TINY, SMALL, 4).eval()
+    L.load_canonical_state(fresh, {**state, "conv2.bn.running_var": torch.ones(32)})
+    assert not torch.equal(L.BACKEND.forward(fresh, x).logits, L.BACKEND.forward(b, x).logits)
+    a.train(), b.train()
+    assert torch.equal(L.BACKEND.forward(a, x).logits, L.BACKEND.forward(b, x).logits)
+    with pytest.raises(KeyError, match="fc.weight"):
+        L.load_canonical_state(b, {k: v for k, v in state.items() if k != "fc.weight"})
+    with pytest.raises(KeyError, match="conv2.bn.running_var"):
+        L.load_canonical_state(b, {k: v for k, v in state.items() if k != "conv2.bn.running_var"})
+    with pytest.raises(KeyError, match="fc2.weight"):  # an unexpected key (PLAIN's readout)
+        L.load_canonical_state(b, {**state, "fc2.weight": torch.zeros(4, 128)})
     with pytest.raises(ValueError, match="conv1.weight"):
         L.load_canonical_state(b, {**state, "conv1.weight": torch.zeros(16, 2, 3, 3)})
+    with pytest.raises(ValueError, match="conv3.bn.weight"):
+        L.load_canonical_state(b, {**state, "conv3.bn.weight": torch.ones(16)})
     # a deep copy and a state_dict round trip keep the model usable
     c = copy.deepcopy(b)
     c.load_state_dict(b.state_dict())
+    b.eval(), c.eval()
     assert torch.equal(L.BACKEND.forward(c, x).logits, L.BACKEND.forward(b, x).logits)
 
 
@@ -469,18 +600,37 @@ def _report(
     record_property(f"first_difference_{tag}", first)
 
 
-def test_agreement_tiny_exact_on_grid(record_property: Callable[[str, object], None]) -> None:
-    """Weights on the 1/32 grid, binary input, beta 0.5, T = 8: SLAYER's fixed point is exact, so
-    every spike of every layer and the logits must be identical (threshold: 1.0)."""
+def _tiny_grid_model(
+    spec: ConvNetSpec, x: torch.Tensor
+) -> tuple[L.LavaDLNet, dict[str, torch.Tensor]]:
+    """``spec`` (tiny or PLAIN) at 48x48, T = 8, K = 7 with weights on the 1/32 grid (default
+    init x 3) and, where it has batch norms, the exact grid batch norms of
+    :func:`_grid_batch_norms` calibrated on ``x``; in eval mode."""
     torch.manual_seed(0)
-    model = L.BACKEND.build(TINY, (8, 2, 48, 48), 7)
+    model = L.BACKEND.build(spec, (8, 2, 48, 48), 7)
     state = _grid_state(L.canonical_state(model), 3.0)
+    if _norms(model):
+        state = _grid_batch_norms(model, state, x, seed=14)
     L.load_canonical_state(model, state)
+    return model.eval(), state
+
+
+@pytest.mark.parametrize("spec", [TINY, PLAIN], ids=lambda s: s.name)
+def test_agreement_tiny_exact_on_grid(
+    spec: ConvNetSpec, record_property: Callable[[str, object], None]
+) -> None:
+    """Weights on the 1/32 grid, binary input, beta 0.5, T = 8: SLAYER's fixed point is exact, so
+    every spike of every layer and the logits must be identical (threshold: 1.0). tiny: batch
+    norms in eval mode with eps 0 and statistics that keep the currents on the grid
+    (:func:`_grid_batch_norms`); PLAIN (no batch norm): a hidden dense LIF layer fc1 as well."""
     x = _binary_input((2, 8, 2, 48, 48), 0.2, seed=4)
-    out, spikes = L.forward_with_spikes(model, x)
-    ref_spikes, ref_logits = reference_convnet(TINY, state, x)
+    model, state = _tiny_grid_model(spec, x)
+    with torch.no_grad():
+        out, spikes = L.forward_with_spikes(model, x)
+    ref_spikes, ref_logits = reference_convnet(spec, state, x, eps=0.0)
     frac, first = agreement(spikes, ref_spikes, model.unit_names)
-    _report(record_property, "tiny_grid", frac, first)
+    _report(record_property, f"{spec.name}_grid", frac, first)
+    assert list(frac) == list(model.unit_names[:-1])  # every hidden layer compared
     for name in model.unit_names[:-1]:
         rate = ref_spikes[name].mean().item()
         assert 0.02 < rate < 0.6, f"{name}: firing rate {rate} makes the comparison weak"
@@ -488,32 +638,51 @@ def test_agreement_tiny_exact_on_grid(record_property: Callable[[str, object], N
     torch.testing.assert_close(out.logits_per_step, ref_logits, rtol=0, atol=1e-6)
 
 
-def _float_agreement(scale: int) -> dict[str, float]:
+def _float_agreement(spec: ConvNetSpec, scale: int) -> tuple[dict[str, float], str | None]:
+    """Float weights (default init x 3); batch norms (tiny) in eval mode with the statistics of
+    the input and random float affine parameters (weight 1 + 0.3 N(0, 1), bias 0.2 N(0, 1))."""
     torch.manual_seed(0)
-    model = L.build_model(TINY, (8, 2, 48, 48), 7, L.LavaDLOptions(scale=scale))
-    state = {k: w * 3.0 for k, w in L.canonical_state(model).items()}  # float weights
+    model = L.build_model(spec, (8, 2, 48, 48), 7, L.LavaDLOptions(scale=scale))
+    state = {
+        k: w * 3.0 if _is_synapse_weight(k) else w for k, w in L.canonical_state(model).items()
+    }
     L.load_canonical_state(model, state)
     x = _binary_input((2, 8, 2, 48, 48), 0.2, seed=4)
-    _, spikes = L.forward_with_spikes(model, x)
-    ref_spikes, _ = reference_convnet(TINY, state, x)
+    if _norms(model):
+        g = torch.Generator().manual_seed(15)
+        for norm in _norms(model).values():
+            with torch.no_grad():
+                norm.weight.copy_(1.0 + 0.3 * torch.randn(norm.weight.shape, generator=g))
+                norm.bias.copy_(0.2 * torch.randn(norm.bias.shape, generator=g))
+        state = _calibrate_batch_norms(model, x)
+    model.eval()
+    with torch.no_grad():
+        _, spikes = L.forward_with_spikes(model, x)
+    ref_spikes, _ = reference_convnet(spec, state, x)
+    for name in model.unit_names[:-1]:
+        assert ref_spikes[name].mean().item() > 0.02, f"{name} is nearly silent"
     return agreement(spikes, ref_spikes, model.unit_names)
 
 
 def test_agreement_tiny_float_weights(record_property: Callable[[str, object], None]) -> None:
-    """Float weights: SLAYER truncates each step's current toward zero to the 2**-12 state grid,
-    so a spike can differ only where the voltage is within about T * 2**-12 ~ 2e-3 of the
-    threshold. First layer: that band holds a small fraction of the neuron-steps (measured
-    0.999985 identical; asserted >= 0.999). A flipped spike changes the input of the next layers,
-    so differences grow with depth (measured 0.99964, 0.995, 0.972 for conv2, conv3, fc1;
-    asserted >= 0.9). With scale 1 << 12 (state unit 2**-18) the band is 64 times narrower:
-    every layer >= 0.999."""
-    frac, first = _float_agreement(L.SLAYER_W_SCALE)
-    _report(record_property, "tiny_float_scale64", frac, first)
-    assert frac["conv1"] >= 0.999, frac
-    assert min(frac.values()) >= 0.9, frac
-    frac, first = _float_agreement(1 << 12)
-    _report(record_property, "tiny_float_scale4096", frac, first)
-    assert min(frac.values()) >= 0.999, frac
+    """Float weights: SLAYER truncates each step's current toward zero to the 2**-12 state grid
+    (with batch norm: before and after it), so a spike can differ only where the voltage is
+    within about T * 2**-12 ~ 2e-3 of the threshold. First layer: that band holds a small
+    fraction of the neuron-steps (asserted >= 0.999). A flipped spike changes the input of the
+    next layers, so differences grow with depth (asserted >= 0.9). With scale 1 << 12 (state
+    unit 2**-18) the band is 64 times narrower: every layer >= 0.999.
+
+    Measured, scale 64: tiny (batch norms in eval mode) conv1 0.999953, conv2 0.99919, conv3
+    0.9908; PLAIN (no batch norm, hidden fc1) conv1 0.999985, conv2 0.99964, conv3 0.995, fc1
+    0.972. Scale 4096: 1.0 in every layer of both."""
+    for spec in (TINY, PLAIN):
+        frac, first = _float_agreement(spec, L.SLAYER_W_SCALE)
+        _report(record_property, f"{spec.name}_float_scale64", frac, first)
+        assert frac["conv1"] >= 0.999, frac
+        assert min(frac.values()) >= 0.9, frac
+        frac, first = _float_agreement(spec, 1 << 12)
+        _report(record_property, f"{spec.name}_float_scale4096", frac, first)
+        assert min(frac.values()) >= 0.999, frac
 
 
 def _sew_model(
@@ -599,33 +768,44 @@ def _snntorch_loader(
     """A function loading ``state`` (spec-name keys) into the snntorch model, or why not.
 
     Uses the adapter's ``load_canonical_state`` when it has one; else the layers of its
-    ``model.layers`` ModuleDict (keyed by spec layer name, ``.conv`` / ``.linear`` inside)."""
+    ``model.layers`` ModuleDict (keyed by spec layer name, ``.conv`` / ``.linear`` inside, and
+    ``.bn`` for the ``{layer}.bn.*`` entries)."""
     if hasattr(sn, "load_canonical_state"):
         return lambda: sn.load_canonical_state(model, state)  # type: ignore[attr-defined]
     layers = getattr(model, "layers", None)
     if not isinstance(layers, torch.nn.ModuleDict):
         return "it has no load_canonical_state() and no `layers` ModuleDict"
-    targets = {}
+    targets: dict[str, torch.Tensor] = {}
     for key, w in state.items():
-        name = key.removesuffix(".weight")
+        name, _, rest = key.partition(".")
         unit = layers[name] if name in layers else None
-        layer = getattr(unit, "conv", None) or getattr(unit, "linear", None)
-        if layer is None or tuple(layer.weight.shape) != tuple(w.shape):
-            return f"no layer {name!r} with a weight of shape {tuple(w.shape)}"
-        targets[key] = layer
+        if rest == "weight":
+            layer = getattr(unit, "conv", None) or getattr(unit, "linear", None)
+            target = getattr(layer, "weight", None)
+        elif rest.startswith("bn."):
+            target = getattr(getattr(unit, "bn", None), rest[3:], None)
+        else:
+            target = None
+        if not isinstance(target, torch.Tensor) or tuple(target.shape) != tuple(w.shape):
+            return f"no tensor {key!r} of shape {tuple(w.shape)}"
+        targets[key] = target
 
     def load() -> None:
         with torch.no_grad():
-            for key, layer in targets.items():
-                layer.weight.copy_(state[key])
+            for key, target in targets.items():
+                target.copy_(state[key])
 
     return load
 
 
-def test_agreement_with_snntorch_backend(record_property: Callable[[str, object], None]) -> None:
+@pytest.mark.parametrize("spec", [TINY, PLAIN], ids=lambda s: s.name)
+def test_agreement_with_snntorch_backend(
+    spec: ConvNetSpec, record_property: Callable[[str, object], None]
+) -> None:
     """The same grid weights (copied by spec layer name) in the snntorch backend and in lava-dl:
     spike counts per layer (and spike trains, if the snntorch adapter exposes them) and logits
-    must be identical (both fire at v >= threshold; the grid makes SLAYER's arithmetic exact)."""
+    must be identical (both fire at v >= threshold; the grid makes SLAYER's arithmetic exact).
+    tiny: the exact grid batch norms of :func:`_grid_batch_norms` in eval mode (eps 0 in both)."""
     try:
         sn = importlib.import_module("backends.snntorch_backend")
     except ImportError as exc:
@@ -633,32 +813,35 @@ def test_agreement_with_snntorch_backend(record_property: Callable[[str, object]
     ok, why = sn.BACKEND.available()
     if not ok:
         pytest.skip(f"snntorch backend unavailable: {why}")
-    torch.manual_seed(0)
-    ref = sn.BACKEND.build(TINY, (8, 2, 48, 48), 7)
-    lava = L.BACKEND.build(TINY, (8, 2, 48, 48), 7)
-    state = _grid_state(L.canonical_state(lava), 3.0)
+    x = _binary_input((2, 8, 2, 48, 48), 0.2, seed=4)
+    lava, state = _tiny_grid_model(spec, x)
+    ref = sn.BACKEND.build(spec, (8, 2, 48, 48), 7).eval()
     load = _snntorch_loader(sn, ref, state)
     if isinstance(load, str):
         pytest.skip(f"cannot copy weights into the snntorch model: {load}")
     load()
-    L.load_canonical_state(lava, state)
-    x = _binary_input((2, 8, 2, 48, 48), 0.2, seed=4)
+    n_norms = 0
+    for m in ref.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eps = 0.0  # as in lava (_grid_batch_norms)
+            n_norms += 1
+    assert n_norms == len(_norms(lava)) == sum(c.batch_norm for c in spec.convs)
     with torch.no_grad():
         a = L.BACKEND.forward(lava, x, record_activity=True)
         b = sn.BACKEND.forward(ref, x, record_activity=True)
     counts_a = {la.name: la.spikes for la in a.activity}
     counts_b = {la.name: la.spikes for la in b.activity}
-    record_property("spike_counts_lava", counts_a)
-    record_property("spike_counts_snntorch", counts_b)
-    print(f"\n[lava-dl vs snntorch] spike counts lava {counts_a}, snntorch {counts_b}")
+    record_property(f"spike_counts_lava_{spec.name}", counts_a)
+    record_property(f"spike_counts_snntorch_{spec.name}", counts_b)
+    print(f"\n[lava-dl vs snntorch, {spec.name}] spike counts lava {counts_a}, snntorch {counts_b}")
     if hasattr(sn, "forward_with_spikes"):
         _, sa = L.forward_with_spikes(lava, x)
         _, sb = sn.forward_with_spikes(ref, x)
         frac, first = agreement(sa, sb, lava.unit_names)
-        _report(record_property, "tiny_vs_snntorch", frac, first)
+        _report(record_property, f"{spec.name}_vs_snntorch", frac, first)
         assert first is None, frac
     assert counts_a == counts_b
-    assert sum(counts_a.values()) > 0
+    assert all(counts_a[n] > 0 for n in lava.unit_names[:-1])  # every hidden layer fired
     torch.testing.assert_close(a.logits, b.logits, rtol=0, atol=1e-5)
     torch.testing.assert_close(a.logits_per_step, b.logits_per_step, rtol=0, atol=1e-5)
 
@@ -667,9 +850,12 @@ def test_agreement_with_snntorch_backend(record_property: Callable[[str, object]
 # activity
 
 
-def test_activity_counts_match_recorded_spikes_and_synops() -> None:
+@pytest.mark.parametrize("spec", [TINY, PLAIN], ids=lambda s: s.name)
+def test_activity_counts_match_recorded_spikes_and_synops(spec: ConvNetSpec) -> None:
+    """tiny: three conv layers (with batch norm) and the readout fc; PLAIN: also a hidden dense
+    LIF layer fc1 (1152 -> 128) before the readout fc2."""
     torch.manual_seed(0)
-    model = L.BACKEND.build(TINY, (8, 2, 48, 48), 7)
+    model = L.BACKEND.build(spec, (8, 2, 48, 48), 7)
     state = _grid_state(L.canonical_state(model), 3.0)
     L.load_canonical_state(model, state)
     b, steps = 2, 8
@@ -677,22 +863,33 @@ def test_activity_counts_match_recorded_spikes_and_synops() -> None:
     with torch.no_grad():
         out, spikes = L.forward_with_spikes(model, x, record_activity=True)
     act = {la.name: la for la in out.activity}
-    assert list(act) == ["conv1", "conv2", "conv3", "fc1", "fc2"]
-    for name in ("conv1", "conv2", "conv3", "fc1"):
+    hidden = [c.name for c in spec.convs] + [d.name for d in spec.denses[:-1]]
+    readout = spec.denses[-1].name
+    assert list(act) == (
+        ["conv1", "conv2", "conv3", "fc"]
+        if spec is TINY
+        else ["conv1", "conv2", "conv3", "fc1", "fc2"]
+    )
+    assert list(act) == [*hidden, readout]
+    for name in hidden:
         assert act[name].spikes == spikes[name].sum().item()
+        assert act[name].spikes > 0
         assert act[name].time_steps == steps
         assert act[name].neurons == spikes[name][0, 0].numel()
     # the readout: ops only (no neurons), time steps counted from its ops (activity.py)
-    assert (act["fc2"].spikes, act["fc2"].neurons, act["fc2"].time_steps) == (0, 0, steps)
-    # inputs of each layer, rebuilt from the recorded spikes
-    inputs = {
-        "conv1": x,
-        "conv2": F.max_pool2d(spikes["conv1"].flatten(0, 1), 2).unflatten(0, (b, steps)),
-        "conv3": F.max_pool2d(spikes["conv2"].flatten(0, 1), 2).unflatten(0, (b, steps)),
-        "fc1": F.max_pool2d(spikes["conv3"].flatten(0, 1), 2).flatten(1).unflatten(0, (b, steps)),
-        "fc2": spikes["fc1"],
-    }
-    for conv in TINY.convs:
+    assert (act[readout].spikes, act[readout].neurons, act[readout].time_steps) == (0, 0, steps)
+
+    # inputs of each layer, rebuilt from the recorded spikes: conv2 and conv3 read the max-pooled
+    # (2x2) spikes of the conv before; the first dense layer reads conv3's, pooled to 32x6x6 and
+    # flattened (1152); a dense layer after it reads the spikes of the one before
+    def pooled(name: str) -> torch.Tensor:
+        return F.max_pool2d(spikes[name].flatten(0, 1), 2).unflatten(0, (b, steps))
+
+    inputs = {"conv1": x, "conv2": pooled("conv1"), "conv3": pooled("conv2")}
+    dense_in = {spec.denses[0].name: pooled("conv3").flatten(2)}
+    for prev, d in zip(spec.denses, spec.denses[1:], strict=False):
+        dense_in[d.name] = spikes[prev.name]
+    for conv in spec.convs:
         layer = torch.nn.Conv2d(1, 1, 1, bias=False)
         layer.weight = torch.nn.Parameter(state[f"{conv.name}.weight"])
         layer.padding, layer.stride = (conv.padding,) * 2, (conv.stride,) * 2
@@ -703,10 +900,15 @@ def test_activity_counts_match_recorded_spikes_and_synops() -> None:
             eff, dense = eff + e, dense + d
         assert act[conv.name].effective_acs == eff and act[conv.name].effective_macs == 0
         assert act[conv.name].dense_ops == dense
-    for name, (n_out, n_in) in {"fc1": (128, 1152), "fc2": (7, 128)}.items():
+    # (out, in) by hand: tiny fc 7 x 1152; PLAIN fc1 128 x 1152, fc2 7 x 128
+    shapes = {"fc": (7, 1152)} if spec is TINY else {"fc1": (128, 1152), "fc2": (7, 128)}
+    assert list(shapes) == list(dense_in)
+    for name, (n_out, n_in) in shapes.items():
+        assert dense_in[name].shape == (b, steps, n_in)
         # by hand: each non-zero input reaches its non-zero weights; dense = B * T * in * out
         nz_w = (state[f"{name}.weight"] != 0).double()
-        eff = ((inputs[name] != 0).double() @ nz_w.T).sum().item()
+        eff = ((dense_in[name] != 0).double() @ nz_w.T).sum().item()
+        assert eff > 0
         assert act[name].effective_acs == eff and act[name].effective_macs == 0
         assert act[name].dense_ops == b * steps * n_in * n_out
 
@@ -800,8 +1002,10 @@ def test_cuda_forward_backward_matches_cpu() -> None:
     """On CUDA SLAYER JIT-compiles its leaky-integrator kernel (first use); same spikes as CPU."""
     torch.manual_seed(0)
     model = L.BACKEND.build(TINY, (8, 2, 48, 48), 4)
-    L.load_canonical_state(model, _grid_state(L.canonical_state(model), 3.0))
     x = _binary_input((2, 8, 2, 48, 48), 0.2, seed=11)
+    # grid weights and exact batch norms in eval mode: the arithmetic is exact on both devices
+    # (training-mode batch statistics could differ in their last bits between CPU and CUDA)
+    _grid_batch_norms(model, _grid_state(L.canonical_state(model), 3.0), x, seed=16)
     cpu = L.BACKEND.forward(model, x).logits
     model = model.cuda()
     out = L.BACKEND.forward(model, x.cuda())
@@ -814,16 +1018,19 @@ def test_cuda_forward_backward_matches_cpu() -> None:
 
 
 def test_export_hdf5(tmp_path) -> None:
+    """On PLAIN (tiny's earlier structure, no batch norm): the export refuses batch norm, which
+    tiny now has (checked at the end, as the residual sew_resnet18)."""
     import h5py
 
-    model = L.BACKEND.build(TINY, (8, 2, 48, 48), 7)
+    model = L.BACKEND.build(PLAIN, (8, 2, 48, 48), 7)
     with pytest.raises(RuntimeError, match="forward"):
         L.export_hdf5(model, tmp_path / "before.h5")
     with torch.no_grad():
         L.BACKEND.forward(model, _binary_input((1, 8, 2, 48, 48), 0.2, seed=12))
-    path = L.export_hdf5(model, tmp_path / "tiny.h5")
+    path = L.export_hdf5(model, tmp_path / "tiny_plain.h5")
     state = L.canonical_state(model)
     with h5py.File(path, "r") as f:
+        assert f.attrs["arch"] == "tiny_plain"
         layers = f["layer"]
         names = [layers[str(i)].attrs["name"] for i in range(len(layers))]
         assert names == ["conv1", "conv2", "conv3", "flatten", "fc1", "fc2"]
@@ -838,6 +1045,12 @@ def test_export_hdf5(tmp_path) -> None:
         assert conv1["neuron/iDecay"][()] == 4096
         assert tuple(layers["4"]["weight"].shape) == (128, 1152)
         assert layers["5"]["type"][0] == b"dense" and tuple(layers["5"]["weight"].shape) == (7, 128)
+    tiny = L.BACKEND.build(TINY, (8, 2, 48, 48), 7)
+    with torch.no_grad():
+        L.BACKEND.forward(tiny, _binary_input((1, 8, 2, 48, 48), 0.2, seed=12))
+    with pytest.raises(ValueError, match="batch norm"):
+        L.export_hdf5(tiny, tmp_path / "tiny.h5")
+    assert not (tmp_path / "tiny.h5").exists()
     sew = L.BACKEND.build(SEW, (2, 2, 32, 32), 4)
     with pytest.raises(ValueError, match="residual"):
         L.export_hdf5(sew, tmp_path / "sew.h5")

@@ -1,0 +1,245 @@
+"""Performance regression gate that holds on a shared, noisy machine.
+
+Absolute times on a shared 2-core machine vary 1.5-2x between runs, so a threshold on stored means
+fails at random. This gate instead measures, for every hot path (:mod:`benchmarks.perf_paths`), the
+**ratio** of its time to a fixed reference computation of the same kind of work (numpy- or
+torch-bound), timed *interleaved* with it in the same run:
+
+* the reference is repeated ``k`` times per round so that it lasts about as long as one call of
+  the path (``k`` calibrated after warm-up), and the order (reference, path) alternates by round,
+  so a load change during the run hits both sides alike;
+* the statistic is the median over rounds of ``t_path / (t_reference / k)``;
+* the verdict compares it with the baseline ratio recorded for this machine
+  (``benchmarks/perf_baseline.json``, keyed by CPU model, core count, torch threads and torch
+  version): ``ratio / baseline > threshold`` fails. The default threshold 1.5 sits between the
+  run-to-run spread of the ratio measured here (see the README) and the 2x slowdown the gate must
+  catch.
+
+A deliberate slowdown for testing the gate itself: ``NEUROFER_PERF_INJECT_SLOWDOWN=<glob>`` makes
+every path matching the glob run its work twice per timed call (a 2x slowdown), without touching
+library code.
+
+Usage::
+
+    python -m benchmarks.perf_gate                    # gate; writes RUN_DIR/perf_report.md
+    python -m benchmarks.perf_gate --update-baseline  # (re)record this machine's baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks.perf_paths import REFERENCES, PerfPath, perf_paths
+
+log = logging.getLogger(__name__)
+
+BASELINE_FILE = Path(__file__).resolve().parent / "perf_baseline.json"
+INJECT_ENV = "NEUROFER_PERF_INJECT_SLOWDOWN"
+DEFAULT_THRESHOLD = 1.5
+
+
+def machine_key() -> str:
+    """Identity of the machine class a baseline is valid for."""
+    import torch
+
+    from benchmarks.provenance import cpu_model
+
+    tv = ".".join(torch.__version__.split("+")[0].split(".")[:2])
+    return f"{cpu_model()} | {os.cpu_count()} cpus | {torch.get_num_threads()} threads | torch {tv}"
+
+
+def _timed(fn, reps: int = 1) -> float:
+    t = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return time.perf_counter() - t
+
+
+def measure_ratio(work, reference, rounds: int, *, slowdown: int = 1) -> dict[str, float]:
+    """Median ratio of ``work``'s time to ``reference``'s, timed interleaved.
+
+    Args:
+        work, reference: zero-argument callables.
+        rounds: timed rounds (odd is best for the median).
+        slowdown: test hook; ``work`` runs this many times per timed call.
+
+    Returns:
+        ``{"ratio": median ratio, "ratio_spread": (max-min)/median over rounds,
+        "path_ms": median path time, "reference_ms": median per-call reference time, "k": reps}``.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    for _ in range(2):  # warm-up: caches, lazy init, allocator
+        _timed(work, slowdown)
+        _timed(reference)
+    t_path = min(_timed(work, slowdown) for _ in range(2))
+    t_ref = min(_timed(reference) for _ in range(2))
+    k = max(1, round(t_path / max(t_ref, 1e-9)))
+    ratios, paths, refs = [], [], []
+    for r in range(rounds):
+        if r % 2:
+            tp = _timed(work, slowdown)
+            tr = _timed(reference, k) / k
+        else:
+            tr = _timed(reference, k) / k
+            tp = _timed(work, slowdown)
+        ratios.append(tp / tr)
+        paths.append(tp)
+        refs.append(tr)
+    med = statistics.median(ratios)
+    return {
+        "ratio": med,
+        "ratio_spread": (max(ratios) - min(ratios)) / med,
+        "path_ms": statistics.median(paths) * 1e3,
+        "reference_ms": statistics.median(refs) * 1e3,
+        "k": k,
+    }
+
+
+def load_baseline(path: Path = BASELINE_FILE) -> dict:
+    """The baseline file's content (``{"machines": {key: {"ratios": {...}, ...}}}``)."""
+    if not path.is_file():
+        return {"machines": {}}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data.get("machines"), dict):
+        raise ValueError(f"{path}: expected a 'machines' object")
+    return data
+
+
+def run_gate(
+    paths: list[PerfPath],
+    baseline: dict[str, float] | None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    inject: str | None = None,
+) -> list[dict]:
+    """Measure every path and judge it against ``baseline`` (``{path: ratio}``).
+
+    Returns:
+        One row per path: ``name``, ``reference``, measured fields of :func:`measure_ratio`,
+        ``baseline`` (or ``None``), ``change`` (ratio / baseline) and ``verdict``: ``"ok"``,
+        ``"REGRESSION"``, ``"new"`` (no baseline) or ``"error"`` (the path failed to run).
+    """
+    if threshold <= 1.0:
+        raise ValueError(f"threshold must be > 1, got {threshold}")
+    refs = {name: make() for name, make in REFERENCES.items()}
+    rows = []
+    for p in paths:
+        slowdown = 2 if inject and fnmatch.fnmatch(p.name, inject) else 1
+        row: dict = {"name": p.name, "reference": p.reference, "injected_slowdown": slowdown}
+        try:
+            work = p.factory()
+            row.update(measure_ratio(work, refs[p.reference], p.rounds, slowdown=slowdown))
+        except Exception as exc:
+            log.error("perf path %s failed: %s: %s", p.name, type(exc).__name__, exc)
+            row.update(verdict="error", error=f"{type(exc).__name__}: {exc}", baseline=None, change=None)
+            rows.append(row)
+            continue
+        base = (baseline or {}).get(p.name)
+        row["baseline"] = base
+        if base is None:
+            row.update(change=None, verdict="new")
+        else:
+            row["change"] = row["ratio"] / base
+            row["verdict"] = "REGRESSION" if row["change"] > threshold else "ok"
+        log.info("%-28s ratio %.3f (baseline %s) %s", p.name, row["ratio"],
+                 f"{base:.3f}" if base else "-", row["verdict"])
+        rows.append(row)
+    return rows
+
+
+def report_markdown(rows: list[dict], *, machine: str, threshold: float) -> str:
+    """The gate's readable report: benchmark, median, baseline, ratio, verdict."""
+    from tabulate import tabulate
+
+    def f(v, fmt):
+        return "—" if v is None else format(v, fmt)
+
+    table = [
+        [r["name"], f(r.get("path_ms"), ".2f"), r["reference"], f(r.get("ratio"), ".3f"),
+         f(r.get("baseline"), ".3f"), f(r.get("change"), ".2f") + ("x" if r.get("change") else ""),
+         f(r.get("ratio_spread"), ".2f"), r["verdict"] + (" (injected 2x)" if r.get("injected_slowdown", 1) > 1 else "")]
+        for r in rows
+    ]
+    head = ["benchmark", "median (ms)", "reference", "ratio to reference", "baseline ratio",
+            "change", "spread", "verdict"]
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return (
+        f"# Performance gate\n\nmachine: {machine}  \nthreshold: change > {threshold}x fails  \n"
+        f"time: {when}\n\n"
+        + tabulate(table, head, tablefmt="github", disable_numparse=True)
+        + "\n\n*ratio* = median over rounds of the path's time / the reference's time, timed "
+        "interleaved in the same run; *change* = ratio / baseline ratio; *spread* = (max - min) / "
+        "median of the per-round ratios.\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.perf_gate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("runs/perf"), help="folder for perf_report.md")
+    ap.add_argument("--paths", default="*", help="glob of path names to run")
+    ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    ap.add_argument("--update-baseline", action="store_true",
+                    help="record the measured ratios as this machine's baseline")
+    ap.add_argument("--baseline-file", type=Path, default=BASELINE_FILE)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    paths = [p for p in perf_paths() if fnmatch.fnmatch(p.name, args.paths)]
+    if not paths:
+        print(f"error: no perf path matches {args.paths!r}", file=sys.stderr)
+        return 2
+    key = machine_key()
+    data = load_baseline(args.baseline_file)
+    entry = data["machines"].get(key)
+    inject = os.environ.get(INJECT_ENV)
+    if inject:
+        log.warning("%s=%s: injecting a 2x slowdown into matching paths", INJECT_ENV, inject)
+    rows = run_gate(paths, None if args.update_baseline or entry is None else entry["ratios"],
+                    threshold=args.threshold, inject=inject)
+    args.out.mkdir(parents=True, exist_ok=True)
+    md = report_markdown(rows, machine=key, threshold=args.threshold)
+    (args.out / "perf_report.md").write_text(md)
+    print(md)
+    errors = [r for r in rows if r["verdict"] == "error"]
+    if args.update_baseline:
+        if inject:
+            print("error: refusing to record a baseline with an injected slowdown", file=sys.stderr)
+            return 2
+        if errors:
+            print("error: not recording a baseline: some paths failed", file=sys.stderr)
+            return 1
+        data["machines"][key] = {
+            "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "ratios": {r["name"]: round(r["ratio"], 4) for r in rows},
+        }
+        args.baseline_file.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        print(f"baseline for {key!r} written to {args.baseline_file}")
+        return 0
+    if entry is None:
+        print(f"note: no baseline for this machine ({key}); nothing to compare. Record one with "
+              "--update-baseline on an unchanged tree.")
+    bad = [r for r in rows if r["verdict"] == "REGRESSION"]
+    for r in bad:
+        print(f"REGRESSION: {r['name']}: ratio {r['ratio']:.3f} vs baseline {r['baseline']:.3f} "
+              f"({r['change']:.2f}x > {args.threshold}x)", file=sys.stderr)
+    for r in errors:
+        print(f"ERROR: {r['name']}: {r['error']}", file=sys.stderr)
+    print(f"perf-gate: {len(rows) - len(bad) - len(errors)} passed, {len(bad) + len(errors)} failed")
+    return 1 if bad or errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
