@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     from datasets.convert_cli import add_convert_parser
 
     add_convert_parser(sub)  # `convert`: video / frames / CK+ -> standardized face -> events
+    from benchmarks.score_cli import add_score_parser
+
+    add_score_parser(sub)  # `score`: released predictions (SEEN) -> metrics, published records
     return parser
 
 

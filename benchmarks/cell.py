@@ -26,9 +26,13 @@ SELECTION_MODES = ("val", "last", "best_on_test_legacy")
 class Recipe:
     """Training and measurement recipe of a cell.
 
-    Defaults follow Spiking-FER (Barchid et al., CBMI 2023): SGD with momentum 0.9, weight decay
-    5e-4, cosine learning-rate schedule, cross-entropy loss; epochs and batch size are sized for a
-    CPU run of the ``tiny`` architecture (the paper-scale grid sets its own).
+    Defaults follow Spiking-FER (Barchid et al., CBMI 2023, ``train.py`` and ``fer_module.py`` of
+    its repository): SGD with momentum 0.9, weight decay 5e-4, cosine learning-rate schedule,
+    cross-entropy loss. Epochs (30), batch size (16) and learning rate (0.01; upstream 5e-3 at
+    batch 32 over 500 epochs) are sized for a CPU run of the ``tiny`` architecture on the built-in
+    dataset; the paper-scale grids set their own. Measured on the built-in dataset: lr 0.05 made
+    the ANN diverge in its first epoch (loss 9.6, 20% test accuracy) while lr 0.01 trains all
+    three backends (ANN 70%, SNNs 62%).
 
     Attributes:
         epochs: training epochs.

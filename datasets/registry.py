@@ -1,7 +1,8 @@
 """Registry of the suite's datasets by name.
 
 Names: ``synthetic-fer-dvs`` (built in, generated on first use), ``ckplus-dvs``, ``adfes-dvs``,
-``casia-dvs``, ``mmi-dvs`` (the Spiking-FER FerDVS datasets; see :mod:`datasets.ferdvs`).
+``casia-dvs``, ``mmi-dvs`` (the Spiking-FER FerDVS datasets; see :mod:`datasets.ferdvs`),
+``see`` (SEEN's SEE frames dataset; see :mod:`datasets.see`).
 
 This module must not import :mod:`backends` (data flows datasets -> backends), so it carries its
 own unknown-name error with close-match suggestions (``difflib.get_close_matches``).
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 from datasets.base import EventDataset
 from datasets.ferdvs import ADFESDVS, CASIADVS, MMIDVS, CKPlusDVS
+from datasets.see import SEEDataset
 from datasets.synthetic import SyntheticFerDVS, SyntheticFerDVSMini, ensure_synthetic_fer_dvs
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,8 @@ def register_dataset(name: str) -> Callable[[T], T]:
     return deco
 
 
-for _cls in (SyntheticFerDVS, SyntheticFerDVSMini, CKPlusDVS, ADFESDVS, CASIADVS, MMIDVS):
+for _cls in (SyntheticFerDVS, SyntheticFerDVSMini, CKPlusDVS, ADFESDVS, CASIADVS, MMIDVS,
+             SEEDataset):
     register_dataset(_cls.name)(_cls)
 
 

@@ -1,0 +1,93 @@
+"""Reading AEDAT4 files (datasets.aedat) on the real DAVIS346 recording in ../shared/real.
+
+Expected values from shared/real/README.md: 78,830 events over 2.36 s, 346x260, 59 grey frames.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datasets.aedat import read_aedat4, read_aedat4_events
+from datasets.events import EVENTS_DTYPE, EventFileError, validate_events, write_v2e_h5
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real"
+DAVIS = REAL / "davis346" / "davis346.aedat4"
+needs_davis = pytest.mark.skipif(
+    not DAVIS.is_file(),
+    reason=f"{DAVIS} is absent (real artifacts live in ../shared/real, beside the checkout, "
+    "in CI only)",
+)
+
+
+@pytest.fixture(scope="module")
+def rec():
+    if not DAVIS.is_file():
+        pytest.skip(f"{DAVIS} is absent")
+    return read_aedat4(DAVIS)
+
+
+@needs_davis
+def test_counts_sensor_size_and_record_layout(rec) -> None:
+    assert rec.events.shape == (78_830,)  # README: 78,830 events
+    assert rec.sensor_size == (346, 260, 2)  # README: 346x260
+    assert rec.events.dtype == EVENTS_DTYPE
+    validate_events(rec.events, rec.sensor_size, allow_empty=False)
+    assert set(np.unique(rec.events["p"]).tolist()) == {0, 1}
+    assert rec.events["x"].max() < 346 and rec.events["y"].max() < 260
+
+
+@needs_davis
+def test_time_axis_units_and_offset(rec) -> None:
+    t = rec.events["t"]
+    assert t[0] == 0 and np.all(np.diff(t) >= 0)
+    # README: 2.36 s of events -> microseconds
+    assert rec.duration_us == int(t[-1]) and 2.30e6 < rec.duration_us < 2.40e6
+    # the kept offset is an absolute time in µs since the Unix epoch: a plausible date
+    when = datetime.fromtimestamp(rec.t0_us / 1e6, tz=timezone.utc)
+    assert 2015 <= when.year <= 2030
+
+
+@needs_davis
+def test_grey_frames_with_timestamps(rec) -> None:
+    assert rec.frames.shape == (59, 260, 346)  # README: 59 grey frames, (H, W) = (260, 346)
+    assert rec.frames.dtype == np.uint8 and rec.frames.std() > 0
+    assert rec.frame_t.shape == (59,) and rec.frame_exposure.shape == (59, 2)
+    assert np.all(np.diff(rec.frame_t) > 0)
+    # 59 frames over ~2.36 s: one frame every ~40 ms
+    assert 30_000 < np.median(np.diff(rec.frame_t)) < 50_000
+    begin, end = rec.frame_exposure[:, 0], rec.frame_exposure[:, 1]
+    assert np.all(begin <= rec.frame_t) and np.all(rec.frame_t <= end)
+    assert rec.frame_t[0] > -50_000 and rec.frame_t[-1] < rec.duration_us + 50_000
+    assert rec.imu.shape[0] > 0 and rec.imu.dtype.names[0] == "t"
+
+
+@needs_davis
+def test_events_only_helper_and_v2e_roundtrip(rec, tmp_path: Path) -> None:
+    from datasets.events import read_v2e_h5
+
+    events, sensor = read_aedat4_events(DAVIS)
+    assert sensor == (346, 260, 2) and np.array_equal(events, rec.events)
+    out = write_v2e_h5(tmp_path / "davis.h5", events)
+    assert np.array_equal(read_v2e_h5(out, sensor), events)
+
+
+def test_missing_and_corrupt_files_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(EventFileError, match="no such AEDAT4 file"):
+        read_aedat4(tmp_path / "none.aedat4")
+    junk = tmp_path / "junk.aedat4"
+    junk.write_bytes(b"#!AER-DAT4.0\r\n" + b"\x00" * 16)
+    with pytest.raises(EventFileError) as exc:
+        read_aedat4(junk)
+    assert str(junk) in str(exc.value)
+
+
+@needs_davis
+def test_truncated_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.aedat4"
+    cut.write_bytes(DAVIS.read_bytes()[:300_000])
+    with pytest.raises(EventFileError, match="cut.aedat4"):
+        read_aedat4(cut)
