@@ -7,6 +7,7 @@
     python run_bench.py report runs/default      # re-render tables and figures from the records
     python run_bench.py list                     # backends (availability, versions), datasets, archs, grids
     python run_bench.py convert clip.mp4 out/clip.h5 --preview   # face video -> v2e-layout events
+    python run_bench.py predict runs/default/checkpoints/<cell>.pt rec.aedat4  # class per window
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     from benchmarks.score_cli import add_score_parser
 
     add_score_parser(sub)  # `score`: released predictions (SEEN) -> metrics, published records
+    from benchmarks.predict_cli import add_predict_parser
+
+    add_predict_parser(sub)  # `predict`: a checkpoint over a recording in sliding windows
     return parser
 
 

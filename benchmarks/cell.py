@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -334,8 +335,15 @@ class _CarbonTracker:
         return False
 
 
-def run_cell(cell: Cell, data_root, *, progress: bool = True) -> dict[str, Any]:
+def run_cell(
+    cell: Cell, data_root, *, progress: bool = True, checkpoint_dir: Path | None = None
+) -> dict[str, Any]:
     """Train, evaluate and measure one cell; return its record (``status: "ok"``).
+
+    With ``checkpoint_dir`` (a ``Path``, e.g. ``RUN_DIR/checkpoints``) the selected model is saved
+    there as ``<safe cell id>.pt`` (:func:`benchmarks.predict.save_checkpoint`) and the record's
+    ``"checkpoint"`` is ``"<checkpoint_dir name>/<file>"`` (relative to the run folder); without it
+    (default) no file is written and ``"checkpoint"`` is ``None``.
 
     Raises:
         Any exception of the data, backend or training code; :func:`benchmarks.grid.run_grid`
@@ -401,6 +409,12 @@ def run_cell(cell: Cell, data_root, *, progress: bool = True) -> dict[str, Any]:
     metrics["params"] = count_parameters(model)
     metrics["footprint_bytes"] = footprint_bytes(model)
     metrics.update(carbon.result)
+    checkpoint = None
+    if checkpoint_dir is not None:
+        from benchmarks.predict import save_checkpoint
+
+        ckpt_path = save_checkpoint(checkpoint_dir, cell, model, data)
+        checkpoint = f"{ckpt_path.parent.name}/{ckpt_path.name}"
     timings["total_s"] = time.perf_counter() - t0
 
     return {
@@ -416,4 +430,5 @@ def run_cell(cell: Cell, data_root, *, progress: bool = True) -> dict[str, Any]:
         "timings_s": timings,
         "provenance": provenance(backend.versions(), cell.device),
         "torch_threads": torch.get_num_threads(),
+        "checkpoint": checkpoint,
     }

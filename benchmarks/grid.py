@@ -193,7 +193,8 @@ def run_grid(
         run_dir: the run folder (``results.jsonl`` is appended there).
         data_root: where datasets live (the built-in one is generated there if absent).
         cell_runner: ``(cell, data_root, progress=...) -> record``; default
-            :func:`benchmarks.cell.run_cell` (tests inject their own).
+            :func:`benchmarks.cell.run_cell` (tests inject their own), which is also given
+            ``checkpoint_dir=run_dir / "checkpoints"`` and saves each cell's model there.
         progress: show progress bars.
 
     Returns:
@@ -202,9 +203,12 @@ def run_grid(
     """
     from tqdm.auto import tqdm
 
-    if cell_runner is None:
-        from benchmarks.cell import run_cell as cell_runner
     run_dir = Path(run_dir)
+    runner_kwargs: dict[str, Any] = {}
+    if cell_runner is None:  # the default runner saves each cell's model under RUN_DIR/checkpoints
+        from benchmarks.cell import run_cell as cell_runner
+
+        runner_kwargs["checkpoint_dir"] = run_dir / "checkpoints"
     data_root = Path(data_root)
     run_dir.mkdir(parents=True, exist_ok=True)
     summary = GridSummary()
@@ -226,7 +230,7 @@ def run_grid(
                 summary.skipped.append(cell.cell_id)
                 continue
             try:
-                record = cell_runner(cell, data_root, progress=progress)
+                record = cell_runner(cell, data_root, progress=progress, **runner_kwargs)
                 record.setdefault("schema_version", SCHEMA_VERSION)
             except KeyboardInterrupt:
                 raise
