@@ -280,7 +280,8 @@ def _fmt_number(x: float, decimals: int) -> str:
 
 
 def format_mean_std(values: Sequence[float], *, scale: float = 1.0, decimals: int | None = None,
-                    static: bool = False, n_expected: int | None = None) -> str:
+                    static: bool = False, n_expected: int | None = None,
+                    std: float | None = None) -> str:
     """``"mean ± std"`` of ``values`` (sample std, ddof = 1; only the mean when there is one value).
 
     Args:
@@ -291,6 +292,8 @@ def format_mean_std(values: Sequence[float], *, scale: float = 1.0, decimals: in
         static: show the single value when all are equal, else ``"min–max"`` (for parameters).
         n_expected: the group's number of cells; when fewer cells have the value, ``" (n=k)"``
             is appended.
+        std: for a single value, a std known from elsewhere (a published row's std over its
+            inference passes, unscaled); shown as ``"mean ± std"``.
 
     Returns:
         The text, or ``"—"`` when there is no value.
@@ -305,6 +308,8 @@ def format_mean_std(values: Sequence[float], *, scale: float = 1.0, decimals: in
         text = _fmt_number(lo, d) if lo == hi else f"{_fmt_number(lo, d)}–{_fmt_number(hi, d)}"
     elif len(s) >= 2:
         text = f"{_fmt_number(mean, d)} ± {_fmt_number(float(s.std(ddof=1)), d)}"
+    elif std is not None:
+        text = f"{_fmt_number(mean, d)} ± {_fmt_number(float(std) * scale, d)}"
     else:
         text = _fmt_number(mean, d)
     if n_expected is not None and len(s) < n_expected:
@@ -371,8 +376,10 @@ def leaderboard_table(records: Iterable[dict[str, Any]]) -> str:
             n = len(g.records)
             line.append(str(n))
             for c in LEADERBOARD_COLUMNS:
+                # a published row is one record: its std is over inference passes (``<key>_std``)
+                std = metric_value(g.records[0], f"{c.key}_std") if n == 1 else None
                 line.append(format_mean_std(g.values(c.key), scale=c.scale, decimals=c.decimals,
-                                            static=c.static, n_expected=n))
+                                            static=c.static, n_expected=n, std=std))
         body.append(line)
     text = _table(headers, body)
     notes = _pooling_notes(groups)

@@ -115,7 +115,7 @@ def _records() -> list[dict]:
         "cell": {"dataset": "see", "protocol": "fixed", "fold": 0, "backend": "published",
                  "arch": "seen", "seed": 0, "device": "cpu", "recipe": {}},
         "classes": CLASSES,
-        "metrics": {"accuracy": 0.836, "war": 0.836, "uar": 0.8,
+        "metrics": {"accuracy": 0.836, "war": 0.836, "war_std": 0.0099, "uar": 0.8,
                     "per_lighting_accuracy": {"normal": 0.9, "low_light": 0.7}},
         "provenance": {},
     })
@@ -172,7 +172,8 @@ def test_leaderboard_mean_std_worked_out_by_hand(run_dir: Path) -> None:
     ann = [c.strip() for c in _row(table, "ann / tiny").strip("|").split("|")]
     assert ann[10:] == ["1", "55.0", "50.0", "5.00", "1.00", "—", "1,000,000", "1,000"]
     seen = [c.strip() for c in _row(table, "SEEN (released predictions)").strip("|").split("|")]
-    assert seen[1:4] == ["published", "1", "83.6"] and seen[4] == "80.0"
+    # one record: WAR's std is the one over inference passes (0.0099 -> 0.99 points, 1 decimal)
+    assert seen[1:4] == ["published", "1", "83.6 ± 1.0"] and seen[4] == "80.0"
     assert seen[5:10] == ["—"] * 5  # no energy, latency, spikes, synops, params
     # row order: trained rows sorted by (backend, arch), then published
     order = [ln.split("|")[1].strip() for ln in table.splitlines()[2:]]
