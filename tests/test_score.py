@@ -147,7 +147,8 @@ def test_cli_scores_every_run_records_and_report_shows_them(tmp_path: Path, caps
     out = capsys.readouterr().out
     assert "E4_S3: 20 passes x 767 test sequences" in out
     assert "E7_S1: 20 passes x 767 test sequences" in out
-    war_e4 = statistics.fmean(_by_hand(f)["war"] for f in (SEEN / "E4_S3").glob("*.json"))
+    wars_e4 = [_by_hand(f)["war"] for f in (SEEN / "E4_S3").glob("*.json")]
+    war_e4 = statistics.fmean(wars_e4)
     assert f"{100 * war_e4:.2f}" in out
     recs = read_records(run_dir)
     assert [r["method"] for r in recs] == ["SEEN (released predictions, E4_S3)",
@@ -165,7 +166,9 @@ def test_cli_scores_every_run_records_and_report_shows_them(tmp_path: Path, caps
     assert md == render_markdown(load_for_report(run_dir))
     row = next(line for line in md.splitlines() if "SEEN (released predictions, E4_S3)" in line)
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1:4] == ["published", "1", f"{100 * war_e4:.1f}"]
+    # one record; its std is the sample std over the 20 passes, computed by hand here
+    std_e4 = statistics.stdev(wars_e4)
+    assert cells[1:4] == ["published", "1", f"{100 * war_e4:.1f} ± {100 * std_e4:.1f}"]
 
 
 # --------------------------------------------------------------------------------------------
