@@ -28,7 +28,7 @@ from backends.base import ForwardOutput
 from backends.torch_blocks import ReLUAct, build_model, run_forward
 
 if TYPE_CHECKING:
-    from backends.specs import ConvNetSpec, ResNetSpec
+    from backends.specs import ConvNetSpec, ResNetSpec, SEENSpec
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class AnnBackend:
 
     def build(
         self,
-        arch: ConvNetSpec | ResNetSpec,
+        arch: ConvNetSpec | ResNetSpec | SEENSpec,
         input_shape: tuple[int, int, int, int],
         num_classes: int,
     ) -> nn.Module:
@@ -59,12 +59,18 @@ class AnnBackend:
         return build_model(arch, input_shape, num_classes, lambda name: ReLUAct(), spiking=False)
 
     def forward(
-        self, model: nn.Module, x: torch.Tensor, *, record_activity: bool = False
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        *,
+        frames: torch.Tensor | None = None,
+        record_activity: bool = False,
     ) -> ForwardOutput:
-        """Run ``model`` on ``x`` ``(B, T, 2, H, W)`` float32; see
+        """Run ``model`` on ``x`` ``(B, T, 2, H, W)`` float32 (and ``frames`` ``(B, F, 1, H, W)``
+        for a two-input spec such as ``seen``, ValueError otherwise); see
         :func:`backends.torch_blocks.run_forward`. ``logits_per_step`` is None for a
         time-folded model; ``activity[i].spikes`` counts non-zero activations."""
-        return run_forward(model, x, record_activity=record_activity)
+        return run_forward(model, x, frames=frames, record_activity=record_activity)
 
     def versions(self) -> dict[str, str]:
         """``{"torch": torch.__version__}``."""

@@ -2,7 +2,9 @@
 
 Every backend (``ann``, ``snntorch``, ``lava-dl``, ...) compiles the same architecture spec
 (:mod:`backends.specs`) into a ``torch.nn.Module`` and runs it on a batch of binned events, a float32
-tensor of shape ``(B, T, 2, H, W)``. Adapters import their framework lazily (inside functions), so
+tensor of shape ``(B, T, 2, H, W)``; a two-input architecture (a spec whose ``inputs`` is
+``("events", "frames")``, e.g. ``seen``) also takes intensity frames ``(B, F, 1, H, W)`` through
+``forward(..., frames=...)``. Adapters import their framework lazily (inside functions), so
 that a missing or broken framework disables only that backend.
 """
 
@@ -105,8 +107,25 @@ class Backend(Protocol):
             ValueError: the architecture cannot be expressed in this backend (message says why).
         """
 
-    def forward(self, model: torch.nn.Module, x: torch.Tensor, *, record_activity: bool = False) -> ForwardOutput:
-        """Run ``model`` on ``x`` of shape ``(B, T, 2, H, W)`` float32; see :class:`ForwardOutput`."""
+    def forward(
+        self,
+        model: torch.nn.Module,
+        x: torch.Tensor,
+        *,
+        frames: torch.Tensor | None = None,
+        record_activity: bool = False,
+    ) -> ForwardOutput:
+        """Run ``model`` on ``x`` of shape ``(B, T, 2, H, W)`` float32; see :class:`ForwardOutput`.
+
+        ``frames``: ``(B, F, 1, H, W)`` float32 intensity frames in [0, 1], for architectures whose
+        spec's ``inputs`` include ``"frames"`` (``backends.specs.arch_inputs``); event-only
+        architectures are called exactly as before, with ``frames=None``.
+
+        Raises:
+            TypeError: a wrong model type, or ``x`` / ``frames`` not float32 tensors.
+            ValueError: a wrong shape; ``frames`` given to an event-only architecture, or
+                missing for one that takes frames.
+        """
 
     def versions(self) -> dict[str, str]:
         """Versions of the framework packages used, for provenance."""

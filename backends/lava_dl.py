@@ -124,7 +124,7 @@ import torch.nn.functional as F
 
 from backends.activity import ActivityRecorder
 from backends.base import BackendUnavailableError, ForwardOutput, LayerActivity
-from backends.specs import ConvNetSpec, NeuronSpec, ResNetSpec, get_arch
+from backends.specs import ConvNetSpec, NeuronSpec, ResNetSpec, SEENSpec, get_arch
 
 log = logging.getLogger(__name__)
 
@@ -761,6 +761,21 @@ def _check_input_shape(input_shape: Any) -> tuple[int, int, int, int]:
     return shape  # type: ignore[return-value]
 
 
+SEEN_UNSUPPORTED = (
+    "seen: not expressible with lava-dl SLAYER blocks: (1) its frame branch is a non-spiking, "
+    "single-shot conv stack with biases, batch norm, ReLU and a softmax attention over scales, "
+    "and SLAYER blocks are CUBA spiking layers over time (no real-valued non-temporal path); "
+    "(2) the event branch scales each scale's conv output by a per-sample attention weight "
+    "computed by the frame branch, a data-dependent multiplicative gain no SLAYER synapse has; "
+    "(3) the weight copy needs the event convs to reuse the frame convs' weights without their "
+    "biases and detached from the graph, while a SLAYER block owns its (scaled, 5-D) synapse "
+    "weight and its bias; (4) the readout is the mean membrane of a LIF with threshold 0.3 and a "
+    "rectangular surrogate, not a SLAYER CUBA readout. Run seen with the snntorch backend "
+    "(spiking) or the ann backend (ANN twin)."
+)
+"""Why :func:`build_model` raises ``ValueError`` for a :class:`~backends.specs.SEENSpec`."""
+
+
 def build_model(
     arch: ConvNetSpec | ResNetSpec | str,
     input_shape: tuple[int, int, int, int],
@@ -781,10 +796,13 @@ def build_model(
     Raises:
         BackendUnavailableError: lava-dl cannot be imported.
         ValueError: bad ``input_shape`` / ``num_classes``, or a part of the spec SLAYER cannot
-            express (e.g. ``neuron.reset='subtract'``, see :func:`cuba_mapping`).
+            express (e.g. ``neuron.reset='subtract'``, see :func:`cuba_mapping`; a SEENSpec,
+            see :data:`SEEN_UNSUPPORTED`).
     """
     if isinstance(arch, str):
         arch = get_arch(arch)
+    if isinstance(arch, SEENSpec):
+        raise ValueError(SEEN_UNSUPPORTED)
     shape = _check_input_shape(input_shape)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes: expected an int >= 1, got {num_classes!r}")
@@ -1027,9 +1045,15 @@ class LavaDLBackend:
         return build_model(arch, input_shape, num_classes, self.options)
 
     def forward(
-        self, model: torch.nn.Module, x: torch.Tensor, *, record_activity: bool = False
+        self,
+        model: torch.nn.Module,
+        x: torch.Tensor,
+        *,
+        frames: torch.Tensor | None = None,
+        record_activity: bool = False,
     ) -> ForwardOutput:
-        """Run ``model`` on ``x`` ``(B, T, 2, H, W)``.
+        """Run ``model`` on ``x`` ``(B, T, 2, H, W)``. Every architecture this adapter builds
+        takes events only, so ``frames`` must be None (else ValueError).
 
         Returns:
             :class:`ForwardOutput` with ``logits`` ``(B, K)`` = mean over the T steps of the
@@ -1039,9 +1063,14 @@ class LavaDLBackend:
 
         Raises:
             TypeError: ``model`` was not built by this adapter or ``x`` is not a tensor.
-            ValueError: ``x`` has the wrong shape or dtype.
+            ValueError: ``x`` has the wrong shape or dtype, or ``frames`` was given.
         """
-        return _forward(_check_model(model), x, record_activity, None)
+        net = _check_model(model)
+        if frames is not None:
+            raise ValueError(
+                f"frames: architecture {net.arch_name!r} takes events only; got frames"
+            )
+        return _forward(net, x, record_activity, None)
 
     def versions(self) -> dict[str, str]:
         """``{"lava-dl": ..., "torch": ...}``; never raises."""

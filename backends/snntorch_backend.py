@@ -68,7 +68,7 @@ from backends.torch_blocks import (
 )
 
 if TYPE_CHECKING:
-    from backends.specs import ConvNetSpec, ResNetSpec
+    from backends.specs import ConvNetSpec, ResNetSpec, SEENSpec
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ class SnnTorchBackend:
 
     def build(
         self,
-        arch: ConvNetSpec | ResNetSpec,
+        arch: ConvNetSpec | ResNetSpec | SEENSpec,
         input_shape: tuple[int, int, int, int],
         num_classes: int,
     ) -> nn.Module:
@@ -287,11 +287,17 @@ class SnnTorchBackend:
         )
 
     def forward(
-        self, model: nn.Module, x: torch.Tensor, *, record_activity: bool = False
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        *,
+        frames: torch.Tensor | None = None,
+        record_activity: bool = False,
     ) -> ForwardOutput:
-        """Run ``model`` on ``x`` ``(B, T, 2, H, W)`` float32; see
+        """Run ``model`` on ``x`` ``(B, T, 2, H, W)`` float32 (and ``frames`` ``(B, F, 1, H, W)``
+        for a two-input spec such as ``seen``, ValueError otherwise); see
         :func:`backends.torch_blocks.run_forward`. ``activity[i].spikes`` are spike counts."""
-        return run_forward(model, x, record_activity=record_activity)
+        return run_forward(model, x, frames=frames, record_activity=record_activity)
 
     def versions(self) -> dict[str, str]:
         """``{"torch": ..., "snntorch": ...}``; ``snntorch`` reads ``"unavailable: <reason>"``

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from backends.base import unknown_name_error
 
@@ -35,8 +35,10 @@ class NeuronSpec:
         beta: membrane decay factor per time step, in (0, 1]; ignored (taken as 1) for ``"if"``.
         reset: ``"zero"`` (hard reset) or ``"subtract"`` (soft reset).
         surrogate: surrogate-gradient family, ``"atan"`` (Fang et al., ICCV 2021, spikingjelly's
-            ``ATan``: dS/dv = alpha / 2 / (1 + (pi/2 * alpha * v)^2)) or ``"fast_sigmoid"``
-            (Zenke & Ganguli, 2018).
+            ``ATan``: dS/dv = alpha / 2 / (1 + (pi/2 * alpha * v)^2)), ``"fast_sigmoid"``
+            (Zenke & Ganguli, 2018) or ``"rect"`` (rectangular window, dS/dv = 1 where
+            ``|v - threshold| < alpha``, else 0: SEEN's ``ActFun`` with ``alpha = lens``; Wu et
+            al., "Spatio-temporal backpropagation", Front. Neurosci. 2018).
         surrogate_alpha: the surrogate's slope parameter.
     """
 
@@ -44,7 +46,7 @@ class NeuronSpec:
     threshold: float = 1.0
     beta: float = 0.5
     reset: Literal["zero", "subtract"] = "zero"
-    surrogate: Literal["atan", "fast_sigmoid"] = "atan"
+    surrogate: Literal["atan", "fast_sigmoid", "rect"] = "atan"
     surrogate_alpha: float = 2.0
 
     @property
@@ -97,6 +99,7 @@ class ConvNetSpec:
     denses: tuple[DenseLayer, ...]
     neuron: NeuronSpec = field(default_factory=NeuronSpec)
     ann_input: Literal["per_step", "fold"] = "per_step"
+    inputs: ClassVar[tuple[str, ...]] = ("events",)
 
 
 @dataclass(frozen=True)
@@ -126,9 +129,102 @@ class ResNetSpec:
     connect: Literal["ADD"] = "ADD"
     neuron: NeuronSpec = field(default_factory=lambda: NeuronSpec(model="if", threshold=1.0))
     ann_input: Literal["per_step", "fold"] = "fold"
+    inputs: ClassVar[tuple[str, ...]] = ("events",)
 
 
-ArchSpec = ConvNetSpec | ResNetSpec
+@dataclass(frozen=True)
+class SEENSpec:
+    """SEEN, the two-input spiking network of Zhang et al., "In the Blink of an Eye: Event-based
+    Emotion Recognition" (SIGGRAPH 2023, Sec. 4 and Fig. 3), as in the authors' code
+    (github.com/zhanghaiwei1234/Single-eye-Emotion-Recognition, ``code/model_snn_cnn.py``,
+    class ``SNNCNN3``; constants from ``code/opts.py``).
+
+    Inputs (``inputs = ("events", "frames")``): event frames ``(B, T, 2, H, W)`` and intensity
+    frames ``(B, F, 1, H, W)`` in [0, 1]; the frame branch uses the first and the last frame.
+
+    Frame branch (non-spiking except its last neuron): ``conv0`` 1x1 (2 -> 2, bias) on the first
+    and last frame stacked as channels; three parallel convs ``conv1_k{k}`` for ``k`` in
+    ``scales`` (2 -> channels[0], stride strides[0], padding k // 2, bias); an attention MLP per
+    scale (``att_k{k}``: global average pool -> 1x1 conv C -> C // attention_reduction (bias) ->
+    BatchNorm -> ReLU -> 1x1 conv -> 1 (bias)); a softmax over the scales gives per-sample weights
+    ``w_k``; ``conv1_cat`` 1x1 (len(scales) * C -> C, bias) on the concatenated weighted maps;
+    ``conv2`` 3x3 (channels[0] -> channels[1], stride strides[1], padding 1, bias); ``conv3``
+    3x3 (channels[1] -> channels[2], stride strides[2], padding 1, bias); flatten; one neuron
+    step from rest (``h3``: spikes where the feature exceeds the threshold). There is no
+    nonlinearity between the frame convs (as in the reference).
+
+    Event branch, per time step ``t`` (weight copy, paper Sec. 4.2 "weight-copy scheme"): the
+    frame branch's ``conv1_k{k}``, ``conv1_cat``, ``conv2``, ``conv3`` weights (without their
+    biases, as the reference's ``F.conv2d(..., bias=None)``) on the event frame, the scale maps
+    weighted by the frame branch's ``w_k``, LIF neurons after ``conv1_cat``, ``conv2`` and
+    ``conv3``; then ``fc1`` (Linear, bias) on ``c3_spikes[t] + h3`` -> LIF -> ``fc2`` (Linear,
+    bias, K outputs) -> LIF; logits = mean over ``T`` of ``fc2``'s membrane potential (before
+    reset), i.e. ``h2_summem / time_window`` in the reference.
+
+    With ``detach_event_convs=True`` (the reference: ``weight.data`` and ``.detach()``) the copied
+    weights get no gradient from the event branch: the convs learn only through the frame
+    branch's ``h3``; ``fc1``/``fc2`` learn from both. ``False`` shares the weights with gradients
+    from both branches (an option, not the paper's).
+
+    Neurons (``neuron``): the reference's ``mem_update``: ``v = decay * v * (1 - s) + I``,
+    ``s = (v > thresh)``, ``decay = 0.2``, ``thresh = 0.3``, rectangular surrogate of half-width
+    ``lens = 0.5`` with height 1. Mapped to the canonical neuron (LIF, ``beta = 0.2``,
+    ``threshold = 0.3``, zero reset, ``surrogate = "rect"``, ``surrogate_alpha = 0.5``). One
+    difference: the canonical neuron fires at ``v == threshold`` (``>=``), the reference does not
+    (``>``); it matters only on exact equality.
+
+    Choices where the paper/code are ambiguous or do not fit this suite:
+
+    * Channels: the reference's event and frame JPGs are loaded as RGB (3 channels; the frames
+      are grey replicated), ``conv0`` maps 6 -> 3 so that ``conv1`` takes 3 channels like the
+      event frames. Here events have 2 polarity channels and frames 1 intensity channel, so
+      ``conv0`` maps 2 (first, last frame) -> 2 and ``conv1`` takes 2 channels.
+    * Size: the reference resizes to 90x90 (``--sample_size 90``) with T = 4
+      (``--sample_duration 4``); ``input_size = (90, 90)``, ``n_time_bins = 4``, giving maps of
+      45x45, 23x23 and 6x6 and ``fc1`` in-features 6 * 6 * 512 = 18,432.
+    * Initialisation: PyTorch defaults, as the reference.
+    * ANN twin (``ann`` backend): every LIF becomes a ReLU (``h3``, ``c1..c3``, ``h1``) and the
+      output is the mean over T of ``fc2``'s output (no neuron).
+    * Normalisation of inputs (the reference normalises by dataset mean/std) is left to the
+      data pipeline.
+
+    Parameters (with biases), for ``C = channels``, ``S = scales``, ``r = attention_reduction``,
+    hidden ``N``, map ``h x w`` after conv3 and K classes: conv0 2*2 + 2; conv1_k: sum_k
+    (2 k^2 C0 + C0); att: len(S) * (C0 (C0/r) + C0/r + 2 C0/r + C0/r + 1); conv1_cat
+    len(S) C0 C0 + C0; conv2 9 C0 C1 + C1; conv3 9 C1 C2 + C2; fc1 C2 h w N + N; fc2 N K + K.
+    For the default spec and K = 7: 6,073,328 (checked by tests/test_seen.py).
+    """
+
+    name: str
+    input_size: tuple[int, int] = (90, 90)
+    n_time_bins: int = 4
+    channels: tuple[int, int, int] = (64, 256, 512)
+    scales: tuple[int, ...] = (3, 5, 7)
+    strides: tuple[int, int, int] = (2, 2, 4)
+    attention_reduction: int = 8
+    hidden: int = 256
+    detach_event_convs: bool = True
+    neuron: NeuronSpec = field(
+        default_factory=lambda: NeuronSpec(
+            model="lif",
+            beta=0.2,
+            threshold=0.3,
+            reset="zero",
+            surrogate="rect",
+            surrogate_alpha=0.5,
+        )
+    )
+    ann_input: Literal["per_step"] = "per_step"
+    inputs: ClassVar[tuple[str, ...]] = ("events", "frames")
+
+
+ArchSpec = ConvNetSpec | ResNetSpec | SEENSpec
+
+
+def arch_inputs(arch: object) -> tuple[str, ...]:
+    """What a spec's model takes: ``("events",)`` or ``("events", "frames")`` (the spec's
+    ``inputs``; specs without it take events only)."""
+    return tuple(getattr(arch, "inputs", ("events",)))
 
 _ARCHS: dict[str, Callable[[], ArchSpec]] = {}
 
@@ -204,3 +300,10 @@ def sew_resnet18() -> ResNetSpec:
     """Spiking-FER's model (Barchid et al., CBMI 2023): SEW-ResNet-18, ADD connection, IF neurons
     (threshold 1, hard reset, ATan surrogate), T = 6, 128x128 input, 2 input channels."""
     return ResNetSpec(name="sew_resnet18", input_size=(128, 128), n_time_bins=6)
+
+
+@register_arch("seen")
+def seen() -> SEENSpec:
+    """SEEN (Zhang et al., SIGGRAPH 2023) at the reference's size: 90x90, T = 4, first and last
+    intensity frames; see :class:`SEENSpec`."""
+    return SEENSpec(name="seen")

@@ -43,7 +43,7 @@ from torch import nn
 
 from backends.activity import ActivityRecorder
 from backends.base import ForwardOutput
-from backends.specs import ConvNetSpec, NeuronSpec, ResNetSpec
+from backends.specs import ConvNetSpec, NeuronSpec, ResNetSpec, SEENSpec
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,30 @@ class FastSigmoidSpike(torch.autograd.Function):
         return grad_output / (1.0 + ctx.alpha * x.abs()) ** 2, None
 
 
+class RectSpike(torch.autograd.Function):
+    """Heaviside spike (``x >= 0``) with a rectangular surrogate gradient.
+
+    Backward: ``dS/dx = 1 if |x| < alpha else 0`` (height 1, half-width ``alpha``): SEEN's
+    ``ActFun`` (``abs(input - thresh) < lens``, github.com/zhanghaiwei1234/
+    Single-eye-Emotion-Recognition ``code/model_snn_cnn.py``; Wu et al., Front. Neurosci. 2018).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, alpha: float) -> torch.Tensor:  # noqa: D102
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        (x,) = ctx.saved_tensors
+        return grad_output * (x.abs() < ctx.alpha).to(grad_output.dtype), None
+
+
 _SURROGATES: dict[str, type[torch.autograd.Function]] = {
     "atan": ATanSpike,
     "fast_sigmoid": FastSigmoidSpike,
+    "rect": RectSpike,
 }
 
 
@@ -111,7 +132,8 @@ class SurrogateSpike:
     shape and dtype, values in {0, 1}. Usable as snntorch's ``spike_grad``.
 
     Attributes:
-        kind: ``"atan"`` (:class:`ATanSpike`) or ``"fast_sigmoid"`` (:class:`FastSigmoidSpike`).
+        kind: ``"atan"`` (:class:`ATanSpike`), ``"fast_sigmoid"`` (:class:`FastSigmoidSpike`) or
+            ``"rect"`` (:class:`RectSpike`).
         alpha: the surrogate's slope parameter (> 0).
 
     Raises:
@@ -910,14 +932,249 @@ class ResNet(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
+# SEEN (SEENSpec): frame branch + weight-copied spiking event branch
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SEENPlan:
+    """Feature-map sizes of a :class:`~backends.specs.SEENSpec` per sample: ``hw1`` after the
+    multi-scale conv1, ``hw2`` after conv2, ``hw3`` after conv3; ``fc1_in = C2 * h3 * w3``."""
+
+    hw1: tuple[int, int]
+    hw2: tuple[int, int]
+    hw3: tuple[int, int]
+    fc1_in: int
+
+
+def seen_plan(spec: SEENSpec, input_size: tuple[int, int] | None = None) -> SEENPlan:
+    """Shapes of ``spec`` for ``input_size`` ``(H, W)`` (default: the spec's).
+
+    Raises:
+        ValueError: a non-positive channel/stride/hidden size, an even or non-positive scale, a
+            reduction that leaves no attention channel, or a map that shrinks below 1 pixel.
+    """
+    for attr in ("channels", "strides", "scales"):
+        vals = getattr(spec, attr)
+        if len(vals) == 0 or not all(_is_int(v) and v >= 1 for v in vals):
+            raise ValueError(f"{spec.name}.{attr}: expected ints >= 1, got {vals!r}")
+    if len(spec.channels) != 3 or len(spec.strides) != 3:
+        raise ValueError(f"{spec.name}: channels and strides need 3 entries (conv1..conv3)")
+    if any(k % 2 == 0 for k in spec.scales):
+        raise ValueError(f"{spec.name}.scales: odd kernel sizes expected, got {spec.scales}")
+    r = spec.attention_reduction
+    if not _is_int(r) or r < 1 or spec.channels[0] // r < 1:
+        raise ValueError(f"{spec.name}.attention_reduction: expected 1..channels[0], got {r!r}")
+    if not _is_int(spec.hidden) or spec.hidden < 1:
+        raise ValueError(f"{spec.name}.hidden: expected an int >= 1, got {spec.hidden!r}")
+    h, w = input_size if input_size is not None else tuple(spec.input_size)
+    s1, s2, s3 = spec.strides
+    k0 = spec.scales[0]
+    hw1 = (conv_output_size(h, k0, s1, k0 // 2), conv_output_size(w, k0, s1, k0 // 2))
+    hw2 = (conv_output_size(hw1[0], 3, s2, 1), conv_output_size(hw1[1], 3, s2, 1))
+    hw3 = (conv_output_size(hw2[0], 3, s3, 1), conv_output_size(hw2[1], 3, s3, 1))
+    if min(*hw1, *hw2, *hw3) < 1:
+        raise ValueError(f"{spec.name}: input {h}x{w} is too small (maps {hw1}, {hw2}, {hw3})")
+    return SEENPlan(hw1, hw2, hw3, spec.channels[2] * hw3[0] * hw3[1])
+
+
+class SEENNet(nn.Module):
+    """A :class:`~backends.specs.SEENSpec` compiled with a given activation (LIF neurons for an
+    SNN, ReLU for the ANN twin); see the spec for the design and its sources.
+
+    Contract: ``model(x, frames, recorder=None) -> per_step (B, T, K)``, ``x`` ``(B, T, 2, H, W)``
+    event frames, ``frames`` ``(B, F, 1, H, W)`` intensity frames (first and last used). The
+    per-step output is ``fc2``'s membrane potential (before reset) when spiking, else ``fc2``'s
+    output; :func:`readout` averages it over time. ``time_folded`` is False.
+
+    Activity layer names: ``frame.conv0``, ``frame.conv1_k{k}``, ``frame.att_k{k}.reduce`` /
+    ``.expand``, ``frame.conv1_cat``, ``frame.conv2``, ``frame.conv3`` (spikes: ``h3``),
+    ``event.conv1_k{k}``, ``event.conv1_cat`` (spikes: c1), ``event.conv2`` (c2), ``event.conv3``
+    (c3), ``fc1`` (h1), ``fc2`` (output neuron spikes when spiking; the ANN's readout has none).
+    """
+
+    time_folded = False
+
+    def __init__(
+        self,
+        spec: SEENSpec,
+        input_shape: tuple[int, int, int, int],
+        num_classes: int,
+        make_act: MakeAct,
+        *,
+        spiking: bool,
+    ) -> None:
+        super().__init__()
+        self.arch = spec
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        self.spiking = spiking
+        _t, c, h, w = self.input_shape
+        self.plan = seen_plan(spec, (h, w))
+        c0, c1, c2 = spec.channels
+        s1, s2, s3 = spec.strides
+        red = c0 // spec.attention_reduction
+        self.scales = tuple(spec.scales)
+        self.conv0 = nn.Conv2d(2, c, 1)
+        self.conv1 = nn.ModuleDict(
+            {f"k{k}": nn.Conv2d(c, c0, k, stride=s1, padding=k // 2) for k in self.scales}
+        )
+        self.att = nn.ModuleDict(
+            {
+                f"k{k}": nn.Sequential(
+                    nn.AdaptiveAvgPool2d((1, 1)),
+                    nn.Conv2d(c0, red, 1),
+                    nn.BatchNorm2d(red),
+                    nn.ReLU(),
+                    nn.Conv2d(red, 1, 1),
+                )
+                for k in self.scales
+            }
+        )
+        self.conv1_cat = nn.Conv2d(len(self.scales) * c0, c0, 1)
+        self.conv2 = nn.Conv2d(c0, c1, 3, stride=s2, padding=1)
+        self.conv3 = nn.Conv2d(c1, c2, 3, stride=s3, padding=1)
+        self.fc1 = nn.Linear(self.plan.fc1_in, spec.hidden)
+        self.fc2 = nn.Linear(spec.hidden, num_classes)
+        self.act_h3 = make_act("frame.conv3")
+        self.act_c1 = make_act("event.conv1_cat")
+        self.act_c2 = make_act("event.conv2")
+        self.act_c3 = make_act("event.conv3")
+        self.act_h1 = make_act("fc1")
+        self.act_out = make_act("fc2") if spiking else None
+
+    def _frame_branch(
+        self, frames: torch.Tensor, rec: ActivityRecorder | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``frames`` ``(B, F, 1, H, W)`` -> ``(h3 (B, fc1_in), weights (B, S, 1, 1))``."""
+        f = torch.cat([frames[:, 0], frames[:, -1]], dim=1)  # (B, 2, H, W)
+        _record_ops(rec, "frame.conv0", "conv", f, self.conv0, 1)
+        f = self.conv0(f)
+        maps, logits = [], []
+        for k in self.scales:
+            conv = self.conv1[f"k{k}"]
+            _record_ops(rec, f"frame.conv1_k{k}", "conv", f, conv, 1)
+            m = conv(f)
+            att = self.att[f"k{k}"]
+            pooled = att[0](m)
+            _record_ops(rec, f"frame.att_k{k}.reduce", "conv", pooled, att[1], 1)
+            hidden = att[3](att[2](att[1](pooled)))
+            _record_ops(rec, f"frame.att_k{k}.expand", "conv", hidden, att[4], 1)
+            maps.append(m)
+            logits.append(att[4](hidden))
+        weights = torch.softmax(torch.cat(logits, dim=1), dim=1)  # (B, S, 1, 1)
+        cat = torch.cat([weights[:, i : i + 1] * m for i, m in enumerate(maps)], dim=1)
+        _record_ops(rec, "frame.conv1_cat", "conv", cat, self.conv1_cat, 1)
+        f = self.conv1_cat(cat)
+        _record_ops(rec, "frame.conv2", "conv", f, self.conv2, 1)
+        f = self.conv2(f)
+        _record_ops(rec, "frame.conv3", "conv", f, self.conv3, 1)
+        f = self.conv3(f).flatten(1)
+        h3 = self.act_h3(f, 1)  # one neuron step from rest (spiking), or ReLU
+        _record_spikes(rec, "frame.conv3", "conv", h3, 1)
+        return h3, weights
+
+    def _copied_conv(self, x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+        """``conv``'s weight (no bias) on ``x``: the weight copy (detached unless the spec says)."""
+        wt = conv.weight.detach() if self.arch.detach_event_convs else conv.weight
+        return nn.functional.conv2d(x, wt, None, conv.stride, conv.padding)
+
+    def _event_convs(
+        self, x: torch.Tensor, weights: torch.Tensor, rec: ActivityRecorder | None
+    ) -> torch.Tensor:
+        """Event frames ``(B, T, 2, H, W)`` -> conv3 spikes ``(T*B, fc1_in)`` (time-major)."""
+        b, t = x.shape[:2]
+        e = x.transpose(0, 1).reshape(t * b, *x.shape[2:])
+        wts = weights.repeat(t, 1, 1, 1)  # (T*B, S, 1, 1), time-major like e
+        maps = []
+        for i, k in enumerate(self.scales):
+            conv = self.conv1[f"k{k}"]
+            _record_ops(rec, f"event.conv1_k{k}", "conv", e, conv, t)
+            maps.append(wts[:, i : i + 1] * self._copied_conv(e, conv))
+        cat = torch.cat(maps, dim=1)
+        _record_ops(rec, "event.conv1_cat", "conv", cat, self.conv1_cat, t)
+        h = self.act_c1(self._copied_conv(cat, self.conv1_cat), t)
+        _record_spikes(rec, "event.conv1_cat", "conv", h, t)
+        _record_ops(rec, "event.conv2", "conv", h, self.conv2, t)
+        h = self.act_c2(self._copied_conv(h, self.conv2), t)
+        _record_spikes(rec, "event.conv2", "conv", h, t)
+        _record_ops(rec, "event.conv3", "conv", h, self.conv3, t)
+        h = self.act_c3(self._copied_conv(h, self.conv3), t)
+        _record_spikes(rec, "event.conv3", "conv", h, t)
+        return h.flatten(1)
+
+    def forward(
+        self, x: torch.Tensor, frames: torch.Tensor, recorder: ActivityRecorder | None = None
+    ) -> torch.Tensor:
+        """Per-step readout ``(B, T, K)`` (see the class docstring)."""
+        b, t = x.shape[:2]
+        h3, weights = self._frame_branch(frames, recorder)
+        if self.arch.detach_event_convs:
+            # the reference detaches every event conv output (and with it the attention
+            # weights' use there): nothing before fc1 gets a gradient through this branch
+            with torch.no_grad():
+                ev = self._event_convs(x, weights.detach(), recorder)
+        else:
+            ev = self._event_convs(x, weights, recorder)
+        z = ev + h3.repeat(t, 1)  # reference: x = event_fea + h3_spike, every step
+        _record_ops(recorder, "fc1", "linear", z, self.fc1, t)
+        h = self.act_h1(self.fc1(z), t)
+        _record_spikes(recorder, "fc1", "linear", h, t)
+        _record_ops(recorder, "fc2", "linear", h, self.fc2, t)
+        cur = self.fc2(h)  # (T*B, K)
+        if self.act_out is None:
+            return cur.view(t, b, -1).transpose(0, 1)
+        mem, state, spikes = [], None, []
+        for step_cur in cur.view(t, b, -1):
+            s, state = self.act_out.step(step_cur, state)
+            mem.append(state)
+            spikes.append(s)
+        _record_spikes(recorder, "fc2", "linear", torch.cat(spikes), t)
+        return torch.stack(mem, dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
 # building and running
 # ---------------------------------------------------------------------------------------------
 
-CompiledModel = PerStepConvNet | ResNet
+CompiledModel = PerStepConvNet | ResNet | SEENNet
+
+
+def check_seen_build_args(
+    arch: SEENSpec, input_shape: Any, num_classes: Any
+) -> tuple[int, int, int, int]:
+    """Validate ``build`` arguments for a :class:`~backends.specs.SEENSpec` (as
+    :func:`check_build_args` does for the other specs: ``(T, 2, H, W)`` must match the spec's
+    ``n_time_bins`` and ``input_size``).
+
+    Raises:
+        TypeError: ``input_shape`` not 4 ints or ``num_classes`` not an int.
+        ValueError: a mismatch or bad value (see also :func:`seen_plan`, :func:`check_neuron`).
+    """
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise TypeError(f"input_shape: expected (T, 2, H, W), got {input_shape!r}") from None
+    if len(shape) != 4 or not all(_is_int(v) for v in shape):
+        raise TypeError(f"input_shape: expected 4 ints (T, 2, H, W), got {input_shape!r}")
+    if shape[1] != 2:
+        raise ValueError(f"input_shape[1] (polarity channels): expected 2, got {shape[1]}")
+    if shape[0] != arch.n_time_bins or tuple(shape[2:]) != tuple(arch.input_size):
+        raise ValueError(
+            f"input_shape {shape} does not match architecture {arch.name!r} "
+            f"(n_time_bins={arch.n_time_bins}, input_size={tuple(arch.input_size)})"
+        )
+    if not _is_int(num_classes):
+        raise TypeError(f"num_classes: expected an int, got {type(num_classes).__name__}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes: expected >= 1, got {num_classes}")
+    check_neuron(arch.neuron)
+    seen_plan(arch, (shape[2], shape[3]))
+    return shape  # type: ignore[return-value]
 
 
 def build_model(
-    arch: ConvNetSpec | ResNetSpec,
+    arch: ConvNetSpec | ResNetSpec | SEENSpec,
     input_shape: Any,
     num_classes: Any,
     make_act: MakeAct,
@@ -927,16 +1184,22 @@ def build_model(
     """Compile ``arch`` with the activation ``make_act``.
 
     Spiking models run per step (and a ResNetSpec becomes a SEW-ResNet); ANN models follow the
-    spec's ``ann_input`` (``"per_step"`` or ``"fold"``).
+    spec's ``ann_input`` (``"per_step"`` or ``"fold"``). A SEENSpec becomes a :class:`SEENNet`.
 
     Raises:
         TypeError, ValueError: see :func:`check_build_args`, :func:`convnet_plan`,
-            :func:`resnet_plan`.
+            :func:`resnet_plan`, :func:`check_seen_build_args`.
     """
+    if isinstance(arch, SEENSpec):
+        shape = check_seen_build_args(arch, input_shape, num_classes)
+        model: nn.Module = SEENNet(arch, shape, num_classes, make_act, spiking=spiking)
+        log.debug("built SEENNet for %s: %d parameters", arch.name,
+                  sum(p.numel() for p in model.parameters()))
+        return model
     shape = check_build_args(arch, input_shape, num_classes)
     fold = (not spiking) and arch.ann_input == "fold"
     if isinstance(arch, ConvNetSpec):
-        model: nn.Module = PerStepConvNet(arch, shape, num_classes, make_act, fold=fold)
+        model = PerStepConvNet(arch, shape, num_classes, make_act, fold=fold)
     else:
         model = ResNet(arch, shape, num_classes, make_act, sew=spiking, fold=fold)
     log.debug(
@@ -949,16 +1212,17 @@ def build_model(
     return model
 
 
-def check_forward_args(model: Any, x: Any) -> None:
+def check_forward_args(model: Any, x: Any, frames: Any = None) -> None:
     """Validate the arguments of ``Backend.forward``.
 
     Raises:
-        TypeError: ``model`` was not compiled by a torch backend here, or ``x`` is not a float32
-            tensor.
+        TypeError: ``model`` was not compiled by a torch backend here, or ``x`` / ``frames`` is
+            not a float32 tensor.
         ValueError: ``x`` is not ``(B, T, 2, H, W)`` with ``B >= 1`` and ``(T, 2, H, W)`` the
-            model's ``input_shape``.
+            model's ``input_shape``; ``frames`` given to an event-only model, missing for a
+            model whose spec takes frames, or not ``(B, F, 1, H, W)`` with ``F >= 1``.
     """
-    if not isinstance(model, (PerStepConvNet, ResNet)):
+    if not isinstance(model, (PerStepConvNet, ResNet, SEENNet)):
         raise TypeError(
             f"model: expected a model built by a torch backend (PerStepConvNet or ResNet), "
             f"got {type(model).__name__}"
@@ -971,6 +1235,33 @@ def check_forward_args(model: Any, x: Any) -> None:
         raise ValueError(
             f"x: expected shape (B, {', '.join(map(str, model.input_shape))}) with B >= 1, "
             f"got {tuple(x.shape)}"
+        )
+    takes_frames = "frames" in getattr(model.arch, "inputs", ("events",))
+    if frames is None:
+        if takes_frames:
+            raise ValueError(
+                f"frames: architecture {model.arch.name!r} takes intensity frames "
+                "(B, F, 1, H, W); pass frames="
+            )
+        return
+    if not takes_frames:
+        raise ValueError(
+            f"frames: architecture {model.arch.name!r} takes events only; got frames"
+        )
+    if not isinstance(frames, torch.Tensor):
+        raise TypeError(f"frames: expected a torch.Tensor, got {type(frames).__name__}")
+    if frames.dtype != torch.float32:
+        raise TypeError(f"frames: expected dtype torch.float32, got {frames.dtype}")
+    h, w = model.input_shape[2:]
+    if (
+        frames.dim() != 5
+        or frames.shape[0] != x.shape[0]
+        or frames.shape[1] < 1
+        or tuple(frames.shape[2:]) != (1, h, w)
+    ):
+        raise ValueError(
+            f"frames: expected shape ({x.shape[0]}, F, 1, {h}, {w}) with F >= 1, "
+            f"got {tuple(frames.shape)}"
         )
 
 
@@ -995,13 +1286,19 @@ def readout(per_step: torch.Tensor, time_folded: bool) -> tuple[torch.Tensor, to
 
 
 def run_forward(
-    model: nn.Module, x: torch.Tensor, *, record_activity: bool = False
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    frames: torch.Tensor | None = None,
+    record_activity: bool = False,
 ) -> ForwardOutput:
     """``Backend.forward`` for the models compiled here.
 
     Args:
-        model: a :class:`PerStepConvNet` or :class:`ResNet`.
+        model: a :class:`PerStepConvNet`, :class:`ResNet` or :class:`SEENNet`.
         x: ``(B, T, 2, H, W)`` float32, on the model's device.
+        frames: ``(B, F, 1, H, W)`` float32 intensity frames in [0, 1], required by (and only
+            by) models whose spec's ``inputs`` include ``"frames"`` (:class:`SEENNet`).
         record_activity: also count spikes / non-zero activations and synaptic operations per
             layer (costs an extra binary convolution per layer and time step).
 
@@ -1011,9 +1308,9 @@ def run_forward(
     Raises:
         TypeError, ValueError: see :func:`check_forward_args`.
     """
-    check_forward_args(model, x)
+    check_forward_args(model, x, frames)
     rec = ActivityRecorder() if record_activity else None
-    per_step = model(x, rec)
+    per_step = model(x, frames, rec) if frames is not None else model(x, rec)
     logits, per_step_logits = readout(per_step, model.time_folded)
     return ForwardOutput(
         logits=logits,
