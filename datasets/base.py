@@ -86,6 +86,22 @@ class EventDataset(ABC):
             ValueError: unknown protocol or fold out of range.
         """
 
+    def validation_split(
+        self, train_indices: list[int], fraction: float = 0.2, seed: int = 0
+    ) -> tuple[list[int], list[int]]:
+        """Split ``train_indices`` into ``(train, val)`` holding out whole training subjects.
+
+        See :func:`datasets.folds.validation_split`; the test split is never touched.
+
+        Raises:
+            ValueError: bad ``fraction`` or fewer than two training subjects.
+            IndexError: an index outside ``sequences``.
+        """
+        from datasets.folds import validation_split
+
+        subjects = [self.sequences[i].subject for i in train_indices]
+        return validation_split(train_indices, subjects, fraction, seed)
+
     def load_events(self, index: int) -> np.ndarray:
         """Events of sequence ``index`` (validated; see :func:`datasets.events.read_v2e_h5`)."""
         from datasets.events import read_v2e_h5

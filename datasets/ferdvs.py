@@ -34,7 +34,6 @@ from datasets.folds import (
     subject_fold_split,
     subject_folds,
 )
-from datasets.folds import validation_split as _validation_split
 
 log = logging.getLogger(__name__)
 
@@ -210,20 +209,6 @@ class FerDVSDataset(EventDataset):
             subjects = [s.subject for s in self.sequences]
             return subject_fold_split(subjects, fold, self.subject_k, self.subject_seed)
         raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
-
-    def validation_split(
-        self, train_indices: list[int], fraction: float = 0.2, seed: int = 0
-    ) -> tuple[list[int], list[int]]:
-        """Split ``train_indices`` into ``(train, val)`` holding out whole training subjects.
-
-        See :func:`datasets.folds.validation_split`; the test split is never touched.
-
-        Raises:
-            ValueError: bad ``fraction`` or fewer than two training subjects.
-            IndexError: an index outside ``sequences``.
-        """
-        subjects = [self.sequences[i].subject for i in train_indices]
-        return _validation_split(train_indices, subjects, fraction, seed)
 
 
 class CKPlusDVS(FerDVSDataset):
