@@ -160,8 +160,20 @@ def _batches(n: int, batch_size: int, rng=None):
         yield order[i : i + batch_size]
 
 
-def predict(backend, model, x, batch_size: int, device: str, *, record_activity: bool = False):
-    """Run ``model`` over ``x`` ``(N, T, 2, H, W)`` in batches.
+def _kw(frames, idx=None, device: str | None = None) -> dict[str, Any]:
+    """``forward``'s ``frames=`` argument: the batch's intensity frames for a two-input
+    architecture, nothing for an event-only one (called exactly as before)."""
+    if frames is None:
+        return {}
+    f = frames if idx is None else frames[idx]
+    return {"frames": f.to(device) if device is not None else f}
+
+
+def predict(
+    backend, model, x, batch_size: int, device: str, *, record_activity: bool = False, frames=None
+):
+    """Run ``model`` over ``x`` ``(N, T, 2, H, W)`` (and ``frames`` ``(N, F, 1, H, W)`` for a
+    two-input architecture, else ``None``) in batches.
 
     Returns:
         ``(logits (N, K), logits_per_step (N, T, K) or None, activity list or [])``.
@@ -174,7 +186,8 @@ def predict(backend, model, x, batch_size: int, device: str, *, record_activity:
     logits, per_step, acts = [], [], []
     with torch.no_grad():
         for idx in _batches(len(x), batch_size):
-            out = backend.forward(model, x[idx].to(device), record_activity=record_activity)
+            out = backend.forward(model, x[idx].to(device), record_activity=record_activity,
+                                  **_kw(frames, idx, device))
             logits.append(out.logits.detach().cpu())
             if out.logits_per_step is not None:
                 per_step.append(out.logits_per_step.detach().cpu())
@@ -223,7 +236,7 @@ def train(backend, model, data, cell: Cell, *, progress: bool = True) -> dict[st
         for idx in _batches(len(data.train.y), r.batch_size, rng):
             x = data.train_batch(idx, rng).to(device)
             y = data.train.y[idx].to(device)
-            out = backend.forward(model, x)
+            out = backend.forward(model, x, **_kw(data.train.frames, idx, device))
             loss = loss_fn(out.logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -235,7 +248,8 @@ def train(backend, model, data, cell: Cell, *, progress: bool = True) -> dict[st
             sched.step()
         entry = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_accuracy": correct / seen}
         if select_on is not None and len(select_on.y):
-            logits, _, _ = predict(backend, model, select_on.x, r.batch_size, device)
+            logits, _, _ = predict(backend, model, select_on.x, r.batch_size, device,
+                                   frames=select_on.frames)
             acc = _accuracy(logits, select_on.y)
             entry["selection_accuracy"] = acc
             if acc > best[0]:
@@ -253,11 +267,13 @@ def train(backend, model, data, cell: Cell, *, progress: bool = True) -> dict[st
     return {"best_epoch": best_epoch, "val_accuracy": sel_acc, "history": history, "train_time_s": train_time}
 
 
-def measure_latency(backend, model, sample, cell: Cell) -> dict[str, float]:
+def measure_latency(backend, model, sample, cell: Cell, frames=None) -> dict[str, float]:
     """Batch-1 latency (ms, after warm-up) and throughput (samples/s at a fixed batch).
 
     Args:
         sample: one input ``(1, T, 2, H, W)``, and the batch for throughput is built by repeating it.
+        frames: its intensity frames ``(1, F, 1, H, W)`` for a two-input architecture (repeated
+            likewise), else ``None``.
     """
     import torch
 
@@ -266,24 +282,26 @@ def measure_latency(backend, model, sample, cell: Cell) -> dict[str, float]:
     r = cell.recipe
     model.eval()
     x1 = sample.to(cell.device)
+    k1 = _kw(frames, device=cell.device)
     sync = torch.cuda.synchronize if cell.device.startswith("cuda") else (lambda: None)
     times = []
     with torch.no_grad():
         for _ in range(r.warmup_runs):
-            backend.forward(model, x1)
+            backend.forward(model, x1, **k1)
         for _ in range(r.latency_runs):
             sync()
             t = time.perf_counter()
-            backend.forward(model, x1)
+            backend.forward(model, x1, **k1)
             sync()
             times.append((time.perf_counter() - t) * 1e3)
         xb = x1.repeat(r.throughput_batch_size, *([1] * (x1.dim() - 1)))
-        backend.forward(model, xb)
+        kb = {k: v.repeat(r.throughput_batch_size, *([1] * (v.dim() - 1))) for k, v in k1.items()}
+        backend.forward(model, xb, **kb)
         reps = 3
         sync()
         t = time.perf_counter()
         for _ in range(reps):
-            backend.forward(model, xb)
+            backend.forward(model, xb, **kb)
         sync()
         dt = time.perf_counter() - t
     out = latency_stats(times)
@@ -376,7 +394,8 @@ def run_cell(
 
     t1 = time.perf_counter()
     logits, per_step, activity = predict(
-        backend, model, data.test.x, cell.recipe.batch_size, cell.device, record_activity=True
+        backend, model, data.test.x, cell.recipe.batch_size, cell.device, record_activity=True,
+        frames=data.test.frames,
     )
     timings["evaluate_s"] = time.perf_counter() - t1
     y = data.test.y.numpy()
@@ -401,7 +420,8 @@ def run_cell(
         metrics["per_lighting_uar"] = M.per_group_uar(pred, y, groups, num_classes=k)
 
     t2 = time.perf_counter()
-    metrics.update(measure_latency(backend, model, data.test.x[:1], cell))
+    test_frames = data.test.frames[:1] if data.test.frames is not None else None
+    metrics.update(measure_latency(backend, model, data.test.x[:1], cell, frames=test_frames))
     timings["measure_s"] = time.perf_counter() - t2
     summary = M.activity_summary(activity, len(y))
     metrics.update(summary)
