@@ -52,7 +52,18 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------------------------
 
 
-class ATanSpike(torch.autograd.Function):
+class _HeavisideSpike(torch.autograd.Function):
+    """Forward shared by the surrogate spike functions: ``S = H(x) = 1 if x >= 0 else 0``,
+    keeping ``x`` and the surrogate's ``alpha`` for the subclass's ``backward``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, alpha: float) -> torch.Tensor:  # noqa: D102
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+
+class ATanSpike(_HeavisideSpike):
     """Heaviside spike with the arc-tangent surrogate gradient.
 
     Forward: ``S = H(x) = 1 if x >= 0 else 0`` with ``x = v - threshold``; ``H(0) = 1`` as in
@@ -65,12 +76,6 @@ class ATanSpike(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, alpha: float) -> torch.Tensor:  # noqa: D102
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
         (x,) = ctx.saved_tensors
         a = ctx.alpha
@@ -78,7 +83,7 @@ class ATanSpike(torch.autograd.Function):
         return grad_output * grad, None
 
 
-class FastSigmoidSpike(torch.autograd.Function):
+class FastSigmoidSpike(_HeavisideSpike):
     """Heaviside spike (``x >= 0``) with the fast-sigmoid surrogate gradient.
 
     Backward: ``dS/dx = 1 / (1 + alpha * |x|)^2`` (Zenke & Ganguli, "SuperSpike", Neural
@@ -86,30 +91,18 @@ class FastSigmoidSpike(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, alpha: float) -> torch.Tensor:  # noqa: D102
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
         (x,) = ctx.saved_tensors
         return grad_output / (1.0 + ctx.alpha * x.abs()) ** 2, None
 
 
-class RectSpike(torch.autograd.Function):
+class RectSpike(_HeavisideSpike):
     """Heaviside spike (``x >= 0``) with a rectangular surrogate gradient.
 
     Backward: ``dS/dx = 1 if |x| < alpha else 0`` (height 1, half-width ``alpha``): SEEN's
     ``ActFun`` (``abs(input - thresh) < lens``, github.com/zhanghaiwei1234/
     Single-eye-Emotion-Recognition ``code/model_snn_cnn.py``; Wu et al., Front. Neurosci. 2018).
     """
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, alpha: float) -> torch.Tensor:  # noqa: D102
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return (x >= 0).to(x.dtype)
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
