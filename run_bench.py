@@ -1,38 +1,58 @@
 #!/usr/bin/env python3
-"""NeuroFER-Bench command line: run a grid, render reports, list registries.
+"""NeuroFER-Bench command line: the one home of every subcommand.
 
-    python run_bench.py run                      # default grid: ann, snntorch, lava-dl x built-in data x tiny
+    python run_bench.py run                      # default grid: every backend x built-in data x tiny
     python run_bench.py run --grid spiking_fer --device cuda --data-root /data
     python run_bench.py run --backends ann snntorch --epochs 3 --out runs/quick
     python run_bench.py report runs/default      # re-render tables and figures from the records
     python run_bench.py list                     # backends (availability, versions), datasets, archs, grids
-    python run_bench.py convert clip.mp4 out/clip.h5 --preview   # face video -> v2e-layout events
+    python run_bench.py check mmi-dvs casia-dvs  # validate every file of datasets, all problems at once
+    python run_bench.py score --format seen PRED_DIR --record runs/see   # released predictions
+    python run_bench.py convert clip.mp4 out/clip.h5 --preview           # face video -> v2e-layout events
     python run_bench.py predict runs/default/checkpoints/<cell>.pt rec.aedat4  # class per window
+
+Exit status: 0 success; 1 a run with failed cells (or a convert batch with failed sequences, a
+check with problems); 2 bad input (an unknown name, a missing or malformed file, a bad option:
+the message names the file, field and value; any other exception is a bug and shows its
+traceback); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-DATA_ROOT_ENV = "NEUROFER_DATA"
+from datasets.common import InputError
+from datasets.registry import DATA_ROOT_ENV, default_data_root
+
+if TYPE_CHECKING:
+    from datasets.convert import EmulatorParams
+    from datasets.standardize import CropSpec
+
 log = logging.getLogger("run_bench")
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""A run with failed cells, a check with problems, a convert batch with failed sequences."""
+EXIT_ERROR = 2
+"""Bad input: nothing was run."""
+EXIT_FAILED_SEQUENCES = EXIT_FAILED
 
-def default_data_root() -> Path:
-    """``$NEUROFER_DATA`` if set, else ``./data``."""
-    return Path(os.environ.get(DATA_ROOT_ENV, "data"))
+
+class UsageError(InputError, ValueError):
+    """A bad combination or value of command-line options."""
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
+_COMMON = argparse.ArgumentParser(add_help=False)
+_COMMON.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+_COMMON.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand (each sets ``func``, its handler)."""
     parser = argparse.ArgumentParser(
         prog="run_bench.py",
         description="NeuroFER-Bench: event-based facial expression recognition with SNNs, "
@@ -40,13 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a benchmark grid (default: the built-in CPU grid)",
+    run = sub.add_parser("run", parents=[_COMMON],
+                         help="run a benchmark grid (default: the built-in CPU grid)",
                          description="Run a grid of cells (dataset x fold x backend x arch x seed). "
-                         "Options override the grid file; cells already recorded in --out are skipped.")
+                         "Options override the grid file; cells already recorded in --out are "
+                         "skipped. Every dataset is checked first; a broken one's cells are "
+                         "recorded as skipped with the full report (--strict stops instead).")
     run.add_argument("--grid", default="default",
                      help="grid name under benchmarks/grids/ or a TOML path (default: default)")
     run.add_argument("--backends", nargs="+", help="backend names (see `list`)")
-    run.add_argument("--datasets", nargs="+", help="dataset names (see `list`)")
+    run.add_argument("--datasets", nargs="+",
+                     help="dataset names (see `list`; upstream names such as MMIDVS work too)")
     run.add_argument("--archs", nargs="+", help="architecture names (see `list`)")
     run.add_argument("--folds", nargs="+", type=int, help="fold indices")
     run.add_argument("--seeds", nargs="+", type=int, help="random seeds")
@@ -58,24 +82,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root", type=Path, default=None,
                      help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
     run.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<grid name>)")
-    _add_common(run)
+    run.add_argument("--strict", action="store_true",
+                     help="stop before any cell runs if a dataset is absent or fails its check")
+    run.set_defaults(func=cmd_run)
 
-    rep = sub.add_parser("report", help="re-render tables and figures from a run's records")
+    rep = sub.add_parser("report", parents=[_COMMON],
+                         help="re-render tables and figures from a run's records")
     rep.add_argument("run_dir", type=Path)
-    _add_common(rep)
+    rep.set_defaults(func=cmd_report)
 
-    lst = sub.add_parser("list", help="list backends, datasets, architectures and grids")
-    _add_common(lst)
+    lst = sub.add_parser("list", parents=[_COMMON],
+                         help="list backends, datasets, architectures and grids")
+    lst.set_defaults(func=cmd_list)
 
-    from datasets.convert_cli import add_convert_parser
+    chk = sub.add_parser("check", parents=[_COMMON],
+                         help="validate every file of datasets and report all problems at once",
+                         description="Check every file of each dataset (missing, unreadable, every "
+                         "event-file rule) and print all problems, naming file, field and value. "
+                         "Results are cached per file (size, mtime): a second check of an "
+                         "unchanged tree is quick.")
+    chk.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset names (see `list`)")
+    chk.add_argument("--data-root", type=Path, default=None,
+                     help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
+    chk.add_argument("--no-cache", action="store_true", help="re-read every file")
+    chk.set_defaults(func=cmd_check)
 
-    add_convert_parser(sub)  # `convert`: video / frames / CK+ -> standardized face -> events
-    from benchmarks.score_cli import add_score_parser
-
-    add_score_parser(sub)  # `score`: released predictions (SEEN) -> metrics, published records
-    from benchmarks.predict_cli import add_predict_parser
-
-    add_predict_parser(sub)  # `predict`: a checkpoint over a recording in sliding windows
+    add_convert_parser(sub)
+    add_score_parser(sub)
+    add_predict_parser(sub)
     return parser
 
 
@@ -85,23 +119,34 @@ def _setup_logging(args) -> None:
 
 
 def cmd_run(args) -> int:
-    from benchmarks.grid import load_grid, override, run_grid
+    """Run a grid, print its summary line and the leaderboard.
+
+    Returns:
+        0, or 1 if every cell that ran failed, or 130 when interrupted.
+
+    Raises:
+        UnknownNameError: a typo in a backend, architecture or dataset name (before anything
+            runs or is written).
+        GridFileError, RecipeError, UsageError: a bad grid file or option.
+        DatasetCheckFailed: with ``--strict``, a dataset that is absent or broken.
+    """
+    from benchmarks.grid import load_grid, override, resolve_names, run_grid
     from reports import write_reports
 
     grid = load_grid(args.grid)
     grid = override(grid, backends=args.backends, datasets=args.datasets, archs=args.archs,
                     folds=args.folds, seeds=args.seeds, protocol=args.protocol, device=args.device,
                     epochs=args.epochs, batch_size=args.batch_size)
+    grid = resolve_names(grid)
     if grid.device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
-            print(f"error: --device {grid.device} asked for, but torch sees no CUDA device", file=sys.stderr)
-            return 2
+            raise UsageError(f"--device {grid.device} asked for, but torch sees no CUDA device")
     data_root = args.data_root or default_data_root()
     out = args.out or Path("runs") / grid.name
     log.info("grid %s: %d cells -> %s (data root %s)", grid.name, len(grid.cells()), out, data_root)
-    summary = run_grid(grid, out, data_root, progress=not args.quiet)
+    summary = run_grid(grid, out, data_root, progress=not args.quiet, strict=args.strict)
     print(summary.line())
     paths = write_reports(out)
     leaderboard = out / "leaderboard.md"
@@ -111,53 +156,366 @@ def cmd_run(args) -> int:
     print(f"reports: {', '.join(str(p) for p in paths)}")
     if summary.interrupted:
         return 130
-    return 1 if summary.failed and not summary.done and not summary.resumed else 0
+    return EXIT_FAILED if summary.failed and not summary.done and not summary.resumed else EXIT_OK
 
 
 def cmd_report(args) -> int:
+    """Re-render a run folder's tables and figures; print their paths."""
     from reports import write_reports
 
-    paths = write_reports(args.run_dir)
-    for p in paths:
+    for p in write_reports(args.run_dir):
         print(p)
-    return 0
+    return EXIT_OK
 
 
 def cmd_list(args) -> int:
+    """Print the registries: backends (availability, versions), datasets (with their upstream
+    aliases), architectures and grids."""
     from backends.base import backend_status, get_backend
     from backends.specs import arch_names
     from benchmarks.grid import grid_names, load_grid
+    from datasets.base import DATASETS
     from datasets.registry import dataset_names
 
     print("backends:")
     for name, (ok, why) in backend_status().items():
         if ok:
             versions = ", ".join(f"{k} {v}" for k, v in get_backend(name).versions().items())
-            print(f"  {name:<10} available    {versions}")
+            print(f"  {name:<12} available    {versions}")
         else:
-            print(f"  {name:<10} UNAVAILABLE  {why}")
+            print(f"  {name:<12} UNAVAILABLE  {why}")
     print("datasets:")
     for name in dataset_names():
-        print(f"  {name}")
+        cls = DATASETS.get(name)
+        alias = f"  (also: {', '.join(cls.aliases)})" if cls.aliases else ""
+        print(f"  {name:<24} {', '.join(cls.provides)}{alias}")
     print("architectures:")
     for name in arch_names():
         print(f"  {name}")
     print("grids:")
     for name in grid_names():
         g = load_grid(name)
-        print(f"  {name:<14} {len(g.cells()):>4} cells  {g.description}")
+        print(f"  {name:<18} {len(g.cells()):>4} cells  {g.description}")
+    return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    """Check each named dataset; print every problem.
+
+    Returns:
+        0 if every dataset is sound, 1 if any has problems.
+
+    Raises:
+        UnknownNameError: an unknown dataset name (close matches suggested).
+        DatasetNotFoundError: a dataset is absent (the message says how to obtain it).
+    """
+    from datasets.check import check_dataset
+    from datasets.registry import canonical_dataset_name
+
+    names = [canonical_dataset_name(n) for n in args.datasets]  # every typo before any work
+    data_root = args.data_root or default_data_root()
+    bad = 0
+    for name in names:
+        result = check_dataset(name, data_root, use_cache=not args.no_cache,
+                               progress=not args.quiet)
+        print(result.report())
+        bad += not result.ok
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# convert: video / frames / CK+ -> standardized face -> events
+# --------------------------------------------------------------------------------------------
+
+
+def add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``convert`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_convert`` on the parsed namespace.
+    """
+    from datasets.convert import EmulatorParams
+    from datasets.standardize import CropSpec
+
+    emu, crop = EmulatorParams(), CropSpec()
+    p = subparsers.add_parser(
+        parents=[_COMMON], name="convert",
+        help="convert a video / frame folder / the CK+ dataset to events (Spiking-FER recipe)",
+        description="Standardize the face in every frame (dlib 68 landmarks, head-pose "
+        "correction, crop from facial proportions, 200x200) and convert the frames to DVS "
+        "events with eventcv (v2e pixel model), written in the v2e HDF5 layout. Needs the "
+        "'convert' extra (dlib-bin, face_recognition_models, av). The 68-point landmark model "
+        "was trained on iBUG 300-W, whose licence excludes commercial use.",
+    )
+    p.add_argument("input", type=Path,
+                   help="a video file or a folder of frames; with --ckplus, the CK+ folder "
+                   "holding cohn-kanade-images/ and Emotion/")
+    p.add_argument("output", type=Path,
+                   help="the .h5 to write (or a folder: <folder>/<input name>.h5); with "
+                   "--ckplus, the data root that receives CKPlusDVS/")
+    p.add_argument("--ckplus", action="store_true",
+                   help="batch mode: convert the CK+ distribution to the FerDVS layout")
+    p.add_argument("--save-frames", action="store_true",
+                   help="also write the standardized frames as PNGs next to the events")
+    p.add_argument("--preview", action="store_true",
+                   help="also write a preview PNG (first/last frame, events: ON red, OFF blue)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="single sequence: replace an existing output file")
+
+    b = p.add_argument_group("CK+ batch")
+    b.add_argument("--folds-file", type=Path, default=None,
+                   help="a Spiking-FER folds.csv to follow (its rows choose sequences and "
+                   "labels) and copy; default: write subject-independent folds")
+    b.add_argument("--n-folds", type=int, default=10, help="subject-independent folds (10)")
+    b.add_argument("--fold-seed", type=int, default=0, help="seed of the fold assignment (0)")
+
+    e = p.add_argument_group("DVS emulator (defaults: the Spiking-FER v2e command)")
+    e.add_argument("--fps", type=float, default=None,
+                   help=f"frame rate of the input, Hz (default: {emu.fps:g} for frames, the "
+                   "container's rate for a video)")
+    e.add_argument("--pos-thres", type=float, default=emu.pos_thres, help="ON threshold (0.2)")
+    e.add_argument("--neg-thres", type=float, default=emu.neg_thres, help="OFF threshold (0.2)")
+    e.add_argument("--sigma-thres", type=float, default=emu.sigma_thres,
+                   help="threshold spread (0.02)")
+    e.add_argument("--cutoff-hz", type=float, default=emu.cutoff_hz,
+                   help="photoreceptor cut-off, 0 = off (0)")
+    e.add_argument("--leak-rate-hz", type=float, default=emu.leak_rate_hz, help="leak rate (0)")
+    e.add_argument("--shot-noise-rate-hz", type=float, default=emu.shot_noise_rate_hz,
+                   help="shot noise rate (0)")
+    e.add_argument("--refractory-us", type=int, default=emu.refractory_us,
+                   help="refractory period, µs (500, v2e's default)")
+    e.add_argument("--seed", type=int, default=emu.seed, help="emulator seed (0)")
+    e.add_argument("--upsample", default=emu.upsample,
+                   help="frame-interval subdivision: adaptive (eventcv default), off, or N")
+    e.add_argument("--max-upsample", type=int, default=emu.max_upsample,
+                   help="cap of the adaptive subdivision (eventcv default 64)")
+    e.add_argument("--interpolate", default=emu.interpolate,
+                   help="frame-interpolation ONNX model (RIFE-like), as v2e's SuperSloMo")
+    e.add_argument("--interpolate-factor", type=int, default=emu.interpolate_factor,
+                   help="intervals per source frame pair when interpolating (2)")
+    e.add_argument("--emulator-device", default=emu.device, help="eventcv device: cpu or gpu")
+
+    c = p.add_argument_group("standardization")
+    c.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), default=crop.output_size,
+                   help="output frame size = sensor size (200 200)")
+    c.add_argument("--height-factor", type=float, default=crop.height_factor,
+                   help="crop height / nose length (8/3: README's 2 x 2/3 on each side of the "
+                   "nose; 4/3 is the literal full-height reading)")
+    c.add_argument("--width-factor", type=float, default=crop.width_factor,
+                   help="crop width / eye-centre distance (8/3)")
+    c.add_argument("--rigid", action="store_true",
+                   help="head-pose correction without scale (rotation + translation only)")
+    c.add_argument("--detector-upsample", type=int, default=1,
+                   help="most HOG upsamplings for small faces (1)")
+
+    p.set_defaults(func=cmd_convert)
+
+
+def _convert_params(args: argparse.Namespace) -> tuple[EmulatorParams, CropSpec]:
+    from datasets.convert import EmulatorParams
+    from datasets.standardize import CropSpec
+
+    emu = EmulatorParams(
+        fps=args.fps if args.fps is not None else EmulatorParams().fps,
+        pos_thres=args.pos_thres,
+        neg_thres=args.neg_thres,
+        sigma_thres=args.sigma_thres,
+        cutoff_hz=args.cutoff_hz,
+        leak_rate_hz=args.leak_rate_hz,
+        shot_noise_rate_hz=args.shot_noise_rate_hz,
+        refractory_us=args.refractory_us,
+        seed=args.seed,
+        upsample=args.upsample,
+        max_upsample=args.max_upsample,
+        interpolate=args.interpolate,
+        interpolate_factor=args.interpolate_factor,
+        device=args.emulator_device,
+    )
+    spec = CropSpec(
+        output_size=(int(args.size[0]), int(args.size[1])),
+        height_factor=args.height_factor,
+        width_factor=args.width_factor,
+        with_scale=not args.rigid,
+    )
+    return emu, spec
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Run the ``convert`` subcommand; print the result on stdout and return the exit status.
+
+    Returns:
+        0 on success; 1 if a batch finished with failed sequences; 2 on an error that stopped
+        the conversion (the message is printed on stderr).
+    """
+    from datasets.convert import convert_ckplus, convert_sequence
+    from datasets.standardize import LandmarkDetector, LandmarkModelMissingError
+
+    progress = not getattr(args, "quiet", False)
+    try:
+        emu, spec = _convert_params(args)
+        detector = LandmarkDetector(upsample_times=args.detector_upsample)
+        if args.ckplus:
+            summary = convert_ckplus(
+                args.input, args.output, params=emu, spec=spec, folds_file=args.folds_file,
+                n_folds=args.n_folds, fold_seed=args.fold_seed, save_frames=args.save_frames,
+                preview=args.preview, progress=progress, detector=detector,
+            )
+            print(summary.format())
+            return EXIT_FAILED_SEQUENCES if summary.failed else EXIT_OK
+        if args.folds_file is not None:
+            raise UsageError("--folds-file is only meaningful with --ckplus")
+        out = args.output
+        if out.is_dir() or out.suffix.lower() not in (".h5", ".hdf5"):
+            out = out / f"{args.input.stem if args.input.is_file() else args.input.name}.h5"
+        if out.exists() and not args.overwrite:
+            raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
+        stem = out.with_suffix("")
+        result = convert_sequence(
+            args.input, out, params=emu, spec=spec, detector=detector,
+            use_video_fps=args.fps is None,
+            frames_dir=Path(f"{stem}_frames") if args.save_frames else None,
+            preview_path=Path(f"{stem}_preview.png") if args.preview else None,
+            progress=progress,
+        )
+        print(result.line())
+        for extra in (result.frames_dir, result.preview):
+            if extra is not None:
+                print(extra)
+        return EXIT_OK
+    except (LandmarkModelMissingError, OSError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+# --------------------------------------------------------------------------------------------
+# score: released predictions (SEEN) -> metrics, published records
+# --------------------------------------------------------------------------------------------
+
+
+def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``score`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_score`` on the parsed namespace.
+    """
+    from benchmarks.score import DEFAULT_METHOD, FORMATS
+
+    p = subparsers.add_parser(
+        parents=[_COMMON], name="score",
+        help="score released predictions (e.g. SEEN's) with the suite's metrics",
+        description="Read released prediction files, derive the true labels (and lighting) from "
+        "the sequence names, and compute WAR, UAR, per-class recall and per-lighting accuracy "
+        "and UAR per inference pass with benchmarks.metrics, then mean and std over passes.",
+    )
+    p.add_argument("pred_dir", type=Path, metavar="PRED_DIR",
+                   help="a folder of prediction files (one per pass), or a folder of such "
+                   "run folders")
+    p.add_argument("--format", dest="fmt", required=True, choices=FORMATS,
+                   help="prediction format; 'seen': {\"results\": {sequence: [{label, score}, "
+                   "...]}} with SEE sequence names")
+    p.add_argument("--record", type=Path, default=None, metavar="RUN_DIR",
+                   help="append one published-predictions record per run to "
+                   "RUN_DIR/results.jsonl (then `run_bench.py report RUN_DIR`)")
+    p.add_argument("--method", default=DEFAULT_METHOD,
+                   help="leaderboard row name; {run} is replaced by the run folder's name "
+                   f"(default: {DEFAULT_METHOD!r})")
+    p.set_defaults(func=cmd_score)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score ``args.pred_dir``, print one table per run, and record them if asked.
+
+    Returns:
+        0.
+
+    Raises:
+        FileNotFoundError: no prediction folder / file.
+        PredictionFileError: a malformed file (file named).
+    """
+    from benchmarks.score import format_run, record_run, score_predictions
+
+    scores = score_predictions(args.pred_dir, args.fmt)
+    for i, score in enumerate(scores):
+        if i:
+            print()
+        print(format_run(score))
+    if args.record is not None:
+        for score in scores:
+            path = record_run(args.record, score, args.method)
+        print(f"\nrecorded {len(scores)} run(s) in {path}; "
+              f"render with: run_bench.py report {args.record}")
+    return 0
+
+# --------------------------------------------------------------------------------------------
+# predict: a trained cell's checkpoint over a recording, in sliding windows
+# --------------------------------------------------------------------------------------------
+
+
+def add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``predict`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_predict`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        parents=[_COMMON], name="predict",
+        help="run a trained checkpoint over a recording in sliding windows",
+        description="Load a cell checkpoint (RUN_DIR/checkpoints/*.pt), cut the recording's events "
+        "into windows [t0, t0 + window) every stride, bin each window like the training data "
+        "(with the recording's sensor size) and print the predicted class and its softmax "
+        "probability per window. Windows without events are skipped (listed, no class).",
+    )
+    p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a .pt written by `run`")
+    p.add_argument("recording", type=Path, metavar="RECORDING", help=".aedat4 or v2e-layout .h5")
+    p.add_argument("--window-ms", type=float, default=500.0, help="window length in ms (default 500)")
+    p.add_argument("--stride-ms", type=float, default=250.0, help="window step in ms (default 250)")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--csv", type=Path, default=None, help="also write the predictions to this CSV")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Print one line per window (and write ``--csv``).
+
+    Returns:
+        0.
+
+    Raises:
+        FileNotFoundError: no checkpoint or recording file.
+        CheckpointError, EventFileError: a bad checkpoint, backend or recording (file named).
+        UsageError: a non-positive window, stride or batch size.
+    """
+    from benchmarks.checkpoints import load_checkpoint
+    from benchmarks.predict import format_predictions, predict_recording, write_predictions_csv
+
+    if args.window_ms <= 0 or args.stride_ms <= 0:
+        raise UsageError(f"--window-ms and --stride-ms must be > 0, got {args.window_ms} and "
+                         f"{args.stride_ms}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    loaded = load_checkpoint(args.checkpoint, device=args.device)
+    preds = predict_recording(loaded, args.recording, window_ms=args.window_ms,
+                              stride_ms=args.stride_ms, batch_size=args.batch_size)
+    ck = loaded.checkpoint
+    print(f"{args.checkpoint}: {ck['backend']}/{ck['arch']} trained on {ck['cell'].get('dataset')}, "
+          f"classes {', '.join(loaded.classes)}")
+    print(f"{args.recording}: {len(preds)} windows of {args.window_ms:g} ms every {args.stride_ms:g} ms")
+    for line in format_predictions(preds):
+        print(line)
+    n_empty = sum(p.label is None for p in preds)
+    if n_empty:
+        print(f"note: {n_empty} empty window(s) skipped (no events, no prediction)")
+    if args.csv is not None:
+        print(f"wrote {write_predictions_csv(args.csv, preds)}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the subcommand; bad input is reported in one line (exit 2)."""
     args = build_parser().parse_args(argv)
     _setup_logging(args)
-    handlers = {"run": cmd_run, "report": cmd_report, "list": cmd_list}
     try:
-        return handlers.get(args.command, getattr(args, "func", None))(args)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+        return args.func(args)
+    except (InputError, FileNotFoundError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from backends.base import ForwardOutput
+from backends.base import ForwardOutput, register_backend
 from backends.torch_blocks import ReLUAct, build_model, run_forward
 
 if TYPE_CHECKING:
@@ -77,4 +77,4 @@ class AnnBackend:
         return {"torch": torch.__version__}
 
 
-BACKEND = AnnBackend()
+BACKEND = register_backend(AnnBackend())

@@ -10,11 +10,11 @@ that a missing or broken framework disables only that backend.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from datasets.common import Registry, UnknownNameError, unknown_name_error  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     import torch
@@ -24,23 +24,6 @@ log = logging.getLogger(__name__)
 
 class BackendUnavailableError(RuntimeError):
     """A backend's framework is missing or broken; the message says why."""
-
-
-class UnknownNameError(KeyError):
-    """An unknown registry name; the message lists the known names and the closest matches."""
-
-    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
-        return str(self.args[0]) if self.args else ""
-
-
-def unknown_name_error(kind: str, name: str, known: list[str]) -> UnknownNameError:
-    """Build the error for an unknown ``name`` of a registry of ``kind`` (e.g. ``"backend"``).
-
-    The message lists the known names and the closest matches (``difflib.get_close_matches``).
-    """
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return UnknownNameError(f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}{hint}")
 
 
 @dataclass
@@ -131,43 +114,44 @@ class Backend(Protocol):
         """Versions of the framework packages used, for provenance."""
 
 
-_BACKEND_MODULES: dict[str, str] = {
-    "ann": "backends.ann",
-    "snntorch": "backends.snntorch_backend",
-    "lava-dl": "backends.lava_dl",
-}
-"""Registry: backend name -> adapter module; the module defines ``BACKEND`` (a :class:`Backend`)."""
+BACKENDS: Registry[Backend] = Registry(
+    "backend", package="backends", entry_point_group="neurofer_bench.backends",
+    skip_modules=("base", "specs", "activity", "torch_blocks"),
+)
+"""Registry: backend name -> adapter instance. Each adapter module under ``backends/`` registers
+its instance with :func:`register_backend` when imported; the modules are imported on the first
+lookup, and must themselves import without their framework (frameworks are imported lazily), so
+that listing the backends never imports a framework. Third-party packages add backends through the
+``neurofer_bench.backends`` entry-point group."""
 
 
-def register_backend(name: str, module: str) -> None:
-    """Register an adapter module under ``name``.
+def register_backend(backend: Backend) -> Backend:
+    """Register an adapter instance under its ``name`` attribute and return it.
+
+    Example (the last line of ``backends/my_framework.py``)::
+
+        BACKEND = register_backend(MyFrameworkBackend())
 
     Raises:
-        ValueError: ``name`` is already registered.
+        ValueError: the name is already registered.
     """
-    if name in _BACKEND_MODULES:
-        raise ValueError(f"backend {name!r} is already registered (by {_BACKEND_MODULES[name]})")
-    _BACKEND_MODULES[name] = module
+    return BACKENDS.register(backend.name, backend)
 
 
 def backend_names() -> list[str]:
-    """Names of all registered backends (available or not)."""
-    return list(_BACKEND_MODULES)
+    """Names of all registered backends (available or not), in registration order."""
+    return BACKENDS.names()
 
 
 def get_backend(name: str) -> Backend:
     """Return the backend registered as ``name``.
 
-    The adapter module itself must import without its framework (frameworks are imported lazily);
-    use ``get_backend(name).available()`` to know whether it can run.
+    Use ``get_backend(name).available()`` to know whether it can run.
 
     Raises:
         UnknownNameError: ``name`` is not registered (lists known names and close matches).
     """
-    if name not in _BACKEND_MODULES:
-        raise unknown_name_error("backend", name, backend_names())
-    module = importlib.import_module(_BACKEND_MODULES[name])
-    return module.BACKEND
+    return BACKENDS.get(name)
 
 
 def backend_status() -> dict[str, tuple[bool, str]]:
@@ -176,9 +160,7 @@ def backend_status() -> dict[str, tuple[bool, str]]:
     for name in backend_names():
         try:
             out[name] = get_backend(name).available()
-        except Exception as exc:  # an adapter that fails to import is unavailable, not fatal
-            log.warning("backend %s: adapter failed to import: %s", name, exc)
-            out[name] = (False, f"adapter failed to import: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a broken adapter is unavailable, not fatal
+            log.warning("backend %s: availability check failed: %s", name, exc)
+            out[name] = (False, f"availability check failed: {type(exc).__name__}: {exc}")
     return out
-
-

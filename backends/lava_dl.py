@@ -123,8 +123,9 @@ import torch
 import torch.nn.functional as F
 
 from backends.activity import ActivityRecorder
-from backends.base import BackendUnavailableError, ForwardOutput, LayerActivity
+from backends.base import BackendUnavailableError, ForwardOutput, LayerActivity, register_backend
 from backends.specs import ConvNetSpec, NeuronSpec, ResNetSpec, SEENSpec, get_arch
+from backends.torch_blocks import check_input_shape, convnet_plan, resnet_plan
 
 log = logging.getLogger(__name__)
 
@@ -500,11 +501,6 @@ class LavaDLNet(torch.nn.Module, abc.ABC):
         return self.run(x)
 
 
-def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output size of a conv / pool (PyTorch's formula, dilation 1)."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 class SlayerConvNet(LavaDLNet):
     """A :class:`ConvNetSpec` compiled to SLAYER CUBA blocks (see the module docstring).
 
@@ -530,17 +526,20 @@ class SlayerConvNet(LavaDLNet):
             raise ValueError(f"{spec.name}.denses: expected at least the readout layer, got ()")
         hook = {} if options.quantize_weights else {"pre_hook_fx": FloatWeights(options.scale)}
         cuba = slayer.block.cuba
-        _, c, h, w = input_shape
+        try:  # layer shapes as every torch backend plans them (one place: torch_blocks)
+            conv_plans, dense_plans = convnet_plan(spec, input_shape, num_classes, fold=False)
+        except ValueError as exc:
+            raise ValueError(f"input_shape {input_shape}: {exc}") from exc
         names: list[str] = []
         kinds: dict[str, str] = {}
         self.pools: dict[str, int] = {}
-        for layer in spec.convs:
+        for layer, plan in zip(spec.convs, conv_plans, strict=True):
             params = self.mapping.neuron_params()
             if layer.batch_norm:
                 params["norm"] = functools.partial(torch.nn.BatchNorm3d, layer.out_channels)
             block = cuba.Conv(
                 neuron_params=params,
-                in_features=c,
+                in_features=plan.in_channels,
                 out_features=layer.out_channels,
                 kernel_size=layer.kernel_size,
                 stride=layer.stride,
@@ -552,24 +551,11 @@ class SlayerConvNet(LavaDLNet):
             self.add_module(layer.name, block)
             names.append(layer.name)
             kinds[layer.name] = "conv"
-            c = layer.out_channels
-            h = _conv_out(h, layer.kernel_size, layer.stride, layer.padding)
-            w = _conv_out(w, layer.kernel_size, layer.stride, layer.padding)
             if layer.pool:
                 self.pools[layer.name] = layer.pool
-                h, w = h // layer.pool, w // layer.pool
-            if h < 1 or w < 1:
-                raise ValueError(
-                    f"{spec.name}.{layer.name}: input_shape {input_shape} leaves no pixels "
-                    f"after this layer (output {h}x{w})"
-                )
         self.flatten = cuba.Flatten()
-        features = c * h * w
-        for i, layer in enumerate(spec.denses):
-            readout = i == len(spec.denses) - 1
-            out = num_classes if readout else layer.out_features
-            if out < 1:
-                raise ValueError(f"{spec.name}.{layer.name}.out_features: expected >= 1, got {out}")
+        for layer, plan in zip(spec.denses, dense_plans, strict=True):
+            readout, features, out = plan.readout, plan.in_features, plan.out_features
             if readout:
                 block = cuba.Affine(
                     neuron_params=self.mapping.neuron_params(),
@@ -590,7 +576,6 @@ class SlayerConvNet(LavaDLNet):
             self.add_module(layer.name, block)
             names.append(layer.name)
             kinds[layer.name] = "linear"
-            features = out
         self.unit_names = tuple(names)
         self.unit_kinds = kinds
         self._conv_names = tuple(layer.name for layer in spec.convs)
@@ -681,31 +666,25 @@ class SlayerSEWResNet(LavaDLNet):
             return block
 
         _, c_in, h, w = input_shape
+        try:  # the blocks as every torch backend plans them (one place: torch_blocks)
+            plans = resnet_plan(spec, (h, w))
+        except ValueError as exc:
+            raise ValueError(f"input_shape {input_shape}: {exc}") from exc
         k = spec.stem_kernel
         self.stem = conv("stem", c_in, spec.stem_channels, k, spec.stem_stride, k // 2)
-        h = _conv_out(_conv_out(h, k, spec.stem_stride, k // 2), 3, 2, 1)
-        w = _conv_out(_conv_out(w, k, spec.stem_stride, k // 2), 3, 2, 1)
-        c = spec.stem_channels
         self._stage_names: list[str] = []
-        for i, (n_blocks, width) in enumerate(zip(spec.blocks, spec.channels, strict=True), 1):
-            blocks = []
-            for j in range(n_blocks):
-                stride = 2 if (i > 1 and j == 0) else 1
-                p = f"layer{i}.{j}"
-                c1 = conv(f"{p}.conv1", c, width, 3, stride, 1)
-                c2 = conv(f"{p}.conv2", width, width, 3, 1, 1)
-                ds = (
-                    conv(f"{p}.downsample", c, width, 1, stride, 0)
-                    if (stride != 1 or c != width)
-                    else None
-                )
-                blocks.append(SEWBasicBlock(c1, c2, ds))
-                c = width
-                h, w = _conv_out(h, 3, stride, 1), _conv_out(w, 3, stride, 1)
-            self.add_module(f"layer{i}", torch.nn.ModuleList(blocks))
-            self._stage_names.append(f"layer{i}")
-        if h < 1 or w < 1:
-            raise ValueError(f"{spec.name}: input_shape {input_shape} is too small ({h}x{w} left)")
+        stages: dict[str, list] = {}
+        for plan in plans:
+            stage = plan.name.split(".")[0]
+            c1 = conv(f"{plan.name}.conv1", plan.in_channels, plan.out_channels, 3, plan.stride, 1)
+            c2 = conv(f"{plan.name}.conv2", plan.out_channels, plan.out_channels, 3, 1, 1)
+            ds = (conv(f"{plan.name}.downsample", plan.in_channels, plan.out_channels, 1,
+                       plan.stride, 0) if plan.downsample else None)
+            stages.setdefault(stage, []).append(SEWBasicBlock(c1, c2, ds))
+        for stage, blocks in stages.items():
+            self.add_module(stage, torch.nn.ModuleList(blocks))
+            self._stage_names.append(stage)
+        c = plans[-1].out_channels
         self.fc = cuba.Affine(
             neuron_params=self.mapping.neuron_params(),
             in_neurons=c,
@@ -744,21 +723,6 @@ class SlayerSEWResNet(LavaDLNet):
 
 # --------------------------------------------------------------------------------------------
 # building, canonical weights, forward
-
-
-def _check_input_shape(input_shape: Any) -> tuple[int, int, int, int]:
-    """Validate ``(T, 2, H, W)``; raise ValueError naming the bad value."""
-    try:
-        shape = tuple(int(s) for s in input_shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"input_shape: expected (T, 2, H, W), got {input_shape!r}") from None
-    if len(shape) != 4 or min(shape) < 1:
-        raise ValueError(
-            f"input_shape: expected (T, 2, H, W) of positive ints, got {input_shape!r}"
-        )
-    if shape[1] != 2:
-        raise ValueError(f"input_shape[1] (polarity channels): expected 2, got {shape[1]}")
-    return shape  # type: ignore[return-value]
 
 
 SEEN_UNSUPPORTED = (
@@ -803,7 +767,10 @@ def build_model(
         arch = get_arch(arch)
     if isinstance(arch, SEENSpec):
         raise ValueError(SEEN_UNSUPPORTED)
-    shape = _check_input_shape(input_shape)
+    try:
+        shape = check_input_shape(input_shape)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes: expected an int >= 1, got {num_classes!r}")
     if not isinstance(arch, ConvNetSpec | ResNetSpec):
@@ -1077,5 +1044,5 @@ class LavaDLBackend:
         return {"lava-dl": _dist_version(LAVA_DL_DIST), "torch": torch.__version__}
 
 
-BACKEND = LavaDLBackend()
+BACKEND = register_backend(LavaDLBackend())
 """The registered ``lava-dl`` backend (float weights)."""

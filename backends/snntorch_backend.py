@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from backends.base import BackendUnavailableError, ForwardOutput
+from backends.base import BackendUnavailableError, ForwardOutput, register_backend
 from backends.specs import NeuronSpec
 from backends.torch_blocks import (
     build_model,
@@ -309,4 +309,4 @@ class SnnTorchBackend:
         return {"torch": torch.__version__, "snntorch": snntorch_version}
 
 
-BACKEND = SnnTorchBackend()
+BACKEND = register_backend(SnnTorchBackend())

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from backends.base import unknown_name_error
+from datasets.common import Registry
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,11 @@ def arch_inputs(arch: object) -> tuple[str, ...]:
     ``inputs``; specs without it take events only)."""
     return tuple(getattr(arch, "inputs", ("events",)))
 
-_ARCHS: dict[str, Callable[[], ArchSpec]] = {}
+ARCHS: Registry[Callable[[], ArchSpec]] = Registry(
+    "architecture", entry_point_group="neurofer_bench.archs"
+)
+"""Registry: architecture name -> zero-argument spec factory. The built-in specs register below;
+third-party packages add theirs through the ``neurofer_bench.archs`` entry-point group."""
 
 
 def register_arch(name: str) -> Callable[[Callable[[], ArchSpec]], Callable[[], ArchSpec]]:
@@ -235,21 +239,12 @@ def register_arch(name: str) -> Callable[[Callable[[], ArchSpec]], Callable[[], 
     Raises:
         ValueError: ``name`` is already registered.
     """
-
-    def deco(fn: Callable[[], ArchSpec]) -> Callable[[], ArchSpec]:
-        if name in _ARCHS:
-            raise ValueError(f"architecture {name!r} is already registered")
-        _ARCHS[name] = fn
-        return fn
-
-    return deco
+    return ARCHS.register(name)
 
 
 def arch_names(pattern: str = "*") -> list[str]:
-    """Registered architecture names matching the shell-style wildcard ``pattern``."""
-    import fnmatch
-
-    return sorted(n for n in _ARCHS if fnmatch.fnmatch(n, pattern))
+    """Registered architecture names matching the shell-style wildcard ``pattern``, sorted."""
+    return sorted(ARCHS.names(pattern))
 
 
 def get_arch(name: str) -> ArchSpec:
@@ -258,9 +253,7 @@ def get_arch(name: str) -> ArchSpec:
     Raises:
         UnknownNameError: unknown name (lists known names and close matches).
     """
-    if name not in _ARCHS:
-        raise unknown_name_error("architecture", name, list(_ARCHS))
-    return _ARCHS[name]()
+    return ARCHS.get(name)()
 
 
 @register_arch("tiny")

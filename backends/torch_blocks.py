@@ -227,6 +227,28 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def check_input_shape(input_shape: Any) -> tuple[int, int, int, int]:
+    """Validate one model input's shape ``(T, 2, H, W)`` and return it as a tuple of ints.
+
+    Raises:
+        TypeError: not a sequence of 4 ints.
+        ValueError: a dimension below 1, or not 2 polarity channels (the value is named).
+    """
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise TypeError(
+            f"input_shape: expected a tuple (T, 2, H, W), got {type(input_shape).__name__}"
+        ) from None
+    if len(shape) != 4 or not all(_is_int(v) for v in shape):
+        raise TypeError(f"input_shape: expected 4 ints (T, 2, H, W), got {input_shape!r}")
+    if min(shape) < 1:
+        raise ValueError(f"input_shape: every dimension must be >= 1, got {shape}")
+    if shape[1] != 2:
+        raise ValueError(f"input_shape[1] (polarity channels): expected 2, got {shape[1]}")
+    return shape  # type: ignore[return-value]
+
+
 def check_build_args(arch: Any, input_shape: Any, num_classes: Any) -> tuple[int, int, int, int]:
     """Validate the arguments of ``Backend.build`` and return ``input_shape`` as a tuple.
 
@@ -246,19 +268,8 @@ def check_build_args(arch: Any, input_shape: Any, num_classes: Any) -> tuple[int
     """
     if not isinstance(arch, (ConvNetSpec, ResNetSpec)):
         raise TypeError(f"arch: expected a ConvNetSpec or ResNetSpec, got {type(arch).__name__}")
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        raise TypeError(
-            f"input_shape: expected a tuple (T, 2, H, W), got {type(input_shape).__name__}"
-        ) from None
-    if len(shape) != 4 or not all(_is_int(v) for v in shape):
-        raise TypeError(f"input_shape: expected 4 ints (T, 2, H, W), got {input_shape!r}")
+    shape = check_input_shape(input_shape)
     t, c, h, w = shape
-    if min(shape) < 1:
-        raise ValueError(f"input_shape: every dimension must be >= 1, got {shape}")
-    if c != 2:
-        raise ValueError(f"input_shape[1] (polarity channels): expected 2, got {c}")
     if t != arch.n_time_bins or (h, w) != tuple(arch.input_size):
         raise ValueError(
             f"input_shape {shape} does not match architecture {arch.name!r} "

@@ -5,8 +5,15 @@ tiny, fixed seeds) is run (or its records are read from ``--run-dir``), and each
 accuracy is compared with the floor recorded in ``benchmarks/accuracy_floors.json``. With fixed
 seeds on a CPU the accuracy is reproducible up to the float summation order (thread count), so the
 floor is the recorded accuracy minus a margin (default 0.12, about 7 of the 56 test sequences),
-and never below 3x chance. A backend below its floor, or a cell that failed, fails the gate with
-both numbers printed.
+and never below 3x chance. A backend below its floor, a cell that failed, or a backend without a
+recorded floor (unless ``--accept-new``) fails the gate with both numbers printed.
+
+Records already in ``--run-dir`` are reused only if they were made by this very code
+(:func:`benchmarks.provenance.code_version`: the commit plus a digest of uncommitted changes);
+records of any other code are ignored and their cells run again, so a stale run folder can never
+make the gate pass. A machine class or backend without floors: record them on the unchanged parent
+commit with ``--update-floors``, commit ``benchmarks/accuracy_floors.json`` and say so in the
+commit message.
 
 Usage::
 
@@ -57,15 +64,26 @@ def grid_accuracies(records: list[dict], grid) -> dict[str, dict]:
     return out
 
 
-def judge(accs: dict[str, dict], floors: dict[str, float]) -> list[tuple[str, str, str]]:
-    """``[(backend, verdict, message)]``; verdict ``"ok"``, ``"FAIL"`` or ``"new"``."""
+def judge(
+    accs: dict[str, dict], floors: dict[str, float], *, accept_new: bool = False
+) -> list[tuple[str, str, str]]:
+    """``[(backend, verdict, message)]``; verdict ``"ok"``, ``"FAIL"`` or ``"new"``.
+
+    A backend without a recorded floor FAILS (a gate must not pass on nothing to compare), unless
+    ``accept_new``, when it is reported as ``"new"``.
+    """
     rows = []
     for b, a in accs.items():
         acc, floor = a["accuracy"], floors.get(b)
         if acc is None:
             rows.append((b, "FAIL", f"no accuracy: {'; '.join(map(str, a['errors'])) or 'no cell ran'}"))
         elif floor is None:
-            rows.append((b, "new", f"accuracy {acc:.4f}, no recorded floor"))
+            if accept_new:
+                rows.append((b, "new", f"accuracy {acc:.4f}, no recorded floor (accepted)"))
+            else:
+                rows.append((b, "FAIL", f"accuracy {acc:.4f}, no recorded floor to compare with: "
+                             "record floors with --update-floors on the unchanged parent commit, "
+                             "or pass --accept-new"))
         elif acc < floor:
             rows.append((b, "FAIL", f"accuracy {acc:.4f} < floor {floor:.4f}"))
         else:
@@ -75,7 +93,9 @@ def judge(accs: dict[str, dict], floors: dict[str, float]) -> list[tuple[str, st
 
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.grid import load_grid, run_grid
+    from benchmarks.provenance import code_version
     from benchmarks.records import read_records
+    from datasets.registry import default_data_root
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.accuracy_gate",
                                  description=__doc__.split("\n\n")[0])
@@ -85,16 +105,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update-floors", action="store_true")
     ap.add_argument("--margin", type=float, default=DEFAULT_MARGIN)
     ap.add_argument("--floors-file", type=Path, default=FLOORS_FILE)
+    ap.add_argument("--grid", default="default", help="grid name or TOML file (default: default)")
+    ap.add_argument("--accept-new", action="store_true",
+                    help="pass backends that have no recorded floor (reported as 'new')")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    import run_bench
-
-    grid = load_grid("default")
-    summary = run_grid(grid, args.run_dir, args.data_root or run_bench.default_data_root(),
-                       progress=False)
-    log.info("default grid: %s", summary.line())
-    accs = grid_accuracies(read_records(args.run_dir), grid)
+    grid = load_grid(args.grid)
+    # Results in --run-dir are reused only if this very code made them (commit plus a digest of
+    # uncommitted changes): a checkout that ran the gate before must not pass on old results.
+    code = code_version()
+    summary = run_grid(grid, args.run_dir, args.data_root or default_data_root(),
+                       progress=False, same_code_only=True)
+    log.info("%s grid: %s", grid.name, summary.line())
+    records = [r for r in read_records(args.run_dir) if r["provenance"].get("code_version") == code]
+    accs = grid_accuracies(records, grid)
     floors_data = json.loads(args.floors_file.read_text()) if args.floors_file.is_file() else {}
     floors = floors_data.get("floors", {})
 
@@ -106,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             new[b] = round(max(a["accuracy"] - args.margin, 3.0 / a["num_classes"]), 4)
         floors_data = {
-            "grid": "default",
+            "grid": grid.name,
             "margin": args.margin,
             "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "measured": {b: round(a["accuracy"], 4) for b, a in accs.items()},
@@ -116,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"floors written to {args.floors_file}: {new}")
         return 0
 
-    rows = judge(accs, floors)
+    rows = judge(accs, floors, accept_new=args.accept_new)
     lines = ["# Accuracy gate", "", "| backend | accuracy | floor | verdict |", "|---|---|---|---|"]
     for b, verdict, msg in rows:
         acc = accs[b]["accuracy"]

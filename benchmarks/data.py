@@ -6,7 +6,7 @@ the same architecture) bin each sequence once. The validation split is taken fro
 *subjects* (whole subjects held out, seeded by the fold so every backend sees the same split); the
 test split is never used for model selection (except by the labelled legacy protocol).
 
-Frame datasets (those with ``load_frames``, e.g. SEE, which ships 33 ms event-frame JPGs and
+Frame datasets (``provides == ("frames",)``, e.g. SEE, which ships 33 ms event-frame JPGs and
 intensity frames, no event streams) feed two-input architectures (``arch_inputs(arch) ==
 ("events", "frames")``, e.g. ``seen``); see :func:`see_tensors` for how their samples are built.
 An event-only architecture on a frame dataset, or a two-input one on an event dataset, is a
@@ -196,7 +196,7 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
     from datasets.folds import validation_split
 
     dataset = open_dataset_cached(cell.dataset, data_root)
-    frame_data = hasattr(dataset, "load_frames")
+    frame_data = "frames" in dataset.provides
     wants_frames = "frames" in arch_inputs(arch)
     arch_name = getattr(arch, "name", cell.arch)
     if frame_data and not wants_frames:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from backends.base import unknown_name_error
+from datasets.common import unknown_name_error
 
 if TYPE_CHECKING:
     import torch

@@ -125,19 +125,38 @@ def load_baseline(path: Path = BASELINE_FILE) -> dict:
     return data
 
 
+FAILING_VERDICTS = ("REGRESSION", "error", "new", "missing")
+"""Verdicts that fail the gate. ``"new"`` (a path without a baseline) and ``"missing"`` (a
+baseline entry that was not measured) fail too: a gate that passes on nothing to compare checks
+nothing. ``--accept-new`` turns ``"new"`` into ``"new (accepted)"``."""
+
+
 def run_gate(
     paths: list[PerfPath],
     baseline: dict[str, float] | None,
     *,
     threshold: float = DEFAULT_THRESHOLD,
     inject: str | None = None,
+    accept_new: bool = False,
+    selected: str = "*",
 ) -> list[dict]:
     """Measure every path and judge it against ``baseline`` (``{path: ratio}``).
+
+    Args:
+        paths: the paths to measure.
+        baseline: this machine's baseline ratios, or ``None`` when recording a new baseline.
+        threshold: ``ratio / baseline`` above this fails.
+        inject: test hook, a glob of paths to slow down 2x.
+        accept_new: a path without a baseline passes as ``"new (accepted)"`` instead of failing.
+        selected: the glob that chose ``paths``; baseline entries matching it that no path
+            measured are reported as ``"missing"`` (e.g. an unavailable backend's paths).
 
     Returns:
         One row per path: ``name``, ``reference``, measured fields of :func:`measure_ratio`,
         ``baseline`` (or ``None``), ``change`` (ratio / baseline) and ``verdict``: ``"ok"``,
-        ``"REGRESSION"``, ``"new"`` (no baseline) or ``"error"`` (the path failed to run).
+        ``"REGRESSION"``, ``"new"`` / ``"new (accepted)"`` (no baseline), ``"error"`` (the path
+        failed to run, e.g. its backend is unavailable), ``"missing"`` (in the baseline, not
+        measured). See :data:`FAILING_VERDICTS`.
     """
     if threshold <= 1.0:
         raise ValueError(f"threshold must be > 1, got {threshold}")
@@ -156,14 +175,23 @@ def run_gate(
             continue
         base = (baseline or {}).get(p.name)
         row["baseline"] = base
-        if base is None:
-            row.update(change=None, verdict="new")
+        if baseline is None:  # recording a baseline: nothing to judge
+            row.update(change=None, verdict="measured")
+        elif base is None:
+            row.update(change=None, verdict="new (accepted)" if accept_new else "new")
         else:
             row["change"] = row["ratio"] / base
             row["verdict"] = "REGRESSION" if row["change"] > threshold else "ok"
         log.info("%-28s ratio %.3f (baseline %s) %s", p.name, row["ratio"],
                  f"{base:.3f}" if base else "-", row["verdict"])
         rows.append(row)
+    measured = {p.name for p in paths}
+    for name in sorted(baseline or {}):
+        if name not in measured and fnmatch.fnmatch(name, selected):
+            log.error("perf path %s is in the baseline but was not measured", name)
+            rows.append({"name": name, "reference": "—", "baseline": baseline[name], "change": None,
+                         "verdict": "missing", "error": "in the baseline, not measured (a path "
+                         "renamed or removed, or its backend not registered)"})
     return rows
 
 
@@ -193,6 +221,15 @@ def report_markdown(rows: list[dict], *, machine: str, threshold: float) -> str:
     )
 
 
+NO_BASELINE_HELP = (
+    "There is no baseline for this machine class ({key}), so there is nothing to compare and the "
+    "gate fails. To add one: check out the unchanged parent commit (the code before your change), "
+    "run `OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.perf_gate --update-baseline`, commit "
+    "benchmarks/perf_baseline.json saying so in the commit message, then run the gate on your "
+    "change. `--accept-new` lets this run pass without one (it then only reports)."
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.perf_gate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("runs/perf"), help="folder for perf_report.md")
@@ -200,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     ap.add_argument("--update-baseline", action="store_true",
                     help="record the measured ratios as this machine's baseline")
+    ap.add_argument("--accept-new", action="store_true",
+                    help="pass paths without a baseline (and a machine without one) as 'new'")
     ap.add_argument("--baseline-file", type=Path, default=BASELINE_FILE)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -213,11 +252,16 @@ def main(argv: list[str] | None = None) -> int:
     key = machine_key()
     data = load_baseline(args.baseline_file)
     entry = data["machines"].get(key)
+    if entry is None and not args.update_baseline and not args.accept_new:
+        print("error: " + NO_BASELINE_HELP.format(key=key), file=sys.stderr)
+        print("perf-gate: 0 passed, 1 failed (no baseline)")
+        return 1
     inject = os.environ.get(INJECT_ENV)
     if inject:
         log.warning("%s=%s: injecting a 2x slowdown into matching paths", INJECT_ENV, inject)
-    rows = run_gate(paths, None if args.update_baseline or entry is None else entry["ratios"],
-                    threshold=args.threshold, inject=inject)
+    baseline = None if args.update_baseline else (entry or {}).get("ratios", {})
+    rows = run_gate(paths, baseline, threshold=args.threshold, inject=inject,
+                    accept_new=args.accept_new, selected=args.paths)
     args.out.mkdir(parents=True, exist_ok=True)
     md = report_markdown(rows, machine=key, threshold=args.threshold)
     (args.out / "perf_report.md").write_text(md)
@@ -238,16 +282,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"baseline for {key!r} written to {args.baseline_file}")
         return 0
     if entry is None:
-        print(f"note: no baseline for this machine ({key}); nothing to compare. Record one with "
-              "--update-baseline on an unchanged tree.")
-    bad = [r for r in rows if r["verdict"] == "REGRESSION"]
+        print(f"note: no baseline for this machine ({key}); --accept-new: reporting only")
+    bad = [r for r in rows if r["verdict"] in FAILING_VERDICTS]
     for r in bad:
-        print(f"REGRESSION: {r['name']}: ratio {r['ratio']:.3f} vs baseline {r['baseline']:.3f} "
-              f"({r['change']:.2f}x > {args.threshold}x)", file=sys.stderr)
-    for r in errors:
-        print(f"ERROR: {r['name']}: {r['error']}", file=sys.stderr)
-    print(f"perf-gate: {len(rows) - len(bad) - len(errors)} passed, {len(bad) + len(errors)} failed")
-    return 1 if bad or errors else 0
+        if r["verdict"] == "REGRESSION":
+            print(f"REGRESSION: {r['name']}: ratio {r['ratio']:.3f} vs baseline {r['baseline']:.3f} "
+                  f"({r['change']:.2f}x > {args.threshold}x)", file=sys.stderr)
+        elif r["verdict"] == "new":
+            print(f"NEW: {r['name']}: ratio {r['ratio']:.3f}, no baseline to compare with (record "
+                  "one on the unchanged parent commit, or pass --accept-new)", file=sys.stderr)
+        else:
+            print(f"{r['verdict'].upper()}: {r['name']}: {r['error']}", file=sys.stderr)
+    print(f"perf-gate: {len(rows) - len(bad)} passed, {len(bad)} failed")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

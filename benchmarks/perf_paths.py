@@ -205,7 +205,8 @@ def _train_step(backend_name: str) -> Callable[[], Work]:
 
 def _tiny_cell() -> Work:
     """One full tiny cell on a small generated dataset: train 1 epoch, evaluate, measure."""
-    from benchmarks.cell import Cell, Recipe, run_cell
+    from benchmarks.cell import run_cell
+    from benchmarks.spec import Cell, Recipe
     from datasets.registry import open_dataset
 
     root = Path(tempfile.mkdtemp(prefix="neurofer-perf-cell-"))
@@ -216,21 +217,21 @@ def _tiny_cell() -> Work:
     return lambda: run_cell(cell, root, progress=False)
 
 
-def perf_paths(backends: tuple[str, ...] = ("ann", "snntorch", "lava-dl")) -> list[PerfPath]:
-    """All benchmarked paths (the lava-dl paths only if that backend is available)."""
-    from backends.base import get_backend
+def perf_paths(backends: tuple[str, ...] | None = None) -> list[PerfPath]:
+    """All benchmarked paths: the data paths, then each backend's forward and training step
+    (every registered backend unless ``backends`` names some), then one full tiny cell.
+
+    An unavailable backend's paths are still listed: their factory raises with the backend's
+    reason, so the gate reports them as errors instead of dropping them silently.
+    """
+    from backends.base import backend_names
 
     paths = [PerfPath("binning.spiking_fer", _binning, "numpy"),
              PerfPath("h5.read", _h5_read, "numpy")]
     for name in ("flip", "background_activity", "reverse", "flip_polarity", "event_drop", "mirror"):
         paths.append(PerfPath(f"augment.{name}", _augment(name), "numpy"))
     paths.append(PerfPath("augment.crop", _crop, "numpy"))
-    for b in backends:
-        try:
-            if not get_backend(b).available()[0]:
-                continue
-        except Exception:
-            continue
+    for b in backends if backends is not None else backend_names():
         paths += [
             PerfPath(f"forward.{b}.b1", _forward(b, 1), "torch"),
             PerfPath(f"forward.{b}.b32", _forward(b, 32), "torch_large", rounds=9),

@@ -1,11 +1,34 @@
-"""Result records: one JSON object per line of ``RUN_DIR/results.jsonl``.
+"""The result record: one schema, versioned, used by every writer and every reader of the suite.
 
-Schema (``SCHEMA_VERSION`` 1): ``schema_version``, ``status`` (``"ok"``/``"error"``), ``error``,
-``kind`` (``"trained"`` or ``"published"``), ``method``, ``cell_id``, ``cell`` (the full cell spec),
-``classes``, ``metrics`` (units in key names), ``timings_s`` and ``provenance``. Appends are atomic
-at line granularity: each record is written with one ``os.write`` of a complete line on a file
-opened with ``O_APPEND`` and fsync'ed, so a crash or Ctrl-C never leaves half a line of a finished
-cell (a torn last line from a crash mid-write is skipped, with a warning, by :func:`read_records`).
+A run folder's ``results.jsonl`` holds one JSON object per line, one per cell (or per scored set
+of published predictions). Every writer builds a :class:`Record` (the grid runner, the cell, the
+scorer) and every reader (resume, the gates, the reports) goes through :func:`read_records`, which
+validates each line against this schema, migrates records of older versions, and refuses records
+of newer versions with an error naming the file and line.
+
+Schema (:data:`SCHEMA_VERSION` 2), the fields of :class:`Record`:
+
+* ``schema_version`` (int), ``status`` (``"ok"``, ``"error"`` or ``"skipped"``), ``error`` (the
+  message of a failed or skipped cell, else ``None``), ``traceback`` (of a failed cell);
+* ``kind`` (``"trained"``: a cell the suite trained and measured; ``"published"``: metrics scored
+  from released predictions), ``method`` (row name of a published record);
+* ``cell_id`` (identifies the cell for resume), ``cell`` (the full cell spec:
+  :meth:`benchmarks.spec.Cell.to_dict`), ``classes`` (class names, index order);
+* ``metrics`` (units in key names: ``latency_ms_p50``, ``energy_uj_per_inference``, ...),
+  ``history`` (per-epoch training log), ``timings_s`` (phase wall times, seconds);
+* ``provenance`` (:func:`benchmarks.provenance.provenance`: git commit, dirty flag and
+  ``code_version``, UTC time, Python/torch/backend versions, CPU, threads, device, GPU);
+* ``checkpoint`` (path of the cell's saved model relative to the run folder, or ``None``);
+* ``source`` (published records: the files scored and their digests).
+
+Migration: version 1 (round 1) kept the torch thread count twice (top-level ``torch_threads`` and
+``provenance.threads``) and had no ``provenance.code_version``; :func:`migrate` drops the former
+and sets the latter to ``None`` (unknown), so a version-1 record is never mistaken for one of the
+current code.
+
+Appends are atomic at line granularity: each record is one ``os.write`` of a complete line on a
+file opened with ``O_APPEND`` and fsync'ed, so a crash never leaves half a line of a finished cell
+(a torn last line from a crash mid-write is skipped, with a warning, by :func:`read_records`).
 """
 
 from __future__ import annotations
@@ -14,17 +37,123 @@ import json
 import logging
 import math
 import os
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from datasets.common import InputError
+
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESULTS_FILE = "results.jsonl"
+STATUSES = ("ok", "error", "skipped")
+KINDS = ("trained", "published")
+
+
+class RecordSchemaError(InputError, ValueError):
+    """A record that does not follow the schema, or of a newer schema version than this code
+    reads; the message names the file, line and field."""
+
+
+@dataclass
+class Record:
+    """One result record (see the module docstring for the meaning of each field).
+
+    Raises (on construction):
+        RecordSchemaError: an unknown ``status`` or ``kind``, an empty ``cell_id``, or an
+            ``"ok"`` trained record without metrics.
+    """
+
+    cell_id: str
+    status: str
+    cell: dict[str, Any]
+    kind: str = "trained"
+    method: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    classes: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    source: dict[str, Any] | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise RecordSchemaError(f"field 'status' = {self.status!r}; expected one of {STATUSES}")
+        if self.kind not in KINDS:
+            raise RecordSchemaError(f"field 'kind' = {self.kind!r}; expected one of {KINDS}")
+        if not isinstance(self.cell_id, str) or not self.cell_id:
+            raise RecordSchemaError(f"field 'cell_id' = {self.cell_id!r}; expected a non-empty string")
+        if not isinstance(self.cell, dict):
+            raise RecordSchemaError(f"field 'cell' = {self.cell!r}; expected an object")
+        for name, typ in (("metrics", dict), ("timings_s", dict), ("provenance", dict),
+                          ("classes", list), ("history", list)):
+            if not isinstance(getattr(self, name), typ):
+                raise RecordSchemaError(
+                    f"field {name!r} = {getattr(self, name)!r:.60}; expected a JSON "
+                    f"{'object' if typ is dict else 'array'}")
+        if self.status == "ok" and not self.metrics:
+            raise RecordSchemaError("an 'ok' record needs a non-empty field 'metrics'")
+        if self.status != "ok" and not self.error:
+            raise RecordSchemaError(f"a {self.status!r} record needs its reason in field 'error'")
+
+    @classmethod
+    def for_cell(cls, cell: Any, status: str, **fields_: Any) -> Record:
+        """A record of ``cell`` (a :class:`benchmarks.spec.Cell`): its id and spec filled in."""
+        return cls(cell_id=cell.cell_id, cell=cell.to_dict(), status=status, **fields_)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object written to ``results.jsonl`` (numpy values made plain, NaN -> null)."""
+        return _clean(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Record:
+        """Validate (and migrate, see :func:`migrate`) a parsed record.
+
+        Raises:
+            RecordSchemaError: a newer schema version, missing or unknown fields, bad values.
+        """
+        d = migrate(d)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise RecordSchemaError(f"unknown field(s) {unknown}")
+        missing = sorted(n for n in ("cell_id", "status", "cell") if n not in d)
+        if missing:
+            raise RecordSchemaError(f"missing field(s) {missing}")
+        return cls(**d)
+
+
+def migrate(d: dict[str, Any]) -> dict[str, Any]:
+    """Bring a parsed record of an older schema version to :data:`SCHEMA_VERSION` (a new dict).
+
+    Raises:
+        RecordSchemaError: ``schema_version`` missing, not an integer, or newer than this code.
+    """
+    version = d.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise RecordSchemaError(f"field 'schema_version' = {version!r}; expected an integer >= 1")
+    if version > SCHEMA_VERSION:
+        raise RecordSchemaError(
+            f"field 'schema_version' = {version} is newer than this code reads ({SCHEMA_VERSION}); "
+            "update NeuroFER-Bench to read this run"
+        )
+    d = dict(d)
+    if version == 1:
+        d.pop("torch_threads", None)
+        prov = dict(d.get("provenance") or {})
+        prov.setdefault("code_version", None)
+        d["provenance"] = prov
+        d["schema_version"] = 2
+    return d
 
 
 def _clean(obj: Any) -> Any:
-    """Make ``obj`` JSON-safe: numpy scalars/arrays to Python, NaN/inf to None."""
+    """Make ``obj`` JSON-safe: numpy scalars/arrays to Python, NaN/inf to None, paths to str."""
     try:
         import numpy as np
     except ImportError:  # pragma: no cover
@@ -45,22 +174,29 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def append_record(run_dir: str | os.PathLike, record: dict) -> Path:
+def record_line(record: Record) -> bytes:
+    """One line of ``results.jsonl`` for ``record`` (sorted keys, UTF-8, ending in ``\\n``)."""
+    return (json.dumps(record.to_dict(), sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def append_record(run_dir: str | os.PathLike, record: Record) -> Path:
     """Append ``record`` as one line to ``run_dir/results.jsonl`` atomically.
 
     Args:
         run_dir: the run folder (created if needed).
-        record: a JSON-serialisable dict (numpy values and NaN are converted; NaN -> null).
+        record: the :class:`Record`.
 
     Returns:
         The results file.
 
     Raises:
-        TypeError: the record is not JSON-serialisable.
+        TypeError: ``record`` is not a :class:`Record`, or a value is not JSON-serialisable.
     """
+    if not isinstance(record, Record):
+        raise TypeError(f"append_record takes a Record, got {type(record).__name__}")
     path = Path(run_dir) / RESULTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = (json.dumps(_clean(record), sort_keys=True, allow_nan=False) + "\n").encode()
+    line = record_line(record)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         # Start on a fresh line if an earlier crash left a torn last line.
@@ -76,14 +212,20 @@ def append_record(run_dir: str | os.PathLike, record: dict) -> Path:
     return path
 
 
-def read_records(path: str | os.PathLike) -> list[dict]:
-    """Read every valid record of a ``results.jsonl`` (or of ``RUN_DIR/results.jsonl``).
+def read_records(path: str | os.PathLike, *, strict: bool = False) -> list[dict[str, Any]]:
+    """Read, validate and migrate every record of a ``results.jsonl`` (or ``RUN_DIR/results.jsonl``).
 
-    A line that is not valid JSON (a torn line after a crash, a hand edit) is skipped with a
-    warning naming the file and line number; it never aborts the read.
+    A line that is not valid JSON (a torn line after a crash) or not a JSON object is skipped with
+    a warning naming the file and line. A record that breaks the schema is skipped with a warning
+    naming file, line and field, or raises with ``strict``. A record of a *newer* schema version
+    always raises: silently dropping it would empty a leaderboard without saying why.
+
+    Returns:
+        The records as plain dicts of the current schema (:meth:`Record.to_dict`), in file order.
 
     Raises:
         FileNotFoundError: no results file at ``path``.
+        RecordSchemaError: a record of a newer schema version; with ``strict``, any invalid record.
     """
     path = Path(path)
     if path.is_dir():
@@ -91,7 +233,7 @@ def read_records(path: str | os.PathLike) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no results file")
     out = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -103,16 +245,35 @@ def read_records(path: str | os.PathLike) -> list[dict]:
             if not isinstance(rec, dict):
                 log.warning("%s:%d: skipping a line that is not a JSON object", path, lineno)
                 continue
-            out.append(rec)
+            try:
+                out.append(Record.from_dict(rec).to_dict())
+            except (RecordSchemaError, TypeError) as exc:
+                newer = isinstance(rec.get("schema_version"), int) and rec["schema_version"] > SCHEMA_VERSION
+                if strict or newer:
+                    raise RecordSchemaError(f"{path}:{lineno}: {exc}") from exc
+                log.warning("%s:%d: skipping a record that breaks the schema: %s", path, lineno, exc)
     return out
 
 
-def finished_cell_ids(run_dir: str | os.PathLike) -> set[str]:
+def finished_cell_ids(
+    run_dir: str | os.PathLike, *, code_version: str | None = None
+) -> set[str]:
     """Ids of the cells already recorded with ``status == "ok"`` in ``run_dir`` (for resume).
 
-    Cells recorded as errors are retried on re-run.
+    Args:
+        run_dir: the run folder.
+        code_version: if given, only records made by that code version
+            (``provenance.code_version``, see :func:`benchmarks.provenance.code_version`) count:
+            the gates never reuse results of another commit or of other uncommitted changes.
+
+    Cells recorded as errors or skipped are retried on re-run.
     """
     path = Path(run_dir) / RESULTS_FILE
     if not path.is_file():
         return set()
-    return {r["cell_id"] for r in read_records(path) if r.get("status") == "ok" and "cell_id" in r}
+    return {
+        r["cell_id"]
+        for r in read_records(path)
+        if r["status"] == "ok"
+        and (code_version is None or r["provenance"].get("code_version") == code_version)
+    }

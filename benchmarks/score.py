@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks import metrics as M
-from benchmarks.records import SCHEMA_VERSION, append_record
+from benchmarks.records import Record, append_record
 from datasets.base import LIGHTING_CONDITIONS
+from datasets.common import InputError
 from datasets.see import SEE_CLASSES, SequenceNameError, canonical_emotion, parse_sequence_name
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ DEFAULT_METHOD = "SEEN (released predictions, {run})"
 """Leaderboard name of a scored run; ``{run}`` is the run folder's name."""
 
 
-class PredictionFileError(ValueError):
+class PredictionFileError(InputError, ValueError):
     """A prediction file is malformed; the message names the file, the field and the bad value."""
 
 
@@ -399,7 +400,7 @@ def format_run(score: RunScore) -> str:
 
 
 def published_record(score: RunScore, method: str | None = None,
-                     *, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+                     *, provenance: dict[str, Any] | None = None) -> Record:
     """The result record of a scored run (schema of :mod:`benchmarks.records`).
 
     ``kind`` ``"published"`` with ``method`` as the leaderboard's row name; ``cell`` =
@@ -419,26 +420,24 @@ def published_record(score: RunScore, method: str | None = None,
 
         provenance = _provenance(None, "cpu")
     method = (method or DEFAULT_METHOD).format(run=score.run)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "status": "ok",
-        "error": None,
-        "kind": "published",
-        "method": method,
-        "cell_id": f"see/fixed/f0/published/{method}",
-        "cell": {"dataset": "see", "protocol": "fixed", "fold": 0, "backend": None,
-                 "arch": None, "seed": None, "device": None, "recipe": None},
-        "classes": list(SEE_CLASSES),
-        "metrics": score.summary,
-        "source": {
+    return Record(
+        cell_id=f"see/fixed/f0/published/{method}",
+        status="ok",
+        kind="published",
+        method=method,
+        cell={"dataset": "see", "protocol": "fixed", "fold": 0, "backend": None,
+              "arch": None, "seed": None, "device": None, "recipe": None},
+        classes=list(SEE_CLASSES),
+        metrics=score.summary,
+        source={
             "format": "seen",
             "run_dir": str(score.run_dir.resolve()),
             "files": [{"name": ps.path.name, "sha256": ps.sha256, "war": ps.metrics["war"],
                        "uar": ps.metrics["uar"]} for ps in score.passes],
         },
-        "timings_s": {"score_s": score.elapsed_s},
-        "provenance": provenance,
-    }
+        timings_s={"score_s": score.elapsed_s},
+        provenance=provenance,
+    )
 
 
 def record_run(run_dir: str | os.PathLike, score: RunScore, method: str | None = None) -> Path:
@@ -449,5 +448,5 @@ def record_run(run_dir: str | os.PathLike, score: RunScore, method: str | None =
     """
     rec = published_record(score, method)
     path = append_record(run_dir, rec)
-    log.info("appended %s to %s", rec["cell_id"], path)
+    log.info("appended %s to %s", rec.cell_id, path)
     return path

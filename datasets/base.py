@@ -11,20 +11,43 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 
+from datasets.common import DatasetError, DatasetNotFoundError, Registry
+from datasets.folds import validation_split
+
 LIGHTING_CONDITIONS = ("normal", "overexposure", "low_light", "hdr")
-"""Canonical lighting-condition names of the suite (SEE's four conditions; see DESIGN.md)."""
+"""Canonical lighting-condition names of the suite: the four conditions of SEE (Zhang et al., "In
+the Blink of an Eye: Event-based Emotion Recognition", SIGGRAPH 2023: normal, overexposure, low
+light, high dynamic range)."""
+
+__all__ = ["DATASETS", "DatasetError", "DatasetNotFoundError", "EventDataset", "SequenceInfo",
+           "LIGHTING_CONDITIONS", "register_dataset"]
 
 
-class DatasetError(ValueError):
-    """A dataset on disk is malformed; the message names the file, line or field at fault."""
+DATASETS: Registry[type[EventDataset]] = Registry(
+    "dataset", package="datasets", entry_point_group="neurofer_bench.datasets"
+)
+"""Registry: dataset name -> :class:`EventDataset` subclass. Each dataset module registers its
+classes with :func:`register_dataset`; the modules of the ``datasets`` package are imported on the
+first lookup; third-party packages add datasets through the ``neurofer_bench.datasets``
+entry-point group. A class's ``aliases`` (e.g. the upstream folder name ``MMIDVS``) are accepted
+case-insensitively."""
+
+D = TypeVar("D", bound="type[EventDataset]")
 
 
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset is absent under the data root; the message names the searched path and how to get it."""
+def register_dataset(cls: D) -> D:
+    """Class decorator registering an :class:`EventDataset` subclass under its ``name`` and
+    ``aliases``.
+
+    Raises:
+        ValueError: the name or an alias is already registered.
+    """
+    DATASETS.register(cls.name, cls, aliases=cls.aliases)
+    return cls
 
 
 @dataclass(frozen=True)
@@ -51,16 +74,30 @@ class SequenceInfo:
 class EventDataset(ABC):
     """Base class of the suite's event FER datasets.
 
-    Class attributes (tonic style): ``name`` (registry name), ``classes`` (class names, index =
-    label), ``sensor_size`` ``(W, H, 2)``. Instances hold ``root`` and ``sequences``.
+    Class attributes (tonic style): ``name`` (registry name), ``aliases`` (other accepted names,
+    e.g. upstream's), ``classes`` (class names, index = label), ``sensor_size`` ``(W, H, 2)``,
+    ``provides`` (what a sample can be built from: ``"events"`` for event streams read with
+    :meth:`load_events`, ``"frames"`` for event and intensity frames read with ``load_frames``).
+    Instances hold ``root`` and ``sequences``.
 
     Protocols: ``"folds"`` uses the dataset's own fold file as published; ``"subject"`` is the
     subject-independent k-fold assignment of :func:`datasets.folds.subject_folds`.
     """
 
     name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
     classes: ClassVar[tuple[str, ...]]
     sensor_size: ClassVar[tuple[int, int, int]]
+    provides: ClassVar[tuple[str, ...]] = ("events",)
+
+    @classmethod
+    def open(cls, root: str | Path, **params) -> EventDataset:
+        """Open the dataset under ``root`` (built-in datasets generate themselves first).
+
+        Raises:
+            DatasetNotFoundError: absent; DatasetError: malformed (see the constructor).
+        """
+        return cls(root, **params)
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -97,8 +134,6 @@ class EventDataset(ABC):
             ValueError: bad ``fraction`` or fewer than two training subjects.
             IndexError: an index outside ``sequences``.
         """
-        from datasets.folds import validation_split
-
         subjects = [self.sequences[i].subject for i in train_indices]
         return validation_split(train_indices, subjects, fraction, seed)
 

@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datasets.common import InputError, atomic_write
 from datasets.events import EVENTS_DTYPE, write_v2e_h5
 from datasets.standardize import (
     CropSpec,
@@ -81,7 +82,7 @@ sadness; ``datasets.folds.SPIKING_FER_CLASSES``). Neutral (0) and contempt (2) h
 Checked on the published CKPlusDVS ``folds.csv``: S005/001, CK+ code 3 (disgust), has label 5."""
 
 
-class ConvertError(ValueError):
+class ConvertError(InputError, ValueError):
     """A source cannot be converted; the message names the file or folder and the problem."""
 
 
@@ -720,15 +721,7 @@ class BatchSummary:
 
 
 def _copy_atomic(src: Path, dst: Path) -> Path:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return dst
+    return atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def _convert_all(

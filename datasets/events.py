@@ -12,9 +12,13 @@ Realistic DVS Events", CVPRW 2021; the layout is that of v2e's ``DVSOutput`` h5 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from datasets.common import InputError, atomic_write
 
 EVENTS_DTYPE = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")])
 """Structured dtype of an event record: ``t`` (µs, int64), ``x``, ``y`` (int16), ``p`` (int8)."""
@@ -22,9 +26,49 @@ EVENTS_DTYPE = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")])
 H5_DATASET = "events"
 """Name of the HDF5 dataset of the v2e layout."""
 
+EVENT_RULES_VERSION = 1
+"""Version of the rules :func:`event_file_problems` applies. Bump it whenever a rule is added or
+changed, so that stored check results (:mod:`datasets.check`'s cache) are invalidated."""
 
-class EventFileError(ValueError):
-    """An event file is missing, unreadable or violates the v2e layout; the message names the file."""
+_INT16_MAX = int(np.iinfo(np.int16).max)
+
+
+@dataclass(frozen=True)
+class EventProblem:
+    """One rule violation of one event file.
+
+    Attributes:
+        path: the event file.
+        field: what is at fault: ``"file"`` (missing, unreadable), ``"events"`` (the HDF5
+            dataset: absent, a group, wrong shape or dtype, empty), or an event field ``"t"``,
+            ``"x"``, ``"y"``, ``"p"``.
+        value: the (first) bad value: an ``int`` for an event field (the raw value as stored),
+            a ``str`` for a shape, dtype or reason, ``0`` for an empty recording. Always a JSON
+            scalar (``int``, ``str`` or ``None``), so that problems can be stored and compared.
+        message: a full sentence naming the file, the field, the first bad value, its event
+            index and how many events are bad in all.
+    """
+
+    path: Path
+    field: str
+    value: object
+    message: str
+
+
+class EventFileError(InputError, ValueError):
+    """An event file is missing, unreadable or violates the v2e layout; the message names the file.
+
+    Attributes:
+        problems: every :class:`EventProblem` found in the file, first one first (empty when the
+            error was raised without a problem list, e.g. by :func:`validate_events`).
+    """
+
+    def __init__(self, message: str, problems: Sequence[EventProblem] = ()):
+        super().__init__(message)
+        self.problems: tuple[EventProblem, ...] = tuple(problems)
+
+    def __reduce__(self):  # keep ``problems`` through pickling (e.g. DataLoader workers)
+        return (type(self), (str(self), self.problems))
 
 
 def make_events(t, x, y, p) -> np.ndarray:
@@ -109,6 +153,179 @@ def validate_events(
         )
 
 
+def _read_raw(path: Path) -> tuple[np.ndarray | None, list[EventProblem]]:
+    """Read the raw v2e array of ``path`` once, checking the file's structure.
+
+    Returns:
+        ``(raw, [])`` with ``raw`` the ``(N, 4)`` uint32 ``[t_us, x, y, p]`` array, or
+        ``(None, problems)`` when the file is missing or unreadable, has no ``events`` dataset,
+        or ``events`` is a group or not ``(N, 4)`` uint32 (a wrong shape and a wrong dtype are
+        both reported). Nothing is raised.
+    """
+    import h5py
+
+    if not path.is_file():
+        return None, [EventProblem(path, "file", "missing", f"{path}: no such event file")]
+    try:
+        with h5py.File(path, "r") as f:
+            if H5_DATASET not in f:
+                keys = sorted(f.keys())
+                return None, [EventProblem(
+                    path, "events", "absent",
+                    f"{path}: no dataset '{H5_DATASET}' (has {keys}); "
+                    "expected the v2e layout events (N, 4) uint32 [t_us, x, y, p]",
+                )]
+            ds = f[H5_DATASET]
+            if not isinstance(ds, h5py.Dataset):
+                return None, [EventProblem(
+                    path, "events", "group", f"{path}: '{H5_DATASET}' is a group, not a dataset"
+                )]
+            problems = []
+            if ds.ndim != 2 or ds.shape[1] != 4:
+                problems.append(EventProblem(
+                    path, "events", str(ds.shape),
+                    f"{path}: dataset '{H5_DATASET}' has shape {ds.shape}, expected (N, 4) "
+                    "with columns [t_us, x, y, p]",
+                ))
+            if ds.dtype != np.uint32:
+                problems.append(EventProblem(
+                    path, "events", str(ds.dtype),
+                    f"{path}: dataset '{H5_DATASET}' has dtype {ds.dtype}, expected uint32",
+                ))
+            if problems:
+                return None, problems
+            raw = ds[()]
+    except (OSError, KeyError, ValueError) as exc:  # h5py raises OSError on truncated files
+        return None, [EventProblem(
+            path, "file", "unreadable", f"{path}: cannot read HDF5 file ({exc})"
+        )]
+    return raw, []
+
+
+def _first_bad(
+    path: Path, field: str, column: np.ndarray, mask: np.ndarray, template: str
+) -> EventProblem | None:
+    """The problem of ``field`` where ``mask`` is True, or ``None`` if it is nowhere True.
+
+    ``template`` is the message after ``"<path>: "``, formatted with ``value`` (the first bad
+    value of ``column``), ``i`` (its event index) and ``count`` (the number of bad events).
+    """
+    count = int(np.count_nonzero(mask))
+    if not count:
+        return None
+    i = int(np.argmax(mask))
+    value = int(column[i])
+    text = template.format(value=value, i=i, count=count)
+    return EventProblem(path, field, value, f"{path}: {text}")
+
+
+def _raw_problems(
+    path: Path,
+    raw: np.ndarray,
+    sensor_size: tuple[int, int, int] | None,
+    allow_empty: bool,
+) -> list[EventProblem]:
+    """Every event-rule violation of a raw ``(N, 4)`` uint32 ``[t_us, x, y, p]`` array.
+
+    Vectorised, one comparison per rule on the raw uint32 values (before any cast could wrap
+    them). Rules, in this order: ``x``, ``y`` inside the sensor (``0 <= x < W``, ``0 <= y < H``)
+    and inside the int16 range of the event record; ``p`` in {0, 1}; ``t`` non-decreasing;
+    ``N > 0`` unless ``allow_empty``.
+    """
+    if raw.shape[0] == 0:
+        if allow_empty:
+            return []
+        return [EventProblem(path, "events", 0, f"{path}: the recording is empty (0 events)")]
+    found: list[EventProblem | None] = []
+    for col, field in ((1, "x"), (2, "y")):
+        v = raw[:, col]
+        limit = None if sensor_size is None else int(sensor_size[col - 1])
+        if limit is not None:
+            found.append(_first_bad(
+                path, field, v, v >= limit,
+                f"field '{field}' = {{value}} at event {{i}} lies outside the sensor "
+                f"(sensor_size={tuple(sensor_size)}, valid 0..{limit - 1}; "
+                "{count} events outside in all)",
+            ))
+        if limit is None or limit > _INT16_MAX + 1:
+            over = v > _INT16_MAX
+            if limit is not None:
+                over &= v < limit  # those beyond the sensor are reported above
+            found.append(_first_bad(
+                path, field, v, over,
+                f"field '{field}' = {{value}} at event {{i}} exceeds the int16 range of the event "
+                f"record (0..{_INT16_MAX}); {{count}} events beyond it in all",
+            ))
+    p = raw[:, 3]
+    found.append(_first_bad(
+        path, "p", p, p > 1,
+        "field 'p' must be 0 or 1, got {value} at event {i} ({count} bad values in all)",
+    ))
+    t = raw[:, 0]
+    dec = t[1:] < t[:-1]  # not np.diff: uint32 differences would wrap
+    count = int(np.count_nonzero(dec))
+    if count:
+        i = int(np.argmax(dec)) + 1
+        found.append(EventProblem(
+            path, "t", int(t[i]),
+            f"{path}: field 't' decreases at event {i} ({int(t[i - 1])} -> {int(t[i])} us); "
+            f"events must be sorted by time ({count} decrease{'s' if count > 1 else ''} in all)",
+        ))
+    return [q for q in found if q is not None]
+
+
+def event_file_problems(
+    path: str | os.PathLike,
+    sensor_size: tuple[int, int, int] | None = None,
+    *,
+    allow_empty: bool = False,
+) -> list[EventProblem]:
+    """Every rule violation of a v2e-layout HDF5 file, not just the first; raises nothing.
+
+    The file is read once. Structural problems stop the check (the events cannot be looked
+    at): a missing file, an unreadable/truncated HDF5 file, no ``events`` dataset, ``events`` a
+    group, a shape other than ``(N, 4)`` and/or a dtype other than uint32. Otherwise every event
+    rule is applied to all events, in this order: ``x``, ``y`` inside the sensor (or, without a
+    sensor size, inside the int16 range of :data:`EVENTS_DTYPE`), ``p`` in {0, 1}, ``t``
+    non-decreasing, and ``N > 0`` unless ``allow_empty``. Each violated rule gives one problem
+    naming its first bad value, that event's index and the number of bad events.
+
+    Args:
+        path: the ``.h5`` file.
+        sensor_size: ``(W, H, 2)``; coordinates must satisfy ``0 <= x < W`` and ``0 <= y < H``.
+            ``None`` skips the sensor check (the int16 range is still checked).
+        allow_empty: accept a file with zero events.
+
+    Returns:
+        The problems in the order above; ``[]`` for a valid file.
+
+    Example:
+        >>> event_file_problems("/nonexistent/001.h5")[0].field
+        'file'
+    """
+    path = Path(path)
+    raw, problems = _read_raw(path)
+    if raw is None:
+        return problems
+    return _raw_problems(path, raw, sensor_size, allow_empty)
+
+
+def problems_message(problems: Sequence[EventProblem]) -> str:
+    """One error message for the problems of one file: the first problem's message, then, if
+    there are more, a count and one indented line per further problem.
+
+    Raises:
+        ValueError: ``problems`` is empty.
+    """
+    if not problems:
+        raise ValueError("problems_message needs at least one problem")
+    msg = problems[0].message
+    if len(problems) > 1:
+        rest = "\n".join(f"  {q.message}" for q in problems[1:])
+        msg += f"\n{len(problems) - 1} more problem(s) in the same file:\n{rest}"
+    return msg
+
+
 def read_v2e_h5(
     path: str | os.PathLike,
     sensor_size: tuple[int, int, int] | None = None,
@@ -117,9 +334,13 @@ def read_v2e_h5(
 ) -> np.ndarray:
     """Read a v2e-layout HDF5 file into an event array, validating it.
 
+    The file is read once and validated with vectorised comparisons on the raw uint32 array
+    (the rules of :func:`event_file_problems`), then cast to :data:`EVENTS_DTYPE`.
+
     Args:
         path: the ``.h5`` file.
-        sensor_size: ``(W, H, 2)`` to check coordinates against, or ``None`` to skip that check.
+        sensor_size: ``(W, H, 2)`` to check coordinates against, or ``None`` to skip that check
+            (coordinates must still fit the int16 record).
         allow_empty: accept a file with zero events.
 
     Returns:
@@ -127,63 +348,18 @@ def read_v2e_h5(
 
     Raises:
         EventFileError: the file is missing or truncated/unreadable, has no ``events`` dataset,
-            ``events`` is not ``(N, 4)`` uint32, or the events fail :func:`validate_events`.
-            Every message names the file.
+            ``events`` is not ``(N, 4)`` uint32, or the events break a rule (coordinates outside
+            the sensor, polarity not 0/1, decreasing time, empty). The message names the file
+            and holds every problem of the file, first one first (see :func:`problems_message`);
+            ``.problems`` lists them as :class:`EventProblem`.
     """
-    import h5py
-
     path = Path(path)
-    if not path.is_file():
-        raise EventFileError(f"{path}: no such event file")
-    try:
-        with h5py.File(path, "r") as f:
-            if H5_DATASET not in f:
-                raise EventFileError(
-                    f"{path}: no dataset '{H5_DATASET}' (has {sorted(f.keys())}); "
-                    "expected the v2e layout events (N, 4) uint32 [t_us, x, y, p]"
-                )
-            ds = f[H5_DATASET]
-            if not isinstance(ds, h5py.Dataset):
-                raise EventFileError(f"{path}: '{H5_DATASET}' is a group, not a dataset")
-            if ds.ndim != 2 or ds.shape[1] != 4:
-                raise EventFileError(
-                    f"{path}: dataset '{H5_DATASET}' has shape {ds.shape}, expected (N, 4) "
-                    "with columns [t_us, x, y, p]"
-                )
-            if ds.dtype != np.uint32:
-                raise EventFileError(
-                    f"{path}: dataset '{H5_DATASET}' has dtype {ds.dtype}, expected uint32"
-                )
-            raw = ds[()]
-    except EventFileError:
-        raise
-    except (OSError, KeyError, ValueError) as exc:  # h5py raises OSError on truncated files
-        raise EventFileError(f"{path}: cannot read HDF5 file ({exc})") from exc
-    if sensor_size is not None:
-        # Check the range on the raw uint32 values, before the int16 cast could wrap them.
-        for col, field, limit in ((1, "x", sensor_size[0]), (2, "y", sensor_size[1])):
-            bad = np.flatnonzero(raw[:, col] >= limit)
-            if bad.size:
-                i = int(bad[0])
-                raise EventFileError(
-                    f"{path}: field '{field}' = {int(raw[i, col])} at event {i} lies outside the "
-                    f"sensor (sensor_size={tuple(sensor_size)}, valid 0..{int(limit) - 1}; "
-                    f"{bad.size} events outside in all)"
-                )
-    elif raw.size and raw[:, 1:3].max() > np.iinfo(np.int16).max:
-        raise EventFileError(f"{path}: coordinates exceed the int16 range of the event record")
-    events = make_events(raw[:, 0], raw[:, 1], raw[:, 2], raw[:, 3].astype(np.int64))
-    if raw.size:
-        pcol = raw[:, 3]
-        bad = np.flatnonzero(pcol > 1)
-        if bad.size:
-            i = int(bad[0])
-            raise EventFileError(
-                f"{path}: field 'p' must be 0 or 1, got {int(pcol[i])} at event {i} "
-                f"({bad.size} bad values in all)"
-            )
-    validate_events(events, sensor_size, source=str(path), allow_empty=allow_empty)
-    return events
+    raw, problems = _read_raw(path)
+    if raw is not None:
+        problems = _raw_problems(path, raw, sensor_size, allow_empty)
+    if problems:
+        raise EventFileError(problems_message(problems), problems)
+    return make_events(raw[:, 0], raw[:, 1], raw[:, 2], raw[:, 3])
 
 
 def write_v2e_h5(path: str | os.PathLike, events: np.ndarray, *, compression: str | None = "gzip") -> Path:
@@ -211,13 +387,9 @@ def write_v2e_h5(path: str | os.PathLike, events: np.ndarray, *, compression: st
     raw = np.empty((events.shape[0], 4), dtype=np.uint32)
     for col, field in enumerate("txyp"):
         raw[:, col] = events[field]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             f.create_dataset(H5_DATASET, data=raw, compression=compression)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+
+    return atomic_write(path, write)

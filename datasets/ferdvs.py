@@ -25,7 +25,13 @@ import logging
 from pathlib import Path
 from typing import ClassVar
 
-from datasets.base import DatasetError, DatasetNotFoundError, EventDataset, SequenceInfo
+from datasets.base import (
+    DatasetError,
+    DatasetNotFoundError,
+    EventDataset,
+    SequenceInfo,
+    register_dataset,
+)
 from datasets.folds import (
     SPIKING_FER_CLASSES,
     FoldRow,
@@ -211,27 +217,33 @@ class FerDVSDataset(EventDataset):
         raise ValueError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
 
 
+@register_dataset
 class CKPlusDVS(FerDVSDataset):
     """CK+ (Lucey et al., CVPRW 2010) converted with v2e: 357 sequences, 99 subjects."""
 
     name = "ckplus-dvs"
     folder = "CKPlusDVS"
+    aliases = ("CKPlusDVS",)  # the upstream name (Spiking-FER train.py --dataset)
     source_url = "http://www.jeffcohn.net/Resources/"
 
 
+@register_dataset
 class ADFESDVS(FerDVSDataset):
     """ADFES (van der Schalk et al., Emotion 2011) converted with v2e: 131 sequences, 22 subjects."""
 
     name = "adfes-dvs"
     folder = "ADFESDVS"
+    aliases = ("ADFESDVS",)  # the upstream name (Spiking-FER train.py --dataset)
     source_url = "https://aice.uva.nl/research-tools/adfes-stimulus-set/adfes-stimulus-set.html"
 
 
+@register_dataset
 class CASIADVS(FerDVSDataset):
     """Oulu-CASIA NIR&VIS (Zhao et al., IVC 2011) converted with v2e: 478 sequences, 80 subjects."""
 
     name = "casia-dvs"
     folder = "CASIADVS"
+    aliases = ("CASIADVS",)  # the upstream name (Spiking-FER train.py --dataset)
     source_url = (
         "https://www.oulu.fi/en/university/faculties-and-units/"
         "faculty-information-technology-and-electrical-engineering/"
@@ -239,11 +251,13 @@ class CASIADVS(FerDVSDataset):
     )
 
 
+@register_dataset
 class MMIDVS(FerDVSDataset):
     """MMI (Pantic et al., ICME 2005) converted with v2e: 207 sequences, 31 subjects."""
 
     name = "mmi-dvs"
     folder = "MMIDVS"
+    aliases = ("MMIDVS",)  # the upstream name (Spiking-FER train.py --dataset)
     source_url = "https://mmifacedb.eu/"
 
 

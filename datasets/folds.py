@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.base import DatasetError
+from datasets.common import DatasetError, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -229,15 +229,7 @@ def write_folds_csv(path: str | os.PathLike, rows: Iterable[FoldRow]) -> Path:
     """
     path = Path(path)
     text = format_folds_csv(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(text.encode("utf-8"))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write_text(path, text)
 
 
 def fold_split(rows: Sequence[FoldRow], fold: int) -> tuple[list[int], list[int]]:

@@ -43,7 +43,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from datasets.base import DatasetError, DatasetNotFoundError, EventDataset, SequenceInfo
+from datasets.base import (
+    DatasetError,
+    DatasetNotFoundError,
+    EventDataset,
+    SequenceInfo,
+    register_dataset,
+)
+from datasets.common import InputError
 from datasets.folds import subject_fold_split, subject_folds
 
 log = logging.getLogger(__name__)
@@ -80,7 +87,7 @@ NAME_FIELDS = ("seq#", "subjectID", "sex", "age", "degree", "lighting", "emotion
 _TAKE = re.compile(r"take(\d+)", re.IGNORECASE)
 
 
-class SequenceNameError(ValueError):
+class SequenceNameError(InputError, ValueError):
     """A SEE sequence name does not follow the documented format; the message names the sequence,
     the field and the bad value."""
 
@@ -266,6 +273,7 @@ def _stack(images: list[np.ndarray], paths: list[Path]) -> np.ndarray:
     return np.stack(images)
 
 
+@register_dataset
 class SEEDataset(EventDataset):
     """The SEE dataset (frames layout; see the module docstring).
 
@@ -292,6 +300,7 @@ class SEEDataset(EventDataset):
     """
 
     name: ClassVar[str] = "see"
+    provides: ClassVar[tuple[str, ...]] = ("frames",)
     folder: ClassVar[str] = "SEE"
     classes: ClassVar[tuple[str, ...]] = SEE_CLASSES
     sensor_size: ClassVar[tuple[int, int, int]] = SENSOR_SIZE_DAVIS346

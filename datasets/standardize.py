@@ -71,6 +71,8 @@ from pathlib import Path
 
 import numpy as np
 
+from datasets.common import InputError
+
 log = logging.getLogger(__name__)
 
 N_LANDMARKS = 68
@@ -101,7 +103,7 @@ OUTPUT_SIZE = (200, 200)
 --output_height=200``)."""
 
 
-class StandardizeError(ValueError):
+class StandardizeError(InputError, ValueError):
     """A frame or sequence cannot be standardized; the message names the frame or file."""
 
 

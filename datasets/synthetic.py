@@ -63,7 +63,13 @@ from typing import Any
 
 import numpy as np
 
-from datasets.base import LIGHTING_CONDITIONS, DatasetError, DatasetNotFoundError
+from datasets.base import (
+    LIGHTING_CONDITIONS,
+    DatasetError,
+    DatasetNotFoundError,
+    register_dataset,
+)
+from datasets.common import atomic_write_text, is_temp_file
 from datasets.events import EVENTS_DTYPE, EventFileError, read_v2e_h5, write_v2e_h5
 from datasets.ferdvs import FerDVSDataset
 from datasets.folds import SPIKING_FER_CLASSES, FoldRow, subject_folds, write_folds_csv
@@ -679,16 +685,6 @@ def _cache_key(manifest: Mapping[str, Any]) -> tuple:
     )
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(text.encode("utf-8"))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _read_manifest(path: Path) -> dict[str, Any]:
     """Read the manifest.
 
@@ -704,8 +700,9 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return data
 
 
-_OWN_FILE = re.compile(r"^\.?\d{3,}\.h5(\.tmp\d+)?$")
-"""Files the generator writes in a subject folder: ``<digits>.h5`` and its temporary files."""
+_OWN_FILE = re.compile(r"^\d{3,}\.h5$|^\.\d{3,}\.h5\..*\.tmp$")
+"""Files the generator writes in a subject folder: ``<digits>.h5`` and its temporary files
+(:func:`datasets.common.atomic_write`'s ``.<name>.<random>.tmp``)."""
 
 
 def _clear(directory: Path) -> None:
@@ -720,7 +717,7 @@ def _clear(directory: Path) -> None:
                 shutil.rmtree(sub)
             else:
                 log.warning("%s holds files not written by the generator; left in place", sub)
-        elif sub.is_file() and sub.name.startswith(".") and ".tmp" in sub.name:
+        elif sub.is_file() and is_temp_file(sub.name):
             sub.unlink()
 
 
@@ -810,7 +807,7 @@ def generate_synthetic_fer_dvs(
     elif directory.is_dir():
         _clear(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(manifest_path, json.dumps(wanted, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(manifest_path, json.dumps(wanted, indent=2, sort_keys=True) + "\n")
 
     sensor = (params["size"], params["size"], 2)
     counts: list[int] = []
@@ -842,9 +839,9 @@ def generate_synthetic_fer_dvs(
         writer.writerow([s.subject, s.sequence, s.label + 1, SYNTHETIC_CLASSES[s.label], s.take,
                          s.lighting, f"{s.amplitude:.4f}", s.onset_frame, s.apex_frame,
                          s.blink_frame, n])
-    _write_text_atomic(directory / METADATA_FILE, buf.getvalue())
+    atomic_write_text(directory / METADATA_FILE, buf.getvalue())
     done = _manifest(params, complete=True, n_sequences=len(specs), n_events=int(sum(counts)))
-    _write_text_atomic(manifest_path, json.dumps(done, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(manifest_path, json.dumps(done, indent=2, sort_keys=True) + "\n")
     log.info("%s: %d sequences, %d events in %s", NAME, len(specs), sum(counts), directory)
     return root
 
@@ -870,6 +867,7 @@ def ensure_synthetic_fer_dvs(data_root: str | os.PathLike, **params: Any) -> Pat
     return generate_synthetic_fer_dvs(data_root, **params)
 
 
+@register_dataset
 class SyntheticFerDVS(FerDVSDataset):
     """Loader of ``synthetic-fer-dvs`` (see the module docstring): the FerDVS loader plus the
     lighting condition of every sequence (from ``metadata.csv``) and the sensor size recorded in
@@ -882,8 +880,24 @@ class SyntheticFerDVS(FerDVSDataset):
 
     name = NAME
     folder = FOLDER
+    aliases = ()
     generation_params: dict[str, Any] = {}
     """Parameters of :func:`generate_synthetic_fer_dvs` for this variant (defaults if empty)."""
+    loader_options = ("subject_k", "subject_seed", "check_files")
+    """Keyword arguments of the constructor; :meth:`open`'s other ones go to the generator."""
+
+    @classmethod
+    def open(cls, root: str | Path, **params: Any) -> SyntheticFerDVS:
+        """Generate the dataset under ``root`` if absent or made with other parameters (cached;
+        ``params`` other than :attr:`loader_options` are :func:`generate_synthetic_fer_dvs`'s
+        keyword arguments, none meaning this variant's :attr:`generation_params`), then load it.
+
+        Raises:
+            ValueError: an unknown generation parameter; DatasetError: a malformed tree.
+        """
+        loader = {k: params.pop(k) for k in cls.loader_options if k in params}
+        ensure_synthetic_fer_dvs(root, **{**cls.generation_params, **params, "folder": cls.folder})
+        return cls(root, **loader)
     classes = SYNTHETIC_CLASSES
     sensor_size = (DEFAULTS["size"], DEFAULTS["size"], 2)
 
@@ -981,6 +995,7 @@ def spec_dict(spec: SequenceSpec) -> dict[str, Any]:
     return asdict(spec)
 
 
+@register_dataset
 class SyntheticFerDVSMini(SyntheticFerDVS):
     """``synthetic-fer-dvs-mini``: a tiny variant for CI, tests and the performance gate (like
     timm's ``test_*`` models): 4 subjects x 7 classes x 2 takes = 56 sequences of 12 frames at

@@ -1,8 +1,9 @@
 """Leaderboard: result records -> markdown tables (pure functions; reads only the records).
 
-A *record* is one JSON object per line of ``RUN_DIR/results.jsonl`` (schema_version 1, written by
-the benchmark runner). This module never imports the runner, the backends or the datasets: what a
-report shows is what the records say.
+A *record* is one JSON object per line of ``RUN_DIR/results.jsonl``, in the schema of
+:mod:`benchmarks.records` (read with :func:`benchmarks.records.read_records`, which validates and
+migrates them). This module never imports the runner, the backends or the datasets: what a report
+shows is what the records say.
 
 Aggregation: the records with ``status == "ok"`` are grouped by *row* and *dataset column*:
 
@@ -24,12 +25,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -38,11 +36,8 @@ from tabulate import tabulate
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "RESULTS_FILE",
     "LEADERBOARD_FILE",
     "Group",
-    "load_records",
     "ok_records",
     "error_records",
     "row_key",
@@ -58,71 +53,13 @@ __all__ = [
     "failed_cells_table",
     "provenance_summary",
     "render_markdown",
-    "write_reports",
 ]
 
-SCHEMA_VERSION = 1
-RESULTS_FILE = "results.jsonl"
 LEADERBOARD_FILE = "leaderboard.md"
 TABLE_FORMAT = "github"
 MISSING = "—"
 LIGHTING_ORDER = ("normal", "overexposure", "low_light", "hdr")
 """Display order of SEE's lighting conditions; any other condition follows, sorted by name."""
-
-
-# --------------------------------------------------------------------------------------------
-# loading
-# --------------------------------------------------------------------------------------------
-
-
-def load_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read the records of a ``results.jsonl`` file (one JSON object per line).
-
-    A line that does not parse (typically a partial last line left by a killed process), that is
-    not a JSON object, or whose ``schema_version`` is not :data:`SCHEMA_VERSION` is skipped with a
-    warning naming the file and the (1-based) line number; blank lines are ignored. This never
-    raises on the file's content.
-
-    Args:
-        path: the ``results.jsonl`` file, or a run folder containing one.
-
-    Returns:
-        The records in file order.
-
-    Raises:
-        FileNotFoundError: no such file (the message names it).
-    """
-    p = Path(path)
-    if p.is_dir():
-        p = p / RESULTS_FILE
-    if not p.is_file():
-        raise FileNotFoundError(f"no results file at {p}")
-    text = p.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    records: list[dict[str, Any]] = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        where = f"{p}:{i + 1}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            what = "corrupt or partial last line" if i == last else "corrupt line"
-            log.warning("%s: %s skipped (%s)", where, what, exc)
-            continue
-        if not isinstance(obj, dict):
-            log.warning("%s: skipped, expected a JSON object, got %s", where, type(obj).__name__)
-            continue
-        version = obj.get("schema_version")
-        if version != SCHEMA_VERSION:
-            log.warning(
-                "%s: skipped, schema_version %r is not the supported %d", where, version,
-                SCHEMA_VERSION,
-            )
-            continue
-        records.append(obj)
-    return records
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,7 +289,7 @@ def leaderboard_table(records: Iterable[dict[str, Any]]) -> str:
     flag rows that pool several training recipes or devices.
 
     Args:
-        records: records as :func:`load_records` returns them (error records are ignored here).
+        records: records as :func:`benchmarks.records.read_records` returns them (error records are ignored here).
 
     Returns:
         Markdown text (no trailing newline); a one-line note when there is no ok record.
@@ -575,37 +512,3 @@ def render_markdown(records: Iterable[dict[str, Any]]) -> str:
         provenance_summary(records),
         "",
     ])
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_reports(run_dir: str | os.PathLike[str]) -> list[Path]:
-    """Render ``RUN_DIR/results.jsonl`` into ``RUN_DIR/leaderboard.md`` and the figures.
-
-    Args:
-        run_dir: the run folder.
-
-    Returns:
-        The paths written: ``leaderboard.md`` first, then the figures that had data (see
-        :func:`reports.figures.render_figures`).
-
-    Raises:
-        FileNotFoundError: ``run_dir`` has no ``results.jsonl``.
-    """
-    from reports.figures import render_figures  # lazy: matplotlib only when drawing
-
-    run = Path(run_dir)
-    records = load_records(run / RESULTS_FILE)
-    md = run / LEADERBOARD_FILE
-    _atomic_write_text(md, render_markdown(records))
-    log.info("wrote %s (%d records)", md, len(records))
-    return [md, *render_figures(records, run)]

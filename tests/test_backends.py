@@ -213,13 +213,30 @@ def test_tiny_same_layer_shapes_and_parameter_count():
     models = {b: get_backend(b).build(arch, shape_of(arch), K) for b in BACKENDS}
     shapes = {b: {n: tuple(p.shape) for n, p in m.named_parameters()} for b, m in models.items()}
     assert shapes["ann"] == shapes["snntorch"]
+    # By hand from the spec's layer list (input 2 x 48 x 48, each conv followed by pool 2):
     # conv1 16*2*5*5 = 800; conv2 32*16*3*3 = 4608; conv3 32*32*3*3 = 9216;
     # batch norm affine (weight + bias) 2 * (16 + 32 + 32) = 160;
-    # fc 7 * (32*6*6 = 1152) = 8064; no biases
-    expected = 800 + 4608 + 9216 + 160 + 1152 * K
-    assert expected == 22848
+    # fc 7 * (32 channels * 6*6 after three pools = 1152) = 8064; no biases.
+    # Total 800 + 4608 + 9216 + 160 + 8064 = 22848 (the number in the `tiny` docstring).
     for m in models.values():
-        assert n_params(m) == expected
+        assert n_params(m) == 22848
+    # the same count from the spec read here: each conv's in/out channels and kernel, the
+    # spatial size halved by each pool, and the readout over the flattened last conv
+    c_in, (h, w), from_spec = 2, arch.input_size, 0
+    for conv in arch.convs:
+        from_spec += conv.out_channels * c_in * conv.kernel_size**2  # no bias
+        from_spec += 2 * conv.out_channels if conv.batch_norm else 0  # affine weight, bias
+        c_in, h, w = conv.out_channels, h // conv.pool, w // conv.pool
+    from_spec += c_in * h * w * K
+    assert from_spec == 22848
+    # and from the layer shapes in each model's state dict: the conv / batch-norm / linear
+    # weights and biases (its other entries are buffers: batch-norm running statistics and
+    # counters, snntorch's fixed neuron constants)
+    for m in models.values():
+        state = m.state_dict()
+        layer_shapes = [t.shape for n, t in state.items() if n.endswith((".weight", ".bias"))]
+        assert len(layer_shapes) == 3 + 3 * 2 + 1  # 3 convs, 3 batch norms (weight, bias), fc
+        assert sum(math.prod(shape) for shape in layer_shapes) == 22848
     want = {
         "layers.conv1.conv.weight": (16, 2, 5, 5),
         "layers.conv2.conv.weight": (32, 16, 3, 3),

@@ -8,7 +8,6 @@ CK+ distribution layout made by the test.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 from pathlib import Path
 
@@ -355,10 +354,9 @@ def test_ckplus_batch_with_folds_file(ckplus_tree, tmp_path, detector):
 @needs_dlib
 @pytest.mark.slow
 def test_cli_convert(ckplus_tree, tmp_path, capsys):
-    from datasets.convert_cli import add_convert_parser
+    import run_bench
 
-    parser = argparse.ArgumentParser(prog="run_bench.py")
-    add_convert_parser(parser.add_subparsers(dest="command", required=True))
+    parser = run_bench.build_parser()
 
     args = parser.parse_args(["convert", "--ckplus", str(ckplus_tree), str(tmp_path), "-q"])
     assert args.func(args) == 1  # two sequences failed, the others were converted

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import run_bench
-from benchmarks.records import read_records
+from benchmarks.records import SCHEMA_VERSION, read_records
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +47,17 @@ def test_two_cell_grid_end_to_end(tmp_path, capsys):
         assert m["n_train"] + m["n_val"] + m["n_test"] == 56
         n_test = n_test or m["n_test"]
         assert m["n_test"] == n_test == 28  # half of the subjects
-        assert sum(map(sum, m["confusion_matrix"])) == m["n_test"]
-        assert 0.0 <= m["accuracy"] <= 1.0 and m["accuracy"] == m["war"]
+        cm = np.array(m["confusion_matrix"])  # rows: true class, columns: predicted class
+        assert cm.shape == (7, 7) and cm.sum() == m["n_test"]
+        # recompute the scores from the stored confusion matrix: accuracy = trace / N; WAR =
+        # sum_c n_c / N * recall_c with recall_c = cm[c, c] / n_c; UAR = mean of the row recalls
+        n_c = cm.sum(axis=1)
+        assert (n_c == 4).all()  # 2 test subjects x 2 takes of each class
+        recall = np.diag(cm) / n_c
+        assert m["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+        assert m["war"] == pytest.approx(np.sum(n_c / cm.sum() * recall))
+        assert m["uar"] == pytest.approx(recall.mean())
+        assert [m["per_class_recall"][c] for c in r["classes"]] == pytest.approx(recall)
         assert set(m["per_lighting_accuracy"]) <= {"normal", "overexposure", "low_light", "hdr"}
         assert m["latency_ms_p50"] > 0 and m["latency_ms_p95"] >= m["latency_ms_p50"]
         # tiny, K = 7: conv 2*16*25 + 16*32*9 + 32*32*9, fc 1152*7, BN 2*(16+32+32)
@@ -78,7 +88,17 @@ def test_two_cell_grid_end_to_end(tmp_path, capsys):
     (out / "leaderboard.md").unlink()
     assert run_bench.main(["report", str(out)]) == 0
     assert (out / "leaderboard.md").is_file()
-    json.dumps(recs)  # records are plain JSON
+
+    # the file on disk, read with the plain json module: one complete JSON object per line, each
+    # stamped with the schema version the records module documents, one line per cell (the
+    # re-run above appended nothing)
+    text = (out / "results.jsonl").read_text()
+    assert text.endswith("\n")
+    lines = text.splitlines()
+    assert len(lines) == 2
+    on_disk = [json.loads(line) for line in lines]
+    assert all(isinstance(d, dict) and d["schema_version"] == SCHEMA_VERSION for d in on_disk)
+    assert {d["cell"]["backend"] for d in on_disk} == {"ann", "snntorch"}
 
 
 def test_list_shows_registries(capsys):

@@ -253,3 +253,38 @@ def test_validate_events_messages():
     validate_events(ev[:0], SENSOR)  # empty allowed by default
     with pytest.raises(EventFileError, match="empty"):
         validate_events(ev[:0], SENSOR, allow_empty=False)
+
+
+# -- all problems of a file at once ---------------------------------------------------------
+
+
+def test_read_v2e_h5_reports_every_problem_first_one_first(tmp_path):
+    raw = raw_of(random_events(10))
+    raw[:, 0] = np.arange(10) * 100
+    raw[1, 2] = SENSOR[1] + 1  # y outside at event 1
+    raw[8, 3] = 4  # p at event 8
+    path = write_raw(tmp_path / "two.h5", raw)
+    with pytest.raises(EventFileError) as e:
+        read_v2e_h5(path, SENSOR)
+    msg = str(e.value)
+    first, rest = msg.split("\n", 1)
+    assert first == (
+        f"{path}: field 'y' = {SENSOR[1] + 1} at event 1 lies outside the sensor "
+        f"(sensor_size={SENSOR}, valid 0..{SENSOR[1] - 1}; 1 events outside in all)"
+    )
+    assert rest.startswith("1 more problem(s) in the same file:")
+    assert f"{path}: field 'p' must be 0 or 1, got 4 at event 8 (1 bad values in all)" in rest
+    assert [(q.field, q.value) for q in e.value.problems] == [("y", SENSOR[1] + 1), ("p", 4)]
+
+
+def test_event_file_error_keeps_its_problems_through_pickle(tmp_path):
+    import pickle
+
+    raw = raw_of(random_events(10))
+    raw[0, 3] = 3
+    path = write_raw(tmp_path / "p.h5", raw)
+    with pytest.raises(EventFileError) as e:
+        read_v2e_h5(path, SENSOR)
+    back = pickle.loads(pickle.dumps(e.value))
+    assert type(back) is EventFileError and str(back) == str(e.value)
+    assert back.problems == e.value.problems and back.problems[0].value == 3

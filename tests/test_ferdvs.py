@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.base import DatasetError, DatasetNotFoundError
+from datasets.base import DatasetError, DatasetNotFoundError, register_dataset
 from datasets.events import make_events, write_v2e_h5
 from datasets.ferdvs import ADFESDVS, FERDVS_DATASETS, MMIDVS, CKPlusDVS, MissingEventFilesError
 from datasets.folds import (
@@ -32,7 +32,6 @@ from datasets.registry import (
     dataset_class,
     dataset_names,
     open_dataset,
-    register_dataset,
 )
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real"
@@ -331,7 +330,7 @@ def test_registry_names_and_unknown_names():
         open_dataset("zzz", "/nonexistent")
     assert "did you mean" not in str(e.value)
     with pytest.raises(ValueError, match="already registered"):
-        register_dataset("mmi-dvs")(MMIDVS)
+        register_dataset(MMIDVS)
 
 
 def test_open_dataset_real(adfes_tree, tmp_path):

@@ -70,11 +70,15 @@ def test_gate_flags_a_2x_slowdown_and_passes_unchanged(clock, monkeypatch):
     assert by["b.slow"]["verdict"] == "REGRESSION" and by["b.slow"]["change"] == pytest.approx(2.0)
     md = PG.report_markdown(rows, machine="test", threshold=1.5)
     assert "| b.slow" in md and "REGRESSION (injected 2x)" in md
-    # a path without baseline is reported as new, a failing path as an error
+    # a path without baseline is "new" (which fails), a failing path an error; a baseline entry
+    # that nothing measured is "missing" (which fails too)
     paths.append(PerfPath("c.broken", lambda: (_ for _ in ()).throw(RuntimeError("boom")), "numpy"))
-    rows = PG.run_gate(paths, {})
-    assert [r["verdict"] for r in rows] == ["new", "new", "error"]
+    rows = PG.run_gate(paths, {"a.fast": 0.5, "z.gone": 1.0})
+    assert [r["verdict"] for r in rows] == ["ok", "new", "error", "missing"]
     assert rows[2]["error"] == "RuntimeError: boom"
+    assert all(r["verdict"] in PG.FAILING_VERDICTS for r in rows[1:])
+    rows = PG.run_gate(paths[:2], {"a.fast": 0.5, "z.gone": 1.0}, accept_new=True, selected="a.*")
+    assert [r["verdict"] for r in rows] == ["ok", "new (accepted)"]  # z.gone not selected
 
 
 def test_gate_rejects_a_threshold_that_cannot_work():
@@ -102,4 +106,77 @@ def test_accuracy_gate_judges_against_floors():
     assert rows["ann"][0] == "ok"
     assert rows["snntorch"] == ("FAIL", "accuracy 0.3000 < floor 0.3500")
     assert judge({"x": {"accuracy": None, "errors": ["boom"]}}, {})[0][1] == "FAIL"
-    assert judge({"x": {"accuracy": 0.4, "errors": []}}, {})[0][1] == "new"
+    # no floor: nothing to compare with, so it fails unless new entries are accepted explicitly
+    assert judge({"x": {"accuracy": 0.4, "errors": []}}, {})[0][1] == "FAIL"
+    assert judge({"x": {"accuracy": 0.4, "errors": []}}, {}, accept_new=True)[0][1] == "new"
+
+
+def test_perf_gate_fails_on_a_machine_without_baseline(tmp_path, capsys):
+    empty = tmp_path / "baseline.json"
+    empty.write_text('{"machines": {}}')
+    rc = PG.main(["--paths", "h5.read", "--baseline-file", str(empty), "--out", str(tmp_path)])
+    assert rc == 1
+    captured = capsys.readouterr()
+    assert "no baseline for this machine class" in captured.err and "--update-baseline" in captured.err
+    assert "perf-gate: 0 passed, 1 failed" in captured.out
+
+
+def test_perf_gate_reports_an_unavailable_backend_instead_of_dropping_it(monkeypatch):
+    from backends.base import get_backend
+    from benchmarks.perf_paths import perf_paths
+
+    monkeypatch.setattr(get_backend("lava-dl"), "available", lambda: (False, "simulated: not installed"))
+    paths = {p.name: p for p in perf_paths()}
+    assert "forward.lava-dl.b1" in paths  # still listed
+    rows = PG.run_gate([paths["forward.lava-dl.b1"]], {"forward.lava-dl.b1": 6.0})
+    assert rows[0]["verdict"] == "error" and "simulated: not installed" in rows[0]["error"]
+
+
+TINY_GRID = """
+name = "gate-test"
+datasets = ["synthetic-fer-dvs-mini"]
+backends = ["ann"]
+archs = ["tiny"]
+[recipe]
+epochs = 1
+codecarbon = false
+latency_runs = 2
+warmup_runs = 1
+throughput_batch_size = 2
+"""
+
+
+def test_accuracy_gate_never_reuses_results_of_other_code(tmp_path, capsys):
+    import json
+
+    from benchmarks import accuracy_gate as AG
+    from benchmarks.grid import load_grid
+    from benchmarks.provenance import code_version
+    from benchmarks.records import Record, append_record, read_records
+
+    grid_file = tmp_path / "grid.toml"
+    grid_file.write_text(TINY_GRID)
+    (cell,) = load_grid(grid_file).cells()
+    floors = tmp_path / "floors.json"
+    floors.write_text(json.dumps({"floors": {"ann": 0.98}}))
+    run = tmp_path / "run"
+    args = ["--grid", str(grid_file), "--run-dir", str(run), "--data-root", str(tmp_path / "data"),
+            "--floors-file", str(floors)]
+
+    def fake(code):  # a finished cell with an accuracy the real 1-epoch cell cannot reach
+        return Record.for_cell(cell, "ok", classes=list("abcdefg"), metrics={"accuracy": 0.99},
+                               provenance={"code_version": code})
+
+    # made by this very code: reused, nothing is trained, the gate judges it
+    append_record(run, fake(code_version()))
+    assert AG.main(args) == 0
+    assert len(read_records(run)) == 1
+    # a stale folder (another commit, or other uncommitted changes): ignored, the cell runs again
+    # and the gate judges what the code does now (1 epoch: far below the 0.98 floor)
+    run.joinpath("results.jsonl").unlink()
+    append_record(run, fake("0123abcd+ffff"))
+    assert AG.main(args) == 1
+    recs = read_records(run)
+    assert len(recs) == 2 and recs[1]["provenance"]["code_version"] == code_version()
+    assert recs[1]["metrics"]["accuracy"] < 0.98
+    assert "< floor 0.9800" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import grid as G
 from benchmarks.cell import Cell, Recipe
-from benchmarks.records import append_record, finished_cell_ids, read_records
+from benchmarks.records import Record, append_record, finished_cell_ids, read_records
 
 
 def fake_runner(calls: list, fail: set[str] = frozenset(), interrupt_at: int | None = None):
@@ -20,15 +20,16 @@ def fake_runner(calls: list, fail: set[str] = frozenset(), interrupt_at: int | N
         calls.append(cell.cell_id)
         if cell.backend in fail:
             raise RuntimeError(f"injected failure in {cell.backend}")
-        return {"status": "ok", "error": None, "kind": "trained", "cell_id": cell.cell_id,
-                "cell": cell.to_dict(), "metrics": {"accuracy": 0.5}}
+        return Record.for_cell(cell, "ok", metrics={"accuracy": 0.5})
 
     return run
 
 
 @pytest.fixture
 def no_skips(monkeypatch):
-    monkeypatch.setattr(G, "_skip_reasons", lambda cells, root: {})
+    """Made-up backend and dataset names ("a", "b", "d"): no registry lookup, nothing skipped."""
+    monkeypatch.setattr(G, "_skip_reasons", lambda cells, root, strict=False: {})
+    monkeypatch.setattr(G, "resolve_names", lambda grid: grid)
 
 
 def small_grid(**kw) -> G.Grid:
@@ -85,29 +86,68 @@ def test_ctrl_c_keeps_finished_cells(tmp_path, no_skips):
 
 
 def test_unavailable_backend_and_absent_dataset_are_skipped(tmp_path, monkeypatch):
+    # a known backend whose framework is missing: its cells are skipped with the reason
+    from backends.base import get_backend
+
+    monkeypatch.setattr(get_backend("lava-dl"), "available", lambda: (False, "lava not installed"))
     calls: list = []
-    g = small_grid(backends=("ann", "no-such-backend"), datasets=("ckplus-dvs",), folds=(0,))
+    g = small_grid(backends=("ann", "lava-dl"), datasets=("ckplus-dvs",), folds=(0,))
     s = G.run_grid(g, tmp_path / "run", tmp_path / "empty-root", cell_runner=fake_runner(calls), progress=False)
     assert calls == []  # the dataset is absent: nothing runs
     recs = read_records(tmp_path / "run")
     assert [r["status"] for r in recs] == ["skipped", "skipped"]
     by_backend = {r["cell"]["backend"]: r["error"] for r in recs}
-    assert "unknown backend 'no-such-backend'" in by_backend["no-such-backend"]
+    assert "backend 'lava-dl' unavailable: lava not installed" in by_backend["lava-dl"]
     assert str(tmp_path / "empty-root") in by_backend["ann"]
     assert len(s.skipped) == 2
 
 
+def test_typo_stops_before_anything_runs(tmp_path, capsys):
+    # a typo is not a skipped cell: the command stops (exit 2), writes nothing, suggests the name
+    import run_bench
+    from datasets.common import UnknownNameError
+
+    out = tmp_path / "run"
+    g = small_grid(backends=("snntroch",), datasets=("synthetic-fer-dvs-mini",), folds=(0,))
+    with pytest.raises(UnknownNameError, match="did you mean 'snntorch'"):
+        G.run_grid(g, out, tmp_path / "data", cell_runner=fake_runner([]), progress=False)
+    assert not out.exists()
+    assert run_bench.main(["run", "--backends", "snntroch", "--datasets", "MMIDV",
+                           "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'snntorch'" in err and "did you mean 'mmi-dvs'" in err
+    assert not out.exists()
+
+
+def test_upstream_dataset_names_are_aliases():
+    g = G.resolve_names(small_grid(backends=("ann",), datasets=("MMIDVS", "ckplusdvs", "mmi-dvs")))
+    assert g.datasets == ("mmi-dvs", "ckplus-dvs")  # canonical, duplicates merged
+
+
 def test_records_round_trip_and_torn_line(tmp_path):
-    rec = {"cell_id": "x", "status": "ok", "metrics": {"accuracy": 0.25, "nan": float("nan")}}
-    append_record(tmp_path, rec)
+    cell = Cell(dataset="d", backend="a", arch="tiny")
+    append_record(tmp_path, Record.for_cell(cell, "ok", metrics={"accuracy": 0.25, "nan": float("nan")}))
     with open(tmp_path / "results.jsonl", "a") as fh:
         fh.write('{"cell_id": "torn", "sta')  # a crash mid-write
-    append_record(tmp_path, {"cell_id": "y", "status": "ok"})
+    append_record(tmp_path, Record.for_cell(cell, "error", error="boom"))
     recs = read_records(tmp_path)
-    assert [r["cell_id"] for r in recs] == ["x", "y"]
+    assert [r["status"] for r in recs] == ["ok", "error"]
     assert recs[0]["metrics"] == {"accuracy": 0.25, "nan": None}
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 3 and json.loads(lines[2])["cell_id"] == "y"
+    assert len(lines) == 3 and json.loads(lines[2])["error"] == "boom"
+    with pytest.raises(TypeError, match="takes a Record"):
+        append_record(tmp_path, {"cell_id": "x", "status": "ok"})
+
+
+def test_version_1_records_are_migrated(tmp_path):
+    v1 = {"schema_version": 1, "status": "ok", "cell_id": "c", "cell": {"backend": "ann"},
+          "metrics": {"accuracy": 0.5}, "torch_threads": 2, "provenance": {"threads": 2}}
+    (tmp_path / "results.jsonl").write_text(json.dumps(v1) + "\n")
+    (rec,) = read_records(tmp_path)
+    assert rec["schema_version"] == 2 and "torch_threads" not in rec
+    assert rec["provenance"] == {"threads": 2, "code_version": None}  # unknown code: never reused
+    assert finished_cell_ids(tmp_path) == {"c"}
+    assert finished_cell_ids(tmp_path, code_version="abc") == set()
 
 
 def test_grid_files_load(tmp_path):
@@ -121,12 +161,12 @@ def test_grid_files_load(tmp_path):
     assert G.load_grid("spiking_fer_legacy").recipe.selection == "best_on_test_legacy"
     bad = tmp_path / "bad.toml"
     bad.write_text('datasets = ["a"]\nbackend = ["x"]\n')
-    with pytest.raises(ValueError, match=r"bad.toml: unknown key\(s\) \['backend'\]"):
+    with pytest.raises(G.GridFileError, match=r"bad.toml: unknown key\(s\) \['backend'\]"):
         G.load_grid(bad)
     bad.write_text('[recipe]\nepoch = 3\n')
-    with pytest.raises(ValueError, match=r"\[recipe\]: unknown recipe key\(s\) \['epoch'\]"):
+    with pytest.raises(G.GridFileError, match=r"\[recipe\]: unknown recipe key\(s\) \['epoch'\]"):
         G.load_grid(bad)
-    with pytest.raises(FileNotFoundError, match="known grids: default"):
+    with pytest.raises(G.GridFileError, match="known grids: default"):
         G.load_grid("no-such-grid")
 
 

@@ -32,12 +32,40 @@ def _sk_balanced(preds: np.ndarray, target: np.ndarray) -> float:
 # ------------------------------------------------------------------ classification vs sklearn
 
 
+def _war_reference(preds: np.ndarray, target: np.ndarray) -> float:
+    """WAR from its definition: sum over classes c of (n_c / N) * recall_c, with each class's recall
+    from scikit-learn and the class counts n_c of the test samples (classes absent from the target
+    have weight 0)."""
+    labels = np.unique(target)
+    recall = skm.recall_score(target, preds, labels=labels, average=None)
+    n_c = np.array([np.sum(target == c) for c in labels])
+    return float(np.sum(n_c / target.size * recall))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_war_is_class_share_weighted_recall(seed: int) -> None:
+    preds, target = _random_labels(seed)
+    war = M.war(preds, target)
+    assert war == pytest.approx(_war_reference(preds, target))
+    assert war == pytest.approx(skm.accuracy_score(target, preds))
+
+
+def test_war_by_hand() -> None:
+    target = np.array([0, 0, 0, 1, 2, 2])
+    preds = np.array([0, 0, 1, 1, 2, 0])
+    # recalls: class 0: 2/3, class 1: 1/1, class 2: 1/2; class shares 3/6, 1/6, 2/6
+    # WAR = 3/6 * 2/3 + 1/6 * 1 + 2/6 * 1/2 = 1/3 + 1/6 + 1/6 = 2/3 (= 4 correct of 6)
+    assert M.war(preds, target) == pytest.approx(2 / 3)
+    # UAR = (2/3 + 1 + 1/2) / 3 = 13/18: the two averages differ when classes are unbalanced
+    assert M.uar(preds, target) == pytest.approx(13 / 18)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_classification_metrics_match_sklearn(seed: int) -> None:
     preds, target = _random_labels(seed)
     k = 7
     assert M.accuracy(preds, target) == pytest.approx(skm.accuracy_score(target, preds))
-    assert M.war(preds, target) == M.accuracy(preds, target)
+    assert M.war(preds, target) == pytest.approx(_war_reference(preds, target))
     assert M.uar(preds, target) == pytest.approx(_sk_balanced(preds, target))
     np.testing.assert_allclose(
         M.per_class_recall(preds, target, k),

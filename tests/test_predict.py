@@ -10,13 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+import benchmarks.checkpoints as C
 from benchmarks.cell import Cell, Recipe, run_cell
-from benchmarks.predict import (
-    CheckpointError,
-    load_checkpoint,
-    predict_recording,
-    window_starts,
-)
+from benchmarks.checkpoints import CheckpointError, load_checkpoint
+from benchmarks.predict import predict_recording, window_starts
 from datasets.events import make_events, write_v2e_h5
 
 DAVIS346 = Path(__file__).resolve().parents[2] / "shared" / "real" / "davis346" / "davis346.aedat4"
@@ -28,42 +25,54 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("predict")
     recipe = Recipe(epochs=1, codecarbon=False, latency_runs=2, warmup_runs=1, throughput_batch_size=2)
     cell = Cell(dataset="synthetic-fer-dvs-mini", backend="ann", arch="tiny", recipe=recipe)
-    record = run_cell(cell, tmp / "data", progress=False, checkpoint_dir=tmp / "run" / "checkpoints")
-    return tmp, cell, record
+    # Capture the trained model's logits on a fixed input at the moment the cell saves it, so the
+    # test compares the reloaded checkpoint with the model itself (not one load with another).
+    from backends.base import get_backend
+
+    backend = get_backend("ann")
+    save = C.save_checkpoint
+    before = {}
+
+    def spy(checkpoint_dir, cell_, model, data):
+        x = torch.rand(3, *data.train.x.shape[1:], generator=torch.Generator().manual_seed(7))
+        model.eval()
+        with torch.no_grad():
+            before["x"], before["logits"] = x, backend.forward(model, x).logits.clone()
+        return save(checkpoint_dir, cell_, model, data)
+
+    C.save_checkpoint = spy
+    try:
+        record = run_cell(cell, tmp / "data", progress=False,
+                          checkpoint_dir=tmp / "run" / "checkpoints")
+    finally:
+        C.save_checkpoint = save
+    return tmp, cell, record, before
 
 
 def test_checkpoint_written_and_reloads_to_identical_logits(trained):
-    tmp, cell, record = trained
-    assert record["checkpoint"].startswith("checkpoints/") and record["checkpoint"].endswith(".pt")
-    path = tmp / "run" / record["checkpoint"]
+    tmp, cell, record, before = trained
+    assert record.checkpoint.startswith("checkpoints/") and record.checkpoint.endswith(".pt")
+    path = tmp / "run" / record.checkpoint
     assert path.is_file()
     loaded = load_checkpoint(path)
     ck = loaded.checkpoint
     assert ck["backend"] == "ann" and ck["arch"] == "tiny" and ck["cell"] == cell.to_dict()
-    assert ck["classes"] == record["classes"]
+    assert ck["classes"] == record.classes
     assert tuple(ck["input_shape"]) == (8, 2, 48, 48)
     assert len(ck["sensor_size"]) == 3 and ck["binner"]["n_time_bins"] == 8
 
-    # the saved weights reproduce the saved model's logits exactly on the same input
-    from backends.base import get_backend
-    from backends.specs import get_arch
-
-    backend = get_backend("ann")
-    ref = backend.build(get_arch("tiny"), tuple(ck["input_shape"]), len(ck["classes"]))
-    ref.load_state_dict(torch.load(path, weights_only=True)["state_dict"])
-    ref.eval()
-    x = torch.rand(3, *ck["input_shape"])
+    # the reloaded model reproduces the trained model's logits (taken before saving) exactly
+    assert not loaded.model.training
     with torch.no_grad():
-        a = backend.forward(loaded.model, x).logits
-        b = backend.forward(ref, x).logits
-    assert torch.equal(a, b)
+        after = loaded.backend.forward(loaded.model, before["x"]).logits
+    assert torch.equal(after, before["logits"])
 
 
 def test_run_cell_without_checkpoint_dir_writes_nothing(trained, tmp_path):
     # the record of the default call carries checkpoint None (the fixture's call passed a dir)
-    _, cell, _ = trained
+    _, cell, _, _ = trained
     rec = run_cell(cell, trained[0] / "data", progress=False)
-    assert rec["checkpoint"] is None
+    assert rec.checkpoint is None
     assert not list(tmp_path.rglob("*.pt"))
 
 
@@ -80,8 +89,8 @@ def test_predict_davis346(trained, tmp_path, capsys):
     import run_bench
     from datasets.aedat import read_aedat4
 
-    tmp, _, record = trained
-    ckpt = tmp / "run" / record["checkpoint"]
+    tmp, _, record, _ = trained
+    ckpt = tmp / "run" / record.checkpoint
     rec = read_aedat4(DAVIS346)
     assert rec.sensor_size == (346, 260, 2)
     t = rec.events["t"]
@@ -113,7 +122,7 @@ def test_predict_davis346(trained, tmp_path, capsys):
 
 
 def test_predict_v2e_h5_with_empty_window(trained, tmp_path):
-    tmp, _, record = trained
+    tmp, _, record, _ = trained
     rng = np.random.default_rng(0)
     # 200 x 150 sensor, events in [0, 400) ms and [800, 1200] ms: the window [400, 800) is empty
     t = np.sort(np.concatenate([rng.integers(0, 400_000, 3000), rng.integers(800_000, 1_200_001, 3000)]))
@@ -121,7 +130,7 @@ def test_predict_v2e_h5_with_empty_window(trained, tmp_path):
     ev = make_events(t, rng.integers(0, 200, t.size), rng.integers(0, 150, t.size), rng.integers(0, 2, t.size))
     ev["x"][0], ev["y"][0] = 199, 149  # fixes the inferred sensor size
     h5 = write_v2e_h5(tmp_path / "clip.h5", ev)
-    loaded = load_checkpoint(tmp / "run" / record["checkpoint"])
+    loaded = load_checkpoint(tmp / "run" / record.checkpoint)
     preds = predict_recording(loaded, h5, window_ms=400, stride_ms=400)
     assert [p.start_ms for p in preds] == [0, 400, 800]
     assert [p.n_events for p in preds] == [3000, 0, 2999]  # the event at 1200 ms is outside [800, 1200)
@@ -132,8 +141,8 @@ def test_predict_v2e_h5_with_empty_window(trained, tmp_path):
 def test_predict_errors_name_the_file(trained, tmp_path, capsys):
     import run_bench
 
-    tmp, _, record = trained
-    ckpt = tmp / "run" / record["checkpoint"]
+    tmp, _, record, _ = trained
+    ckpt = tmp / "run" / record.checkpoint
     bogus = tmp_path / "bogus.pt"
     bogus.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="bogus.pt"):

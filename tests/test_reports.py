@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from reports import render_reports
+from benchmarks.records import read_records as load_records
+from reports import write_reports
 from reports.figures import (
     pareto_front,
     plot_accuracy_vs_steps,
@@ -23,9 +24,7 @@ from reports.leaderboard import (
     failed_cells_table,
     leaderboard_table,
     lighting_table,
-    load_records,
     render_markdown,
-    write_reports,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -145,10 +144,10 @@ def _row(table: str, name: str) -> str:
 
 
 def test_load_records_skips_corrupt_last_line_with_warning(run_dir: Path, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="reports.leaderboard"):
+    with caplog.at_level(logging.WARNING, logger="benchmarks.records"):
         records = load_records(run_dir / "results.jsonl")
     assert len(records) == 7
-    assert any("results.jsonl:8" in m and "partial last line" in m for m in caplog.messages)
+    assert any("results.jsonl:8" in m and "not valid JSON" in m for m in caplog.messages)
     assert load_records(run_dir) == records  # a run folder works too
     with pytest.raises(FileNotFoundError, match="nope.jsonl"):
         load_records(run_dir / "nope.jsonl")
@@ -221,7 +220,7 @@ def test_write_reports_writes_markdown_and_valid_pngs(run_dir: Path) -> None:
         data = p.read_bytes()
         assert data[:8] == PNG_MAGIC, p
         assert len(data) > 10_000, p  # a drawn figure, not an empty canvas
-    assert render_reports(run_dir)[0].read_bytes() == first  # same records -> same bytes
+    assert write_reports(run_dir)[0].read_bytes() == first  # same records -> same bytes
 
 
 def test_figures_are_skipped_with_a_reason_when_data_is_missing(tmp_path: Path, caplog) -> None:
@@ -235,19 +234,38 @@ def test_figures_are_skipped_with_a_reason_when_data_is_missing(tmp_path: Path, 
     assert [p.name for p in write_reports(tmp_path)] == ["leaderboard.md", "lighting_accuracy.png"]
 
 
-def test_malformed_records_do_not_crash_the_reports(tmp_path: Path) -> None:
+def test_malformed_records_do_not_crash_the_reports(tmp_path: Path, caplog) -> None:
+    cell = {"dataset": "d", "protocol": "folds", "fold": 0}  # no backend, no arch
     odd = [
-        {"schema_version": 1, "status": "ok", "cell_id": "x", "metrics": "not a dict"},
-        {"schema_version": 1, "status": "ok", "cell_id": "y", "cell": None,
+        {"schema_version": 1, "status": "ok", "cell_id": "x", "metrics": "not a dict", "cell": {}},
+        {"schema_version": 1, "status": "ok", "cell_id": "y", "cell": cell,
          "metrics": {"war": "high", "latency_ms_p50": float("nan"), "confusion_matrix": [1, 2]}},
-        {"schema_version": 2, "status": "ok", "cell_id": "future"},  # skipped: unknown schema
+        {"schema_version": 2, "status": "ok", "cell_id": "z"},  # no cell: breaks the schema
         [1, 2, 3],  # skipped: not an object
     ]
     (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in odd) + "\n")
-    records = load_records(tmp_path)
-    assert [r["cell_id"] for r in records] == ["x", "y"]
+    with caplog.at_level(logging.WARNING, logger="benchmarks.records"):
+        records = load_records(tmp_path)
+    # the schema-valid record with odd metric values is kept; each broken one is named by line
+    assert [r["cell_id"] for r in records] == ["y"]
+    assert any("results.jsonl:1" in m and "'metrics'" in m for m in caplog.messages)
+    assert any("results.jsonl:3" in m and "['cell']" in m for m in caplog.messages)
+    assert any("results.jsonl:4" in m and "not a JSON object" in m for m in caplog.messages)
     assert [p.name for p in write_reports(tmp_path)] == ["leaderboard.md"]
     assert "| ? / ? " in (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+
+
+def test_newer_schema_version_is_refused_not_dropped(tmp_path: Path) -> None:
+    # a record of a newer schema must stop the report loudly, not silently empty the leaderboard
+    from benchmarks.records import SCHEMA_VERSION, RecordSchemaError
+
+    rec = {"schema_version": SCHEMA_VERSION + 1, "status": "ok", "cell_id": "future",
+           "cell": {}, "metrics": {"war": 0.5}}
+    (tmp_path / "results.jsonl").write_text(json.dumps(rec) + "\n")
+    with pytest.raises(RecordSchemaError, match=r"results.jsonl:1: .*newer than this code"):
+        load_records(tmp_path)
+    with pytest.raises(RecordSchemaError):
+        write_reports(tmp_path)
 
 
 # ------------------------------------------------------------------ Pareto front

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 import benchmarks.data
-from backends.specs import _ARCHS, arch_inputs, get_arch, register_arch
+from backends.specs import ARCHS, arch_inputs, get_arch, register_arch
 from benchmarks.cell import Cell, Recipe
 from benchmarks.data import load_cell_data, see_tensors
 from benchmarks.grid import Grid, run_grid
@@ -31,7 +31,7 @@ LIGHTINGS = ("normal", "Low")
 FOLDER = {e: ("neutraL" if e == "neutral" else e) for e in SEE_CLASSES}
 ARCH = "seen_test"
 
-if ARCH not in _ARCHS:  # guard against a second import of this module
+if ARCH not in ARCHS:  # guard against a second import of this module
 
     @register_arch(ARCH)
     def _seen_test():
@@ -101,8 +101,9 @@ def test_input_mismatch_is_a_clear_error(tree: Path, monkeypatch) -> None:
     with pytest.raises(ValueError, match=r"'tiny' takes events only.*'see' provides"):
         load_cell_data(cell, get_arch("tiny"), tree)
 
-    class EventOnly:  # an event dataset: no load_frames
+    class EventOnly:  # an event dataset: it provides event streams, no frames
         name = "synthetic-fer-dvs"
+        provides = ("events",)
 
     monkeypatch.setattr(benchmarks.data, "open_dataset_cached", lambda name, root: EventOnly())
     assert arch_inputs(get_arch(ARCH)) == ("events", "frames")
