@@ -26,6 +26,16 @@ $(STAMP): pyproject.toml Makefile
 	#    neurobench (declares torchaudio, which it does not need for our metrics).
 	$(PY) -m pip install -q --no-deps --ignore-requires-python lava-dl==0.6.0
 	$(PY) -m pip install -q --no-deps neurobench==2.3.0
+	#    spikingjelly 2.0.0 declares torchvision, torchaudio, tensorboard and SciencePlots, none of
+	#    which its activation_based modules import here (torchvision from the index would pull a
+	#    CUDA torch); what it does import, loguru, is a project dependency.
+	$(PY) -m pip install -q --no-deps spikingjelly==2.0.0
+	#    norse 1.1.0 (a source package) declares torchvision, which it does not import here.
+	$(PY) -m pip install -q --no-deps norse==1.1.0
+	#    sinabs 3.1.3 declares samna (SynSense's hardware driver, not needed to simulate) and
+	#    nir<=1.0.4; it imports and runs with nir 1.0.8 (the project's pin, shared with norse and
+	#    nirtorch); pbr, which it imports for its version, is a project dependency.
+	$(PY) -m pip install -q --no-deps sinabs==3.1.3
 	touch $(STAMP)
 
 test: unit gates

@@ -38,6 +38,7 @@ class AnnBackend:
 
     name = "ann"
     spiking = False
+    equality = None  # not spiking
 
     def available(self) -> tuple[bool, str]:
         """Always ``(True, "")``: it needs only torch, a dependency of the project."""

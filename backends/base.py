@@ -78,6 +78,12 @@ class Backend(Protocol):
 
     name: str
     spiking: bool
+    equality: Any
+    """A spiking backend's :class:`backends.equality.Equality` with the canonical neuron
+    (``"exact"``, ``"exact_except_ties"`` or ``"bounded"`` with its ``eps``); ``None`` for an ANN."""
+    unsupported: dict[str, str]
+    """Optional: ``{architecture name: why this backend cannot compile it}``; its ``build``
+    raises ``ValueError`` with that reason (the contract tests skip such pairs with it)."""
 
     def available(self) -> tuple[bool, str]:
         """``(True, "")`` if the framework imports, else ``(False, reason)``; never raises."""

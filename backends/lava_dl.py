@@ -124,6 +124,7 @@ import torch.nn.functional as F
 
 from backends.activity import ActivityRecorder
 from backends.base import BackendUnavailableError, ForwardOutput, LayerActivity, register_backend
+from backends.equality import Equality
 from backends.specs import ConvNetSpec, NeuronSpec, ResNetSpec, SEENSpec, get_arch
 from backends.torch_blocks import check_input_shape, convnet_plan, resnet_plan
 
@@ -991,7 +992,12 @@ class LavaDLBackend:
     """
 
     name = "lava-dl"
+    unsupported = {"seen": SEEN_UNSUPPORTED}  # arch name -> why it cannot be compiled
     spiking = True
+    equality = Equality(
+        "bounded", eps=0.1,
+        reason="SLAYER keeps decays as round(4096 d) and truncates states to 1/4096 each step; neurons within ~T/4096 of threshold can flip and a flip propagates (measured with float weights: tiny >= 0.99, sew_resnet18 >= 0.92 identical spikes per layer; exact on the fixed-point grid)",
+    )
 
     def __init__(self, options: LavaDLOptions | None = None) -> None:
         self.options = options or LavaDLOptions()

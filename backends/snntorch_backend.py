@@ -58,6 +58,7 @@ import torch
 from torch import nn
 
 from backends.base import BackendUnavailableError, ForwardOutput, register_backend
+from backends.equality import Equality
 from backends.specs import NeuronSpec
 from backends.torch_blocks import (
     build_model,
@@ -244,6 +245,7 @@ class SnnTorchBackend:
 
     name = "snntorch"
     spiking = True
+    equality = Equality("exact")  # check_neuron_semantics: bit-identical to the canonical neuron
 
     def available(self) -> tuple[bool, str]:
         """``(True, "")`` if snntorch imports and its neuron passes the dynamics self-check, else

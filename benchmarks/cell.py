@@ -21,7 +21,12 @@ log = logging.getLogger(__name__)
 
 
 def run_cell(
-    cell: Cell, data_root, *, progress: bool = True, checkpoint_dir: Path | None = None
+    cell: Cell,
+    data_root,
+    *,
+    progress: bool = True,
+    checkpoint_dir: Path | None = None,
+    train_state_dir: Path | None = None,
 ) -> Record:
     """Train, evaluate and measure one cell; return its record (``status: "ok"``).
 
@@ -30,6 +35,11 @@ def run_cell(
     ``"checkpoint"`` is ``"<checkpoint_dir name>/<file>"`` (relative to the run folder); without it
     (default) no file is written and ``"checkpoint"`` is ``None``. The thread count is in the
     record's provenance (``threads``) and in the latency metrics.
+
+    With ``train_state_dir`` the training state is checkpointed there every
+    ``recipe.checkpoint_every`` epochs and a re-run of a killed or preempted cell resumes from it
+    (:func:`benchmarks.training.train`); the record's ``metrics.resumed_from_epoch`` says so.
+    Mixed precision (``recipe.amp``) applies to training, evaluation and the latency measurement.
 
     Raises:
         Any exception of the data, backend or training code; :func:`benchmarks.grid.run_grid`
@@ -43,7 +53,7 @@ def run_cell(
     from benchmarks.energy import count_parameters, estimate_energy, footprint_bytes
     from benchmarks.inference import measure_latency, predict
     from benchmarks.provenance import provenance
-    from benchmarks.training import set_seed, train
+    from benchmarks.training import autocast, prepare_model, set_seed, train
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -56,16 +66,21 @@ def run_cell(
     timings["data_s"] = time.perf_counter() - t0
 
     set_seed(cell.seed)
-    model = backend.build(arch, tuple(data.train.x.shape[1:]), data.num_classes).to(cell.device)
+    net = backend.build(arch, tuple(data.train.x.shape[1:]), data.num_classes).to(cell.device)
+    model = prepare_model(backend, net, cell)  # channels_last / torch.compile per the recipe
     with CarbonTracker(cell.recipe.codecarbon) as carbon:
-        tr = train(backend, model, data, cell, progress=progress)
+        tr = train(backend, model, data, cell, progress=progress, state_dir=train_state_dir)
     timings["train_s"] = tr["train_time_s"]
 
     t1 = time.perf_counter()
-    logits, per_step, activity = predict(
-        backend, model, data.test.x, cell.recipe.batch_size, cell.device, record_activity=True,
-        frames=data.test.frames,
-    )
+    amp = autocast(cell.device, cell.recipe.amp)
+    with amp:
+        logits, per_step, activity = predict(
+            backend, model, data.test.x, cell.recipe.batch_size, cell.device,
+            record_activity=True, frames=data.test.frames,
+        )
+    logits = logits.float()
+    per_step = per_step.float() if per_step is not None else None
     timings["evaluate_s"] = time.perf_counter() - t1
     y = data.test.y.numpy()
     pred = logits.argmax(1).numpy()
@@ -81,6 +96,7 @@ def run_cell(
         "n_train": len(data.train.y), "n_val": len(data.val.y), "n_test": len(y),
         "best_epoch": tr["best_epoch"], "val_accuracy": tr["val_accuracy"],
         "train_time_s": tr["train_time_s"],
+        "resumed_from_epoch": tr["resumed_from_epoch"],
         "selection": cell.recipe.selection,
     }
     if any(g is not None for g in data.test.lighting):
@@ -90,19 +106,20 @@ def run_cell(
 
     t2 = time.perf_counter()
     test_frames = data.test.frames[:1] if data.test.frames is not None else None
-    metrics.update(measure_latency(backend, model, data.test.x[:1], cell, frames=test_frames))
+    with autocast(cell.device, cell.recipe.amp):
+        metrics.update(measure_latency(backend, model, data.test.x[:1], cell, frames=test_frames))
     timings["measure_s"] = time.perf_counter() - t2
     summary = M.activity_summary(activity, len(y))
     metrics.update(summary)
     metrics.update(estimate_energy(summary["effective_acs_per_sample"], summary["effective_macs_per_sample"]))
-    metrics["params"] = count_parameters(model)
-    metrics["footprint_bytes"] = footprint_bytes(model)
+    metrics["params"] = count_parameters(net)
+    metrics["footprint_bytes"] = footprint_bytes(net)
     metrics.update(carbon.result)
     checkpoint = None
     if checkpoint_dir is not None:
         from benchmarks.checkpoints import save_checkpoint
 
-        ckpt_path = save_checkpoint(checkpoint_dir, cell, model, data)
+        ckpt_path = save_checkpoint(checkpoint_dir, cell, net, data)
         checkpoint = f"{ckpt_path.parent.name}/{ckpt_path.name}"
     timings["total_s"] = time.perf_counter() - t0
 

@@ -20,6 +20,11 @@ class RecipeError(InputError, ValueError):
 
 
 SELECTION_MODES = ("val", "last", "best_on_test_legacy")
+AMP_MODES = ("off", "bf16", "fp16")
+_ROUND1_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+                  "val_fraction", "selection", "augment", "binarize", "latency_runs", "warmup_runs",
+                  "throughput_batch_size", "codecarbon")
+_HOW_NOT_WHAT = ("workers", "checkpoint_every")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,20 @@ class Recipe:
         warmup_runs: untimed batch-1 passes before timing.
         throughput_batch_size: batch size of the throughput measurement.
         codecarbon: estimate the cell's energy with codecarbon (offline mode).
+        amp: mixed precision of training and inference: ``"off"``, ``"bf16"`` or ``"fp16"``
+            (``torch.autocast`` on the cell's device; ``"fp16"`` also scales the loss with
+            ``torch.amp.GradScaler``, CUDA only).
+        channels_last: put the model's conv weights in ``torch.channels_last`` memory format
+            (faster convolutions on recent GPUs with mixed precision).
+        compile: ``torch.compile`` the model (off by default; a backend that cannot be compiled
+            says why, and its cell is recorded as an error with that reason).
+        workers: DataLoader worker processes that prepare training batches (0: the main process).
+        checkpoint_every: with a training-state folder (``run_cell(..., train_state_dir=...)``),
+            save the whole training state every this many epochs so that a killed or preempted
+            cell resumes from its last checkpoint instead of epoch 0.
+
+    The fields after ``codecarbon`` were added in round 2; :meth:`digest` leaves them out while
+    they keep their defaults, so cells of earlier runs keep their ids.
     """
 
     epochs: int = 30
@@ -72,8 +91,19 @@ class Recipe:
     warmup_runs: int = 5
     throughput_batch_size: int = 32
     codecarbon: bool = True
+    amp: str = "off"
+    channels_last: bool = False
+    compile: bool = False
+    workers: int = 0
+    checkpoint_every: int = 5
 
     def __post_init__(self) -> None:
+        if self.amp not in AMP_MODES:
+            raise RecipeError(f"recipe.amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.workers < 0:
+            raise RecipeError(f"recipe.workers must be >= 0, got {self.workers}")
+        if self.checkpoint_every < 1:
+            raise RecipeError(f"recipe.checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if self.epochs < 1:
             raise RecipeError(f"recipe.epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -101,8 +131,14 @@ class Recipe:
         return cls(**d)
 
     def digest(self) -> str:
-        """Short stable hash of the recipe (part of the cell id)."""
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+        """Short stable hash of the recipe (part of the cell id): SHA-1 of the sorted JSON of the
+        round-1 fields plus every later field that differs from its default. ``workers`` and
+        ``checkpoint_every`` never enter it: they change how a cell runs, not what it computes."""
+        d = asdict(self)
+        defaults = {f.name: f.default for f in fields(self)}
+        keep = {k: v for k, v in d.items()
+                if k in _ROUND1_FIELDS or (k not in _HOW_NOT_WHAT and v != defaults[k])}
+        return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)

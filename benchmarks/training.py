@@ -7,6 +7,7 @@ split), except the labelled legacy protocol ``best_on_test_legacy`` of Spiking-F
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from typing import Any
@@ -31,14 +32,110 @@ def _accuracy(logits, y) -> float:
     return float((logits.argmax(1) == y).float().mean().item()) if len(y) else math.nan
 
 
-def train(backend, model, data, cell: Cell, *, progress: bool = True) -> dict[str, Any]:
+def autocast(device: str, amp: str):
+    """``torch.autocast`` for the recipe's ``amp`` (``"bf16"`` / ``"fp16"``) on ``device``, or a
+    no-op context for ``"off"``."""
+    import contextlib
+
+    import torch
+
+    if amp == "off":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def prepare_model(backend, model, cell: Cell):
+    """Apply the recipe's ``channels_last`` and ``compile`` to ``model`` (already on the device).
+
+    Returns:
+        The model to train (compiled if asked: ``torch.compile`` wraps it; its ``state_dict``
+        keys gain an ``_orig_mod.`` prefix, so checkpoints save the wrapped module's).
+
+    Raises:
+        ValueError: ``compile`` asked for a backend that cannot be compiled (its reason), or
+            ``amp = "fp16"`` on a device without CUDA.
+    """
+    import torch
+
+    r = cell.recipe
+    if r.amp == "fp16" and not cell.device.startswith("cuda"):
+        raise ValueError("recipe.amp = 'fp16' needs a CUDA device (loss scaling); use 'bf16' on CPU")
+    if r.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if r.compile:
+        ok, why = getattr(backend, "compile_support", (True, ""))
+        if not ok:
+            raise ValueError(f"recipe.compile: backend {cell.backend!r} cannot be compiled: {why}")
+        model = torch.compile(model)
+    return model
+
+
+def _state_path(state_dir, cell: Cell):
+    from pathlib import Path
+
+    from benchmarks.checkpoints import checkpoint_filename
+
+    return Path(state_dir) / checkpoint_filename(cell.cell_id)
+
+
+def _save_state(path, state: dict) -> None:
+    import torch
+
+    from datasets.common import atomic_write
+
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def _load_state(path, cell: Cell):
+    """The saved training state of ``cell`` at ``path``, or ``None`` if absent or of another
+    cell (then training starts at epoch 0; a corrupt file is logged and ignored)."""
+    import logging
+
+    import torch
+
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a torn or foreign file: start again rather than fail the cell
+        logging.getLogger(__name__).warning("%s: unreadable training state (%s); starting at epoch 0",
+                                            path, exc)
+        return None
+    if not isinstance(state, dict) or state.get("cell_id") != cell.cell_id:
+        return None
+    return state
+
+
+def train(
+    backend, model, data, cell: Cell, *, progress: bool = True, state_dir=None
+) -> dict[str, Any]:
     """Train ``model`` on ``data.train`` and select the epoch by ``cell.recipe.selection``.
+
+    Args:
+        backend, model: the backend and its compiled model (on ``cell.device``).
+        data: the cell's :class:`benchmarks.data.CellData`.
+        cell: the cell (its recipe: optimiser, schedule, ``amp``, ``channels_last``, ``compile``,
+            ``checkpoint_every``).
+        progress: show a progress bar.
+        state_dir: a folder for the training state. Every ``checkpoint_every`` epochs the whole
+            state (model, optimiser, scheduler, loss scaler, the shuffle generator's and torch's RNG
+            states, history and the best epoch so far) is saved there atomically, and a later
+            call for the same cell resumes from it: the result equals an uninterrupted run's (CPU,
+            fixed seed). The file is removed when training ends. ``None``: no checkpoints.
 
     Returns:
         dict with ``best_epoch``, ``val_accuracy`` (of the selected epoch), ``history`` (per-epoch
-        train loss, train and validation accuracy) and ``train_time_s``; the model holds the
+        train loss, train and validation accuracy), ``train_time_s`` (this call's) and
+        ``resumed_from_epoch`` (``None`` or the epoch training resumed at); the model holds the
         selected weights on return.
+
+    Raises:
+        FloatingPointError: the loss diverged.
+        ValueError: see :func:`prepare_model`.
     """
+    import random
+
     import numpy as np
     import torch
     from tqdm.auto import tqdm
@@ -52,25 +149,50 @@ def train(backend, model, data, cell: Cell, *, progress: bool = True) -> dict[st
     else:
         opt = torch.optim.Adam(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs) if r.schedule == "cosine" else None
+    scaler = torch.amp.GradScaler("cuda") if r.amp == "fp16" else None
     loss_fn = torch.nn.CrossEntropyLoss()
     rng = np.random.default_rng(cell.seed)
     select_on = {"val": data.val, "best_on_test_legacy": data.test}.get(r.selection)
     best = (-1.0, -1, None)
-    history = []
+    history: list[dict[str, Any]] = []
+    start, resumed = 0, None
+    path = _state_path(state_dir, cell) if state_dir is not None else None
+    state = _load_state(path, cell) if path is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        rng.bit_generator.state = state["order_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        np.random.set_state(state["numpy_global_rng"])
+        history, best = state["history"], tuple(state["best"])
+        start = resumed = state["epoch"] + 1
+        logging.getLogger(__name__).info("%s: resuming training at epoch %d from %s",
+                                         cell.cell_id, start, path)
     t0 = time.perf_counter()
-    bar = tqdm(range(r.epochs), desc=f"train {cell.backend}/{cell.arch} f{cell.fold} s{cell.seed}",
-               leave=False, disable=not progress)
+    bar = tqdm(range(start, r.epochs), desc=f"train {cell.backend}/{cell.arch} f{cell.fold} s{cell.seed}",
+               leave=False, disable=not progress, initial=start, total=r.epochs)
     for epoch in bar:
         model.train()
         losses, correct, seen = [], 0, 0
         for idx in batches(len(data.train.y), r.batch_size, rng):
-            x = data.train_batch(idx, rng).to(device)
-            y = data.train.y[idx].to(device)
-            out = backend.forward(model, x, **forward_kwargs(data.train.frames, idx, device))
-            loss = loss_fn(out.logits, y)
+            x = data.train_batch(idx, rng).to(device, non_blocking=True)
+            y = data.train.y[idx].to(device, non_blocking=True)
+            with autocast(device, r.amp):
+                out = backend.forward(model, x, **forward_kwargs(data.train.frames, idx, device))
+                loss = loss_fn(out.logits.float(), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
             losses.append(loss.item())
             correct += int((out.logits.argmax(1) == y).sum().item())
             seen += len(idx)
@@ -78,8 +200,9 @@ def train(backend, model, data, cell: Cell, *, progress: bool = True) -> dict[st
             sched.step()
         entry = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_accuracy": correct / seen}
         if select_on is not None and len(select_on.y):
-            logits, _, _ = predict(backend, model, select_on.x, r.batch_size, device,
-                                   frames=select_on.frames)
+            with autocast(device, r.amp):
+                logits, _, _ = predict(backend, model, select_on.x, r.batch_size, device,
+                                       frames=select_on.frames)
             acc = _accuracy(logits, select_on.y)
             entry["selection_accuracy"] = acc
             if acc > best[0]:
@@ -88,10 +211,23 @@ def train(backend, model, data, cell: Cell, *, progress: bool = True) -> dict[st
         bar.set_postfix(loss=f"{entry['train_loss']:.3f}", sel=f"{entry.get('selection_accuracy', math.nan):.2f}")
         if not math.isfinite(entry["train_loss"]):
             raise FloatingPointError(f"training diverged at epoch {epoch}: loss {entry['train_loss']}")
+        if path is not None and (epoch + 1) % r.checkpoint_every == 0 and epoch + 1 < r.epochs:
+            _save_state(path, {
+                "cell_id": cell.cell_id, "epoch": epoch, "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "order_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "python_rng": random.getstate(), "numpy_global_rng": np.random.get_state(),
+                "history": history, "best": list(best),
+            })
     train_time = time.perf_counter() - t0
+    if path is not None:
+        path.unlink(missing_ok=True)
     if best[2] is not None:
         model.load_state_dict(best[2])
         best_epoch, sel_acc = best[1], best[0]
     else:
         best_epoch, sel_acc = r.epochs - 1, math.nan
-    return {"best_epoch": best_epoch, "val_accuracy": sel_acc, "history": history, "train_time_s": train_time}
+    return {"best_epoch": best_epoch, "val_accuracy": sel_acc, "history": history,
+            "train_time_s": train_time, "resumed_from_epoch": resumed}
