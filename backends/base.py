@@ -119,6 +119,10 @@ class Backend(Protocol):
     def versions(self) -> dict[str, str]:
         """Versions of the framework packages used, for provenance."""
 
+    # Optional: ``runtime_info(model) -> dict[str, str]``: what ran in the model's last forward
+    # pass where the framework chooses at run time (e.g. spikingjelly's neuron kernel per device
+    # and dtype); the cell stores it in the record's ``provenance.backend_runtime``.
+
 
 BACKENDS: Registry[Backend] = Registry(
     "backend", package="backends", entry_point_group="neurofer_bench.backends",

@@ -69,6 +69,8 @@ def neuron_modules(model: nn.Module) -> dict[str, nn.Module]:
     outermost only: a neuron wrapper's framework child is not listed again)."""
     out: dict[str, nn.Module] = {}
     for name, mod in model.named_modules():
+        if not name:  # the model itself (a whole spiking net may carry spiking = True)
+            continue
         if getattr(mod, "spiking", False) is True and not any(
             name.startswith(p + ".") for p in out
         ):
@@ -100,6 +102,27 @@ def layer_spikes(
         for h in hooks:
             h.remove()
     return captured, logits
+
+
+def drive(model: nn.Module, backend: Any, x: torch.Tensor, gain: float = 3.0, **forward_kwargs: Any) -> None:
+    """Make every layer of a freshly initialised ``model`` spike on inputs like ``x``, so that an
+    agreement test compares activity, not silence: batch-norm statistics are taken from ``x``
+    (one forward in train mode), batch-norm weights set to 1 (SEW-ResNet zero-initialises the
+    last BN of each block, which leaves its neurons silent) and conv / linear weights scaled by
+    ``gain``. In place; ``model`` is left in eval mode."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the calibration pass
+        model.train()
+        backend.forward(model, x, **forward_kwargs)
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None:
+                m.weight.fill_(1.0)
+            elif isinstance(m, nn.Conv2d | nn.Linear):
+                m.weight.mul_(gain)
+    model.eval()
 
 
 def copy_weights(src: nn.Module, dst: nn.Module) -> list[str]:

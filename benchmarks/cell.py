@@ -123,8 +123,10 @@ def run_cell(
         checkpoint = f"{ckpt_path.parent.name}/{ckpt_path.name}"
     timings["total_s"] = time.perf_counter() - t0
 
+    prov = provenance(backend.versions(), cell.device)
+    runtime_info = getattr(backend, "runtime_info", None)
+    prov["backend_runtime"] = runtime_info(net) if callable(runtime_info) else {}
     return Record.for_cell(
         cell, "ok", kind="trained", classes=names, metrics=metrics, history=tr["history"],
-        timings_s=timings, provenance=provenance(backend.versions(), cell.device),
-        checkpoint=checkpoint,
+        timings_s=timings, provenance=prov, checkpoint=checkpoint,
     )
