@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paths", default="*", help="glob of path names to run")
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     ap.add_argument("--update-baseline", action="store_true",
-                    help="record the measured ratios as this machine's baseline")
+                    help="record the measured ratios in this machine's baseline (the paths "
+                    "selected by --paths replace their entries; other entries are kept)")
     ap.add_argument("--accept-new", action="store_true",
                     help="pass paths without a baseline (and a machine without one) as 'new'")
     ap.add_argument("--baseline-file", type=Path, default=BASELINE_FILE)
@@ -274,9 +275,12 @@ def main(argv: list[str] | None = None) -> int:
         if errors:
             print("error: not recording a baseline: some paths failed", file=sys.stderr)
             return 1
+        # merge: paths measured now replace their entries; the machine's other entries stay
+        ratios = dict((entry or {}).get("ratios", {}))
+        ratios.update({r["name"]: round(r["ratio"], 4) for r in rows if "ratio" in r})
         data["machines"][key] = {
             "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "ratios": {r["name"]: round(r["ratio"], 4) for r in rows},
+            "ratios": dict(sorted(ratios.items())),
         }
         args.baseline_file.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         print(f"baseline for {key!r} written to {args.baseline_file}")
