@@ -87,19 +87,18 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from backends.base import BackendUnavailableError, ForwardOutput, register_backend
+from backends.base import BackendUnavailableError, register_backend
 from backends.equality import Equality
+from backends.framework import TorchSpikingBackend
 from backends.specs import NeuronSpec
 from backends.torch_blocks import (
     SurrogateSpike,
-    build_model,
     canonical_neuron_reference,
     check_neuron,
-    run_forward,
 )
 
 if TYPE_CHECKING:
-    from backends.specs import ConvNetSpec, ResNetSpec, SEENSpec
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -460,7 +459,7 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
         )
 
 
-class SinabsBackend:
+class SinabsBackend(TorchSpikingBackend):
     """The ``sinabs`` backend (see the module docstring for the neuron mapping).
 
     ``build`` compiles a ConvNetSpec into :class:`backends.torch_blocks.PerStepConvNet`, a
@@ -470,74 +469,28 @@ class SinabsBackend:
     """
 
     name = "sinabs"
-    spiking = True
+    framework = "sinabs"
     equality = Equality("exact")  # check_neuron_semantics: bit-identical to the canonical neuron
+    self_check_neurons = (
+        NeuronSpec(model="lif", beta=0.5, reset="zero"),
+        NeuronSpec(model="lif", beta=0.5, reset="subtract"),
+        NeuronSpec(model="if", reset="zero"),
+        NeuronSpec(model="if", reset="subtract"),
+        NeuronSpec(model="lif", beta=0.2, threshold=0.3, surrogate="rect",
+                   surrogate_alpha=0.5),
+    )
 
-    def available(self) -> tuple[bool, str]:
-        """``(True, "")`` if sinabs imports and its neuron passes the dynamics self-check, else
-        ``(False, reason)``; never raises."""
-        try:
-            _import_sinabs()
-            for neuron in (
-                NeuronSpec(model="lif", beta=0.5, reset="zero"),
-                NeuronSpec(model="lif", beta=0.5, reset="subtract"),
-                NeuronSpec(model="if", reset="zero"),
-                NeuronSpec(model="if", reset="subtract"),
-                NeuronSpec(model="lif", beta=0.2, threshold=0.3, surrogate="rect",
-                           surrogate_alpha=0.5),
-            ):
-                check_neuron_semantics(neuron)
-        except BackendUnavailableError as exc:
-            return False, str(exc)
-        except Exception as exc:  # never raise from available()
-            log.warning("sinabs backend: availability check failed: %r", exc)
-            return False, f"sinabs check failed: {type(exc).__name__}: {exc}"
-        return True, ""
+    def import_framework(self) -> Any:
+        """Import sinabs (see :func:`_import_sinabs`)."""
+        return _import_sinabs()
 
-    def build(
-        self,
-        arch: ConvNetSpec | ResNetSpec | SEENSpec,
-        input_shape: tuple[int, int, int, int],
-        num_classes: int,
-    ) -> nn.Module:
-        """Compile ``arch`` for inputs ``(T, 2, H, W)`` with ``num_classes`` outputs (on CPU; move
-        it with ``.to(device)``).
+    def check_neuron_semantics(self, neuron: NeuronSpec) -> None:
+        """See the module-level :func:`check_neuron_semantics`."""
+        check_neuron_semantics(neuron)
 
-        Raises:
-            BackendUnavailableError: sinabs is missing or its neuron dynamics changed.
-            TypeError, ValueError: bad arguments (see
-                :func:`backends.torch_blocks.check_build_args`).
-        """
-        _import_sinabs()
-        neuron = getattr(arch, "neuron", None)
-        if isinstance(neuron, NeuronSpec):
-            check_neuron(neuron)
-            check_neuron_semantics(neuron)
-        return build_model(
-            arch, input_shape, num_classes, lambda name: SinabsNeuron(arch.neuron), spiking=True
-        )
-
-    def forward(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        *,
-        frames: torch.Tensor | None = None,
-        record_activity: bool = False,
-    ) -> ForwardOutput:
-        """Run ``model`` on ``x`` ``(B, T, 2, H, W)`` float32 (and ``frames`` ``(B, F, 1, H, W)``
-        for a two-input spec such as ``seen``, ValueError otherwise); see
-        :func:`backends.torch_blocks.run_forward`. ``activity[i].spikes`` are spike counts."""
-        return run_forward(model, x, frames=frames, record_activity=record_activity)
-
-    def versions(self) -> dict[str, str]:
-        """``{"torch": ..., "sinabs": ...}``; ``sinabs`` reads ``"unavailable: <reason>"`` when it
-        cannot be imported."""
-        try:
-            sinabs_version = str(_import_sinabs().__version__)
-        except BackendUnavailableError as exc:
-            sinabs_version = f"unavailable: {exc}"
-        return {"torch": torch.__version__, "sinabs": sinabs_version}
+    def make_neuron(self, neuron: NeuronSpec) -> nn.Module:
+        """A :class:`SinabsNeuron` layer."""
+        return SinabsNeuron(neuron)
 
 
 BACKEND = register_backend(SinabsBackend())

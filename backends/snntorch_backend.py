@@ -57,19 +57,18 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from backends.base import BackendUnavailableError, ForwardOutput, register_backend
+from backends.base import BackendUnavailableError, register_backend
 from backends.equality import Equality
+from backends.framework import TorchSpikingBackend
 from backends.specs import NeuronSpec
 from backends.torch_blocks import (
-    build_model,
     canonical_neuron_reference,
     check_neuron,
-    run_forward,
     surrogate_for,
 )
 
 if TYPE_CHECKING:
-    from backends.specs import ConvNetSpec, ResNetSpec, SEENSpec
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +234,7 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
         )
 
 
-class SnnTorchBackend:
+class SnnTorchBackend(TorchSpikingBackend):
     """The ``snntorch`` backend (see the module docstring for the neuron mapping).
 
     ``build`` compiles a ConvNetSpec into :class:`backends.torch_blocks.PerStepConvNet` and a
@@ -244,71 +243,25 @@ class SnnTorchBackend:
     """
 
     name = "snntorch"
-    spiking = True
+    framework = "snntorch"
     equality = Equality("exact")  # check_neuron_semantics: bit-identical to the canonical neuron
+    self_check_neurons = (
+        NeuronSpec(model="lif", beta=0.5, reset="zero"),
+        NeuronSpec(model="lif", beta=0.5, reset="subtract"),
+        NeuronSpec(model="if", reset="zero"),
+    )
 
-    def available(self) -> tuple[bool, str]:
-        """``(True, "")`` if snntorch imports and its neuron passes the dynamics self-check, else
-        ``(False, reason)``; never raises."""
-        try:
-            _import_snntorch()
-            for neuron in (
-                NeuronSpec(model="lif", beta=0.5, reset="zero"),
-                NeuronSpec(model="lif", beta=0.5, reset="subtract"),
-                NeuronSpec(model="if", reset="zero"),
-            ):
-                check_neuron_semantics(neuron)
-        except BackendUnavailableError as exc:
-            return False, str(exc)
-        except Exception as exc:  # never raise from available()
-            log.warning("snntorch backend: availability check failed: %r", exc)
-            return False, f"snntorch check failed: {type(exc).__name__}: {exc}"
-        return True, ""
+    def import_framework(self) -> Any:
+        """Import snntorch (see :func:`_import_snntorch`)."""
+        return _import_snntorch()
 
-    def build(
-        self,
-        arch: ConvNetSpec | ResNetSpec | SEENSpec,
-        input_shape: tuple[int, int, int, int],
-        num_classes: int,
-    ) -> nn.Module:
-        """Compile ``arch`` for inputs ``(T, 2, H, W)`` with ``num_classes`` outputs (on CPU; move
-        it with ``.to(device)``).
+    def check_neuron_semantics(self, neuron: NeuronSpec) -> None:
+        """See the module-level :func:`check_neuron_semantics`."""
+        check_neuron_semantics(neuron)
 
-        Raises:
-            BackendUnavailableError: snntorch is missing or its neuron dynamics changed.
-            TypeError, ValueError: bad arguments (see
-                :func:`backends.torch_blocks.check_build_args`).
-        """
-        _import_snntorch()
-        neuron = getattr(arch, "neuron", None)
-        if isinstance(neuron, NeuronSpec):
-            check_neuron(neuron)
-            check_neuron_semantics(neuron)
-        return build_model(
-            arch, input_shape, num_classes, lambda name: LeakyNeuron(arch.neuron), spiking=True
-        )
-
-    def forward(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        *,
-        frames: torch.Tensor | None = None,
-        record_activity: bool = False,
-    ) -> ForwardOutput:
-        """Run ``model`` on ``x`` ``(B, T, 2, H, W)`` float32 (and ``frames`` ``(B, F, 1, H, W)``
-        for a two-input spec such as ``seen``, ValueError otherwise); see
-        :func:`backends.torch_blocks.run_forward`. ``activity[i].spikes`` are spike counts."""
-        return run_forward(model, x, frames=frames, record_activity=record_activity)
-
-    def versions(self) -> dict[str, str]:
-        """``{"torch": ..., "snntorch": ...}``; ``snntorch`` reads ``"unavailable: <reason>"``
-        when it cannot be imported."""
-        try:
-            snntorch_version = str(_import_snntorch().__version__)
-        except BackendUnavailableError as exc:
-            snntorch_version = f"unavailable: {exc}"
-        return {"torch": torch.__version__, "snntorch": snntorch_version}
+    def make_neuron(self, neuron: NeuronSpec) -> nn.Module:
+        """A :class:`LeakyNeuron` layer."""
+        return LeakyNeuron(neuron)
 
 
 BACKEND = register_backend(SnnTorchBackend())

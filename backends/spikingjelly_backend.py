@@ -82,19 +82,18 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from backends.base import BackendUnavailableError, ForwardOutput, register_backend
+from backends.base import BackendUnavailableError, register_backend
 from backends.equality import Equality, neuron_modules
+from backends.framework import TorchSpikingBackend
 from backends.specs import NeuronSpec
 from backends.torch_blocks import (
-    build_model,
     canonical_neuron_reference,
     check_neuron,
-    run_forward,
     surrogate_for,
 )
 
 if TYPE_CHECKING:
-    from backends.specs import ConvNetSpec, ResNetSpec, SEENSpec
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -408,7 +407,7 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
         )
 
 
-class SpikingJellyBackend:
+class SpikingJellyBackend(TorchSpikingBackend):
     """The ``spikingjelly`` backend (see the module docstring for the neuron mapping).
 
     ``build`` compiles a ConvNetSpec into :class:`backends.torch_blocks.PerStepConvNet`, a
@@ -417,75 +416,56 @@ class SpikingJellyBackend:
     """
 
     name = "spikingjelly"
-    spiking = True
+    framework = "spikingjelly"
+
     # check_neuron_semantics: bit-identical to the canonical neuron (IF, LIF with 1 - beta a
     # power of two through LIFNode, other beta through CanonicalLIFNode)
     equality = Equality("exact")
+    self_check_neurons = (
+        NeuronSpec(model="lif", beta=0.5, reset="zero"),
+        NeuronSpec(model="lif", beta=0.5, reset="subtract"),
+        NeuronSpec(model="if", reset="zero"),
+        NeuronSpec(model="if", reset="subtract"),
+        NeuronSpec(
+            model="lif",
+            beta=0.2,
+            threshold=0.3,
+            reset="zero",
+            surrogate="rect",
+            surrogate_alpha=0.5,
+        ),
+        NeuronSpec(model="lif", beta=0.9, reset="subtract"),
+    )
 
-    def available(self) -> tuple[bool, str]:
-        """``(True, "")`` if spikingjelly imports and its neurons pass the dynamics self-check
-        (IFNode, LIFNode and CanonicalLIFNode, both resets), else ``(False, reason)``; never
-        raises."""
-        try:
-            _import_spikingjelly()
-            for neuron in (
-                NeuronSpec(model="lif", beta=0.5, reset="zero"),
-                NeuronSpec(model="lif", beta=0.5, reset="subtract"),
-                NeuronSpec(model="if", reset="zero"),
-                NeuronSpec(model="if", reset="subtract"),
-                NeuronSpec(
-                    model="lif",
-                    beta=0.2,
-                    threshold=0.3,
-                    reset="zero",
-                    surrogate="rect",
-                    surrogate_alpha=0.5,
-                ),
-                NeuronSpec(model="lif", beta=0.9, reset="subtract"),
-            ):
-                check_neuron_semantics(neuron)
-        except BackendUnavailableError as exc:
-            return False, str(exc)
-        except Exception as exc:  # never raise from available()
-            log.warning("spikingjelly backend: availability check failed: %r", exc)
-            return False, f"spikingjelly check failed: {type(exc).__name__}: {exc}"
-        return True, ""
+    def import_framework(self) -> Any:
+        """Import spikingjelly (see :func:`_import_spikingjelly`)."""
+        return _import_spikingjelly()
 
-    def build(
-        self,
-        arch: ConvNetSpec | ResNetSpec | SEENSpec,
-        input_shape: tuple[int, int, int, int],
-        num_classes: int,
-    ) -> nn.Module:
-        """Compile ``arch`` for inputs ``(T, 2, H, W)`` with ``num_classes`` outputs (on CPU; move
-        it with ``.to(device)``).
+    def check_neuron_semantics(self, neuron: NeuronSpec) -> None:
+        """See the module-level :func:`check_neuron_semantics`."""
+        check_neuron_semantics(neuron)
 
-        Raises:
-            BackendUnavailableError: spikingjelly is missing or its neuron dynamics changed.
-            TypeError, ValueError: bad arguments (see
-                :func:`backends.torch_blocks.check_build_args`).
-        """
-        _import_spikingjelly()
-        neuron = getattr(arch, "neuron", None)
-        if isinstance(neuron, NeuronSpec):
-            check_neuron(neuron)
-            check_neuron_semantics(neuron)
-        return build_model(
-            arch, input_shape, num_classes, lambda name: SJNeuron(arch.neuron), spiking=True
+    def make_neuron(self, neuron: NeuronSpec) -> nn.Module:
+        """A :class:`SJNeuron` layer."""
+        return SJNeuron(neuron)
+
+    def framework_version(self) -> str:
+        """spikingjelly's version (see :func:`_sj_version`)."""
+        self.import_framework()
+        return _sj_version()
+
+    def extra_versions(self) -> dict[str, str]:
+        """``spikingjelly_cuda_request``: the CUDA kernel requested through
+        ``SJ_IF_CUDA_IMPLEMENTATION`` / ``SJ_LIF_CUDA_IMPLEMENTATION``: ``"auto"`` (neither set:
+        spikingjelly picks cuda, triton, torch in that order), else ``"NAME=value, ..."``; the
+        kernel actually bound is in :meth:`runtime_info`."""
+        req = {v: os.environ.get(v, "auto") for v in _CUDA_ENV}
+        request = (
+            "auto"
+            if set(req.values()) == {"auto"}
+            else ", ".join(f"{k}={v}" for k, v in req.items())
         )
-
-    def forward(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        *,
-        frames: torch.Tensor | None = None,
-        record_activity: bool = False,
-    ) -> ForwardOutput:
-        """Run ``model`` on ``x`` ``(B, T, 2, H, W)`` float32 (and ``frames`` ``(B, F, 1, H, W)``
-        for a two-input spec such as ``seen``, ValueError otherwise); see
-        :func:`backends.torch_blocks.run_forward`. ``activity[i].spikes`` are spike counts."""
-        return run_forward(model, x, frames=frames, record_activity=record_activity)
+        return {"spikingjelly_cuda_request": request}
 
     def runtime_info(self, model: nn.Module) -> dict[str, str]:
         """``{"spikingjelly_kernels": ...}``: the distinct kernels the model's neuron layers ran
@@ -494,30 +474,6 @@ class SpikingJellyBackend:
         counts = Counter(k for k in model_kernels(model).values() if k)
         text = ", ".join(f"{k} x{n}" for k, n in sorted(counts.items())) or "not run"
         return {"spikingjelly_kernels": text}
-
-    def versions(self) -> dict[str, str]:
-        """``{"torch": ..., "spikingjelly": ..., "spikingjelly_cuda_request": ...}``;
-        ``spikingjelly`` reads ``"unavailable: <reason>"`` when it cannot be imported, and
-        ``spikingjelly_cuda_request`` the CUDA kernel requested through
-        ``SJ_IF_CUDA_IMPLEMENTATION`` / ``SJ_LIF_CUDA_IMPLEMENTATION``: ``"auto"`` (neither set:
-        spikingjelly picks cuda, triton, torch in that order), else ``"NAME=value, ..."``; the
-        kernel actually bound is in :meth:`runtime_info`."""
-        try:
-            _import_spikingjelly()
-            sj_version = _sj_version()
-        except BackendUnavailableError as exc:
-            sj_version = f"unavailable: {exc}"
-        req = {v: os.environ.get(v, "auto") for v in _CUDA_ENV}
-        request = (
-            "auto"
-            if set(req.values()) == {"auto"}
-            else ", ".join(f"{k}={v}" for k, v in req.items())
-        )
-        return {
-            "torch": torch.__version__,
-            "spikingjelly": sj_version,
-            "spikingjelly_cuda_request": request,
-        }
 
 
 BACKEND = register_backend(SpikingJellyBackend())
