@@ -12,7 +12,7 @@ import math
 import time
 from typing import Any
 
-from benchmarks.inference import batches, forward_kwargs, predict
+from benchmarks.inference import predict
 from benchmarks.spec import Cell
 
 
@@ -107,6 +107,55 @@ def _load_state(path, cell: Cell):
     return state
 
 
+def _train_epoch(backend, model, data, cell: Cell, rng, epoch: int, opt, sched, scaler, loss_fn,
+                 select_on, history: list, best: tuple) -> tuple:
+    """One epoch: the batches of :meth:`benchmarks.data.CellData.train_batches` (shuffled by
+    ``rng``, the cell's order generator; augmented with per-(seed, epoch, sample) streams), an
+    optimiser step each, then model selection on ``select_on``. Appends the epoch's entry to
+    ``history`` and returns the new ``best`` = (selection accuracy, epoch, state dict).
+
+    Raises:
+        FloatingPointError: the epoch's mean loss is not finite.
+    """
+    import numpy as np
+
+    r, device = cell.recipe, cell.device
+    model.train()
+    losses, correct, seen = [], 0, 0
+    for idx, x, y, frames in data.train_batches(rng, epoch, cell.seed, r.batch_size,
+                                                 workers=r.workers, device=device):
+        kw = {"frames": frames} if frames is not None else {}
+        with autocast(device, r.amp):
+            out = backend.forward(model, x, **kw)
+            loss = loss_fn(out.logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        losses.append(loss.item())
+        correct += int((out.logits.argmax(1) == y).sum().item())
+        seen += len(idx)
+    if sched is not None:
+        sched.step()
+    entry = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_accuracy": correct / seen}
+    if select_on is not None and len(select_on.y):
+        with autocast(device, r.amp):
+            logits, _, _ = predict(backend, model, select_on.x, r.batch_size, device,
+                                   frames=select_on.frames)
+        acc = _accuracy(logits, select_on.y)
+        entry["selection_accuracy"] = acc
+        if acc > best[0]:
+            best = (acc, epoch, copy.deepcopy(model.state_dict()))
+    history.append(entry)
+    if not math.isfinite(entry["train_loss"]):
+        raise FloatingPointError(f"training diverged at epoch {epoch}: loss {entry['train_loss']}")
+    return best
+
+
 def train(
     backend, model, data, cell: Cell, *, progress: bool = True, state_dir=None
 ) -> dict[str, Any]:
@@ -141,7 +190,6 @@ def train(
     from tqdm.auto import tqdm
 
     r = cell.recipe
-    device = cell.device
     if r.optimizer == "sgd":
         opt = torch.optim.SGD(
             model.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay
@@ -176,51 +224,27 @@ def train(
     t0 = time.perf_counter()
     bar = tqdm(range(start, r.epochs), desc=f"train {cell.backend}/{cell.arch} f{cell.fold} s{cell.seed}",
                leave=False, disable=not progress, initial=start, total=r.epochs)
-    for epoch in bar:
-        model.train()
-        losses, correct, seen = [], 0, 0
-        for idx in batches(len(data.train.y), r.batch_size, rng):
-            x = data.train_batch(idx, rng).to(device, non_blocking=True)
-            y = data.train.y[idx].to(device, non_blocking=True)
-            with autocast(device, r.amp):
-                out = backend.forward(model, x, **forward_kwargs(data.train.frames, idx, device))
-                loss = loss_fn(out.logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
-            losses.append(loss.item())
-            correct += int((out.logits.argmax(1) == y).sum().item())
-            seen += len(idx)
-        if sched is not None:
-            sched.step()
-        entry = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_accuracy": correct / seen}
-        if select_on is not None and len(select_on.y):
-            with autocast(device, r.amp):
-                logits, _, _ = predict(backend, model, select_on.x, r.batch_size, device,
-                                       frames=select_on.frames)
-            acc = _accuracy(logits, select_on.y)
-            entry["selection_accuracy"] = acc
-            if acc > best[0]:
-                best = (acc, epoch, copy.deepcopy(model.state_dict()))
-        history.append(entry)
-        bar.set_postfix(loss=f"{entry['train_loss']:.3f}", sel=f"{entry.get('selection_accuracy', math.nan):.2f}")
-        if not math.isfinite(entry["train_loss"]):
-            raise FloatingPointError(f"training diverged at epoch {epoch}: loss {entry['train_loss']}")
-        if path is not None and (epoch + 1) % r.checkpoint_every == 0 and epoch + 1 < r.epochs:
-            _save_state(path, {
-                "cell_id": cell.cell_id, "epoch": epoch, "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict() if sched is not None else None,
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "order_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                "python_rng": random.getstate(), "numpy_global_rng": np.random.get_state(),
-                "history": history, "best": list(best),
-            })
+    try:
+        for epoch in bar:
+            best = _train_epoch(backend, model, data, cell, rng, epoch, opt, sched, scaler,
+                                loss_fn, select_on, history, best)
+            entry = history[-1]
+            bar.set_postfix(loss=f"{entry['train_loss']:.3f}",
+                            sel=f"{entry.get('selection_accuracy', math.nan):.2f}")
+            if path is not None and (epoch + 1) % r.checkpoint_every == 0 and epoch + 1 < r.epochs:
+                _save_state(path, {
+                    "cell_id": cell.cell_id, "epoch": epoch, "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "scaler": scaler.state_dict() if scaler is not None else None,
+                    "order_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "python_rng": random.getstate(), "numpy_global_rng": np.random.get_state(),
+                    "history": history, "best": list(best),
+                })
+    finally:
+        close = getattr(data, "close", None)
+        if callable(close):
+            close()  # stops the DataLoader's persistent workers
     train_time = time.perf_counter() - t0
     if path is not None:
         path.unlink(missing_ok=True)

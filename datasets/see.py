@@ -273,6 +273,15 @@ def _stack(images: list[np.ndarray], paths: list[Path]) -> np.ndarray:
     return np.stack(images)
 
 
+def _resize_area(a: np.ndarray, size: tuple[int, int]) -> Any:
+    """``(N, C, h, w)`` uint8 array -> ``(N, C, H, W)`` float32 torch tensor in [0, 1], area
+    interpolation."""
+    import torch
+
+    t = torch.from_numpy(a).float().div_(255.0)
+    return torch.nn.functional.interpolate(t, size=tuple(size), mode="area")
+
+
 @register_dataset
 class SEEDataset(EventDataset):
     """The SEE dataset (frames layout; see the module docstring).
@@ -549,6 +558,44 @@ class SEEDataset(EventDataset):
         if any(e.ndim == 3 for e in events):
             events = [np.repeat(e[..., None], 3, axis=2) if e.ndim == 2 else e for e in events]
         return intensity, _stack(events, epaths)
+
+    def sample_tensors(self, index: int, n_time_bins: int, size: tuple[int, int]) -> tuple[Any, Any]:
+        """Event frames ``(T, 2, H, W)`` and intensity frames ``(2, 1, H, W)`` (float32 torch
+        tensors in [0, 1]) of sequence ``index``, the sample of a two-input architecture.
+
+        Choices (reference: SEEN's ``code/Videodataset.py``, ``temporal_transforms.py``,
+        ``train.py``, ``model_snn_cnn.py``):
+
+        * Time: ``T`` frame indices evenly spaced over the segment, first and last included
+          (``round(linspace(0, N - 1, T))``; repeated indices when ``N < T``, as the reference
+          loop-pads short clips). The reference takes a *random* window of ``T`` consecutive
+          frames (``TemporalRandomCrop(sample_duration)``), a training augmentation; a cached,
+          deterministic sample needs one fixed choice, and evenly spaced frames cover the whole
+          expression rather than an arbitrary 4 x 33 ms of it.
+        * Intensity frames: the first and last of those same indices (the segment's first and
+          last frame), as the reference's frame branch uses ``frame[:, :, 0]`` and
+          ``frame[:, :, -1]`` of the clip it loaded with the event frames.
+        * Size: resized to ``size`` (the arch's ``input_size``) with area interpolation
+          (averaging, so downsizing a 346x260 crop does not alias sparse event pixels); the
+          reference uses torchvision's bilinear ``Resize(90)``. Aspect ratio is not kept (SEE
+          crops are near-square).
+        * Channels: SEE does not document how polarity is drawn in its event JPGs and the
+          reference feeds them as RGB. Colour event frames give channel 0 = red, channel 1 =
+          blue (green is dropped; if polarity is drawn in red/blue, this separates it); grey
+          event frames give the grey value in both channels. Values are scaled to [0, 1]
+          (``/ 255``; the reference's ``ScaleValue(1)`` with its mean/std normalisation off).
+
+        Raises:
+            DatasetError: as :meth:`load_frames`.
+        """
+        intensity, events = self.load_frames(index)
+        n = len(events)
+        pick = np.rint(np.linspace(0, n - 1, n_time_bins)).astype(int)
+        ev = events[pick]
+        ev = ev[..., [0, 2]] if ev.ndim == 4 else np.repeat(ev[..., None], 2, axis=3)
+        x = _resize_area(np.ascontiguousarray(ev.transpose(0, 3, 1, 2)), size)
+        f = _resize_area(np.ascontiguousarray(intensity[[pick[0], pick[-1]]][:, None]), size)
+        return x.contiguous(), f.contiguous()
 
     def load_events(self, index: int) -> np.ndarray:
         """Not available for SEE.
