@@ -13,16 +13,62 @@ framework for benchmarking neuromorphic computing algorithms and systems", Natur
 
 Counts are summed over the batch and over time steps; divide by the number of samples for per-sample
 figures (:func:`benchmarks.metrics.activity_summary`).
+
+Beyond NeuroBench's synaptic operations the recorder keeps, per connection layer, what the
+memory-aware energy models of :mod:`benchmarks.energy` need:
+
+* ``input_nonzeros``: the non-zero elements of the layer's input (for a spiking input: the input
+  events, i.e. the spikes that arrive at the layer after pooling), summed over batch and time;
+* ``connection``: the layer's :class:`ConnectionShape` (input / output shape per sample and step,
+  kernel, stride, groups, number of weights), as the recorder saw the layer, so that every backend
+  reports it the same way.
+
+Both are set as attributes of the :class:`~backends.base.LayerActivity` objects (fields of it
+once ``backends/base.py`` declares them; until then plain instance attributes, which
+``dataclasses.replace`` does not copy): read them with ``getattr(la, "input_nonzeros", None)``.
+
+NeuroBench's ``MembraneUpdates`` (neurobench 2.3.0 ``metrics/workload/membrane_updates.py``)
+needs the membrane potential, which the recorder does not see: :class:`MembraneProbe` counts it
+with forward hooks on the neuron modules (NeuroBench's habit), from the input currents through
+the canonical neuron (:func:`backends.torch_blocks.canonical_neuron_reference`), which every
+spiking backend here is held to (``backends.equality``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from backends.base import LayerActivity
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
+
+NEURON_OPS_PER_UPDATE: dict[str, dict[str, int]] = {
+    "Leaky": {"subtract": 4, "zero": 4},
+    "Synaptic": {"subtract": 6, "zero": 8},
+    "Lapicque": {"subtract": 11, "zero": 11},
+    "Alpha": {"subtract": 18, "zero": 24},
+}
+"""Operations per membrane update by snntorch neuron class and reset: NeuroBench's table
+``neuron_ops_reset_operations`` (neurobench 2.3.0 ``metrics/workload/neuron_operations.py``).
+The canonical neuron of :mod:`backends.specs` (LIF and IF, zero or subtract reset) is snntorch's
+``Leaky`` (IF: ``beta = 1``): 4 operations per update."""
+
+CANONICAL_NEURON_OPS = 4
+"""Operations per membrane update of the canonical neuron (NeuroBench's ``Leaky``: 4 for both
+resets); ``NeuronOperations`` = updates x 4."""
+
+
+def torch_count_nonzero(x: torch.Tensor) -> int:
+    """Number of non-zero elements of ``x`` (exact: an int64 count)."""
+    import torch
+
+    return int(torch.count_nonzero(x.detach()).item())
 
 
 def is_spiking_input(x: torch.Tensor) -> bool:
@@ -71,6 +117,104 @@ def connection_ops(x: torch.Tensor, layer: torch.nn.Module) -> tuple[int, int, b
     return int(round(eff.item())), int(round(dense.item())), is_spiking_input(x)
 
 
+@dataclass(frozen=True)
+class ConnectionShape:
+    """Shape of one connection layer (Conv2d or Linear) per sample and time step.
+
+    Attributes:
+        kind: ``"conv"`` or ``"linear"``.
+        in_shape: ``(C_in, H, W)`` or ``(F_in,)``: the layer's input per sample and step.
+        out_shape: ``(C_out, H_out, W_out)`` or ``(F_out,)``: its output (before any pooling).
+        kernel: ``(kh, kw)`` (``(1, 1)`` for a Linear).
+        stride: ``(sh, sw)`` (``(1, 1)`` for a Linear).
+        groups: conv groups (1 for a Linear).
+        weights: number of weights (``weight.numel()``, zeros included).
+        bias: whether the layer adds a bias.
+    """
+
+    kind: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    groups: int = 1
+    weights: int = 0
+    bias: bool = False
+
+    @property
+    def inputs(self) -> int:
+        """Input elements per sample and step (``C_in * H * W`` or ``F_in``)."""
+        return math.prod(self.in_shape)
+
+    @property
+    def outputs(self) -> int:
+        """Output elements per sample and step (``C_out * H_out * W_out`` or ``F_out``)."""
+        return math.prod(self.out_shape)
+
+    @property
+    def fan_in(self) -> int:
+        """Weights per output element: ``C_in / groups * kh * kw`` or ``F_in``."""
+        if self.kind == "linear":
+            return self.in_shape[0]
+        return self.in_shape[0] // self.groups * self.kernel[0] * self.kernel[1]
+
+    @property
+    def fan_out(self) -> int:
+        """Weights per input element (its kernel footprint, padding ignored):
+        ``C_out / groups * kh * kw`` or ``F_out``."""
+        if self.kind == "linear":
+            return self.out_shape[0]
+        return self.out_shape[0] // self.groups * self.kernel[0] * self.kernel[1]
+
+    @property
+    def fan_out_strided(self) -> int:
+        """Outputs one input element reaches with stride ``s``: ``C_out / groups *
+        ceil(kh / sh) * ceil(kw / sw)`` (spikingjelly's synaptic-operation count, padding
+        ignored); ``F_out`` for a Linear."""
+        if self.kind == "linear":
+            return self.out_shape[0]
+        kh, kw = self.kernel
+        sh, sw = self.stride
+        return self.out_shape[0] // self.groups * math.ceil(kh / sh) * math.ceil(kw / sw)
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        return (int(v[0]), int(v[-1]) if len(v) > 1 else int(v[0]))
+    return (int(v), int(v))
+
+
+def connection_shape(x: torch.Tensor, layer: torch.nn.Module) -> ConnectionShape:
+    """The :class:`ConnectionShape` of ``layer`` called on ``x`` (``(B, C, H, W)`` or ``(B, F)``).
+
+    The output size of a conv is computed by PyTorch itself on the ``meta`` device (so string
+    paddings such as ``"same"`` are handled), without touching data.
+
+    Raises:
+        TypeError: unsupported layer type (as :func:`connection_ops`).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    w = layer.weight
+    bias = getattr(layer, "bias", None) is not None
+    if isinstance(layer, torch.nn.Linear) or w.dim() == 2:
+        return ConnectionShape("linear", (int(x.shape[-1]),), (int(w.shape[0]),),
+                               weights=int(w.numel()), bias=bias)
+    if isinstance(layer, torch.nn.Conv2d) or w.dim() == 4:
+        out = F.conv2d(
+            torch.empty((1, *x.shape[1:]), device="meta"), torch.empty(w.shape, device="meta"),
+            stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
+            groups=layer.groups,
+        )
+        return ConnectionShape(
+            "conv", tuple(int(v) for v in x.shape[1:]), tuple(int(v) for v in out.shape[1:]),
+            kernel=(int(w.shape[2]), int(w.shape[3])), stride=_pair(layer.stride),
+            groups=int(layer.groups), weights=int(w.numel()), bias=bias,
+        )
+    raise TypeError(f"connection_shape: unsupported layer {type(layer).__name__}")
+
+
 class ActivityRecorder:
     """Accumulates :class:`LayerActivity` per layer name over the time steps of a forward pass.
 
@@ -90,7 +234,11 @@ class ActivityRecorder:
 
     def _get(self, name: str, kind: str) -> LayerActivity:
         if name not in self._layers:
-            self._layers[name] = LayerActivity(name=name, kind=kind, time_steps=0)
+            la = LayerActivity(name=name, kind=kind, time_steps=0)
+            # fields of LayerActivity once backends/base.py declares them (see module docstring)
+            la.input_nonzeros = 0.0
+            la.connection = None
+            self._layers[name] = la
         return self._layers[name]
 
     def ops(
@@ -100,6 +248,9 @@ class ActivityRecorder:
 
         ``steps``: the number of time steps ``x`` holds (folded into its batch axis); NeuroBench
         decides AC vs MAC per call, so call once per time step to match it exactly.
+
+        Also adds the non-zero input elements to ``input_nonzeros`` and sets ``connection`` (the
+        layer's :class:`ConnectionShape`) on the first call.
         """
         eff, dense, spiking = connection_ops(x, layer)
         la = self._get(name, kind)
@@ -109,6 +260,9 @@ class ActivityRecorder:
         else:
             la.effective_macs += eff
         la.dense_ops += dense
+        la.input_nonzeros += float(torch_count_nonzero(x))
+        if la.connection is None:
+            la.connection = connection_shape(x, layer)
 
     def spikes(self, name: str, kind: str, s: torch.Tensor, *, steps: int = 1) -> None:
         """Add the non-zero outputs of ``s`` (``(B, ...)`` for one step, or ``steps`` steps)."""
@@ -123,3 +277,136 @@ class ActivityRecorder:
         for name, la in self._layers.items():
             la.time_steps = max(la.time_steps, self._op_steps.get(name, 0))
         return list(self._layers.values())
+
+
+# --------------------------------------------------------------------------------------------
+# NeuroBench's MembraneUpdates, through forward hooks on the neuron modules
+# --------------------------------------------------------------------------------------------
+
+
+def membrane_updates(v_pre: torch.Tensor) -> int:
+    """NeuroBench's ``MembraneUpdates`` count for one layer's membrane trace.
+
+    NeuroBench (neurobench 2.3.0 ``metrics/workload/membrane_updates.py`` with the snntorch hook
+    of ``hooks/neuron.py``) stores the neuron's ``mem`` before and after every call (one call per
+    time step) and counts every element of the first step, then, at each later step, the
+    elements whose ``mem`` changed: ``numel(v[0]) + sum_{t >= 1} count_nonzero(v[t] - v[t-1])``.
+    snntorch's ``Leaky`` (``reset_delay=True``) keeps the potential *before* its own reset, so
+    ``v`` is the canonical pre-reset potential (:func:`backends.torch_blocks.
+    canonical_neuron_reference`).
+
+    Args:
+        v_pre: ``(T, B, ...)`` pre-reset membrane potential, time first.
+
+    Returns:
+        The count summed over the batch (divide by ``B`` for NeuroBench's per-sample figure).
+
+    Example:
+        >>> import torch
+        >>> v = torch.tensor([[1.0, 0.0], [0.5, 0.0], [0.5, 2.0]])  # T = 3, 2 neurons
+        >>> membrane_updates(v)  # 2 at t = 0, 1 at t = 1, 1 at t = 2
+        4
+    """
+    import torch
+
+    if v_pre.shape[0] == 0:
+        return 0
+    first = int(v_pre[0].numel())
+    if v_pre.shape[0] == 1:
+        return first
+    return first + int(torch.count_nonzero(v_pre[1:] - v_pre[:-1]).item())
+
+
+class MembraneProbe:
+    """Counts NeuroBench's ``MembraneUpdates`` of a model's spiking layers during forward passes.
+
+    Hooks every neuron module of ``model`` that follows the suite's activation protocol (a
+    module with ``spiking = True``, a :class:`~backends.specs.NeuronSpec` in ``neuron``, called as
+    ``act(current, steps)`` with the currents time-major ``(steps*B, ...)``: the snntorch,
+    spikingjelly and sinabs adapters), replays the canonical neuron on the captured currents and
+    counts the membrane updates with :func:`membrane_updates`. The replayed spikes are compared
+    with the module's own output; a mismatch (a backend that is only ``"bounded"`` equal) is
+    counted in :attr:`spike_mismatches` and logged.
+
+    Models without such modules (the ANN twin: no membrane, 0 updates; lava-dl's SLAYER blocks:
+    not observable here) leave :attr:`found` False and :meth:`total` None.
+
+    Usage::
+
+        with MembraneProbe(model) as probe:
+            backend.forward(model, x)          # any number of passes
+        probe.total()                          # summed over all passes and samples
+        probe.per_layer()                      # {neuron module name: count}
+
+    Raises:
+        TypeError: ``model`` is not a ``torch.nn.Module``.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"MembraneProbe: expected a torch.nn.Module, got {type(model).__name__}")
+        from backends.equality import neuron_modules
+        from backends.specs import NeuronSpec
+
+        self.modules = {
+            name: m for name, m in neuron_modules(model).items()
+            if isinstance(getattr(m, "neuron", None), NeuronSpec)
+        }
+        self.counts: dict[str, int] = {}
+        self.dense: dict[str, int] = {}
+        self.spike_mismatches = 0
+        self.calls = 0
+        self._handles: list[Any] = []
+
+    @property
+    def found(self) -> bool:
+        """Whether the model has neuron modules this probe can observe."""
+        return bool(self.modules)
+
+    def _hook(self, name: str, module: Any, args: tuple, kwargs: dict, output: Any) -> None:
+        import torch
+
+        from backends.torch_blocks import canonical_neuron_reference
+
+        x = args[0] if args else kwargs.get("x")
+        steps = args[1] if len(args) > 1 else kwargs.get("steps", 1)
+        if not isinstance(x, torch.Tensor):
+            return
+        self.calls += 1
+        with torch.no_grad():
+            cur = x.detach().reshape(int(steps), -1, *x.shape[1:])
+            s_ref, v_pre = canonical_neuron_reference(cur, module.neuron)
+            self.counts[name] = self.counts.get(name, 0) + membrane_updates(v_pre)
+            self.dense[name] = self.dense.get(name, 0) + int(v_pre.numel())
+            out = output[0] if isinstance(output, tuple) else output
+            if isinstance(out, torch.Tensor) and out.numel() == s_ref.numel():
+                bad = int(torch.count_nonzero(out.detach().reshape(s_ref.shape) != s_ref).item())
+                if bad:
+                    self.spike_mismatches += bad
+                    log.info("MembraneProbe: %s: %d spikes differ from the canonical replay",
+                             name, bad)
+
+    def __enter__(self) -> MembraneProbe:
+        for name, m in self.modules.items():
+            self._handles.append(m.register_forward_hook(
+                lambda mod, args, kwargs, out, name=name: self._hook(name, mod, args, kwargs, out),
+                with_kwargs=True,
+            ))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def per_layer(self) -> dict[str, int]:
+        """``{neuron module name: membrane updates}`` summed over the passes and the batch."""
+        return dict(self.counts)
+
+    def total(self) -> int | None:
+        """All membrane updates summed over layers, passes and samples; ``None`` when the model
+        has no observable neuron module (see the class docstring) or no hook ran (e.g. a
+        ``torch.compile``'d model whose compiled graph bypasses the hooks)."""
+        return sum(self.counts.values()) if (self.found and self.calls) else None

@@ -42,6 +42,10 @@ class LayerActivity:
             Communications 2025, "Effective_ACs").
         effective_macs: likewise, for real-valued input (multiply-accumulates, "Effective_MACs").
         dense_ops: operations with every input and weight taken as non-zero ("Dense").
+        input_nonzeros: non-zero inputs of the layer (input events), summed over batch and time
+            (the memory-aware energy models cost one read per input event).
+        connection: the layer's :class:`backends.activity.ConnectionShape` (kernel, channels,
+            map sizes), set by the activity recorder; ``None`` where unknown.
     """
 
     name: str
@@ -52,6 +56,8 @@ class LayerActivity:
     effective_acs: float = 0.0
     effective_macs: float = 0.0
     dense_ops: float = 0.0
+    input_nonzeros: float = 0.0
+    connection: Any = None
 
 
 @dataclass

@@ -45,12 +45,13 @@ def run_cell(
         Any exception of the data, backend or training code; :func:`benchmarks.grid.run_grid`
         records it as an error and carries on.
     """
+    from backends.activity import MembraneProbe
     from backends.base import get_backend
     from backends.specs import get_arch
     from benchmarks import metrics as M
     from benchmarks.carbon import CarbonTracker
     from benchmarks.data import load_cell_data
-    from benchmarks.energy import count_parameters, estimate_energy, footprint_bytes
+    from benchmarks.energy import count_parameters, energy_metrics, footprint_bytes
     from benchmarks.inference import measure_latency, predict
     from benchmarks.provenance import provenance
     from benchmarks.training import autocast, prepare_model, set_seed, train
@@ -74,7 +75,7 @@ def run_cell(
 
     t1 = time.perf_counter()
     amp = autocast(cell.device, cell.recipe.amp)
-    with amp:
+    with amp, MembraneProbe(net) as probe:
         logits, per_step, activity = predict(
             backend, model, data.test.x, cell.recipe.batch_size, cell.device,
             record_activity=True, frames=data.test.frames,
@@ -111,8 +112,11 @@ def run_cell(
     timings["measure_s"] = time.perf_counter() - t2
     summary = M.activity_summary(activity, len(y))
     metrics.update(summary)
-    metrics.update(estimate_energy(summary["effective_acs_per_sample"], summary["effective_macs_per_sample"]))
     metrics["params"] = count_parameters(net)
+    metrics.update(energy_metrics(  # every energy model, each with its source (benchmarks/energy.py)
+        summary, activity, n_samples=len(y), params=metrics["params"], spiking=backend.spiking,
+        neuron=getattr(arch, "neuron", "lif"),
+        membrane_updates=probe.total() if backend.spiking else None))
     metrics["footprint_bytes"] = footprint_bytes(net)
     metrics.update(carbon.result)
     checkpoint = None

@@ -18,7 +18,9 @@ section; at most :data:`SECTION_LIMIT_S` each and :data:`TOTAL_LIMIT_S` in all):
   be >= 3 for the data not to bound the model;
 * ``grid``: a short ``spiking_fer``-recipe grid (SEW-ResNet-18 SNN + ANN twin, 128x128, T=6,
   EDAs, binary frames, bf16, 2 epochs, one fold) on the built-in data;
-* ``speed``: the framework speed table (:mod:`benchmarks.speed`) on the device.
+* ``speed``: the framework speed table (:mod:`benchmarks.speed`) on the device;
+* ``nvml``: the GPU energy counter read through NVML around repeated inference
+  (:func:`benchmarks.measured_energy.section_nvml`).
 
 Other issues add their sections to :data:`SECTIONS` (one function each). The last line printed
 is one summary line: ``gpu-check: <ok>/<n> sections ok in <s> s (<name> <verdict>, ...)``.
@@ -239,6 +241,13 @@ def section_speed(device: str) -> dict:
             "ok": all(r.note == "" or r.note.startswith("unavailable") for r in rows)}
 
 
+def section_nvml(device: str) -> dict:
+    """Measured GPU energy per inference through NVML (:mod:`benchmarks.measured_energy`)."""
+    from benchmarks.measured_energy import section_nvml as run
+
+    return run(device)
+
+
 SECTIONS: dict[str, Callable[[str], dict]] = {
     "env": section_env,
     "tests": section_tests,
@@ -246,6 +255,7 @@ SECTIONS: dict[str, Callable[[str], dict]] = {
     "pipeline": section_pipeline,
     "grid": section_grid,
     "speed": section_speed,
+    "nvml": section_nvml,
 }
 """Section name -> function ``(device) -> result dict`` (``"ok": False`` marks a failed check)."""
 

@@ -54,7 +54,9 @@ def predict(
 
 
 def measure_latency(backend, model, sample, cell, frames=None) -> dict[str, float]:
-    """Batch-1 latency (ms, after warm-up) and throughput (samples/s at a fixed batch).
+    """Batch-1 latency (ms, after warm-up) and throughput (samples/s at a fixed batch), and the
+    measured energy per inference at both batch sizes where a counter exists
+    (:func:`benchmarks.measured_energy.measure_inference_energy`).
 
     Args:
         sample: one input ``(1, T, 2, H, W)``, and the batch for throughput is built by repeating it.
@@ -63,6 +65,7 @@ def measure_latency(backend, model, sample, cell, frames=None) -> dict[str, floa
     """
     import torch
 
+    from benchmarks.measured_energy import measure_inference_energy
     from benchmarks.metrics import latency_stats
 
     r = cell.recipe
@@ -90,7 +93,16 @@ def measure_latency(backend, model, sample, cell, frames=None) -> dict[str, floa
             backend.forward(model, xb, **kb)
         sync()
         dt = time.perf_counter() - t
+        # measured energy (NVML on CUDA, RAPL on CPU where exposed; "not available" otherwise)
+        measured = measure_inference_energy(lambda: backend.forward(model, x1, **k1),
+                                            device=cell.device, batch_size=1, sync=sync,
+                                            label="batch1")
+        measured.update(measure_inference_energy(lambda: backend.forward(model, xb, **kb),
+                                                 device=cell.device,
+                                                 batch_size=r.throughput_batch_size, sync=sync,
+                                                 label="throughput"))
     out = latency_stats(times)
+    out.update(measured)
     out["throughput_samples_per_s"] = reps * r.throughput_batch_size / dt
     out["throughput_batch_size"] = r.throughput_batch_size
     out["threads"] = torch.get_num_threads()

@@ -623,6 +623,7 @@ def accumulate_activity(batches: Iterable[Sequence[LayerActivity]]) -> list[Laye
             acc.effective_acs += la.effective_acs
             acc.effective_macs += la.effective_macs
             acc.dense_ops += la.dense_ops
+            acc.input_nonzeros += la.input_nonzeros
     return list(out.values())
 
 

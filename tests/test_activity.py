@@ -119,6 +119,30 @@ def test_recorder_counts_readout_time_steps_and_neurons():
     assert (fc0.time_steps, fc0.neurons, fc0.spikes) == (5, 6, 2.0)
 
 
+def test_recorder_input_events_and_connection_shape():
+    from backends.activity import ConnectionShape
+
+    rec = ActivityRecorder()
+    lin = nn.Linear(4, 3, bias=False)
+    x = torch.zeros(2, 4)
+    x[0, 1] = x[1, 3] = 1.0  # 2 input events per step
+    for _ in range(5):
+        rec.ops("fc", "linear", x, lin)
+    conv = nn.Conv2d(2, 4, 3, stride=2, padding=1, bias=False)
+    xc = torch.zeros(1, 2, 6, 6)
+    xc[0, 0, :2, :2] = 1.0  # 4 input events
+    rec.ops("conv", "conv", xc, conv)
+    fc, cv = rec.layers()
+    assert fc.input_nonzeros == 5 * 2  # 5 steps x 2 events
+    # Linear(4, 3): 12 weights; each input reaches 3 outputs
+    assert fc.connection == ConnectionShape("linear", (4,), (3,), weights=12)
+    assert cv.input_nonzeros == 4
+    # 6x6 -> 3x3 (k3 s2 p1); 2*4*9 = 72 weights; fan-in 2*9 = 18, fan-out 4*9 = 36
+    assert cv.connection == ConnectionShape("conv", (2, 6, 6), (4, 3, 3), kernel=(3, 3),
+                                            stride=(2, 2), weights=72)
+    assert (cv.connection.fan_in, cv.connection.fan_out) == (18, 36)
+
+
 # --------------------------------------------------------------------------------------------
 # whole models: hand counts
 # --------------------------------------------------------------------------------------------
