@@ -84,12 +84,112 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<grid name>)")
     run.add_argument("--strict", action="store_true",
                      help="stop before any cell runs if a dataset is absent or fails its check")
+    ex = run.add_argument_group(
+        "executors", "where the cells run; each cell runs once even when several `run` processes "
+        "(on several hosts) share --out: a claim per cell with a heartbeat, one record file per "
+        "cell under OUT/cells, merged into OUT/results.jsonl")
+    ex.add_argument("--executor", choices=["local", "ray", "slurm"], default="local",
+                    help="local worker processes (default), a Ray cluster, or Slurm jobs "
+                    "(submitit); with ray and slurm, --out and --data-root must be on a "
+                    "filesystem the workers share")
+    ex.add_argument("--workers", type=int, default=1,
+                    help="local: cells at once, one per worker process (default 1: one after "
+                    "another in this process, as before)")
+    ex.add_argument("--devices", nargs="+", metavar="DEVICE",
+                    help="local: device of each worker, cycled, e.g. cuda:0 cuda:1 (the grid's "
+                    "device must then be cuda; cell ids do not change); default the grid's device")
+    ex.add_argument("--threads", type=int,
+                    help="local: torch threads per cell (default cores // workers; with one "
+                    "worker torch's default)")
+    ex.add_argument("--cpus-per-task", type=int, default=1,
+                    help="ray / slurm: CPUs per cell (Ray num_cpus, Slurm --cpus-per-task), also "
+                    "its torch thread count (default 1)")
+    ex.add_argument("--gpus-per-task", type=int, default=1,
+                    help="ray / slurm: GPUs per CUDA cell (default 1; CPU cells ask for none)")
+    ex.add_argument("--heartbeat-s", type=float, default=30.0,
+                    help="claim heartbeat interval in seconds (default 30)")
+    ex.add_argument("--claim-timeout-s", type=float,
+                    help="a claim made by this run that has no heartbeat for this long is stale "
+                    "and its cell runs again (default 4 heartbeats; older claims keep their own)")
+    ex.add_argument("--no-wait", action="store_true",
+                    help="do not wait for cells that other processes are running")
+    ex.add_argument("--ray-address",
+                    help="ray: cluster address (host:port, ray://host:port, auto); default a "
+                    "local cluster")
+    ex.add_argument("--slurm-partition", help="slurm: partition (default the cluster's default)")
+    ex.add_argument("--slurm-time-min", type=int, default=60,
+                    help="slurm: time limit per job, minutes (default 60; a timed-out job "
+                    "requeues and resumes from its training state)")
+    ex.add_argument("--slurm-array-parallelism", type=int,
+                    help="slurm: at most this many of the grid's jobs at once")
+    ex.add_argument("--slurm-max-requeues", type=int, default=3,
+                    help="slurm: requeues after time-outs (default 3)")
+    ex.add_argument("--slurm-poll-s", type=float, default=5.0,
+                    help="slurm: how often the jobs are checked, seconds (default 5)")
+    ex.add_argument("--cell-runner", help=argparse.SUPPRESS)  # tests: MODULE:FUNCTION
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", parents=[_COMMON],
-                         help="re-render tables and figures from a run's records")
-    rep.add_argument("run_dir", type=Path)
+                         help="re-render tables and figures from run folders' records",
+                         description="One run folder: re-render its leaderboard.md, figures and "
+                         "paper tables (markdown, CSV, LaTeX) in place. Several (e.g. from several "
+                         "machines): merge them into --out. --html also writes one self-contained "
+                         "page (sortable table, figures, provenance, every record).")
+    rep.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    rep.add_argument("--out", type=Path, default=None,
+                     help="folder of the merged report (required with several RUN_DIRs)")
+    rep.add_argument("--html", action="store_true", help="also write leaderboard.html")
+    rep.add_argument("--merge-policy", choices=["refuse", "first", "latest"], default="refuse",
+                     help="a cell present in several folders with different metrics: refuse "
+                     "(default), keep the first folder's, or the latest by time")
     rep.set_defaults(func=cmd_report)
+
+    val = sub.add_parser("validate", parents=[_COMMON],
+                         help="check run folders like a submission checker (every metric "
+                         "recomputed from the stored predictions)",
+                         description="Check each run folder: schema and version, provenance, "
+                         "accuracy / WAR / UAR / per-class recall / confusion matrix / "
+                         "per-lighting figures / accuracy per step recomputed from the stored "
+                         "per-sample predictions, energy against the stored operation counts, "
+                         "latency and throughput, duplicate cells, checkpoints. Prints every "
+                         "failure; exit 1 if any.")
+    val.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    val.add_argument("--allow-missing-predictions", action="store_true",
+                     help="accept records without per-sample predictions (round-1 runs)")
+    val.set_defaults(func=cmd_validate)
+
+    spd = sub.add_parser("speed", parents=[_COMMON],
+                         help="the framework speed table (training step and inference per backend)",
+                         description="Time every backend's training step and inference on the "
+                         "public framework workload (Linear + LIF, 500 steps, batch 16, 512 to "
+                         "16,384 neurons; capped at 4,096 on CPU) and on the suite's architectures, "
+                         "after comparing every framework's spikes with snntorch's; writes "
+                         "speed.md and speed.png into --out. Minutes on a CPU; not part of CI.")
+    spd.add_argument("--device", default="cpu")
+    spd.add_argument("--backends", nargs="+", help="backend names (default: all registered)")
+    spd.add_argument("--neurons", nargs="+", type=int, help="sizes of the Linear + LIF workload")
+    spd.add_argument("--archs", nargs="*", default=["tiny", "sew_resnet18"],
+                     help="architectures timed too (none: --archs with no value)")
+    spd.add_argument("--repeats", type=int, default=3)
+    spd.add_argument("--out", type=Path, default=Path("runs/speed"))
+    spd.set_defaults(func=cmd_speed)
+
+    est = sub.add_parser("estimate", parents=[_COMMON],
+                         help="measure a grid's parts here and project its wall time",
+                         description="Measure a few training steps of each (backend, arch) of "
+                         "the grid and the data pipeline's rate on this machine's --device, and "
+                         "print the projected device-hours of the grid and what bounds it (data "
+                         "or model). It projects only for a device it can measure.")
+    est.add_argument("--grid", default="spiking_fer")
+    est.add_argument("--device", default=None, help="default: the grid's device")
+    est.add_argument("--data-root", type=Path, default=None,
+                     help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data); datasets absent "
+                     "there are sized from the published Spiking-FER fold files")
+    est.add_argument("--events", type=int, default=300_000,
+                     help="events per generated recording for the pipeline rate (default 300k)")
+    est.add_argument("--workers", type=int, default=None,
+                     help="DataLoader workers (default: the grid recipe's)")
+    est.set_defaults(func=cmd_estimate)
 
     lst = sub.add_parser("list", parents=[_COMMON],
                          help="list backends, datasets, architectures and grids")
@@ -129,7 +229,10 @@ def cmd_run(args) -> int:
             runs or is written).
         GridFileError, RecipeError, UsageError: a bad grid file or option.
         DatasetCheckFailed: with ``--strict``, a dataset that is absent or broken.
+        ExecutorUnavailable: no Ray cluster at ``--ray-address``, no ``sbatch``, a bad
+            ``--devices`` (before any cell starts).
     """
+    from benchmarks.executors import make_executor
     from benchmarks.grid import load_grid, override, resolve_names, run_grid
     from reports import write_reports
 
@@ -141,12 +244,43 @@ def cmd_run(args) -> int:
     if grid.device.startswith("cuda"):
         import torch
 
-        if not torch.cuda.is_available():
+        if not torch.cuda.is_available() and args.executor == "local":
             raise UsageError(f"--device {grid.device} asked for, but torch sees no CUDA device")
+        for d in args.devices or []:
+            if d.startswith("cuda:") and d[5:].isdigit() and int(d[5:]) >= torch.cuda.device_count():
+                raise UsageError(f"--devices {d}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+    for name in ("workers", "threads", "cpus_per_task", "gpus_per_task", "slurm_time_min"):
+        val = getattr(args, name)
+        if val is not None and val < (0 if name == "gpus_per_task" else 1):
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {val}")
+    if args.heartbeat_s <= 0:
+        raise UsageError(f"--heartbeat-s must be > 0, got {args.heartbeat_s}")
+    if args.claim_timeout_s is not None and args.claim_timeout_s <= args.heartbeat_s:
+        raise UsageError(f"--claim-timeout-s ({args.claim_timeout_s}) must exceed --heartbeat-s "
+                         f"({args.heartbeat_s})")
+    if args.executor == "local":
+        executor = make_executor("local", workers=args.workers, devices=args.devices, threads=args.threads)
+    elif args.executor == "ray":
+        executor = make_executor("ray", address=args.ray_address, cpus_per_task=args.cpus_per_task,
+                                 gpus_per_task=args.gpus_per_task)
+    else:
+        executor = make_executor("slurm", partition=args.slurm_partition, time_min=args.slurm_time_min,
+                                 cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
+                                 array_parallelism=args.slurm_array_parallelism,
+                                 max_requeues=args.slurm_max_requeues, poll_s=args.slurm_poll_s)
+    cell_runner = None
+    if args.cell_runner:  # a test hook: MODULE:FUNCTION
+        import importlib
+
+        module, _, func = args.cell_runner.partition(":")
+        cell_runner = getattr(importlib.import_module(module), func)
     data_root = args.data_root or default_data_root()
     out = args.out or Path("runs") / grid.name
-    log.info("grid %s: %d cells -> %s (data root %s)", grid.name, len(grid.cells()), out, data_root)
-    summary = run_grid(grid, out, data_root, progress=not args.quiet, strict=args.strict)
+    log.info("grid %s: %d cells -> %s (data root %s; %s)", grid.name, len(grid.cells()), out,
+             data_root, executor.describe())
+    summary = run_grid(grid, out, data_root, progress=not args.quiet, strict=args.strict,
+                       executor=executor, cell_runner=cell_runner, heartbeat_s=args.heartbeat_s,
+                       claim_timeout_s=args.claim_timeout_s, wait_for_others=not args.no_wait)
     print(summary.line())
     paths = write_reports(out)
     leaderboard = out / "leaderboard.md"
@@ -156,15 +290,89 @@ def cmd_run(args) -> int:
     print(f"reports: {', '.join(str(p) for p in paths)}")
     if summary.interrupted:
         return 130
-    return EXIT_FAILED if summary.failed and not summary.done and not summary.resumed else EXIT_OK
+    return (EXIT_FAILED if summary.failed and not summary.done and not summary.resumed
+            and not summary.elsewhere else EXIT_OK)
 
 
 def cmd_report(args) -> int:
-    """Re-render a run folder's tables and figures; print their paths."""
+    """Re-render one run folder in place, or merge several into ``--out``; print the paths.
+
+    Raises:
+        UsageError: several run folders without ``--out``.
+        RecordSchemaError / merge errors: incompatible records or conflicting cells.
+    """
     from reports import write_reports
 
-    for p in write_reports(args.run_dir):
+    if len(args.run_dirs) == 1 and args.out is None:
+        (run,) = args.run_dirs
+        paths = write_reports(run)
+        if args.html:
+            from reports.html import write_html
+
+            paths.append(write_html([run], run / "leaderboard.html", merge_policy=args.merge_policy))
+    else:
+        if args.out is None:
+            raise UsageError("several run folders are merged into --out OUT_DIR; give it")
+        from reports.html import write_merged_reports
+
+        paths = write_merged_reports(args.run_dirs, args.out, merge_policy=args.merge_policy,
+                                     html=args.html)
+    for p in paths:
         print(p)
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    """Validate each run folder; print every problem.
+
+    Returns:
+        0 if every folder passes, 1 otherwise.
+    """
+    from benchmarks.validate import validate_run
+
+    bad = 0
+    for d in args.run_dirs:
+        problems = validate_run(d, require_predictions=not args.allow_missing_predictions)
+        for p in problems:
+            print(p)
+        print(f"{d}: OK" if not problems else f"{d}: {len(problems)} problem(s)")
+        bad += bool(problems)
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def cmd_speed(args) -> int:
+    """Write and print the framework speed table."""
+    from benchmarks.speed import run_speed
+
+    run_speed(args.out, device=args.device, backends=args.backends,
+              neurons=tuple(args.neurons) if args.neurons else None, archs=tuple(args.archs),
+              repeats=args.repeats)
+    print((args.out / "speed.md").read_text())
+    print(f"wrote {args.out / 'speed.md'} and {args.out / 'speed.png'}")
+    return EXIT_OK
+
+
+def cmd_estimate(args) -> int:
+    """Print the projected cost of a grid on this machine.
+
+    Raises:
+        GridFileError: an unknown grid; ValueError -> UsageError: a device it cannot measure.
+    """
+    import dataclasses
+
+    from benchmarks.estimate import estimate_grid
+    from benchmarks.grid import load_grid, resolve_names
+
+    grid = resolve_names(load_grid(args.grid))
+    if args.workers is not None:
+        grid = dataclasses.replace(grid, recipe=dataclasses.replace(grid.recipe, workers=args.workers))
+    device = args.device or grid.device
+    try:
+        _, report = estimate_grid(grid, device=device, data_root=args.data_root or default_data_root(),
+                                  events=args.events)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print(report)
     return EXIT_OK
 
 

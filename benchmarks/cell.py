@@ -55,6 +55,7 @@ def run_cell(
     from benchmarks.inference import measure_latency, predict
     from benchmarks.provenance import provenance
     from benchmarks.training import autocast, prepare_model, set_seed, train
+    from benchmarks.validate import sample_predictions
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -85,6 +86,10 @@ def run_cell(
     timings["evaluate_s"] = time.perf_counter() - t1
     y = data.test.y.numpy()
     pred = logits.argmax(1).numpy()
+    seqs = [data.dataset.sequences[i] for i in data.test.indices]
+    lighting = list(data.test.lighting) if any(g is not None for g in data.test.lighting) else None
+    predictions = sample_predictions(  # per test sample, so that every metric can be recomputed
+        [f"{s.subject}/{s.sequence}" for s in seqs], y, logits, per_step, lighting=lighting)
     k = data.num_classes
     names = list(data.classes)
     metrics: dict[str, Any] = {
@@ -132,5 +137,5 @@ def run_cell(
     prov["backend_runtime"] = runtime_info(net) if callable(runtime_info) else {}
     return Record.for_cell(
         cell, "ok", kind="trained", classes=names, metrics=metrics, history=tr["history"],
-        timings_s=timings, provenance=prov, checkpoint=checkpoint,
+        timings_s=timings, provenance=prov, checkpoint=checkpoint, predictions=predictions,
     )

@@ -13,24 +13,45 @@ A grid is declared by command-line options or by a TOML file under ``benchmarks/
     [recipe]
     epochs = 12
 
-The runner appends one record per cell to ``RUN_DIR/results.jsonl``, skips cells already recorded
-(resume), records a failing cell as ``status: "error"`` and carries on, skips the cells of an
-unavailable backend or an absent dataset with a logged reason (recorded as ``status: "skipped"``),
-and stops cleanly on Ctrl-C without losing a finished cell.
+The runner (:func:`run_grid`) records one record per cell in ``RUN_DIR/results.jsonl``, skips cells
+already recorded (resume), records a failing cell as ``status: "error"`` and carries on, skips the
+cells of an unavailable backend or an absent dataset with a logged reason (recorded as
+``status: "skipped"``), and stops cleanly on Ctrl-C without losing a finished cell. The cells run in
+this process, in local worker processes, on a Ray cluster or as Slurm jobs
+(:mod:`benchmarks.executors`); each runs exactly once even when several ``run`` processes on several
+hosts share the run folder: a claim per cell with a heartbeat, one record file per cell attempt,
+merged into ``results.jsonl`` by the driver (:mod:`benchmarks.claims`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.claims import (
+    DEFAULT_HEARTBEAT_S,
+    ClaimStore,
+    Held,
+    merge_cell_records,
+    new_attempt_id,
+    write_cell_record,
+)
+from benchmarks.executors import (
+    CellTask,
+    Executor,
+    ExecutorUnavailable,  # noqa: F401 (re-exported: the error of an executor that cannot start)
+    LocalExecutor,
+    Outcome,
+    error_record,
+    executor_block,
+    make_owner,
+)
 from benchmarks.provenance import provenance
-from benchmarks.records import Record, append_record, finished_cell_ids
+from benchmarks.records import Record, finished_cell_ids
 from benchmarks.spec import Cell, Recipe
 from datasets.common import InputError
 
@@ -207,18 +228,26 @@ def _skip_reasons(cells: list[Cell], data_root: Path, *, strict: bool = False) -
 
 @dataclass
 class GridSummary:
-    """Counts of a grid run."""
+    """Counts of a grid run.
+
+    ``elsewhere``: cells that another process (another ``run`` sharing the run folder, or a
+    worker of an earlier run still going) was running or had recorded meanwhile; this run
+    waited for them (see ``wait_for_others``) and did not run them itself.
+    """
 
     done: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)
     interrupted: bool = False
     wall_time_s: float = 0.0
+    executor: str = "local"
 
     def line(self) -> str:
         return (f"{len(self.done)} cells run, {len(self.resumed)} already recorded, "
                 f"{len(self.failed)} failed, {len(self.skipped)} skipped"
+                + (f", {len(self.elsewhere)} run by other processes" if self.elsewhere else "")
                 + (" (interrupted)" if self.interrupted else "") + f" in {self.wall_time_s:.1f} s")
 
 
@@ -231,16 +260,27 @@ def run_grid(
     progress: bool = True,
     strict: bool = False,
     same_code_only: bool = False,
+    executor: Executor | None = None,
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+    claim_timeout_s: float | None = None,
+    wait_for_others: bool = True,
 ) -> GridSummary:
-    """Run every cell of ``grid`` not yet recorded in ``run_dir``.
+    """Run every cell of ``grid`` not yet recorded in ``run_dir``, each exactly once even when
+    several processes (or hosts) run the same grid into the same folder.
+
+    Every cell is claimed before it runs and its record is written to ``RUN_DIR/cells/`` by
+    whoever ran it, then merged into ``RUN_DIR/results.jsonl`` (:mod:`benchmarks.claims`); the
+    cells themselves run where ``executor`` puts them (:mod:`benchmarks.executors`).
 
     Args:
         grid: the grid.
-        run_dir: the run folder (``results.jsonl`` is appended there).
+        run_dir: the run folder (``results.jsonl`` is merged there).
         data_root: where datasets live (the built-in one is generated there if absent).
         cell_runner: ``(cell, data_root, progress=...) -> Record``; default
             :func:`benchmarks.cell.run_cell` (tests inject their own), which is also given
-            ``checkpoint_dir=run_dir / "checkpoints"`` and saves each cell's model there.
+            ``checkpoint_dir=run_dir / "checkpoints"`` (each cell's model is saved there) and,
+            when its signature has it, ``train_state_dir=run_dir / "train_state"``. With worker
+            processes, Ray or Slurm it must be picklable (a module-level function).
         progress: show progress bars.
         strict: stop (:class:`DatasetCheckFailed`) before any cell runs if a dataset is absent
             or fails its check; by default its cells are recorded as skipped with the full report
@@ -248,10 +288,20 @@ def run_grid(
         same_code_only: resume only cells recorded by this very code
             (:func:`benchmarks.provenance.code_version`: commit plus uncommitted changes); the
             gates use it so that they never pass on results of other code.
+        executor: where the cells run (:class:`benchmarks.executors.LocalExecutor`,
+            ``RayExecutor``, ``SlurmExecutor``); default one local worker: the cells run one
+            after another in this process.
+        heartbeat_s: claim heartbeat interval, seconds.
+        claim_timeout_s: a claim without heartbeat for this long is stale and its cell may run
+            again (default four heartbeats).
+        wait_for_others: when cells are being run by other processes, wait until they are
+            recorded (and run those whose claims go stale); otherwise leave them.
 
     Raises:
         UnknownNameError: an unknown backend, architecture or dataset (:func:`resolve_names`).
         DatasetCheckFailed: see ``strict``.
+        ExecutorUnavailable: the executor cannot start (no Ray cluster at the address, no
+            ``sbatch``), before any cell starts and before anything is written.
 
     Returns:
         A :class:`GridSummary`. ``KeyboardInterrupt`` stops the grid after recording nothing
@@ -260,15 +310,11 @@ def run_grid(
     from tqdm.auto import tqdm
 
     grid = resolve_names(grid)  # a typo stops here, before the run folder is touched
-    run_dir = Path(run_dir)
-    runner_kwargs: dict[str, Any] = {}
-    if cell_runner is None:  # the default runner saves each cell's model under RUN_DIR/checkpoints
-        from benchmarks.cell import run_cell as cell_runner
-
-        runner_kwargs["checkpoint_dir"] = run_dir / "checkpoints"
-    data_root = Path(data_root)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    summary = GridSummary()
+    run_dir = Path(run_dir).absolute()
+    data_root = Path(data_root).absolute()
+    executor = executor or LocalExecutor()
+    store = ClaimStore(run_dir, heartbeat_s, claim_timeout_s)
+    summary = GridSummary(executor=executor.describe())
     t0 = time.perf_counter()
     cells = grid.cells()
     code = None
@@ -276,6 +322,8 @@ def run_grid(
         from benchmarks.provenance import code_version
 
         code = code_version() or "unknown code version"
+    if run_dir.is_dir():
+        merge_cell_records(run_dir)  # records of workers whose driver did not merge them
     done_ids = finished_cell_ids(run_dir, code_version=code)
     todo = []
     for c in cells:
@@ -283,30 +331,115 @@ def run_grid(
     if summary.resumed:
         log.info("resuming: %d of %d cells already recorded in %s", len(summary.resumed), len(cells), run_dir)
     skip = _skip_reasons(todo, data_root, strict=strict) if todo else {}
-    bar = tqdm(todo, desc=f"grid {grid.name}", unit="cell", disable=not progress)
+    runnable = [c for c in todo if c not in skip]
+    started = False
+    bar = tqdm(total=len(todo), desc=f"grid {grid.name}", unit="cell", disable=not progress)
+
+    def task_of(cell: Cell) -> CellTask:
+        return CellTask(cell=cell, data_root=str(data_root), run_dir=str(run_dir),
+                        owner=make_owner(executor.name), executor=executor.name, runner=cell_runner,
+                        progress=progress, threads=executor.threads(), heartbeat_s=store.heartbeat_s,
+                        timeout_s=store.timeout_s, code_version=code)
+
+    others: dict[str, Cell] = {}
+
+    def on_done(task: CellTask, outcome: Outcome) -> None:
+        cid = task.cell.cell_id
+        if outcome.status == "died":
+            log.error("cell %s: %s", cid, outcome.error)
+            rec = error_record(task.cell, outcome.error or "the worker died")
+            rec.provenance["executor"] = {
+                **executor_block(task, new_attempt_id(), outcome.job_id, host="unknown", pid=-1),
+                "threads": task.threads, "cuda_visible_devices": None, "died": True}
+            write_cell_record(run_dir, rec)
+            store.release_if_owner(cid, task.owner)
+        if outcome.status in ("ok", "error", "died"):
+            merge_cell_records(run_dir, store=store)
+            (summary.done if outcome.status == "ok" else summary.failed).append(cid)
+            bar.update(1)
+        elif outcome.status == "done":
+            summary.elsewhere.append(cid)
+            bar.update(1)
+        else:  # "running" (held by another live worker) or "lost" (taken over)
+            log.info("cell %s is being run by another process (%s)", cid, outcome.holder or "?")
+            others[cid] = task.cell
+
     try:
-        for cell in bar:
-            bar.set_postfix_str(f"{cell.backend}/{cell.arch} {cell.dataset} f{cell.fold} s{cell.seed}")
+        if runnable:
+            executor.start(runnable)  # a missing sbatch or dead Ray address stops here
+            started = True
+            log.info("running %d cell(s) on %s", len(runnable), executor.describe())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for cell in todo:
             if cell in skip:
-                append_record(run_dir, Record.for_cell(cell, "skipped", error=skip[cell],
-                                                       provenance=provenance(None, cell.device)))
+                _record_skipped(store, cell, skip[cell], executor.name)
                 summary.skipped.append(cell.cell_id)
-                continue
-            try:
-                record = cell_runner(cell, data_root, progress=progress, **runner_kwargs)
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                log.error("cell %s failed: %s: %s", cell.cell_id, type(exc).__name__, exc)
-                record = Record.for_cell(cell, "error", error=f"{type(exc).__name__}: {exc}",
-                                         traceback=traceback.format_exc(limit=8),
-                                         provenance=provenance(None, cell.device))
-            append_record(run_dir, record)
-            (summary.done if record.status == "ok" else summary.failed).append(cell.cell_id)
+                bar.update(1)
+        batch = runnable
+        while batch:
+            bar.set_postfix_str(f"{len(batch)} cell(s) on {executor.name}")
+            executor.run([task_of(c) for c in batch], on_done)
+            if not (others and wait_for_others):
+                break
+            batch = _wait_for_others(store, others, summary, bar)
+        if others and not wait_for_others:
+            summary.elsewhere.extend(others)
     except KeyboardInterrupt:
         summary.interrupted = True
         log.warning("interrupted: finished cells are kept in %s; re-run the same command to resume", run_dir)
     finally:
         bar.close()
+        if started:
+            executor.close()
+        if run_dir.is_dir():
+            merge_cell_records(run_dir, store=store)
     summary.wall_time_s = time.perf_counter() - t0
     return summary
+
+
+def _record_skipped(store: ClaimStore, cell: Cell, reason: str, executor_name: str) -> None:
+    """Record a skipped cell (claimed, so that two runs do not both record it)."""
+    owner = make_owner(executor_name)
+    got = store.acquire(cell.cell_id, owner)
+    if isinstance(got, Held):
+        return
+    try:
+        rec = Record.for_cell(cell, "skipped", error=reason, provenance=provenance(None, cell.device))
+        task = CellTask(cell=cell, data_root="", run_dir=str(store.run_dir), owner=owner,
+                        executor=executor_name)
+        rec.provenance["executor"] = executor_block(task, new_attempt_id(), None)
+        write_cell_record(store.run_dir, rec)
+        merge_cell_records(store.run_dir, store=store)
+    finally:
+        got.release()
+
+
+def _wait_for_others(store: ClaimStore, others: dict[str, Cell], summary: GridSummary,
+                     bar: Any) -> list[Cell]:
+    """Wait while other processes hold claims on ``others``; return the cells whose claims went
+    stale (to run here). A claim that turns done counts as run elsewhere; one that disappears
+    without a done claim (the other process recorded an error or was interrupted) is left to a
+    later resume."""
+    log.info("waiting for %d cell(s) run by other processes", len(others))
+    while others:
+        stale = []
+        for cid in list(others):
+            got = store.peek(cid)
+            if got is None or got[0].state == "done":
+                if got is not None:
+                    summary.elsewhere.append(cid)
+                else:
+                    log.info("cell %s: the other process released it without an ok record; "
+                             "re-run to retry it", cid)
+                del others[cid]
+                bar.update(1)
+            elif store.is_stale(*got):
+                log.warning("cell %s: the claim of %s pid %s went stale (no heartbeat for %.0f s); "
+                            "running it here", cid, got[0].host, got[0].pid, got[0].timeout_s)
+                stale.append(others.pop(cid))
+        if stale:
+            return stale
+        if others:
+            time.sleep(min(store.heartbeat_s, 2.0))
+    merge_cell_records(store.run_dir, store=store)
+    return []

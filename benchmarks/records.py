@@ -19,7 +19,16 @@ Schema (:data:`SCHEMA_VERSION` 2), the fields of :class:`Record`:
 * ``provenance`` (:func:`benchmarks.provenance.provenance`: git commit, dirty flag and
   ``code_version``, UTC time, Python/torch/backend versions, CPU, threads, device, GPU);
 * ``checkpoint`` (path of the cell's saved model relative to the run folder, or ``None``);
-* ``source`` (published records: the files scored and their digests).
+* ``source`` (published records: the files scored and their digests);
+* ``predictions`` (optional, ``None`` when not stored): the per-sample test predictions behind
+  the metrics, one object per test sample in test-split order, as
+  :func:`benchmarks.validate.sample_predictions` builds them: ``sequence_id`` (str, unique within
+  the record, e.g. ``"<subject>/<sequence>"``), ``label`` and ``pred`` (class indices into
+  ``classes``), ``logits`` (K floats, the scores whose argmax is ``pred``), ``logits_per_step``
+  (T x K, the readout after t = 1..T steps; only where the backend has one) and ``lighting``
+  (the sample's lighting condition, or ``None``). :mod:`benchmarks.validate` recomputes every
+  accuracy metric from them; the reports compute intervals and paired tests from them. Added
+  within version 2: a record without the field reads as ``predictions = None``.
 
 Migration: version 1 (round 1) kept the torch thread count twice (top-level ``torch_threads`` and
 ``provenance.threads``) and had no ``provenance.code_version``; :func:`migrate` drops the former
@@ -61,8 +70,9 @@ class Record:
     """One result record (see the module docstring for the meaning of each field).
 
     Raises (on construction):
-        RecordSchemaError: an unknown ``status`` or ``kind``, an empty ``cell_id``, or an
-            ``"ok"`` trained record without metrics.
+        RecordSchemaError: an unknown ``status`` or ``kind``, an empty ``cell_id``, an
+            ``"ok"`` trained record without metrics, or ``predictions`` that is neither null
+            nor an array of objects.
     """
 
     cell_id: str
@@ -79,6 +89,7 @@ class Record:
     provenance: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
     source: dict[str, Any] | None = None
+    predictions: list[dict[str, Any]] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -96,6 +107,12 @@ class Record:
                 raise RecordSchemaError(
                     f"field {name!r} = {getattr(self, name)!r:.60}; expected a JSON "
                     f"{'object' if typ is dict else 'array'}")
+        if self.predictions is not None and not (
+                isinstance(self.predictions, list)
+                and all(isinstance(p, dict) for p in self.predictions)):
+            raise RecordSchemaError(
+                f"field 'predictions' = {self.predictions!r:.60}; expected null or a JSON array "
+                "of objects (one per test sample)")
         if self.status == "ok" and not self.metrics:
             raise RecordSchemaError("an 'ok' record needs a non-empty field 'metrics'")
         if self.status != "ok" and not self.error:

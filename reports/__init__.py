@@ -30,17 +30,19 @@ def write_reports(run_dir: str | os.PathLike[str]) -> list[Path]:
 
     Returns:
         The paths written: ``leaderboard.md`` first, then the figures that had data (see
-        :func:`reports.figures.render_figures`).
+        :func:`reports.figures.render_figures`), then the paper tables (markdown, CSV, LaTeX per
+        dataset and protocol: :func:`reports.tables.write_tables`).
 
     Raises:
         FileNotFoundError: ``run_dir`` has no ``results.jsonl``.
         RecordSchemaError: a record of a newer schema version than this code reads.
     """
     from reports.figures import render_figures  # lazy: matplotlib only when drawing
+    from reports.tables import write_tables
 
     run = Path(run_dir)
     records = read_records(run)
     md = run / LEADERBOARD_FILE
     atomic_write_text(md, render_markdown(records))
     log.info("wrote %s (%d records)", md, len(records))
-    return [md, *render_figures(records, run)]
+    return [md, *render_figures(records, run), *write_tables(records, run)]

@@ -4,10 +4,12 @@ Every plot function takes the records and an output path, draws with matplotlib'
 ``matplotlib.figure.Figure`` (no pyplot, so no global backend or figure registry is touched), and
 returns the path written, or ``None`` (with a logged reason) when no record has the data.
 Groups (rows x dataset columns) and their means are those of :mod:`reports.leaderboard`: one
-point / bar / line per (row, dataset) pair, mean over its cells, error bars one sample std.
+point / bar / line per (row, dataset) pair, mean over its cells. Accuracy error bars are the 95%
+intervals of :func:`reports.stats.group_interval`; other error bars and bands one sample std.
 
-Figures: accuracy vs estimated energy with the Pareto front, per-lighting accuracy bars,
-confusion matrices, batch-1 latency, accuracy vs time steps.
+Figures: accuracy vs estimated energy with the Pareto front (overlapping markers drawn side by
+side and labelled), per-lighting accuracy bars, confusion matrices, batch-1 latency, accuracy vs
+time steps, and the critical-difference diagram of the ranking across datasets.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ __all__ = [
     "plot_confusion_matrices",
     "plot_latency",
     "plot_accuracy_vs_steps",
+    "plot_critical_difference",
+    "dodge_offsets",
     "FIGURES",
     "render_figures",
 ]
@@ -157,54 +161,160 @@ def _energy_models(g: Group) -> set[str]:
 # --------------------------------------------------------------------------------------------
 
 
+HATCHES = ("", "//", "..", "xx", "\\\\", "++", "oo", "--")
+"""Bar hatches cycled over the rows (bars stay apart in greyscale)."""
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+"""Marker shapes cycled over the rows of a panel (with the colours), so that rows stay apart
+in greyscale prints and where markers touch."""
+
+DODGE_RADIUS_PX = 10.0
+"""Markers whose centres are closer than this (display pixels) are spread apart."""
+
+
+def dodge_offsets(points_px: Sequence[tuple[float, float]], radius: float = DODGE_RADIUS_PX
+                  ) -> list[float]:
+    """Horizontal offsets (pixels) that keep overlapping markers visible.
+
+    Points closer than ``radius`` to each other (transitively: a chain of close points is one
+    cluster) are spread side by side, ``1.2 * radius`` apart, centred on the cluster, in input
+    order; an isolated point is not moved.
+
+    Args:
+        points_px: marker centres in display pixels.
+        radius: the distance under which two markers overlap.
+
+    Returns:
+        One x offset per point (0.0 for isolated points).
+
+    Example:
+        >>> dodge_offsets([(0.0, 0.0), (1.0, 0.0), (100.0, 0.0)], radius=10.0)
+        [-6.0, 6.0, 0.0]
+    """
+    n = len(points_px)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            (xi, yi), (xj, yj) = points_px[i], points_px[j]
+            if math.hypot(xi - xj, yi - yj) < radius:
+                parent[find(i)] = find(j)
+    clusters: dict[int, list[int]] = {}
+    for i in range(n):
+        clusters.setdefault(find(i), []).append(i)
+    out = [0.0] * n
+    for members in clusters.values():
+        m = len(members)
+        for rank, i in enumerate(sorted(members)):
+            out[i] = (rank - (m - 1) / 2) * 1.2 * radius if m > 1 else 0.0
+    return out
+
+
+def _ci_err(mean: float, iv: Any, scale: float = 100.0) -> list[list[float]] | None:
+    """Asymmetric error bar ``[[below], [above]]`` of interval ``iv`` around ``mean``."""
+    if iv is None:
+        return None
+    return [[max(0.0, mean - iv.low * scale)], [max(0.0, iv.high * scale - mean)]]
+
+
+def _energy_panel(fig: Figure, ax: Axes, ds: str, pts: list[tuple[str, float, float, float, Any]],
+                  energy_models: list[str]) -> list[tuple[float, float]]:
+    """Draw one accuracy-vs-energy panel; return the marker centres in display pixels (after
+    the side-by-side offsets of :func:`dodge_offsets`)."""
+    from matplotlib.transforms import offset_copy
+
+    energies = [p[1] for p in pts]
+    if min(energies) > 0 and max(energies) / min(energies) > 100:
+        ax.set_xscale("log")
+    front = pareto_front([(p[1], p[3]) for p in pts])
+    fx = [pts[i][1] for i in front]
+    fy = [pts[i][3] for i in front]
+    ax.plot(fx, fy, "--", color="0.3", drawstyle="steps-post", linewidth=1.2,
+            label="Pareto front", zorder=0)
+    # fix the limits first (points, error bars), then find the markers that would overlap
+    # on screen; artists drawn with an offset transform do not update the data limits
+    extent = []
+    for _, em, esd, am, iv in pts:
+        dx = esd if np.isfinite(esd) else 0.0
+        lo, hi = (iv.low * 100.0, iv.high * 100.0) if iv is not None else (am, am)
+        extent += [(em - dx, min(lo, am)), (em + dx, max(hi, am))]
+    ax.update_datalim(extent)
+    ax.margins(0.12)
+    ax.autoscale_view()
+    ax.set_xlim(ax.get_xlim())
+    ax.set_ylim(ax.get_ylim())
+    fig.draw_without_rendering()  # settle the layout, so that pixel distances are final
+    px = ax.transData.transform([(p[1], p[3]) for p in pts])
+    offsets = dodge_offsets([tuple(q) for q in px])
+    to_pt = 72.0 / fig.dpi
+    colors = _colors(len(pts))
+    for i, ((label, em, esd, am, iv), color) in enumerate(zip(pts, colors, strict=True)):
+        tr = offset_copy(ax.transData, fig=fig, x=offsets[i] * to_pt, y=0.0, units="points")
+        on_front = i in front
+        ax.errorbar(em, am, xerr=esd if np.isfinite(esd) else None, yerr=_ci_err(am, iv),
+                    fmt=MARKERS[i % len(MARKERS)], color=color, capsize=3, markersize=7,
+                    markeredgecolor="black" if on_front else color, transform=tr,
+                    label=label + (" (Pareto)" if on_front else ""), zorder=3)
+        if offsets[i] != 0.0:
+            ax.annotate(label, xy=(em, am), xycoords=tr, xytext=(0, 9 + 9 * (i % 2)),
+                        textcoords="offset points", ha="center", fontsize="x-small",
+                        color=color)
+    ax.annotate("better", xy=(0.03, 0.97), xytext=(0.18, 0.84), xycoords="axes fraction",
+                textcoords="axes fraction", ha="center", fontsize="small", color="0.4",
+                arrowprops={"arrowstyle": "->", "color": "0.4"})
+    em_names = ", ".join(energy_models) or "unknown energy model"
+    ax.set_xlabel(f"estimated energy per inference (µJ)\n[{em_names}]")
+    ax.set_ylabel("accuracy / WAR (%)")
+    ax.set_title(f"{ds}: accuracy vs energy")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="best")
+    if any(o != 0.0 for o in offsets):
+        ax.text(0.99, 0.01, "overlapping points drawn side by side", fontsize="x-small",
+                color="0.4", ha="right", va="bottom", transform=ax.transAxes)
+    return [(float(x) + o, float(y)) for (x, y), o in zip(px, offsets, strict=True)]
+
+
 def plot_accuracy_vs_energy(records: Sequence[dict[str, Any]],
                             path: str | os.PathLike[str]) -> Path | None:
     """Accuracy (WAR, %) vs estimated energy per inference (µJ), one panel per dataset column,
     with the Pareto front (lower energy, higher accuracy; :func:`pareto_front`) as a dashed
-    staircase. Error bars: one sample std over cells. Energy axis logarithmic when it spans more
-    than two decades.
+    staircase. Vertical error bars: the 95% interval of :func:`reports.stats.group_interval`
+    (t over cells, or the bootstrap over one cell's test samples); horizontal: one sample std
+    of the energy over cells. Each row has its own colour and marker; markers that would
+    overlap (:func:`dodge_offsets`) are drawn side by side and labelled with their row, so no
+    point hides another. Energy axis logarithmic when it spans more than two decades.
 
     Returns:
         ``path``, or ``None`` when no group has both ``war``/``accuracy`` and
         ``energy_uj_per_inference``.
     """
-    data: dict[str, list[tuple[str, float, float, float, float]]] = {}
+    from reports.stats import group_interval
+
+    data: dict[str, list[tuple[str, float, float, float, Any]]] = {}
     models: dict[str, set[str]] = {}
     for ds, gs in _by_dataset(group_records(records)).items():
         for g in gs:
             acc, en = g.values("war"), g.values("energy_uj_per_inference")
             if acc and en:
-                am, asd = _mean_std([100.0 * a for a in acc])
+                am = 100.0 * float(np.mean(acc))
                 em, esd = _mean_std(en)
-                data.setdefault(ds, []).append((g.row, em, esd, am, asd))
+                data.setdefault(ds, []).append((g.row, em, esd, am,
+                                                group_interval(g.records, "war")))
                 models.setdefault(ds, set()).update(_energy_models(g))
     if not data:
         _skip("accuracy_vs_energy", "no record has both accuracy and energy_uj_per_inference")
         return None
     fig, axes = _new_figure(len(data))
     for ax, (ds, pts) in zip(axes, data.items(), strict=True):
-        colors = _colors(len(pts))
-        for (label, em, esd, am, asd), color in zip(pts, colors, strict=True):
-            ax.errorbar(em, am, xerr=esd, yerr=asd, fmt="o", color=color, capsize=3,
-                        markersize=7, label=label)
-        front = pareto_front([(p[1], p[3]) for p in pts])
-        fx = [pts[i][1] for i in front]
-        fy = [pts[i][3] for i in front]
-        ax.plot(fx, fy, "--o", color="0.3", drawstyle="steps-post", linewidth=1.2,
-                markersize=14, markerfacecolor="none", label="Pareto front (ringed)", zorder=0)
-        ax.annotate("better", xy=(0.03, 0.97), xytext=(0.18, 0.84), xycoords="axes fraction",
-                    textcoords="axes fraction", ha="center", fontsize="small", color="0.4",
-                    arrowprops={"arrowstyle": "->", "color": "0.4"})
-        energies = [p[1] for p in pts]
-        if min(energies) > 0 and max(energies) / min(energies) > 100:
-            ax.set_xscale("log")
-        em_names = ", ".join(sorted(models.get(ds, set()))) or "unknown energy model"
-        ax.set_xlabel(f"estimated energy per inference (µJ)\n[{em_names}]")
-        ax.set_ylabel("accuracy / WAR (%)")
-        ax.set_title(f"{ds}: accuracy vs energy")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small", loc="best")
-    fig.suptitle("Accuracy vs estimated energy (mean ± std over cells)")
+        _energy_panel(fig, ax, ds, pts, sorted(models.get(ds, set())))
+    fig.suptitle("Accuracy vs estimated energy\nerror bars: WAR 95% CI, energy ± std over "
+                 "cells\nblack marker edge: on the Pareto front", fontsize="medium")
     return _save(fig, path)
 
 
@@ -218,11 +328,15 @@ def _colors(n: int) -> list[Any]:
 def plot_lighting_accuracy(records: Sequence[dict[str, Any]],
                            path: str | os.PathLike[str]) -> Path | None:
     """Per-lighting accuracy (%, bars grouped by lighting condition, one bar per row), one panel
-    per dataset column that has ``per_lighting_accuracy``. Error bars: one sample std over cells.
+    per dataset column that has ``per_lighting_accuracy``. Error bars: the 95% interval of
+    :func:`reports.stats.group_interval` (t over cells, or the bootstrap over one cell's test
+    samples of that lighting condition; none when neither is available).
 
     Returns:
         ``path``, or ``None`` when no record has ``per_lighting_accuracy``.
     """
+    from reports.stats import group_interval
+
     panels: dict[str, tuple[list[str], list[Group]]] = {}
     for ds, gs in _by_dataset(group_records(records)).items():
         gs = [g for g in gs if any(lighting_values(g, "per_lighting_accuracy", c)
@@ -237,14 +351,18 @@ def plot_lighting_accuracy(records: Sequence[dict[str, Any]],
         x = np.arange(len(conditions), dtype=float)
         width = 0.8 / len(gs)
         for k, (g, color) in enumerate(zip(gs, _colors(len(gs)), strict=True)):
-            means, stds = [], []
+            means, err = [], [[], []]
             for c in conditions:
                 vals = lighting_values(g, "per_lighting_accuracy", c)
-                m, s = _mean_std([100.0 * v for v in vals]) if vals else (np.nan, np.nan)
+                m = 100.0 * float(np.mean(vals)) if vals else np.nan
+                iv = group_interval(g.records, "per_lighting_accuracy", c) if vals else None
+                e = _ci_err(m, iv) if iv is not None else [[np.nan], [np.nan]]
                 means.append(m)
-                stds.append(s)
-            ax.bar(x - 0.4 + width * (k + 0.5), means, width, yerr=stds, capsize=3,
-                   color=color, label=g.row)
+                err[0].append(e[0][0])
+                err[1].append(e[1][0])
+            ax.bar(x - 0.4 + width * (k + 0.5), means, width, yerr=err, capsize=3,
+                   color=color, label=g.row, hatch=HATCHES[k % len(HATCHES)],
+                   edgecolor="black", linewidth=0.5)
         ax.set_xticks(x, [c.replace("_", " ") for c in conditions])
         ax.set_xlabel("lighting condition")
         ax.set_ylabel("accuracy (%)")
@@ -252,7 +370,7 @@ def plot_lighting_accuracy(records: Sequence[dict[str, Any]],
         ax.set_title(f"{ds}: accuracy per lighting condition")
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize="small", loc="upper right")
-    fig.suptitle("Per-lighting accuracy (mean ± std over cells)")
+    fig.suptitle("Per-lighting accuracy (mean over cells, error bars: 95% CI)")
     return _save(fig, path)
 
 
@@ -431,12 +549,73 @@ def plot_accuracy_vs_steps(records: Sequence[dict[str, Any]],
     return _save(fig, path)
 
 
+def plot_critical_difference(records: Sequence[dict[str, Any]],
+                             path: str | os.PathLike[str]) -> Path | None:
+    """Critical-difference diagram (Demsar, JMLR 7, 2006, Fig. 1) of the ranking across dataset
+    columns (:func:`reports.leaderboard.ranking`): the average rank of each model on an axis
+    from 1 (best, left) to k, the Nemenyi critical difference (alpha = 0.05) as a bar, and a
+    thick line joining each group of models whose ranks differ by less than CD (not
+    significantly different).
+
+    Returns:
+        ``path``, or ``None`` when there are fewer than 2 dataset columns or fewer than 2
+        models evaluated on all of them.
+    """
+    from reports.leaderboard import ranking
+
+    rk = ranking(records)
+    if rk is None:
+        _skip("critical_difference", "needs 2 dataset columns and 2 models evaluated on all")
+        return None
+    k = len(rk.models)
+    order = [int(i) for i in np.argsort(rk.avg_ranks, kind="stable")]
+    half = (k + 1) // 2
+    height = 1.6 + 0.32 * max(half, k - half) + 0.25 * len(rk.cliques)
+    fig, (ax,) = _new_figure(1, panel_size=(7.5, height), ncols=1)
+    ax.set_xlim(0.5, k + 0.5)
+    ax.set_ylim(-(1.0 + 0.32 * max(half, k - half) + 0.25 * len(rk.cliques)), 1.2)
+    ax.axis("off")
+    ax.plot([1, k], [0, 0], color="black", linewidth=1.2)
+    for t in range(1, k + 1):
+        ax.plot([t, t], [0, 0.08], color="black", linewidth=1.0)
+        ax.text(t, 0.14, str(t), ha="center", va="bottom", fontsize="small")
+    # the critical difference, above the axis
+    ax.plot([1, 1 + rk.cd], [0.75, 0.75], color="black", linewidth=2)
+    for x0 in (1, 1 + rk.cd):
+        ax.plot([x0, x0], [0.68, 0.82], color="black", linewidth=1)
+    ax.text(1 + rk.cd / 2, 0.86, f"CD = {rk.cd:.2f}", ha="center", va="bottom",
+            fontsize="small")
+    # the models: better half to the left, the rest to the right
+    for pos, j in enumerate(order):
+        r = rk.avg_ranks[j]
+        level = pos if pos < half else k - 1 - pos
+        y = -0.45 - 0.32 * level - 0.25 * len(rk.cliques)
+        left = pos < half
+        x_text = 0.55 if left else k + 0.45
+        ax.plot([r, r, x_text], [0, y, y], color="0.3", linewidth=0.8)
+        ax.text(x_text + (-0.03 if left else 0.03), y, f"{rk.models[j]} ({r:.2f})",
+                ha="right" if left else "left", va="center", fontsize="small")
+    for c_i, clique in enumerate(rk.cliques):
+        lo = min(rk.avg_ranks[j] for j in clique)
+        hi = max(rk.avg_ranks[j] for j in clique)
+        y = -0.18 - 0.25 * c_i
+        ax.plot([lo - 0.03, hi + 0.03], [y, y], color="black", linewidth=4,
+                solid_capstyle="round")
+    n = len(rk.datasets)
+    test = (f"Friedman p = {rk.friedman.p_chi2:.3g}" if rk.friedman is not None
+            else "Friedman test needs k >= 3")
+    fig.suptitle(f"Average rank by WAR over N = {n} dataset columns ({test}; Nemenyi, "
+                 "alpha = 0.05)", fontsize="medium")
+    return _save(fig, path)
+
+
 FIGURES: dict[str, Callable[[Sequence[dict[str, Any]], str | os.PathLike[str]], Path | None]] = {
     "accuracy_vs_energy.png": plot_accuracy_vs_energy,
     "lighting_accuracy.png": plot_lighting_accuracy,
     "confusion_matrices.png": plot_confusion_matrices,
     "latency.png": plot_latency,
     "accuracy_vs_steps.png": plot_accuracy_vs_steps,
+    "critical_difference.png": plot_critical_difference,
 }
 """File name -> plot function, in drawing order."""
 
@@ -455,4 +634,7 @@ def render_figures(records: Sequence[dict[str, Any]],
         p = fn(records, out / name)
         if p is not None:
             written.append(p)
+    from reports.energy import render_energy_figures  # per energy model (it imports leaderboard)
+
+    written.extend(render_energy_figures(records, out))
     return written

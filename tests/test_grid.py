@@ -85,6 +85,54 @@ def test_ctrl_c_keeps_finished_cells(tmp_path, no_skips):
     assert finished_cell_ids(tmp_path) == set(calls) and len(calls) == 2
 
 
+def test_run_folder_layout_and_records_rebuilt_from_cell_files(tmp_path, no_skips):
+    # each cell: a done claim and one record file; results.jsonl is their merge
+    from benchmarks.claims import ClaimStore
+
+    G.run_grid(small_grid(), tmp_path, tmp_path / "data", cell_runner=fake_runner([]), progress=False)
+    cells = sorted((tmp_path / "cells").glob("*.json"))
+    assert len(cells) == 4 and len(list((tmp_path / "claims").glob("*.claim"))) == 4
+    store = ClaimStore(tmp_path)
+    for c in small_grid().cells():
+        info, _ = store.peek(c.cell_id)
+        assert info.state == "done" and (tmp_path / info.record).is_file()
+    recs = read_records(tmp_path)
+    assert {r["provenance"]["executor"]["attempt"] for r in recs} == {
+        json.loads(p.read_text())["provenance"]["executor"]["attempt"] for p in cells}
+    # a lost results file is rebuilt from the cell files on the next run; nothing runs again
+    (tmp_path / "results.jsonl").unlink()
+    calls: list = []
+    s = G.run_grid(small_grid(), tmp_path, tmp_path / "data", cell_runner=fake_runner(calls), progress=False)
+    assert calls == [] and len(s.resumed) == 4 and len(read_records(tmp_path)) == 4
+
+
+def test_records_of_earlier_runs_are_kept_and_resumed(tmp_path, no_skips):
+    # a results.jsonl written before claims and cell files existed: its cells are not run again
+    first = small_grid().cells()[0]
+    append_record(tmp_path, Record.for_cell(first, "ok", metrics={"accuracy": 0.5}))
+    calls: list = []
+    s = G.run_grid(small_grid(), tmp_path, tmp_path / "data", cell_runner=fake_runner(calls), progress=False)
+    assert first.cell_id not in calls and len(calls) == 3 and s.resumed == [first.cell_id]
+    assert len(read_records(tmp_path)) == 4
+    assert s.line().startswith("3 cells run, 1 already recorded, 0 failed, 0 skipped in ")
+
+
+def test_a_cell_held_by_another_process_is_left_to_it(tmp_path, no_skips):
+    # another live process claims a cell: this run does not run it; with --no-wait it says so
+    from benchmarks.claims import ClaimStore
+
+    other = ClaimStore(tmp_path).acquire(small_grid().cells()[1].cell_id, "another run")
+    calls: list = []
+    s = G.run_grid(small_grid(), tmp_path, tmp_path / "data", cell_runner=fake_runner(calls),
+                   progress=False, wait_for_others=False)
+    assert len(calls) == 3 and s.elsewhere == [small_grid().cells()[1].cell_id]
+    assert "1 run by other processes" in s.line()
+    other.release()
+    calls2: list = []
+    G.run_grid(small_grid(), tmp_path, tmp_path / "data", cell_runner=fake_runner(calls2), progress=False)
+    assert calls2 == [small_grid().cells()[1].cell_id]  # resume runs it once it is free
+
+
 def test_unavailable_backend_and_absent_dataset_are_skipped(tmp_path, monkeypatch):
     # a known backend whose framework is missing: its cells are skipped with the reason
     from backends.base import get_backend

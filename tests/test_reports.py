@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 from pathlib import Path
 
@@ -71,6 +72,17 @@ EXPECTED_SNN = ["65.0 ± 12.9", "60.0 ± 12.9", "1.30 ± 0.26", "3.50 ± 1.29", 
                 "13,000 ± 2,582", "1,000"]
 
 
+# the ann cell's 20 test samples: 11 correct (WAR 0.55)
+ANN_TARGET = [0] * 7 + [1] * 7 + [2] * 6
+ANN_PREDS = [0] * 5 + [1, 2] + [1] * 3 + [0] * 4 + [2] * 3 + [0] * 3
+
+
+def _predictions(target: list[int], preds: list[int]) -> list[dict]:
+    return [{"sequence_id": f"s{i // 10}/{i:03d}", "label": t, "pred": p,
+             "logits": [1.0 if k == p else 0.0 for k in range(3)]}
+            for i, (t, p) in enumerate(zip(target, preds, strict=True))]
+
+
 def _snn_metrics(war, uar, energy, p50, p95, spikes, synops, lighting) -> dict:
     return {
         "accuracy": war, "war": war, "uar": uar,
@@ -95,12 +107,14 @@ def _records() -> list[dict]:
     for i, ((fold, seed), *vals) in enumerate(SNN_CELLS):
         recs.append(_trained("snntorch", "tiny", fold, seed, _snn_metrics(*vals), minute=i))
     # ann / tiny: one cell, no accuracy_per_step, no lighting; more energy (MACs)
-    recs.append(_trained("ann", "tiny", 0, 0, {
+    ann = _trained("ann", "tiny", 0, 0, {
         "accuracy": 0.55, "war": 0.55, "uar": 0.5, "accuracy_per_step": None,
         "confusion_matrix": [[8, 2, 0], [4, 4, 2], [3, 3, 4]],
         "latency_ms_p50": 1.0, "latency_ms_p95": 1.5, "energy_uj_per_inference": 5.0,
         "spikes_per_sample": None, "synops_per_sample": 1.0e6, "params": 1000,
-    }, minute=10))
+    }, minute=10)
+    ann["predictions"] = _predictions(ANN_TARGET, ANN_PREDS)
+    recs.append(ann)
     # a failed cell: listed, never averaged
     failed = _trained("snntorch", "tiny", 2, 0, {}, minute=20)
     failed.update(status="error", error="RuntimeError: out of | memory\nTraceback ...",
@@ -156,27 +170,46 @@ def test_load_records_skips_corrupt_last_line_with_warning(run_dir: Path, caplog
 # ------------------------------------------------------------------ tables
 
 
+def _section(table: str, heading: str) -> str:
+    """The text of one ``### heading`` section of the leaderboard."""
+    parts = table.split("### ")
+    (sec,) = [p for p in parts if p.startswith(heading + "\n")]
+    return sec
+
+
 def test_leaderboard_mean_std_worked_out_by_hand(run_dir: Path) -> None:
+    from reports.stats import bootstrap_ci
+
     table = leaderboard_table(load_records(run_dir))
-    header = table.splitlines()[0]
-    for col in ("WAR (%)", "UAR (%)", "energy (µJ/inf)", "latency p50 (ms)", "spikes/sample",
-                "SynOps/sample", "params", "synthetic-fer-dvs (folds): n", "see (fixed): n"):
-        assert col in header
+    # compact: the dataset column is a section heading, never repeated in a column header
+    assert table.startswith("### see (fixed)\n")
+    synth = _section(table, "synthetic-fer-dvs (folds)")
+    header = [ln for ln in synth.splitlines() if ln.startswith("| model")][0]
+    cols = [c.strip() for c in header.strip("|").split("|")]
+    assert cols == ["model", "source", "n", "WAR (%)", "WAR 95% CI (%)", "UAR (%)",
+                    "UAR 95% CI (%)", "energy (µJ/inf)", "latency p50 (ms)", "spikes/sample",
+                    "SynOps/sample", "params"]
+    assert "synthetic-fer-dvs" not in header and "see" not in header
     snn = [c.strip() for c in _row(table, "snntorch / tiny").strip("|").split("|")]
-    # columns: model, source, then see (fixed) x 8 (missing), then synthetic-fer-dvs x 8
-    assert snn[:2] == ["snntorch / tiny", "trained"]
-    assert snn[2:10] == ["—"] * 8
-    assert snn[10] == "4"  # n: the error record is not counted
-    assert snn[11:] == EXPECTED_SNN
+    assert snn[:3] == ["snntorch / tiny", "trained", "4"]  # the error record is not counted
+    # 95% CI over 4 cells: 65.0 +- t(0.975, 3) * 12.910 / 2 = 65.0 +- 3.1824 * 6.455 = +-20.54
+    assert snn[3:7] == ["65.0 ± 12.9", "[44.5, 85.5]", "60.0 ± 12.9", "[39.5, 80.5]"]
+    assert snn[7:] == EXPECTED_SNN[2:]
     ann = [c.strip() for c in _row(table, "ann / tiny").strip("|").split("|")]
-    assert ann[10:] == ["1", "55.0", "50.0", "5.00", "1.00", "—", "1,000,000", "1,000"]
+    # one cell with predictions: the percentile bootstrap over its 20 test samples
+    assert ann[2:4] == ["1", "55.0"]
+    assert ann[4] == bootstrap_ci(ANN_PREDS, ANN_TARGET).format(scale=100.0)
+    assert ann[5:] == ["50.0", bootstrap_ci(ANN_PREDS, ANN_TARGET, "uar").format(scale=100.0),
+                       "5.00", "1.00", "—", "1,000,000", "1,000"]
     seen = [c.strip() for c in _row(table, "SEEN (released predictions)").strip("|").split("|")]
-    # one record: WAR's std is the one over inference passes (0.0099 -> 0.99 points, 1 decimal)
-    assert seen[1:4] == ["published", "1", "83.6 ± 1.0"] and seen[4] == "80.0"
-    assert seen[5:10] == ["—"] * 5  # no energy, latency, spikes, synops, params
-    # row order: trained rows sorted by (backend, arch), then published
-    order = [ln.split("|")[1].strip() for ln in table.splitlines()[2:]]
-    assert order == ["ann / tiny", "snntorch / tiny", "SEEN (released predictions)"]
+    # one record: WAR's std is the one over inference passes (0.0099 -> 0.99 points, 1 decimal);
+    # no per-sample predictions: no interval
+    assert seen[1:4] == ["published", "1", "83.6 ± 1.0"] and seen[4] == "—"
+    assert seen[5:7] == ["80.0", "—"]
+    assert seen[7:] == ["—"] * 5  # no energy, latency, spikes, synops, params
+    # row order within a section: trained rows sorted by (backend, arch), then published
+    order = [ln.split("|")[1].strip() for ln in synth.splitlines() if ln.startswith("| ")][1:]
+    assert order == ["ann / tiny", "snntorch / tiny"]
 
 
 def test_lighting_and_failed_tables(run_dir: Path) -> None:
@@ -201,6 +234,8 @@ def test_render_markdown_sections_provenance_and_determinism(run_dir: Path) -> N
                     "## Provenance"):
         assert section in md
     assert "`0123456789ab` (6 records)" in md  # 5 ok trained + 1 error; published has none
+    for section in ("## Pairwise comparisons (WAR)", "## Ranking across datasets"):
+        assert section in md
     assert "cpu: Test CPU; threads: 2; gpu: none (6 records)" in md
     assert "snntorch 0.9.1" in md
     assert "time range (UTC): 2025-01-01T10:00:00Z to 2025-01-01T10:20:00Z" in md
@@ -209,14 +244,21 @@ def test_render_markdown_sections_provenance_and_determinism(run_dir: Path) -> N
     assert render_markdown(shuffled) == md  # order of the records does not matter
 
 
+def _core(paths) -> list[str]:
+    """The leaderboard and the core figures (the paper tables under tables/ and the per-energy-
+    model figures of reports.energy are tested in their own modules)."""
+    return [p.name for p in paths if p.suffix in (".md", ".png") and p.parent.name != "tables"
+            and "__" not in p.name and not p.name.startswith("energy_ratio")]
+
+
 def test_write_reports_writes_markdown_and_valid_pngs(run_dir: Path) -> None:
     paths = write_reports(run_dir)
-    names = [p.name for p in paths]
+    names = _core(paths)
     assert names == ["leaderboard.md", "accuracy_vs_energy.png", "lighting_accuracy.png",
                      "confusion_matrices.png", "latency.png", "accuracy_vs_steps.png"]
     first = (run_dir / "leaderboard.md").read_bytes()
     assert "65.0 ± 12.9".encode() in first
-    for p in paths[1:]:
+    for p in (p for p in paths if p.suffix == ".png"):
         data = p.read_bytes()
         assert data[:8] == PNG_MAGIC, p
         assert len(data) > 10_000, p  # a drawn figure, not an empty canvas
@@ -231,7 +273,7 @@ def test_figures_are_skipped_with_a_reason_when_data_is_missing(tmp_path: Path, 
     assert any("latency skipped: no record has latency_ms_p50" in m for m in caplog.messages)
     assert not (tmp_path / "latency.png").exists()
     _write_results(tmp_path, published)
-    assert [p.name for p in write_reports(tmp_path)] == ["leaderboard.md", "lighting_accuracy.png"]
+    assert _core(write_reports(tmp_path)) == ["leaderboard.md", "lighting_accuracy.png"]
 
 
 def test_malformed_records_do_not_crash_the_reports(tmp_path: Path, caplog) -> None:
@@ -251,7 +293,7 @@ def test_malformed_records_do_not_crash_the_reports(tmp_path: Path, caplog) -> N
     assert any("results.jsonl:1" in m and "'metrics'" in m for m in caplog.messages)
     assert any("results.jsonl:3" in m and "['cell']" in m for m in caplog.messages)
     assert any("results.jsonl:4" in m and "not a JSON object" in m for m in caplog.messages)
-    assert [p.name for p in write_reports(tmp_path)] == ["leaderboard.md"]
+    assert _core(write_reports(tmp_path)) == ["leaderboard.md"]
     assert "| ? / ? " in (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
 
 
@@ -286,3 +328,190 @@ def test_pareto_front_by_hand() -> None:
     assert pareto_front([(2.0, 0.1)]) == [0]
     with pytest.raises(ValueError, match=r"points\[1\]: expected finite numbers"):
         pareto_front([(1.0, 0.5), (float("nan"), 0.4)])
+
+
+# ------------------------------------------------------------------ comparisons and ranking
+
+
+def _cell_rec(dataset: str, backend: str, fold: int, war: float, *, seed: int = 0,
+              preds: list[dict] | None = None, energy: float = 1.0) -> dict:
+    return {
+        "schema_version": 2, "status": "ok", "kind": "trained",
+        "cell_id": f"{dataset}/folds/f{fold}/{backend}/tiny/s{seed}/abc123/cpu",
+        "cell": {"dataset": dataset, "protocol": "folds", "fold": fold, "backend": backend,
+                 "arch": "tiny", "seed": seed, "device": "cpu",
+                 "recipe": {"selection": "val"}},
+        "classes": CLASSES,
+        "metrics": {"accuracy": war, "war": war, "uar": war, "energy_uj_per_inference": energy,
+                    "energy_model": "horowitz-isscc2014-45nm", "energy_ac_pj": 0.9,
+                    "energy_mac_pj": 4.6, "latency_ms_p50": 2.0, "params": 1000,
+                    "throughput_samples_per_s": 100.0, "synops_per_sample": 10.0,
+                    "selection": "val"},
+        "provenance": {"suite_version": "0.1.0"},
+        "predictions": preds,
+    }
+
+
+def test_pairwise_table_marks_a_significant_wilcoxon_and_a_mcnemar() -> None:
+    from scipy.stats import binomtest, ttest_rel
+
+    from reports.leaderboard import comparisons, comparisons_table
+
+    # six folds: A beats B on every one (differences 10..15 points, all distinct): exact
+    # two-sided Wilcoxon p = 2 / 2**6 = 0.03125; with one pair Holm leaves it unchanged
+    recs = [_cell_rec("d", "aaa", f, 0.70 + f / 100) for f in range(6)]
+    recs += [_cell_rec("d", "bbb", f, 0.60 - f / 200) for f in range(6)]
+    (c,) = comparisons(recs)["d (folds)"]
+    assert c.test == "Wilcoxon signed-rank (exact)" and c.n == 6
+    assert c.p == pytest.approx(2 / 64) and c.p_holm == pytest.approx(2 / 64)
+    assert c.effect == ("rank-biserial r", 1.0) and c.significant()
+    table = comparisons_table(recs)
+    row = _row(table, "aaa / tiny − bbb / tiny")
+    assert "Wilcoxon signed-rank (exact)" in row and "0.031" in row and "**yes**" in row
+    assert "rank-biserial r = 1.00" in row
+    tp = ttest_rel([0.70 + f / 100 for f in range(6)], [0.60 - f / 200 for f in range(6)]).pvalue
+    assert c.t_p == pytest.approx(tp)
+    assert ("< 0.001" if tp < 0.001 else f"{tp:.3f}") in row  # the paired t-test alongside
+    assert "significant at 0.05 after Holm's correction: aaa / tiny − bbb / tiny" in table
+    # the leaderboard itself says which differences are significant, and by which test
+    assert ("Significant WAR differences at 0.05 (Holm-corrected over 1 tested pair(s)): "
+            "aaa / tiny > bbb / tiny (Wilcoxon signed-rank (exact), Holm p = 0.031).") \
+        in leaderboard_table(recs)
+
+    # one cell each, same 20 test samples: exact McNemar on b = 6, c = 0 (p = 2 / 64), and a
+    # third row equal to B; Holm over the 3 pairs multiplies the smallest p by 3
+    tgt = [0] * 20
+    pa = _predictions(tgt, [0] * 18 + [1] * 2)  # 18 right
+    pb = _predictions(tgt, [1] * 6 + [0] * 12 + [1] * 2)  # 12 right, wrong where A is right
+    recs = [_cell_rec("e", "aaa", 0, 0.9, preds=pa), _cell_rec("e", "bbb", 0, 0.6, preds=pb),
+            _cell_rec("e", "ccc", 0, 0.6, preds=pb)]
+    ab, ac, bc = comparisons(recs)["e (folds)"]
+    assert ab.test == "McNemar exact" and ab.n_samples == 20
+    assert ab.p == pytest.approx(binomtest(6, 6, 0.5).pvalue) == pytest.approx(2 / 64)
+    assert ab.p_holm == pytest.approx(3 * 2 / 64)  # smallest of 3: times 3 (ab and ac tie)
+    assert bc.p == 1.0 and bc.p_holm == 1.0
+    assert ab.diff == pytest.approx(6 / 20)
+    assert not ab.significant()  # 0.094 after Holm
+    # two rows without a common cell: no test, with the reason under the table
+    lone = comparisons_table([_cell_rec("f", "aaa", 0, 0.5), _cell_rec("f", "bbb", 1, 0.6)])
+    assert "no test for aaa / tiny − bbb / tiny: no common cells" in lone
+
+
+def test_ranking_over_datasets_with_friedman_and_cd_diagram(tmp_path: Path) -> None:
+    from scipy.stats import friedmanchisquare
+
+    from reports.figures import plot_critical_difference
+    from reports.leaderboard import ranking, ranking_table
+
+    wars = {"aaa": [0.9, 0.8, 0.7, 0.9], "bbb": [0.8, 0.7, 0.8, 0.6], "ccc": [0.5, 0.6, 0.6, 0.5]}
+    recs = [_cell_rec(f"d{i}", b, 0, w) for b, ws in wars.items() for i, w in enumerate(ws)]
+    rk = ranking(recs)
+    # ranks per dataset: d0 (1, 2, 3), d1 (1, 2, 3), d2 (2, 1, 3), d3 (1, 2, 3)
+    assert rk.models == ("aaa / tiny", "bbb / tiny", "ccc / tiny")
+    assert rk.avg_ranks == pytest.approx((1.25, 1.75, 3.0))
+    ref = friedmanchisquare(*[wars[b] for b in wars])
+    assert rk.friedman.chi2 == pytest.approx(ref.statistic)
+    assert rk.cd == pytest.approx(2.343 * math.sqrt(3 * 4 / (6 * 4)))  # q_0.05(3) = 2.343
+    # CD = 1.657: aaa-bbb (0.5) and bbb-ccc (1.25) not significant, aaa-ccc (1.75) is
+    assert rk.cliques == ((0, 1), (1, 2))
+    text = ranking_table(recs)
+    assert "| aaa / tiny | 1.25" in text and "CD = 1.66" in text and "Friedman test" in text
+    path = plot_critical_difference(recs, tmp_path / "cd.png")
+    assert path is not None and path.read_bytes()[:8] == PNG_MAGIC
+    assert ranking([_cell_rec("d0", "aaa", 0, 0.5)]) is None
+
+
+def test_energy_figure_draws_overlapping_points_side_by_side() -> None:
+    from reports.figures import DODGE_RADIUS_PX, _energy_panel, _new_figure, dodge_offsets
+
+    # by hand: two points 3 px apart and one far away -> the pair 12 px apart, centred
+    assert dodge_offsets([(50.0, 50.0), (53.0, 50.0), (300.0, 10.0)], radius=10.0) == [
+        -6.0, 6.0, 0.0]
+    # a chain of close points is one cluster, spread in input order
+    assert dodge_offsets([(0.0, 0.0), (8.0, 0.0), (16.0, 0.0)], radius=10.0) == [
+        -12.0, 0.0, 12.0]
+    # lava-dl and snntorch on the same spot (same accuracy and energy), ann elsewhere
+    fig, (ax,) = _new_figure(1)
+    pts = [("ann / tiny", 100.0, float("nan"), 55.0, None),
+           ("lava-dl / tiny", 2.9, float("nan"), 60.0, None),
+           ("snntorch / tiny", 2.9, float("nan"), 60.0, None)]
+    (x0, _), (x1, y1), (x2, y2) = _energy_panel(fig, ax, "d", pts, [])
+    assert y1 == y2 and abs(x1 - x2) >= DODGE_RADIUS_PX  # both markers visible
+    labels = [t.get_text() for t in ax.texts]
+    assert "lava-dl / tiny" in labels and "snntorch / tiny" in labels  # named on the plot
+
+
+# ------------------------------------------------------------------ paper tables
+
+
+def _paper_records() -> list[dict]:
+    recs = []
+    for f in range(3):  # 3 folds: mean +- std over cells, t intervals
+        recs.append(_cell_rec("synthetic-fer-dvs", "snntorch", f, 0.60 + 0.05 * f, energy=2.0))
+        recs.append(_cell_rec("synthetic-fer-dvs", "ann", f, 0.70 + 0.05 * f, energy=100.0))
+    return recs
+
+
+def test_paper_tables_markdown_csv_and_caption(tmp_path: Path) -> None:
+    import io
+
+    import pandas as pd
+
+    from reports.tables import paper_tables, write_tables
+
+    (t,) = paper_tables(_paper_records())
+    assert (t.dataset, t.protocol) == ("synthetic-fer-dvs", "folds")
+    md = t.to_markdown()
+    # ann: WAR 70, 75, 80 -> 75.0 +- 5.0 (best, bold); snntorch 65.0 +- 5.0; energy 2.00 best
+    assert "| ann / tiny " in md and "**75.0 ± 5.0**" in md and "| 65.0 ± 5.0 " in md
+    # energy 2.00 (snntorch) is best; ann's 100 not bold; equal throughputs are both bold
+    assert "**2.00 ± 0.00**" in md and "| 100 ± 0 " in md and md.count("**100 ± 0**") == 2
+    # t interval over 3 cells: 75 +- t(0.975, 2) * 5 / sqrt(3) = 75 +- 4.3027 * 2.8868 = +-12.42
+    assert "[62.6, 87.4]" in md
+    for words in ("protocol folds", "folds 0, 1, 2", "seeds 0", "model selection: val",
+                  "horowitz-isscc2014-45nm (AC 0.9 pJ, MAC 4.6 pJ)", "NeuroFER-Bench 0.1.0",
+                  "percentile bootstrap"):
+        assert words in t.caption, words
+    frame = pd.read_csv(io.StringIO(t.to_csv()))
+    ann = frame[frame["model"] == "ann / tiny"].iloc[0]
+    assert ann["n"] == 3 and ann["WAR mean (%)"] == pytest.approx(75.0)
+    assert ann["WAR std (%)"] == pytest.approx(5.0)
+    assert ann["WAR 95% CI low (%)"] == pytest.approx(75 - 4.302653 * 5 / math.sqrt(3))
+    assert ann["energy mean (µJ/inf)"] == pytest.approx(100.0)
+    names = sorted(p.name for p in write_tables(_paper_records(), tmp_path))
+    assert names == ["synthetic-fer-dvs_folds.csv", "synthetic-fer-dvs_folds.md",
+                     "synthetic-fer-dvs_folds.tex"]
+
+
+def test_latex_table_compiles_with_pdflatex(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    from reports.tables import paper_tables
+
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        msg = ("pdflatex is not installed (.ci/publish_deps.sh installs "
+               "texlive-latex-recommended)")
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    recs = _paper_records()
+    recs[0]["cell"]["backend"] = "snn_torch & co"  # LaTeX specials in a row name
+    (t,) = paper_tables(recs)
+    tex = t.to_latex()
+    for rule in ("\\toprule", "\\midrule", "\\bottomrule", "\\caption{", "\\label{tab:"):
+        assert rule in tex
+    assert "\\textbf{75.0 $\\pm$ 5.0}" in tex and "snn\\_torch \\& co" in tex
+    (tmp_path / "table.tex").write_text(tex, encoding="utf-8")
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+        "\\input{table.tex}\n\\end{document}\n", encoding="utf-8")
+    proc = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error",
+                           "-no-shell-escape", "doc.tex"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 1000
+    log_text = (tmp_path / "doc.log").read_text(errors="replace")
+    assert "Undefined control sequence" not in log_text and "Missing $" not in log_text

@@ -1,0 +1,286 @@
+"""reports.stats: every statistic against an independent reference.
+
+References: scipy functions called directly here (binomial quantiles, ``scipy.stats.bootstrap``,
+``t.interval``, ``wilcoxon``, ``ttest_rel``, ``binomtest``, ``friedmanchisquare``,
+``studentized_range``), small examples worked out by hand in the comments, and the published
+worked example of Demsar (JMLR 7, 2006, Sec. 3.2.2 and Table 6).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from benchmarks import metrics as M
+from reports import stats as S
+
+# ------------------------------------------------------------------ bootstrap intervals
+
+
+def test_bootstrap_accuracy_matches_the_binomial_quantiles() -> None:
+    # The bootstrap distribution of an accuracy is exactly Binomial(N, acc) / N, so with many
+    # resamples the percentile interval tends to its 2.5% and 97.5% quantiles.
+    n, k = 56, 40
+    target = np.zeros(n, dtype=int)
+    preds = np.r_[np.zeros(k, dtype=int), np.ones(n - k, dtype=int)]
+    lo_ref, hi_ref = sps.binom.ppf([0.025, 0.975], n, k / n) / n
+    iv = S.bootstrap_ci(preds, target, n_resamples=20_000)
+    assert iv.method == "bootstrap" and iv.n == n and iv.confidence == 0.95
+    assert iv.low == pytest.approx(lo_ref, abs=1 / n + 1e-12)
+    assert iv.high == pytest.approx(hi_ref, abs=1 / n + 1e-12)
+    # the default 2,000 resamples: within one sample of the same quantiles
+    d = S.bootstrap_ci(preds, target)
+    assert abs(d.low - lo_ref) <= 1 / n + 1e-12 and abs(d.high - hi_ref) <= 1 / n + 1e-12
+    # the interval in the brief: about +-12 points around 71.4 % for N = 56
+    assert 0.20 < d.high - d.low < 0.28
+
+
+def test_bootstrap_uar_agrees_with_scipy_bootstrap() -> None:
+    rng = np.random.default_rng(1)
+    target = rng.integers(0, 4, size=120)
+    preds = np.where(rng.random(120) < 0.6, target, rng.integers(0, 4, size=120))
+
+    def uar(p, t):
+        return M.uar(p, t)
+
+    ref = sps.bootstrap((preds, target), uar, paired=True, vectorized=False,
+                        n_resamples=4000, method="percentile", confidence_level=0.95,
+                        random_state=np.random.default_rng(7)).confidence_interval
+    ours = S.bootstrap_ci(preds, target, "uar", n_resamples=4000)
+    # two independent Monte Carlo estimates of the same percentiles
+    assert ours.low == pytest.approx(ref.low, abs=0.02)
+    assert ours.high == pytest.approx(ref.high, abs=0.02)
+    assert ours.low < M.uar(preds, target) < ours.high
+
+
+def test_bootstrap_by_hand_seeded_and_validated() -> None:
+    assert S.bootstrap_ci([2, 2, 2], [2, 2, 2]).format(scale=100) == "[100.0, 100.0]"
+    assert S.bootstrap_ci([0, 0, 0], [1, 1, 1], "uar").format(scale=100) == "[0.0, 0.0]"
+    a = S.bootstrap_ci([0, 1, 1, 0, 1], [0, 1, 0, 0, 0], "uar")
+    assert a == S.bootstrap_ci([0, 1, 1, 0, 1], [0, 1, 0, 0, 0], "uar")  # seeded: same numbers
+    with pytest.raises(ValueError, match="statistic"):
+        S.bootstrap_ci([0], [0], "f1")
+    with pytest.raises(ValueError, match="same shape"):
+        S.bootstrap_ci([0, 1], [0])
+    with pytest.raises(ValueError, match="N >= 1"):
+        S.bootstrap_ci([], [])
+
+
+def test_paired_bootstrap_of_a_difference() -> None:
+    # A right on 30 of 40, B on 20; the interval of acc_A - acc_B contains 0.25 and is
+    # narrower than for independent samples when the errors are correlated
+    a = np.r_[np.ones(30, bool), np.zeros(10, bool)]
+    b = np.r_[np.ones(20, bool), np.zeros(20, bool)]
+    iv = S.bootstrap_diff_ci(a, b, n_resamples=5000)
+    assert iv.low < 0.25 < iv.high
+    # here every discordant sample favours A: the difference is b / N with b ~ Bin(40, 0.25)
+    lo, hi = sps.binom.ppf([0.025, 0.975], 40, 0.25) / 40
+    assert iv.low == pytest.approx(lo, abs=1 / 40 + 1e-12)
+    assert iv.high == pytest.approx(hi, abs=1 / 40 + 1e-12)
+
+
+def test_t_interval_against_scipy_and_by_hand() -> None:
+    # [1, 3]: mean 2, s = sqrt(2), s / sqrt(2) = 1, t(0.975, 1) = 12.706
+    iv = S.t_interval([1.0, 3.0])
+    assert (iv.low, iv.high) == pytest.approx((2 - 12.7062, 2 + 12.7062), abs=1e-4)
+    x = [0.61, 0.70, 0.65, 0.58, 0.72]
+    ref = sps.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=sps.sem(x))
+    iv = S.t_interval(x)
+    assert (iv.low, iv.high) == pytest.approx(ref, rel=1e-12)
+    assert iv.method == "t" and iv.n == 5
+    assert S.t_interval([0.5]) is None
+    with pytest.raises(ValueError, match="finite"):
+        S.t_interval([0.5, float("nan")])
+
+
+# ------------------------------------------------------------------ paired tests over cells
+
+
+def test_rank_biserial_by_hand() -> None:
+    # |d| ranks 1..6; negative: the 4 -> R- = 4, R+ = 1 + 2 + 3 + 5 + 6 = 17; r = 13 / 21
+    assert S.rank_biserial([1, 2, 3, -4, 5, 6]) == pytest.approx(13 / 21)
+    # ties: |d| = 1, 1, 2 -> ranks 1.5, 1.5, 3; R+ = 1.5 + 3, R- = 1.5 -> r = 3 / 6
+    assert S.rank_biserial([1, -1, 2]) == pytest.approx(0.5)
+    assert S.rank_biserial([0, 0, 3]) == 1.0  # zeros dropped
+    assert S.rank_biserial([0, 0]) == 0.0
+    # Kerby's identity with scipy's Wilcoxon statistic (the smaller rank sum, here R- = 4)
+    t = sps.wilcoxon([1, 2, 3, -4, 5, 6]).statistic
+    assert S.rank_biserial([1, 2, 3, -4, 5, 6]) == pytest.approx(1 - 2 * t / 21)
+
+
+def test_paired_tests_need_six_pairs() -> None:
+    # with 5 pairs all in one direction the exact two-sided Wilcoxon p is 2 / 2**5 = 0.0625
+    assert sps.wilcoxon([1, 2, 3, 4, 5], method="exact").pvalue == pytest.approx(0.0625)
+    r = S.paired_tests([0.9, 0.8, 0.7, 0.6, 0.5], [0.5, 0.5, 0.5, 0.5, 0.4])
+    assert r.reason is not None and "n too small for a paired test" in r.reason
+    assert "n = 5 < 6" in r.reason
+    assert r.wilcoxon_p is None and r.t_p is None
+    assert r.mean_diff == pytest.approx(0.22)
+    assert r.diff_ci is not None  # the difference and its interval are still given
+
+
+def test_paired_tests_against_scipy() -> None:
+    a = [0.71, 0.64, 0.69, 0.75, 0.62, 0.70, 0.66]
+    b = [0.60, 0.66, 0.61, 0.70, 0.55, 0.69, 0.57]  # d = .11, -.02, .08, .05, .07, .01, .09
+    d = np.subtract(a, b)
+    r = S.paired_tests(a, b)
+    assert r.reason is None and r.n == 7
+    w = sps.wilcoxon(a, b, method="exact")  # no ties, no zeros: exact
+    t = sps.ttest_rel(a, b)
+    assert r.wilcoxon_method == "exact"
+    assert r.wilcoxon_p == pytest.approx(w.pvalue) and r.wilcoxon_stat == pytest.approx(w.statistic)
+    assert r.t_p == pytest.approx(t.pvalue) and r.t_stat == pytest.approx(t.statistic)
+    ci = t.confidence_interval()
+    assert (r.diff_ci.low, r.diff_ci.high) == pytest.approx((ci.low, ci.high))
+    assert r.mean_diff == pytest.approx(d.mean())
+    assert r.rank_biserial == pytest.approx(S.rank_biserial(d))
+    # six pairs all favouring A: the smallest exact two-sided p, 2 / 64, is below 0.05
+    six = S.paired_tests([2, 3, 4, 5, 6, 7], [1, 1, 1, 1, 1, 1])
+    assert six.wilcoxon_p == pytest.approx(2 / 64) and six.rank_biserial == 1.0
+    # ties among |d|: the normal approximation, as scipy would pick
+    tied = S.paired_tests([2, 2, 3, 3, 4, 4], [1, 1, 1, 1, 1, 1])
+    assert tied.wilcoxon_method == "approx"
+    assert tied.wilcoxon_p == pytest.approx(
+        sps.wilcoxon([2, 2, 3, 3, 4, 4], [1] * 6, method="approx").pvalue)
+    same = S.paired_tests([0.5] * 6, [0.5] * 6)
+    assert same.wilcoxon_p == 1.0 and same.t_p is None and same.rank_biserial == 0.0
+
+
+# ------------------------------------------------------------------ McNemar, Holm
+
+
+def test_mcnemar_exact_by_hand_and_against_binomtest() -> None:
+    # b = 2, c = 8: p = 2 * P(X <= 2), X ~ Bin(10, 1/2) = 2 * (1 + 10 + 45) / 1024
+    a = [1] * 2 + [0] * 8 + [1] * 5 + [0] * 3
+    b = [0] * 2 + [1] * 8 + [1] * 5 + [0] * 3
+    r = S.mcnemar_exact(a, b)
+    assert (r.b, r.c, r.n) == (2, 8, 18)
+    assert r.p == pytest.approx(112 / 1024)
+    assert r.p == pytest.approx(sps.binomtest(2, 10, 0.5).pvalue)
+    assert r.diff == pytest.approx((2 - 8) / 18)
+    # b = 0, c = 6: p = 2 / 64
+    assert S.mcnemar_exact([0] * 6, [1] * 6).p == pytest.approx(2 / 64)
+    # no discordant pair: nothing against H0
+    assert S.mcnemar_exact([1, 0], [1, 0]).p == 1.0
+
+
+def test_holm_by_hand() -> None:
+    # sorted: 0.005 * 4 = 0.02, 0.01 * 3 = 0.03, 0.03 * 2 = 0.06, 0.04 * 1 = 0.04 -> max 0.06;
+    # at 0.05 Holm rejects the hypotheses with p = 0.005 and 0.01 only
+    assert S.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert S.holm([0.01, None, 0.02]) == [0.02, None, 0.02]  # m = 2 tests made
+    assert S.holm([0.6, 0.9]) == [1.0, 1.0]  # capped at 1
+    assert S.holm([]) == []
+    with pytest.raises(ValueError, match=r"pvalues\[0\]"):
+        S.holm([1.5])
+
+
+# ------------------------------------------------------------------ ranking (Demsar 2006)
+
+# Demsar (2006), Sec. 3.2.2, Table 6: C4.5 and three variants on 14 data sets; published average
+# ranks 3.143, 2.000, 2.893, 1.964; chi2_F = 9.28, F_F = 3.69; Nemenyi CD (alpha 0.05) = 1.25.
+DEMSAR_RANKS = [3.143, 2.000, 2.893, 1.964]
+
+
+def test_friedman_reproduces_demsars_worked_example() -> None:
+    r = S.friedman_from_ranks(DEMSAR_RANKS, n=14)
+    assert r.chi2 == pytest.approx(9.28, abs=0.01)
+    assert r.ff == pytest.approx(3.69, abs=0.01)
+    assert r.p_ff == pytest.approx(sps.f.sf(r.ff, 3, 39))  # df (k - 1, (k - 1)(N - 1))
+    assert r.p_ff < 0.05  # Demsar: "we can reject the null hypothesis"
+    assert S.nemenyi_cd(4, 14) == pytest.approx(1.25, abs=0.005)
+
+
+def test_friedman_equals_scipy_without_ties_and_ranks_by_hand() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.random((8, 4))
+    r = S.friedman(scores)
+    ref = sps.friedmanchisquare(*scores.T)
+    assert r.chi2 == pytest.approx(ref.statistic) and r.p_chi2 == pytest.approx(ref.pvalue)
+    # ranks with a tie: (0.9, 0.8, 0.8) -> 1, 2.5, 2.5; (0.7, 0.9, 0.6) -> 2, 1, 3
+    assert S.average_ranks([[0.9, 0.8, 0.8], [0.7, 0.9, 0.6]]).tolist() == [1.5, 1.75, 2.75]
+    assert S.average_ranks([[1.0, 2.0]], higher_is_better=False).tolist() == [1.0, 2.0]
+    # perfect agreement over N = 3: ranks 1, 2, 3; chi2 = N (k - 1) = 6, F_F undefined
+    perfect = S.friedman([[3, 2, 1]] * 3)
+    assert perfect.chi2 == pytest.approx(6.0) and perfect.ff is None
+
+
+def test_nemenyi_q_table_is_the_studentized_range_over_sqrt2() -> None:
+    for alpha, row in S.NEMENYI_Q.items():
+        for k, q in row.items():
+            ref = sps.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2)
+            assert q == pytest.approx(ref, abs=0.0015), (alpha, k)
+    # k > 10 falls back to scipy: q_0.05(11) = 3.219 / Demsar's formula
+    assert S.nemenyi_cd(11, 5) == pytest.approx(
+        sps.studentized_range.ppf(0.95, 11, np.inf) / math.sqrt(2) * math.sqrt(11 * 12 / 30))
+
+
+def test_cd_cliques_by_hand() -> None:
+    # CD = 1: 1.0 and 1.5 connected, 3.0 and 3.2 connected, 1.5 -> 3.0 is 1.5 >= CD
+    assert S.cd_cliques([1.0, 1.5, 3.0, 3.2], 1.0) == [(0, 1), (2, 3)]
+    # overlapping groups: 1-1.8 (0, 1), 1.8-2.6 (1, 2)
+    assert S.cd_cliques([1.0, 1.8, 2.6], 1.0) == [(0, 1), (1, 2)]
+    assert S.cd_cliques([2.0, 1.0], 0.5) == []  # every pair significantly different
+    assert S.cd_cliques([3.0, 1.0, 2.0], 5.0) == [(1, 2, 0)]  # one group, in rank order
+
+
+# ------------------------------------------------------------------ from records
+
+
+def _rec(fold: int, seed: int, correct: list[bool], *, ids=None, lighting=None) -> dict:
+    ids = ids or [f"s{fold}/{i:03d}" for i in range(len(correct))]
+    preds = [{"sequence_id": i, "label": 0, "pred": 0 if c else 1, "logits": [0.0, 0.0]}
+             for i, c in zip(ids, correct, strict=True)]
+    if lighting:
+        for p, g in zip(preds, lighting, strict=True):
+            p["lighting"] = g
+    acc = float(np.mean(correct))
+    return {"cell": {"fold": fold, "seed": seed}, "metrics": {"war": acc, "accuracy": acc},
+            "predictions": preds}
+
+
+def test_group_interval_picks_t_over_cells_or_bootstrap_over_samples() -> None:
+    one = _rec(0, 0, [True] * 20 + [False] * 8)
+    iv = S.group_interval([one], "war")
+    assert iv.method == "bootstrap" and iv.n == 28
+    assert iv == S.bootstrap_ci([0] * 20 + [1] * 8, [0] * 28)
+    two = [one, _rec(1, 0, [True] * 10 + [False] * 18)]
+    iv2 = S.group_interval(two, "war")
+    assert iv2.method == "t" and iv2 == S.t_interval([20 / 28, 10 / 28])
+    bare = {"cell": {}, "metrics": {"war": 0.5}}
+    assert S.group_interval([bare], "war") is None  # one cell, no predictions
+    lit = _rec(0, 0, [True, False, True, True], lighting=["hdr", "hdr", "normal", None])
+    lit["metrics"]["per_lighting_accuracy"] = {"hdr": 0.5, "normal": 1.0}
+    assert S.group_interval([lit], "per_lighting_accuracy", "hdr").n == 2
+
+
+def test_compare_rows_chooses_the_test() -> None:
+    # one common cell with predictions: exact McNemar on its 28 samples (b = 6, c = 1)
+    a = _rec(0, 0, [True] * 6 + [False] * 1 + [True] * 11 + [False] * 10)
+    b = _rec(0, 0, [False] * 6 + [True] * 1 + [True] * 11 + [False] * 10)
+    c = S.compare_rows("A", [a], "B", [b])
+    assert c.test == "McNemar exact" and c.n == 1 and c.n_samples == 28
+    assert c.p == pytest.approx(sps.binomtest(6, 7, 0.5).pvalue)
+    assert c.diff == pytest.approx(5 / 28) and c.effect == ("discordant b/c", "6/1")
+    # the same samples in another order pair by sequence id
+    b_shuffled = dict(b, predictions=b["predictions"][::-1])
+    assert S.compare_rows("A", [a], "B", [b_shuffled]).p == c.p
+    # two seeds of one fold share their samples: no pooled McNemar, n too small
+    a2, b2 = _rec(0, 1, [True] * 28), _rec(0, 1, [False] * 28)
+    c2 = S.compare_rows("A", [a, a2], "B", [b, b2])
+    assert c2.test is None and "n too small" in c2.reason and "share test samples" in c2.reason
+    # no common (fold, seed)
+    assert S.compare_rows("A", [a], "B", [_rec(1, 0, [True])]).reason.startswith("no common")
+    # 6 folds: Wilcoxon over cells
+    ra = [_rec(f, 0, [True] * (20 + f) + [False] * (8 - f)) for f in range(6)]
+    rb = [_rec(f, 0, [True] * (10 + 2 * f) + [False] * (18 - 2 * f)) for f in range(6)]
+    cw = S.compare_rows("A", ra, "B", rb)
+    assert cw.test == "Wilcoxon signed-rank (exact)" and cw.n == 6
+    assert cw.p == pytest.approx(2 / 64) and cw.diff == pytest.approx(7.5 / 28)  # mean of 10..5
+    assert cw.effect == ("rank-biserial r", 1.0)
+    holmed = S.holm_table([c, cw])
+    assert [h.p_holm for h in holmed] == pytest.approx(S.holm([c.p, cw.p]))
+    assert holmed[1].significant() is (holmed[1].p_holm <= 0.05)
