@@ -20,6 +20,7 @@ Usage::
     python -m benchmarks.accuracy_gate                   # run the default grid, then gate
     python -m benchmarks.accuracy_gate --run-dir runs/default
     python -m benchmarks.accuracy_gate --update-floors   # record floors from the measured values
+    python -m benchmarks.accuracy_gate --update-floors norse sinabs   # only these (new) backends
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def judge(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.grid import load_grid, run_grid
+    from benchmarks.grid import load_grid, resolve_names, run_grid
     from benchmarks.provenance import code_version
     from benchmarks.records import read_records
     from datasets.registry import default_data_root
@@ -102,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-dir", type=Path, default=Path("runs/accuracy-gate"),
                     help="run folder: the default grid's cells missing there are run first")
     ap.add_argument("--data-root", type=Path, default=None, help="dataset folder (default ./data)")
-    ap.add_argument("--update-floors", action="store_true")
+    ap.add_argument("--update-floors", nargs="*", metavar="BACKEND", default=None,
+                    help="record floors from the measured accuracies: for the named backends "
+                    "only (e.g. new ones), or for every backend when none is named; the other "
+                    "backends' floors are kept")
     ap.add_argument("--margin", type=float, default=DEFAULT_MARGIN)
     ap.add_argument("--floors-file", type=Path, default=FLOORS_FILE)
     ap.add_argument("--grid", default="default", help="grid name or TOML file (default: default)")
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    grid = load_grid(args.grid)
+    grid = resolve_names(load_grid(args.grid))  # "*" -> every registered backend
     # Results in --run-dir are reused only if this very code made them (commit plus a digest of
     # uncommitted changes): a checkout that ran the gate before must not pass on old results.
     code = code_version()
@@ -123,19 +127,27 @@ def main(argv: list[str] | None = None) -> int:
     floors_data = json.loads(args.floors_file.read_text()) if args.floors_file.is_file() else {}
     floors = floors_data.get("floors", {})
 
-    if args.update_floors:
-        new = {}
-        for b, a in accs.items():
+    if args.update_floors is not None:
+        chosen = args.update_floors or list(accs)
+        unknown = sorted(set(chosen) - set(accs))
+        if unknown:
+            print(f"error: {unknown} not in the grid's backends {list(accs)}", file=sys.stderr)
+            return 2
+        new = dict(floors)
+        measured = dict(floors_data.get("measured", {}))
+        for b in chosen:
+            a = accs[b]
             if a["accuracy"] is None:
                 print(f"error: {b} has no accuracy; floors not written", file=sys.stderr)
                 return 1
             new[b] = round(max(a["accuracy"] - args.margin, 3.0 / a["num_classes"]), 4)
+            measured[b] = round(a["accuracy"], 4)
         floors_data = {
             "grid": grid.name,
             "margin": args.margin,
             "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "measured": {b: round(a["accuracy"], 4) for b, a in accs.items()},
-            "floors": new,
+            "measured": dict(sorted(measured.items())),
+            "floors": dict(sorted(new.items())),
         }
         args.floors_file.write_text(json.dumps(floors_data, indent=2, sort_keys=True) + "\n")
         print(f"floors written to {args.floors_file}: {new}")

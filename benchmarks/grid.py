@@ -155,7 +155,9 @@ def resolve_names(grid: Grid) -> Grid:
     as ``MMIDVS`` becomes ``mmi-dvs``).
 
     A *known* backend whose framework is missing is not an error here: its cells are recorded as
-    skipped when the grid runs. A typo is.
+    skipped when the grid runs. A typo is. A name with wildcards (``"*"``, ``"lava*"``) stands for
+    every registered name it matches, in registration order (the default grid's ``backends =
+    ["*"]``: every backend, including third-party ones); a pattern matching nothing is an error.
 
     Raises:
         UnknownNameError: every unknown name, in one message, each with its close matches.
@@ -170,15 +172,22 @@ def resolve_names(grid: Grid) -> Grid:
     for key, registry in (("backends", BACKENDS), ("archs", ARCHS), ("datasets", DATASETS)):
         names = []
         for n in getattr(grid, key):
+            if any(c in n for c in "*?["):
+                matched = registry.names(n)
+                if not matched:
+                    problems.append(f"no {registry.kind} matches {n!r}; known: "
+                                    f"{', '.join(registry.names())}")
+                names.extend(matched)
+                continue
             try:
                 names.append(registry.resolve(n))
             except UnknownNameError as exc:
                 problems.append(str(exc))
-        resolved[key] = names
+        resolved[key] = list(dict.fromkeys(names))
     if problems:
         raise UnknownNameError("\n".join(problems))
     return replace(grid, backends=tuple(resolved["backends"]), archs=tuple(resolved["archs"]),
-                   datasets=tuple(dict.fromkeys(resolved["datasets"])))
+                   datasets=tuple(resolved["datasets"]))
 
 
 class DatasetCheckFailed(InputError, RuntimeError):

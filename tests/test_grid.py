@@ -202,7 +202,17 @@ def test_grid_files_load(tmp_path):
     names = G.grid_names()
     assert {"default", "spiking_fer", "spiking_fer_legacy"} <= set(names)
     d = G.load_grid("default")
-    assert d.backends == ("ann", "snntorch", "lava-dl") and d.datasets == ("synthetic-fer-dvs",)
+    assert d.backends == ("*",) and d.datasets == ("synthetic-fer-dvs",)
+    from backends.base import backend_names
+
+    # "*": every registered backend (six here, a plugin's too), in registration order
+    assert G.resolve_names(d).backends == tuple(backend_names())
+    assert {"ann", "snntorch", "lava-dl", "spikingjelly", "norse", "sinabs"} <= set(backend_names())
+    assert G.resolve_names(G.replace(d, backends=("lava*", "ann"))).backends == ("lava-dl", "ann")
+    from datasets.common import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="no backend matches 'zz\\*'"):
+        G.resolve_names(G.replace(d, backends=("zz*",)))
     sf = G.load_grid("spiking_fer")
     assert len(sf.cells()) == 4 * 10 * 2  # 4 datasets x 10 folds x (SNN, ANN)
     assert sf.recipe.momentum == 0.9 and sf.recipe.weight_decay == 5e-4
