@@ -10,6 +10,7 @@
     python run_bench.py score --format seen PRED_DIR --record runs/see   # released predictions
     python run_bench.py convert clip.mp4 out/clip.h5 --preview           # face video -> v2e-layout events
     python run_bench.py predict runs/default/checkpoints/<cell>.pt rec.aedat4  # class per window
+    python run_bench.py export runs/transfer/checkpoints/<cell>.pt model.nir  # NIR (tiny_nir)
 
 Exit status: 0 success; 1 a run with failed cells (or a convert batch with failed sequences, a
 check with problems); 2 bad input (an unknown name, a missing or malformed file, a bad option:
@@ -25,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmarks.spec import METHODS, TASKS  # pure configuration: no framework import
 from datasets.common import InputError
 from datasets.registry import DATA_ROOT_ENV, default_data_root
 
@@ -78,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="'folds': the dataset's fold file; 'subject': subject-independent folds")
     run.add_argument("--epochs", type=int, help="training epochs")
     run.add_argument("--batch-size", type=int, help="batch size")
+    run.add_argument("--task", choices=list(TASKS),
+                     help="what the cells learn: classification (default), va_regression "
+                          "(valence-arousal, tanh outputs) or multitask (both)")
+    run.add_argument("--method", choices=list(METHODS),
+                     help="training method: standard (default), baseline (FER-Zoo's MSE + "
+                          "0.5 (PCC + CCC)), elim (FER-Zoo's OT identity matching; needs subjects)")
     run.add_argument("--device", help="torch device, e.g. cpu or cuda")
     run.add_argument("--data-root", type=Path, default=None,
                      help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
@@ -210,6 +218,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parser(sub)
     add_score_parser(sub)
     add_predict_parser(sub)
+
+    exp = sub.add_parser("export", parents=[_COMMON],
+                         help="export a trained SNN checkpoint to NIR or lava-dl's HDF5 format",
+                         description="Write a trained cell's model (RUN_DIR/checkpoints/*.pt) as a "
+                         "NIR graph (architectures NIR can express, e.g. tiny_nir; the others are "
+                         "refused with the node NIR lacks) through the framework's own NIR writer "
+                         "where it has one, else the suite's; or in lava-dl's HDF5 network format.")
+    exp.add_argument("checkpoint", type=Path, metavar="CHECKPOINT")
+    exp.add_argument("out", type=Path, metavar="OUT")
+    exp.add_argument("--format", dest="fmt", choices=["nir", "lava-hdf5"], default="nir")
+    exp.add_argument("--writer", choices=["auto", "suite", "framework"], default="auto",
+                     help="nir: the framework's own writer where reliable (auto), the suite's "
+                     "writer from the canonical state, or the framework's always")
+    exp.add_argument("--dt", type=float, default=None,
+                     help="nir: the time step in seconds the continuous-time NIR neurons assume "
+                     "(default backends.nir_exchange.NIR_DT)")
+    exp.set_defaults(func=cmd_export)
     return parser
 
 
@@ -239,7 +264,8 @@ def cmd_run(args) -> int:
     grid = load_grid(args.grid)
     grid = override(grid, backends=args.backends, datasets=args.datasets, archs=args.archs,
                     folds=args.folds, seeds=args.seeds, protocol=args.protocol, device=args.device,
-                    epochs=args.epochs, batch_size=args.batch_size)
+                    epochs=args.epochs, batch_size=args.batch_size, task=args.task,
+                    method=args.method)
     grid = resolve_names(grid)
     if grid.device.startswith("cuda"):
         import torch
@@ -319,6 +345,27 @@ def cmd_report(args) -> int:
                                      html=args.html)
     for p in paths:
         print(p)
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    """Export a checkpoint; print what was written.
+
+    Raises:
+        NIRExportError (an InputError): an architecture NIR cannot express (the node named).
+        CheckpointError: not a readable checkpoint.
+    """
+    from backends.nir_exchange import NIR_DT, export_lava_hdf5, export_nir, nir_versions
+    from benchmarks.checkpoints import load_checkpoint
+
+    loaded = load_checkpoint(args.checkpoint)
+    if args.fmt == "nir":
+        path = export_nir(loaded, path=args.out, writer=args.writer,
+                          dt=args.dt if args.dt is not None else NIR_DT)
+    else:
+        path = export_lava_hdf5(loaded, path=args.out)
+    v = nir_versions()
+    print(f"wrote {path} ({args.fmt}; nir {v['nir']}, nirtorch {v['nirtorch']})")
     return EXIT_OK
 
 
@@ -669,12 +716,19 @@ def add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
         "(with the recording's sensor size) and print the predicted class and its softmax "
         "probability per window. Windows without events are skipped (listed, no class).",
     )
-    p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="a .pt written by `run`")
+    p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
+                   help="a .pt written by `run`, or a .nir written by `export`")
     p.add_argument("recording", type=Path, metavar="RECORDING", help=".aedat4 or v2e-layout .h5")
     p.add_argument("--window-ms", type=float, default=500.0, help="window length in ms (default 500)")
     p.add_argument("--stride-ms", type=float, default=250.0, help="window step in ms (default 250)")
     p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--backend", default=None,
+                   help=".nir only: the backend to run it in (default: the one it was exported "
+                   "from, else snntorch)")
+    p.add_argument("--nir-reader", choices=["suite", "framework"], default="suite",
+                   help=".nir only: the suite's reader (the backend's own compiled model, with "
+                   "activity accounting) or the framework's own NIR reader")
     p.add_argument("--csv", type=Path, default=None, help="also write the predictions to this CSV")
     p.set_defaults(func=cmd_predict)
 
@@ -698,7 +752,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
                          f"{args.stride_ms}")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
-    loaded = load_checkpoint(args.checkpoint, device=args.device)
+    if args.checkpoint.suffix.lower() == ".nir":
+        from backends.nir_exchange import read_nir
+        from benchmarks.checkpoints import load_nir
+
+        backend = args.backend or (read_nir(args.checkpoint).metadata.get("neurofer_bench", {})
+                                   .get("exported_from_backend") or "snntorch")
+        loaded = load_nir(args.checkpoint, backend, reader=args.nir_reader, device=args.device)
+    else:
+        loaded = load_checkpoint(args.checkpoint, device=args.device)
     preds = predict_recording(loaded, args.recording, window_ms=args.window_ms,
                               stride_ms=args.stride_ms, batch_size=args.batch_size)
     ck = loaded.checkpoint

@@ -70,12 +70,19 @@ class ForwardOutput:
             accuracy vs time steps; ``None`` where the model has no time axis.
         activity: per-layer activity, summed over the batch (empty if not recorded).
         batch_size: ``B``.
+        features: ``(B, F)`` the readout's input (the last hidden layer's output: spikes of an
+            SNN, activations of an ANN) averaged over the ``T'`` time steps, as the logits are;
+            gradients flow through it. Methods that act on the representation (ELIM's identity
+            matching, :mod:`benchmarks.methods`) use it; ``None`` where a backend does not
+            provide it. The model's ``apply_readout(features)`` maps it to ``(B, K)`` scores
+            (equal to ``logits`` for a linear readout).
     """
 
     logits: torch.Tensor
     logits_per_step: torch.Tensor | None = None
     activity: list[LayerActivity] = field(default_factory=list)
     batch_size: int = 0
+    features: torch.Tensor | None = None
 
 
 @runtime_checkable
@@ -132,7 +139,7 @@ class Backend(Protocol):
 
 BACKENDS: Registry[Backend] = Registry(
     "backend", package="backends", entry_point_group="neurofer_bench.backends",
-    skip_modules=("base", "specs", "activity", "torch_blocks", "equality", "framework"),
+    skip_modules=("base", "specs", "activity", "torch_blocks", "equality", "framework", "membrane"),
 )
 """Registry: backend name -> adapter instance. Each adapter module under ``backends/`` registers
 its instance with :func:`register_backend` when imported; the modules are imported on the first

@@ -470,11 +470,15 @@ class LavaDLNet(torch.nn.Module, abc.ABC):
         h: torch.Tensor,
         rec: ActivityRecorder | None,
         spikes: dict[str, torch.Tensor] | None,
+        capture: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Run block ``name`` on ``h`` (``(N, C, H, W, T)`` or ``(N, F, T)``), recording the
-        synaptic operations on its input and the spikes of its output."""
+        synaptic operations on its input and the spikes of its output; the readout's input goes
+        to ``capture["features"]`` (``(N, F, T)``) when ``capture`` is given."""
         block = self.get_submodule(name)
         kind = self.unit_kinds[name]
+        if capture is not None and name == self.unit_names[-1]:
+            capture["features"] = h
         if rec is not None:
             geom = _ConnectionGeometry(block.synapse, kind)
             for t in range(h.shape[-1]):
@@ -492,10 +496,21 @@ class LavaDLNet(torch.nn.Module, abc.ABC):
         x: torch.Tensor,
         recorder: ActivityRecorder | None = None,
         spikes: dict[str, torch.Tensor] | None = None,
+        capture: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Run on SLAYER-layout input ``x`` ``(N, 2, H, W, T)``; return the readout current
         ``(N, K, T)``. ``recorder`` collects activity; ``spikes`` (if given) receives each hidden
-        layer's spike tensor in boundary layout ``(N, T, C, H, W)`` / ``(N, T, F)``."""
+        layer's spike tensor in boundary layout ``(N, T, C, H, W)`` / ``(N, T, F)``; ``capture``
+        (if given) receives the readout's input ``(N, F, T)`` as ``"features"``."""
+
+    def apply_readout(self, features: torch.Tensor) -> torch.Tensor:
+        """The readout block on time-averaged features ``(N, F)`` -> ``(N, K)``: the block runs on
+        a one-step input ``(N, F, 1)``. The readout is a synapse without neuron dynamics
+        (``cuba.Affine(dynamics=False)``), linear in its input, so on
+        :attr:`ForwardOutput.features <backends.base.ForwardOutput.features>` this equals the
+        logits (the mean over time of the readout current)."""
+        block = self.get_submodule(self.unit_names[-1])
+        return block(features.unsqueeze(-1))[..., 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(N, 2, H, W, T)`` (SLAYER layout) -> readout current ``(N, K, T)``."""
@@ -587,6 +602,7 @@ class SlayerConvNet(LavaDLNet):
         x: torch.Tensor,
         recorder: ActivityRecorder | None = None,
         spikes: dict[str, torch.Tensor] | None = None,
+        capture: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """See :meth:`LavaDLNet.run`: ``(N, 2, H, W, T)`` -> ``(N, K, T)``."""
         h = x
@@ -597,7 +613,7 @@ class SlayerConvNet(LavaDLNet):
                 h = F.max_pool3d(h, kernel_size=(p, p, 1), stride=(p, p, 1))
         h = self.flatten(h)  # (N, C*H*W, T), PyTorch's flatten order (C, H, W)
         for name in self._dense_names:
-            h = self._run_unit(name, h, recorder, spikes)
+            h = self._run_unit(name, h, recorder, spikes, capture)
         return h
 
 
@@ -704,6 +720,7 @@ class SlayerSEWResNet(LavaDLNet):
         x: torch.Tensor,
         recorder: ActivityRecorder | None = None,
         spikes: dict[str, torch.Tensor] | None = None,
+        capture: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """See :meth:`LavaDLNet.run`: ``(N, 2, H, W, T)`` -> ``(N, K, T)``."""
         h = self._run_unit("stem", x, recorder, spikes)
@@ -719,7 +736,7 @@ class SlayerSEWResNet(LavaDLNet):
                     identity = h
                 h = out + identity  # SEW ADD (values 0, 1, 2)
         h = h.mean(dim=(2, 3))  # global average pool: (N, C, T)
-        return self._run_unit("fc", h, recorder, spikes)
+        return self._run_unit("fc", h, recorder, spikes, capture)
 
 
 # --------------------------------------------------------------------------------------------
@@ -891,13 +908,16 @@ def _to_slayer_layout(model: LavaDLNet, x: torch.Tensor) -> torch.Tensor:
     return x.to(device=device, dtype=torch.float32).permute(0, 2, 3, 4, 1).contiguous()
 
 
-def _output(current: torch.Tensor, batch: int, activity: list[LayerActivity]) -> ForwardOutput:
-    """Readout current ``(B, K, T)`` -> :class:`ForwardOutput` (cumulative means over time)."""
+def _output(current: torch.Tensor, batch: int, activity: list[LayerActivity],
+            features: torch.Tensor | None = None) -> ForwardOutput:
+    """Readout current ``(B, K, T)`` -> :class:`ForwardOutput` (cumulative means over time);
+    ``features`` ``(B, F, T)`` (the readout's input) is averaged over time to ``(B, F)``."""
     steps = current.shape[-1]
     counts = torch.arange(1, steps + 1, device=current.device, dtype=current.dtype)
     per_step = (current.cumsum(dim=-1) / counts).permute(0, 2, 1)  # (B, T, K)
     return ForwardOutput(
-        logits=per_step[:, -1], logits_per_step=per_step, activity=activity, batch_size=batch
+        logits=per_step[:, -1], logits_per_step=per_step, activity=activity, batch_size=batch,
+        features=features.mean(dim=-1) if features is not None else None,
     )
 
 
@@ -921,10 +941,11 @@ def _forward(
 ) -> ForwardOutput:
     xs = _to_slayer_layout(net, x)
     rec = ActivityRecorder() if record_activity else None
-    current = net.run(xs, rec, spikes)  # (B, K, T)
+    cap: dict[str, torch.Tensor] = {}
+    current = net.run(xs, rec, spikes, cap)  # (B, K, T)
     # the readout has ops but no neurons: neurons 0, time_steps from its ops (activity.py)
     activity: list[LayerActivity] = rec.layers() if rec is not None else []
-    return _output(current, xs.shape[0], activity)
+    return _output(current, xs.shape[0], activity, cap.get("features"))
 
 
 def export_hdf5(model: torch.nn.Module, path: str | Path) -> Path:

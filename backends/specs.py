@@ -288,6 +288,48 @@ def tiny() -> ConvNetSpec:
     )
 
 
+@register_arch("tiny_nir")
+def tiny_nir() -> ConvNetSpec:
+    """``tiny`` in a form NIR (the Neuromorphic Intermediate Representation, nir 1.0.8) can
+    express, so that a model trained in one framework runs in another
+    (:mod:`backends.nir_exchange`): 48x48 input, T = 8.
+
+    conv1 2->16 k5 stride 2 p2 (24x24); conv2 16->32 k3 stride 2 p1 (12x12); conv3 32->32 k3
+    stride 2 p1 (6x6); fc 1152->K readout (logits = mean over time of its current). LIF, beta
+    0.5, threshold 0.25, hard (zero) reset, ATan surrogate. The same maps as ``tiny``, with
+    three changes, each for a node NIR lacks or a reader does not read:
+
+    * no max pooling (NIR has no max-pool node): each stride-1 conv + 2x2 pool of ``tiny``
+      becomes a stride-2 conv. Sum or average pooling are NIR nodes, but the suite's
+      ``ConvLayer.pool`` is a max pool in every backend, and the readers differ on them: norse
+      1.1.0's reader builds no module for ``AvgPool2d`` (and wires the next node to the graph's
+      input), snntorch's and spikingjelly's read ``SumPool2d`` only through nirtorch's default
+      map (``LPPool2d(norm_type=1)``, no padding); ``Conv2d`` is read alike by all four;
+    * no batch norm (NIR has no batch-norm node; folding it gives biases, and the suite's
+      specs have none);
+    * threshold 0.25 instead of 1: without batch norm the deeper layers of ``tiny``'s
+      threshold stay silent at initialisation (measured on event counts 0..3 at 48x48, seeds
+      0..2: conv3 fires 0 % at threshold 1, 0.2-1 % at 0.5, 12-24 % at 0.25). 0.25 is on
+      lava-dl's threshold grid (1/64).
+
+    Parameters for K classes (no biases): conv 800 + 4,608 + 9,216, fc 1,152 K: 22,688 for
+    K = 7.
+    """
+    return ConvNetSpec(
+        name="tiny_nir",
+        input_size=(48, 48),
+        n_time_bins=8,
+        convs=(
+            ConvLayer("conv1", 16, 5, stride=2, padding=2),
+            ConvLayer("conv2", 32, 3, stride=2, padding=1),
+            ConvLayer("conv3", 32, 3, stride=2, padding=1),
+        ),
+        denses=(DenseLayer("fc", 0),),
+        neuron=NeuronSpec(model="lif", beta=0.5, threshold=0.25, reset="zero", surrogate="atan"),
+        ann_input="per_step",
+    )
+
+
 @register_arch("sew_resnet18")
 def sew_resnet18() -> ResNetSpec:
     """Spiking-FER's model (Barchid et al., CBMI 2023): SEW-ResNet-18, ADD connection, IF neurons

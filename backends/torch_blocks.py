@@ -16,8 +16,12 @@ Contents:
 
 Compiled-model contract (:class:`PerStepConvNet`, :class:`ResNet`)::
 
-    model(x, recorder=None) -> I_out        x: (B, T, 2, H, W) float32 (binned events)
+    model(x, recorder=None, capture=None) -> I_out
+                                            x: (B, T, 2, H, W) float32 (binned events)
                                             I_out: (B, T', K) readout input current per step
+                                            capture: a dict that receives "features", the
+                                            readout's input (T'*B, F), time-major
+    model.apply_readout(f) -> (B, K)        the readout applied to features f (B, F)
     model.time_folded   True when the T frames are folded into 2T channels (T' = 1)
     model.input_shape   (T, 2, H, W) it was built for;  model.num_classes  K;  model.arch  the spec
 
@@ -642,13 +646,16 @@ class PerStepConvNet(nn.Module):
         self._conv_names = [p.name for p in convs]
         self._dense_names = [p.name for p in denses]
 
-    def forward(self, x: torch.Tensor, recorder: ActivityRecorder | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, recorder: ActivityRecorder | None = None,
+                capture: dict | None = None) -> torch.Tensor:
         """Readout current per step.
 
         Args:
             x: ``(B, T, 2, H, W)`` float32 binned events.
             recorder: if given, per-layer activity is added to it (ops per time step, non-zero
                 outputs of the activations before pooling).
+            capture: if given, ``capture["features"]`` is set to the readout's input
+                ``(T'*B, F)`` (time-major).
 
         Returns:
             ``(B, T', K)`` readout input current ``I_out[t]`` (``T' = T``, or 1 when folded).
@@ -668,12 +675,24 @@ class PerStepConvNet(nn.Module):
         h = h.flatten(1)
         for name in self._dense_names:
             unit = self.layers[name]
+            if capture is not None and unit.act is None:  # the readout's input
+                capture["features"] = h
             _record_ops(recorder, name, "linear", h, unit.linear, steps)
             h = unit.linear(h)
             if unit.act is not None:
                 h = unit.act(h, steps)
                 _record_spikes(recorder, name, "linear", h, steps)
         return h.view(steps, b, -1).transpose(0, 1)
+
+    def readout_module(self) -> nn.Linear:
+        """The readout (the last dense layer's ``Linear``, bias-free)."""
+        return self.layers[self._dense_names[-1]].linear
+
+    def apply_readout(self, features: torch.Tensor) -> torch.Tensor:
+        """The readout on time-averaged features ``(B, F)`` -> ``(B, K)``. The readout is linear,
+        so on :attr:`ForwardOutput.features <backends.base.ForwardOutput.features>` this equals
+        the logits (the mean over time of the readout current)."""
+        return self.readout_module()(features)
 
     def step(
         self, x_t: torch.Tensor, state: list[Any] | None = None
@@ -878,12 +897,15 @@ class ResNet(nn.Module):
         """All BasicBlocks in forward order."""
         return [b for i in range(self.n_stages) for b in getattr(self, f"layer{i + 1}")]
 
-    def forward(self, x: torch.Tensor, recorder: ActivityRecorder | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, recorder: ActivityRecorder | None = None,
+                capture: dict | None = None) -> torch.Tensor:
         """Readout current per step.
 
         Args:
             x: ``(B, T, 2, H, W)`` float32 binned events.
             recorder: if given, per-layer activity is added to it.
+            capture: if given, ``capture["features"]`` is set to the readout's input (the
+                global average pool, ``(T'*B, C)``, time-major).
 
         Returns:
             ``(B, T', K)`` readout input current (``T' = T``, or 1 when time-folded).
@@ -897,9 +919,20 @@ class ResNet(nn.Module):
         for block in self.blocks():
             h = block(h, steps, recorder)
         h = self.avgpool(h).flatten(1)
+        if capture is not None:
+            capture["features"] = h
         _record_ops(recorder, "fc", "linear", h, self.fc, steps)
         h = self.fc(h)
         return h.view(steps, b, -1).transpose(0, 1)
+
+    def readout_module(self) -> nn.Linear:
+        """The readout ``fc`` (bias-free)."""
+        return self.fc
+
+    def apply_readout(self, features: torch.Tensor) -> torch.Tensor:
+        """``fc`` on time-averaged features ``(B, C)`` -> ``(B, K)`` (linear: equals the logits on
+        :attr:`ForwardOutput.features <backends.base.ForwardOutput.features>`)."""
+        return self.fc(features)
 
     def step(
         self, x_t: torch.Tensor, state: list[Any] | None = None
@@ -1108,9 +1141,11 @@ class SEENNet(nn.Module):
         return h.flatten(1)
 
     def forward(
-        self, x: torch.Tensor, frames: torch.Tensor, recorder: ActivityRecorder | None = None
+        self, x: torch.Tensor, frames: torch.Tensor, recorder: ActivityRecorder | None = None,
+        capture: dict | None = None,
     ) -> torch.Tensor:
-        """Per-step readout ``(B, T, K)`` (see the class docstring)."""
+        """Per-step readout ``(B, T, K)`` (see the class docstring); ``capture["features"]`` (if
+        ``capture`` is given) receives ``fc2``'s input ``(T*B, hidden)``, time-major."""
         b, t = x.shape[:2]
         h3, weights = self._frame_branch(frames, recorder)
         if self.arch.detach_event_convs:
@@ -1124,6 +1159,8 @@ class SEENNet(nn.Module):
         _record_ops(recorder, "fc1", "linear", z, self.fc1, t)
         h = self.act_h1(self.fc1(z), t)
         _record_spikes(recorder, "fc1", "linear", h, t)
+        if capture is not None:
+            capture["features"] = h
         _record_ops(recorder, "fc2", "linear", h, self.fc2, t)
         cur = self.fc2(h)  # (T*B, K)
         if self.act_out is None:
@@ -1135,6 +1172,16 @@ class SEENNet(nn.Module):
             spikes.append(s)
         _record_spikes(recorder, "fc2", "linear", torch.cat(spikes), t)
         return torch.stack(mem, dim=1)
+
+    def readout_module(self) -> nn.Linear:
+        """The readout ``fc2``."""
+        return self.fc2
+
+    def apply_readout(self, features: torch.Tensor) -> torch.Tensor:
+        """``fc2`` on time-averaged features ``(B, hidden)`` -> ``(B, K)``. Equal to the logits
+        for the ANN twin (affine readout); for the spiking model the logits are the mean
+        membrane of the output neuron, which this (its mean input current) approximates."""
+        return self.fc2(features)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1307,21 +1354,35 @@ def run_forward(
             layer (costs an extra binary convolution per layer and time step).
 
     Returns:
-        :class:`~backends.base.ForwardOutput`; gradients flow through ``logits``.
+        :class:`~backends.base.ForwardOutput`; gradients flow through ``logits`` and
+        ``features`` (the readout's input averaged over time, ``(B, F)``).
 
     Raises:
         TypeError, ValueError: see :func:`check_forward_args`.
     """
     check_forward_args(model, x, frames)
     rec = ActivityRecorder() if record_activity else None
-    per_step = model(x, frames, rec) if frames is not None else model(x, rec)
+    cap: dict[str, torch.Tensor] = {}
+    if frames is not None:
+        per_step = model(x, frames, rec, capture=cap)
+    else:
+        per_step = model(x, rec, capture=cap)
     logits, per_step_logits = readout(per_step, model.time_folded)
     return ForwardOutput(
         logits=logits,
         logits_per_step=per_step_logits,
         activity=rec.layers() if rec is not None else [],
         batch_size=x.shape[0],
+        features=time_mean_features(cap.get("features"), x.shape[0]),
     )
+
+
+def time_mean_features(h: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+    """The readout's time-major input ``(T'*B, F)`` averaged over its ``T'`` steps: ``(B, F)``
+    (``None`` stays ``None``)."""
+    if h is None:
+        return None
+    return h.reshape(-1, batch, h.shape[-1]).mean(dim=0)
 
 
 def parameter_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:

@@ -173,7 +173,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     ok, why = backend.available()
     if not ok:
         raise CheckpointError(f"{path}: backend {ckpt['backend']!r} is unavailable: {why}")
-    model = backend.build(arch, tuple(ckpt["input_shape"]), len(ckpt["classes"]))
+    from benchmarks.methods import task_outputs
+
+    task = ((ckpt.get("cell") or {}).get("recipe") or {}).get("task", "classification")
+    model = backend.build(arch, tuple(ckpt["input_shape"]), task_outputs(task, len(ckpt["classes"])))
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:
@@ -182,3 +185,62 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     log.info("loaded %s: %s/%s, input %s, %d classes", path, ckpt["backend"], ckpt["arch"],
              tuple(ckpt["input_shape"]), len(ckpt["classes"]))
     return LoadedModel(path=path, backend=backend, model=model, checkpoint=ckpt, device=device)
+
+
+def load_nir(
+    path: str | Path,
+    backend_name: str,
+    *,
+    reader: str = "suite",
+    classes: list[str] | None = None,
+    n_time_bins: int | None = None,
+    device: str = "cpu",
+) -> Any:
+    """A ``.nir`` file as a :class:`benchmarks.checkpoints.LoadedModel`, for ``predict``.
+
+    The checkpoint dict is rebuilt from the file's metadata (``backend`` = ``backend_name``,
+    ``arch``, ``input_shape``, ``classes``, ``binner``, ``sensor_size``); ``classes`` overrides
+    the file's (required for a file written elsewhere, ``"0".."K-1"`` otherwise, logged).
+
+    Raises:
+        See :func:`import_nir`; NIRImportError if ``classes`` does not match the output size.
+    """
+    from backends.base import get_backend
+    from backends.nir_exchange import (
+        SUITE_NODES,
+        NIRImportError,
+        NIRReaderBackend,
+        graph_metadata,
+        import_nir,
+        nir_versions,
+        read_nir,
+    )
+
+    graph = read_nir(path, supported=SUITE_NODES if reader == "suite" else None)
+    model = import_nir(graph, backend_name, reader=reader, n_time_bins=n_time_bins)
+    model.to(device).eval()
+    meta = graph_metadata(graph)
+    k = model.num_classes
+    names = classes or meta.get("classes")
+    if names is None:
+        log.warning("%s states no class names; using 0..%d", path, k - 1)
+        names = [str(i) for i in range(k)]
+    if len(names) != k:
+        raise NIRImportError(f"{path}: {len(names)} class names for {k} outputs")
+    arch = getattr(model, "arch", None)
+    ckpt = {
+        "backend": backend_name,
+        "arch": arch.name if arch is not None else meta.get("arch", f"nir:{Path(path).stem}"),
+        "input_shape": list(model.input_shape),
+        "classes": list(names),
+        "binner": meta.get("binner") or {},
+        "binner_repr": "from NIR metadata",
+        "sensor_size": meta.get("sensor_size"),
+        "cell": meta.get("cell") or {},
+        "cell_id": meta.get("cell_id"),
+        "nir": {"path": str(path), "writer": meta.get("writer"), "reader": reader,
+                "exported_from_backend": meta.get("exported_from_backend"), **nir_versions()},
+    }
+    backend = get_backend(backend_name) if reader == "suite" else NIRReaderBackend(backend_name)
+    return LoadedModel(path=Path(path), backend=backend, model=model, checkpoint=ckpt,
+                       device=device)

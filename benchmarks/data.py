@@ -209,7 +209,8 @@ class CellData:
                                        device=device)
             self._loader_key = key
         for idx, x in self._loader.epoch(order, epoch):
-            yield idx, x, self.train.y[idx].to(device), None
+            f = self.train.frames[idx].to(device) if self.train.frames is not None else None
+            yield idx, x, self.train.y[idx].to(device), f
 
     def close(self) -> None:
         """Stop the ``DataLoader`` workers of :meth:`train_batches`, if any."""
@@ -267,10 +268,22 @@ def _see_sample(dataset, index: int, arch) -> tuple[Any, Any]:
     return _FRAMES_CACHE[key]
 
 
-def _split(dataset, indices: list[int], binner, arch=None, store=None) -> Split:
+def _intensity(dataset, index: int, size: tuple[int, int]) -> Any:
+    key = (dataset.name, str(dataset.root), index, "intensity", tuple(size))
+    if key not in _FRAMES_CACHE:
+        _FRAMES_CACHE[key] = dataset.intensity_tensor(index, tuple(size))
+    return _FRAMES_CACHE[key]
+
+
+def _split(dataset, indices: list[int], binner, arch=None, store=None,
+           intensity_arch=None) -> Split:
     import torch
 
     frames = None
+    if intensity_arch is not None:  # event streams + a still image (e.g. DiffusionFER)
+        h, w = intensity_arch.input_size
+        fs = [_intensity(dataset, i, (h, w)) for i in indices]
+        frames = torch.stack(fs) if fs else torch.zeros(0, 2, 1, h, w)
     if arch is not None:  # a frame dataset (see load_cell_data)
         pairs = [_see_sample(dataset, i, arch) for i in indices]
         h, w = arch.input_size
@@ -312,6 +325,9 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
     dataset = open_dataset_cached(cell.dataset, data_root)
     frame_data = "frames" in dataset.provides
     wants_frames = "frames" in arch_inputs(arch)
+    # event streams with an intensity image per sample (DiffusionFER: the still image) feed
+    # two-input architectures: events binned as usual, frames from dataset.intensity_tensor
+    intensity = wants_frames and not frame_data and "intensity" in dataset.provides
     arch_name = getattr(arch, "name", cell.arch)
     if frame_data and not wants_frames:
         raise ValueError(
@@ -319,7 +335,7 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
             f"{cell.dataset!r} provides event and intensity frames, not event streams; use a "
             "two-input architecture such as 'seen'"
         )
-    if wants_frames and not frame_data:
+    if wants_frames and not frame_data and not intensity:
         raise ValueError(
             f"architecture {arch_name!r} takes events and intensity frames (inputs "
             f"{arch_inputs(arch)}) but dataset {cell.dataset!r} provides event streams only"
@@ -351,10 +367,11 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
         cell.dataset, cell.fold, cell.protocol, len(tr), len(va), len(test_idx),
     )
     frame_arch = arch if frame_data else None
+    still = arch if intensity else None
     return CellData(
-        train=_split(dataset, tr, binner, frame_arch, store),
-        val=_split(dataset, va, binner, frame_arch, store),
-        test=_split(dataset, test_idx, binner, frame_arch, store),
+        train=_split(dataset, tr, binner, frame_arch, store, still),
+        val=_split(dataset, va, binner, frame_arch, store, still),
+        test=_split(dataset, test_idx, binner, frame_arch, store, still),
         classes=tuple(dataset.classes),
         dataset=dataset,
         binner=binner,

@@ -698,7 +698,7 @@ def loihi_energy(activity: Sequence[LayerActivity], *, n_samples: int,
     counts), its effective MACs (one graded event per non-zero input and weight); neuron
     updates are every neuron of every spiking layer at every step plus the readout's K
     accumulators at every step; *active* are NeuroBench's membrane updates (the potential
-    changed; ``membrane_updates_per_sample``, from :class:`backends.activity.MembraneProbe`) plus
+    changed; ``membrane_updates_per_sample``, from :class:`backends.membrane.MembraneProbe`) plus
     the readout's updates, the rest *inactive*; without ``membrane_updates_per_sample`` every
     update is costed active (an upper bound). Spike-driven part: synaptic ops of every layer but
     the first, and the spikes.
@@ -737,7 +737,7 @@ def op_counts(activity: Sequence[LayerActivity], *, n_samples: int, spiking: boo
 
     * ``membrane_updates_per_sample``: NeuroBench's ``MembraneUpdates`` (neurobench 2.3.0
       ``metrics/workload/membrane_updates.py``): ``membrane_updates`` (summed over the samples,
-      from :class:`backends.activity.MembraneProbe`) / ``n_samples``; 0 for the ANN twin (no
+      from :class:`backends.membrane.MembraneProbe`) / ``n_samples``; 0 for the ANN twin (no
       membrane; NeuroBench hooks only spiking neurons); ``None`` when not observed;
     * ``membrane_updates_dense_per_sample``: every neuron at every step, ``sum neurons x T``
       (NeuroBench's "Neuron Dense Ops" / 4; equals ``MembraneUpdates`` when every potential
@@ -855,7 +855,7 @@ def energy_metrics(
         spiking: the backend is an SNN (``backend.spiking``).
         neuron: the architecture's neuron spec (``arch.neuron``) or ``"lif"`` / ``"if"``.
         membrane_updates: NeuroBench's membrane updates summed over the samples
-            (:meth:`backends.activity.MembraneProbe.total`), or ``None`` if not observed.
+            (:meth:`backends.membrane.MembraneProbe.total`), or ``None`` if not observed.
         batch_size: the batch of the ``lemaire2022_sj`` figure (spikingjelly sizes its buffers
             by the forward call); 1 = one inference at a time.
 

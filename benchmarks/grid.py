@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 _GRID_KEYS = {"name", "description", "datasets", "backends", "archs", "folds", "seeds", "protocol",
-              "device", "recipe"}
+              "device", "recipe", "run_backends", "transfer_via"}
 
 
 class GridFileError(InputError, ValueError):
@@ -80,17 +80,25 @@ class Grid:
     device: str = "cpu"
     recipe: Recipe = field(default_factory=Recipe)
     description: str = ""
+    run_backends: tuple[str, ...] = ()
+    """Cross-framework transfer: every cell trained in a backend of ``backends`` is also run
+    (evaluated and measured) in each of these, through ``transfer_via`` (``"canonical"`` or
+    ``"nir"``); ``()`` (default): each cell runs where it trained. A pair (b, b) is the ordinary
+    cell."""
+    transfer_via: str = "canonical"
 
     def cells(self) -> list[Cell]:
         """All cells, datasets outermost and backends innermost (so a dataset is binned once)."""
         return [
             Cell(dataset=d, backend=b, arch=a, fold=f, seed=s, protocol=self.protocol,
-                 device=self.device, recipe=self.recipe)
+                 device=self.device, recipe=self.recipe,
+                 run_backend=None if rb in (None, b) else rb, transfer_via=self.transfer_via)
             for d in self.datasets
             for a in self.archs
             for f in self.folds
             for s in self.seeds
             for b in self.backends
+            for rb in (self.run_backends or (None,))
         ]
 
 
@@ -128,7 +136,7 @@ def load_grid(name_or_path: str | Path) -> Grid:
     except (TypeError, ValueError) as exc:  # RecipeError, or a wrong type
         raise GridFileError(f"{path}: [recipe]: {exc}") from exc
     kwargs: dict[str, Any] = {"name": data.pop("name", path.stem), "recipe": recipe}
-    for key in ("datasets", "backends", "archs", "folds", "seeds"):
+    for key in ("datasets", "backends", "archs", "folds", "seeds", "run_backends"):
         if key in data:
             val = data.pop(key)
             if not isinstance(val, list) or not val:
@@ -169,7 +177,8 @@ def resolve_names(grid: Grid) -> Grid:
 
     problems: list[str] = []
     resolved: dict[str, list[str]] = {}
-    for key, registry in (("backends", BACKENDS), ("archs", ARCHS), ("datasets", DATASETS)):
+    for key, registry in (("backends", BACKENDS), ("run_backends", BACKENDS), ("archs", ARCHS),
+                          ("datasets", DATASETS)):
         names = []
         for n in getattr(grid, key):
             if any(c in n for c in "*?["):
@@ -187,7 +196,8 @@ def resolve_names(grid: Grid) -> Grid:
     if problems:
         raise UnknownNameError("\n".join(problems))
     return replace(grid, backends=tuple(resolved["backends"]), archs=tuple(resolved["archs"]),
-                   datasets=tuple(resolved["datasets"]))
+                   datasets=tuple(resolved["datasets"]),
+                   run_backends=tuple(resolved["run_backends"]))
 
 
 class DatasetCheckFailed(InputError, RuntimeError):
@@ -229,10 +239,34 @@ def _skip_reasons(cells: list[Cell], data_root: Path, *, strict: bool = False) -
                 if strict:
                     raise DatasetCheckFailed(dataset_why[c.dataset])
                 log.warning("skipping the cells of %s", dataset_why[c.dataset])
-        why = backend_why[c.backend] or dataset_why[c.dataset]
+        why = backend_why[c.backend] or dataset_why[c.dataset] or _transfer_why(c)
         if why:
             reasons[c] = why
     return reasons
+
+
+def _transfer_why(c: Cell) -> str | None:
+    """Why a transfer cell (trained in A, run in B) cannot run, or ``None``."""
+    if not c.transferred:
+        return None
+    from backends.base import get_backend
+    from backends.specs import get_arch
+
+    b = get_backend(c.run_backend)
+    ok, why = b.available()
+    if not ok:
+        return f"run backend {c.run_backend!r} unavailable: {why}"
+    if not b.spiking or not get_backend(c.backend).spiking:
+        return f"transfer {c.backend} -> {c.run_backend}: only between spiking backends"
+    if c.arch in getattr(b, "unsupported", {}):
+        return f"run backend {c.run_backend!r} cannot compile {c.arch!r}: {b.unsupported[c.arch]}"
+    if c.transfer_via == "nir":
+        from backends.nir_exchange import nir_unsupported_reason
+
+        reason = nir_unsupported_reason(get_arch(c.arch))
+        if reason:
+            return f"{c.arch!r} cannot travel through NIR: {reason}"
+    return None
 
 
 @dataclass

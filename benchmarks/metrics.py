@@ -8,7 +8,14 @@ Classification (``preds: (N,)`` and ``target: (N,)`` integer class indices in ``
 * :func:`accuracy_per_step` (accuracy of the readout after ``t = 1..T`` time steps).
 
 Timing: :func:`latency_stats`. Valence-arousal regression: :func:`rmse`, :func:`ccc`, :func:`pcc`,
-:func:`sagr`. Activity: :func:`accumulate_activity`, :func:`activity_summary` (spikes, firing rate,
+:func:`sagr`, and all four per dimension at once: :func:`va_metrics`. Each is computed over the
+whole set (never per batch and averaged, which is what FER-Zoo's ``validate`` does for RMSE and
+which differs from the RMSE of the set whenever batch errors differ). **One ddof convention:**
+every moment (mean, variance, covariance) is normalised by ``N`` (ddof = 0, Lin's estimator,
+numpy's ``np.var`` / ``np.cov(..., bias=True)``); PCC does not depend on it, CCC does, and mixing
+the two (FER-Zoo's ``np.cov`` with ddof = 1 over ``np.std`` with ddof = 0 in its CCC, or
+``torch.std`` with ddof = 1 under a mean of products in its PCC/CCC loss) scales the result by
+``N/(N-1)`` or its inverse. Activity: :func:`accumulate_activity`, :func:`activity_summary` (spikes, firing rate,
 synaptic operations and activation sparsity as NeuroBench defines them).
 
 Every function validates its arguments first (``_check_*`` helpers) and raises ``ValueError`` (or
@@ -33,6 +40,8 @@ from backends.base import LayerActivity
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "va_metrics",
+    "VA_DIMENSIONS",
     "accuracy",
     "war",
     "uar",
@@ -566,6 +575,43 @@ def sagr(preds: Any, target: Any) -> float | np.ndarray:
     p, t = _check_regression(preds, target)
     (x, _), (y, _) = _as_2d(p), _as_2d(t)
     return _per_output(np.mean(np.sign(x) == np.sign(y), axis=0))
+
+
+VA_DIMENSIONS = ("valence", "arousal")
+"""Column order of valence-arousal arrays ``(N, 2)`` throughout the suite."""
+
+
+def va_metrics(preds: Any, target: Any) -> dict[str, float]:
+    """RMSE, CCC, PCC and SAGR of valence and arousal over the whole set.
+
+    Args:
+        preds: ``(N, 2)`` predicted (valence, arousal), e.g. ``tanh`` of the model's VA outputs.
+        target: ``(N, 2)`` true (valence, arousal) in ``[-1, 1]``.
+
+    Returns:
+        ``{"va_rmse_valence", "va_rmse_arousal", "va_ccc_valence", "va_ccc_arousal",
+        "va_pcc_valence", "va_pcc_arousal", "va_sagr_valence", "va_sagr_arousal"}``, floats
+        (``NaN`` where PCC/CCC is undefined, see :func:`pcc`, :func:`ccc`), plus
+        ``"va_ccc_mean"`` (the mean of the two CCCs, the usual single VA figure).
+
+    Raises:
+        ValueError: not ``(N, 2)``, N = 0, or non-finite values.
+
+    Example:
+        >>> m = va_metrics([[0.5, -0.5], [-0.5, 0.5]], [[0.5, -0.5], [-0.5, 0.5]])
+        >>> m["va_rmse_valence"], m["va_ccc_arousal"], m["va_sagr_valence"]
+        (0.0, 1.0, 1.0)
+    """
+    p, t = _check_regression(preds, target)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"preds and target: expected shape (N, 2) (valence, arousal), got {p.shape}")
+    out: dict[str, float] = {}
+    for name, fn in (("rmse", rmse), ("ccc", ccc), ("pcc", pcc), ("sagr", sagr)):
+        values = np.asarray(fn(p, t), dtype=np.float64)
+        for d, dim in enumerate(VA_DIMENSIONS):
+            out[f"va_{name}_{dim}"] = float(values[d])
+    out["va_ccc_mean"] = float(np.mean([out["va_ccc_valence"], out["va_ccc_arousal"]]))
+    return out
 
 
 # --------------------------------------------------------------------------------------------

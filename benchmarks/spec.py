@@ -21,6 +21,15 @@ class RecipeError(InputError, ValueError):
 
 SELECTION_MODES = ("val", "last", "best_on_test_legacy")
 AMP_MODES = ("off", "bf16", "fp16")
+TASKS = ("classification", "va_regression", "multitask")
+"""What a cell learns: the expression class (``classification``, K outputs), valence and arousal
+(``va_regression``, 2 outputs), or both (``multitask``, K + 2 outputs); see
+:mod:`benchmarks.methods`."""
+METHODS = ("standard", "baseline", "elim")
+"""Training methods (:mod:`benchmarks.methods`): ``standard`` (the suite's loss: cross-entropy,
+and MSE for valence-arousal), ``baseline`` (FER-Zoo's Baseline: MSE + 0.5 (PCC + CCC) loss on
+valence-arousal) and ``elim`` (FER-Zoo's ELIM: optimal-transport identity matching; needs
+identity labels)."""
 _ROUND1_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
                   "val_fraction", "selection", "augment", "binarize", "latency_runs", "warmup_runs",
                   "throughput_batch_size", "codecarbon")
@@ -71,6 +80,12 @@ class Recipe:
         checkpoint_every: with a training-state folder (``run_cell(..., train_state_dir=...)``),
             save the whole training state every this many epochs so that a killed or preempted
             cell resumes from its last checkpoint instead of epoch 0.
+        task: ``"classification"`` (default), ``"va_regression"`` or ``"multitask"`` (see
+            :data:`TASKS`); the model is built with :func:`benchmarks.methods.task_outputs`
+            outputs and its valence-arousal outputs go through ``tanh`` in the task head.
+        method: the training method, one of :data:`METHODS` (default ``"standard"``).
+        adam_betas: Adam's ``(beta1, beta2)`` (torch's default ``(0.9, 0.999)``; FER-Zoo trains
+            with ``(0.5, 0.99)``, see :data:`benchmarks.methods.FER_ZOO_RECIPE`).
 
     The fields after ``codecarbon`` were added in round 2; :meth:`digest` leaves them out while
     they keep their defaults, so cells of earlier runs keep their ids.
@@ -96,8 +111,21 @@ class Recipe:
     compile: bool = False
     workers: int = 0
     checkpoint_every: int = 5
+    task: str = "classification"
+    method: str = "standard"
+    adam_betas: tuple[float, float] = (0.9, 0.999)
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise RecipeError(f"recipe.task must be one of {TASKS}, got {self.task!r}")
+        if self.method not in METHODS:
+            raise RecipeError(f"recipe.method must be one of {METHODS}, got {self.method!r}")
+        betas = tuple(self.adam_betas) if isinstance(self.adam_betas, (list, tuple)) else ()
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                                      and 0.0 <= b < 1.0 for b in betas):
+            raise RecipeError(f"recipe.adam_betas must be two numbers in [0, 1), got "
+                              f"{self.adam_betas!r}")
+        object.__setattr__(self, "adam_betas", tuple(float(b) for b in betas))  # TOML gives lists
         if self.amp not in AMP_MODES:
             raise RecipeError(f"recipe.amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.workers < 0:
@@ -135,7 +163,9 @@ class Recipe:
         round-1 fields plus every later field that differs from its default. ``workers`` and
         ``checkpoint_every`` never enter it: they change how a cell runs, not what it computes."""
         d = asdict(self)
+        d["adam_betas"] = list(self.adam_betas)
         defaults = {f.name: f.default for f in fields(self)}
+        defaults["adam_betas"] = list(defaults["adam_betas"])
         keep = {k: v for k, v in d.items()
                 if k in _ROUND1_FIELDS or (k not in _HOW_NOT_WHAT and v != defaults[k])}
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:8]
@@ -143,7 +173,17 @@ class Recipe:
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell of a grid; ``cell_id`` identifies it for resume."""
+    """One cell of a grid; ``cell_id`` identifies it for resume.
+
+    ``run_backend``: train in ``backend``, then transfer the trained model to ``run_backend``
+    (through NIR or the suite's canonical state, ``transfer_via``: :func:`backends.nir_exchange.
+    transfer`) and evaluate and measure it there; ``None`` (default) evaluates where it trained.
+    The backend part of the id is then ``"<backend>><run_backend>@<via>"``; ids of ordinary cells
+    are unchanged.
+
+    Raises (on construction):
+        RecipeError: an unknown ``transfer_via``.
+    """
 
     dataset: str
     backend: str
@@ -153,15 +193,28 @@ class Cell:
     protocol: str = "folds"
     device: str = "cpu"
     recipe: Recipe = field(default_factory=Recipe)
+    run_backend: str | None = None
+    transfer_via: str = "canonical"
+
+    def __post_init__(self) -> None:
+        if self.transfer_via not in ("canonical", "nir"):
+            raise RecipeError(f"cell.transfer_via must be 'canonical' or 'nir', got {self.transfer_via!r}")
+
+    @property
+    def transferred(self) -> bool:
+        """Whether the cell evaluates in another backend than the one it trains in."""
+        return self.run_backend not in (None, self.backend)
 
     @property
     def cell_id(self) -> str:
+        backend = (f"{self.backend}>{self.run_backend}@{self.transfer_via}" if self.transferred
+                   else self.backend)
         return "/".join(
             [
                 self.dataset,
                 self.protocol,
                 f"f{self.fold}",
-                self.backend,
+                backend,
                 self.arch,
                 f"s{self.seed}",
                 self.recipe.digest(),

@@ -2,6 +2,13 @@
 
 Model selection uses the validation split taken from the training subjects (never the test
 split), except the labelled legacy protocol ``best_on_test_legacy`` of Spiking-FER.
+
+The loss and targets are pluggable per task and method (``recipe.task``, ``recipe.method``;
+:mod:`benchmarks.methods`): the per-sample targets (class, valence-arousal, identity) are
+gathered once per cell from the dataset's sequence metadata, indexed like the training split,
+and each batch's are taken by the batch's positions. Selection: validation accuracy
+(classification, as before), mean CCC of valence and arousal (va_regression), or the mean of
+the two (multitask).
 """
 
 from __future__ import annotations
@@ -107,27 +114,85 @@ def _load_state(path, cell: Cell):
     return state
 
 
-def _train_epoch(backend, model, data, cell: Cell, rng, epoch: int, opt, sched, scaler, loss_fn,
-                 select_on, history: list, best: tuple) -> tuple:
+class _TaskSetup:
+    """What the loop needs to know of the task and method of a cell: the method, ``K``, the
+    training split's targets (:class:`benchmarks.methods.TaskTargets` on the CPU, indexed by
+    position in the split) and the selection split's."""
+
+    def __init__(self, data, cell: Cell, select_on) -> None:
+        from benchmarks.methods import (
+            TaskTargets,
+            check_task_data,
+            get_method,
+            identity_ids,
+            split_va,
+        )
+
+        r = cell.recipe
+        self.task = r.task
+        self.num_classes = data.num_classes
+        self.method = get_method(r.method)
+        dataset = getattr(data, "dataset", None)
+        if dataset is not None:
+            check_task_data(dataset, r.task, r.method)
+        elif r.task != "classification" or self.method.needs_identity:
+            raise ValueError(f"task {r.task!r} / method {r.method!r} need the dataset's "
+                             "metadata (CellData.dataset is None)")
+        needs_va = r.task != "classification"
+        self.train = TaskTargets(
+            y=data.train.y,
+            va=split_va(dataset, data.train.indices) if needs_va else None,
+            identity=identity_ids(data.train.subjects) if self.method.needs_identity else None,
+        )
+        self.select = None
+        if select_on is not None and len(select_on.y):
+            self.select = TaskTargets(
+                y=select_on.y, va=split_va(dataset, select_on.indices) if needs_va else None)
+        n = len(data.train.y)
+        self.batches_per_epoch = max(1, math.ceil(n / cell.recipe.batch_size))
+
+    def batch_targets(self, idx, y, device: str):
+        """The targets of the batch at positions ``idx`` (``y`` as the loader gave it)."""
+        from benchmarks.methods import TaskTargets
+
+        cpu = idx.cpu()
+        return TaskTargets(
+            y=y,
+            va=self.train.va[cpu].to(device) if self.train.va is not None else None,
+            identity=(self.train.identity[cpu].to(device)
+                      if self.train.identity is not None else None),
+        )
+
+
+def _train_epoch(backend, model, data, cell: Cell, rng, epoch: int, opt, sched, scaler,
+                 setup: _TaskSetup, select_on, history: list, best: tuple) -> tuple:
     """One epoch: the batches of :meth:`benchmarks.data.CellData.train_batches` (shuffled by
     ``rng``, the cell's order generator; augmented with per-(seed, epoch, sample) streams), an
-    optimiser step each, then model selection on ``select_on``. Appends the epoch's entry to
-    ``history`` and returns the new ``best`` = (selection accuracy, epoch, state dict).
+    optimiser step each on the loss of the cell's method (``setup.method``), then model selection
+    on ``select_on``. Appends the epoch's entry to ``history`` and returns the new ``best`` =
+    (selection score, epoch, state dict).
 
     Raises:
         FloatingPointError: the epoch's mean loss is not finite.
     """
     import numpy as np
 
+    from benchmarks.methods import StepContext, class_predictions, selection_score
+
     r, device = cell.recipe, cell.device
     model.train()
     losses, correct, seen = [], 0, 0
-    for idx, x, y, frames in data.train_batches(rng, epoch, cell.seed, r.batch_size,
-                                                 workers=r.workers, device=device):
+    for b, (idx, x, y, frames) in enumerate(data.train_batches(rng, epoch, cell.seed,
+                                                               r.batch_size, workers=r.workers,
+                                                               device=device)):
         kw = {"frames": frames} if frames is not None else {}
+        targets = setup.batch_targets(idx, y, device)
+        ctx = StepContext(seed=cell.seed, epoch=epoch, batch=b,
+                          step=epoch * setup.batches_per_epoch + b)
         with autocast(device, r.amp):
             out = backend.forward(model, x, **kw)
-            loss = loss_fn(out.logits.float(), y)
+            loss, _parts = setup.method.loss(model, out, targets, setup.task, setup.num_classes,
+                                             ctx)
         opt.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -137,19 +202,31 @@ def _train_epoch(backend, model, data, cell: Cell, rng, epoch: int, opt, sched, 
             loss.backward()
             opt.step()
         losses.append(loss.item())
-        correct += int((out.logits.argmax(1) == y).sum().item())
+        pred = class_predictions(out.logits.detach(), setup.task, setup.num_classes)
+        if pred is not None:
+            correct += int((pred == y).sum().item())
         seen += len(idx)
     if sched is not None:
         sched.step()
-    entry = {"epoch": epoch, "train_loss": float(np.mean(losses)), "train_accuracy": correct / seen}
+    entry: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses))}
+    if setup.task != "va_regression":
+        entry["train_accuracy"] = correct / seen
     if select_on is not None and len(select_on.y):
         with autocast(device, r.amp):
             logits, _, _ = predict(backend, model, select_on.x, r.batch_size, device,
                                    frames=select_on.frames)
-        acc = _accuracy(logits, select_on.y)
-        entry["selection_accuracy"] = acc
-        if acc > best[0]:
-            best = (acc, epoch, copy.deepcopy(model.state_dict()))
+        if setup.task == "classification":
+            score = _accuracy(logits, select_on.y)
+            entry["selection_accuracy"] = score
+        else:
+            sel = selection_score(logits.float(), setup.select, setup.task, setup.num_classes)
+            score = sel["score"]
+            if "accuracy" in sel:
+                entry["selection_accuracy"] = sel["accuracy"]
+            entry["selection_va_ccc_mean"] = sel["va_ccc_mean"]
+            entry["selection_score"] = score
+        if score > best[0]:
+            best = (score, epoch, copy.deepcopy(model.state_dict()))
     history.append(entry)
     if not math.isfinite(entry["train_loss"]):
         raise FloatingPointError(f"training diverged at epoch {epoch}: loss {entry['train_loss']}")
@@ -174,14 +251,18 @@ def train(
             fixed seed). The file is removed when training ends. ``None``: no checkpoints.
 
     Returns:
-        dict with ``best_epoch``, ``val_accuracy`` (of the selected epoch), ``history`` (per-epoch
-        train loss, train and validation accuracy), ``train_time_s`` (this call's) and
+        dict with ``best_epoch``, ``val_accuracy`` (validation accuracy of the selected epoch;
+        NaN without a class head), ``val_score`` and ``selection_metric`` (the figure selection
+        maximised: ``"accuracy"``, ``"va_ccc_mean"`` or ``"mean(accuracy, va_ccc_mean)"``),
+        ``history`` (per-epoch train loss, train and validation accuracy, and for VA tasks
+        ``selection_va_ccc_mean`` / ``selection_score``), ``train_time_s`` (this call's) and
         ``resumed_from_epoch`` (``None`` or the epoch training resumed at); the model holds the
         selected weights on return.
 
     Raises:
         FloatingPointError: the loss diverged.
-        ValueError: see :func:`prepare_model`.
+        ValueError: see :func:`prepare_model`; a task or method the dataset cannot serve
+            (:func:`benchmarks.methods.check_task_data`).
     """
     import random
 
@@ -195,12 +276,13 @@ def train(
             model.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay
         )
     else:
-        opt = torch.optim.Adam(model.parameters(), lr=r.lr, weight_decay=r.weight_decay)
+        opt = torch.optim.Adam(model.parameters(), lr=r.lr, betas=tuple(r.adam_betas),
+                               weight_decay=r.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs) if r.schedule == "cosine" else None
     scaler = torch.amp.GradScaler("cuda") if r.amp == "fp16" else None
-    loss_fn = torch.nn.CrossEntropyLoss()
     rng = np.random.default_rng(cell.seed)
     select_on = {"val": data.val, "best_on_test_legacy": data.test}.get(r.selection)
+    setup = _TaskSetup(data, cell, select_on)
     best = (-1.0, -1, None)
     history: list[dict[str, Any]] = []
     start, resumed = 0, None
@@ -227,10 +309,10 @@ def train(
     try:
         for epoch in bar:
             best = _train_epoch(backend, model, data, cell, rng, epoch, opt, sched, scaler,
-                                loss_fn, select_on, history, best)
+                                setup, select_on, history, best)
             entry = history[-1]
-            bar.set_postfix(loss=f"{entry['train_loss']:.3f}",
-                            sel=f"{entry.get('selection_accuracy', math.nan):.2f}")
+            sel = entry.get("selection_score", entry.get("selection_accuracy", math.nan))
+            bar.set_postfix(loss=f"{entry['train_loss']:.3f}", sel=f"{sel:.2f}")
             if path is not None and (epoch + 1) % r.checkpoint_every == 0 and epoch + 1 < r.epochs:
                 _save_state(path, {
                     "cell_id": cell.cell_id, "epoch": epoch, "model": model.state_dict(),
@@ -250,8 +332,13 @@ def train(
         path.unlink(missing_ok=True)
     if best[2] is not None:
         model.load_state_dict(best[2])
-        best_epoch, sel_acc = best[1], best[0]
+        best_epoch, score = best[1], best[0]
     else:
-        best_epoch, sel_acc = r.epochs - 1, math.nan
-    return {"best_epoch": best_epoch, "val_accuracy": sel_acc, "history": history,
+        best_epoch, score = r.epochs - 1, math.nan
+    selected = next((e for e in history if e["epoch"] == best_epoch), {})
+    sel_acc = score if r.task == "classification" else selected.get("selection_accuracy", math.nan)
+    metric = {"classification": "accuracy", "va_regression": "va_ccc_mean",
+              "multitask": "mean(accuracy, va_ccc_mean)"}[r.task]
+    return {"best_epoch": best_epoch, "val_accuracy": sel_acc, "val_score": score,
+            "selection_metric": metric, "history": history,
             "train_time_s": train_time, "resumed_from_epoch": resumed}

@@ -41,6 +41,20 @@ from datasets.events import EVENTS_DTYPE
 
 log = logging.getLogger(__name__)
 
+PIPELINE_VERSION = 2
+"""Version of the training data pipeline, recorded in every record (``provenance.pipeline``).
+1: round 1 (numpy EDAs per sample in the main process, one random stream per cell shared by
+shuffling and augmentation); 2: this module (decoded-once store, fused EDAs bit-identical to the
+numpy reference, augmentation streams per (seed, epoch, sample), DataLoader workers)."""
+
+
+def pipeline_info(augment: bool, workers: int) -> dict[str, Any]:
+    """The pipeline block of a record: implementation, version and worker count."""
+    impl = ("datasets.pipeline + datasets.augment.FusedSpikingFer" if augment
+            else "cached binned tensors (no augmentation)")
+    return {"implementation": impl, "version": PIPELINE_VERSION, "workers": workers if augment else 0}
+
+
 BYTES_PER_EVENT = EVENTS_DTYPE.itemsize
 """Bytes held per event by :class:`EventStore`: 8 (t) + 2 (x) + 2 (y) + 1 (p) = 13."""
 

@@ -38,6 +38,20 @@ What it is not
     end to end) and the *relative* behaviour of backends (accuracy, spikes, synaptic operations,
     latency) on a fixed, reproducible event workload with known lighting effects.
 
+Valence and arousal (metadata only; the event streams do not depend on them)
+    Every sequence has a valence and an arousal in ``[-1, 1]`` (:func:`sequence_va`), in
+    ``metadata.csv`` and ``SequenceInfo.extra``, so that the built-in data serves the
+    valence-arousal task (:mod:`benchmarks.methods`). They come from the circumplex model of
+    affect (Russell, "A circumplex model of affect", J. Pers. Soc. Psychol. 39(6), 1980): each
+    class sits at the angle Russell's direct circular scaling gives its emotion word
+    (:data:`CIRCUMPLEX_DEG`), at a radius set by the sequence's expression amplitude; a faster
+    onset (a shorter rise from onset to apex) raises arousal, and each subject has its own
+    (valence, arousal) bias, drawn from a stream of its own (:data:`VA_STREAM`), so that
+    regression is not classification in disguise (on the default dataset the class alone
+    explains only part of the variance: see ``tests/test_va.py``). Neutral sits at the centre
+    (plus the subject's bias). Old trees without these columns get their ``metadata.csv`` (and
+    manifest) rewritten on open; no event file is touched (:data:`METADATA_VERSION`).
+
 Determinism: every random draw comes from a ``numpy.random.SeedSequence`` keyed by the seed and
 the indices (``[seed, subject]`` for the face, ``[seed, subject, class, take, 1]`` for the sequence,
 ``[..., 2]`` for its lighting) and eventcv is seeded from the sequence's stream, so a seed gives the same bytes in every h5 file (h5py writes no
@@ -78,6 +92,11 @@ log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1.0"
 """Version of the generator; a change of the drawing or of the conversion bumps it (cache key)."""
+
+METADATA_VERSION = 2
+"""Version of ``metadata.csv``'s content (not a cache key of the events): 1 = round 1 (no
+valence/arousal), 2 = with ``valence`` and ``arousal``. A tree of an older version has its
+metadata (and manifest) rewritten, never its event files."""
 
 NAME = "synthetic-fer-dvs"
 FOLDER = "SyntheticFerDVS"
@@ -371,6 +390,72 @@ def make_spec(
         light=_light_params(light, light_rng),
         sim_seed=sim_seed,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Valence and arousal (metadata)
+# ---------------------------------------------------------------------------------------------
+
+CIRCUMPLEX_DEG: dict[str, float | None] = {
+    "happy": 7.8,  # "happy"
+    "fear": 116.5,  # "afraid"
+    "surprise": 69.8,  # "astonished"
+    "anger": 99.0,  # "angry"
+    "disgust": 137.6,  # not among Russell's 28 words: "distressed" (negative, moderately aroused)
+    "sadness": 207.5,  # "sad"
+    "neutral": None,  # the centre of the circumplex
+}
+"""Angle (degrees, counter-clockwise from the pleasure axis: valence = cos, arousal = sin) of each
+class on the circumplex: the direct circular scaling of Russell (1980, Table 3; the comments name
+the emotion word used). Disgust has no word of its own there; "distressed" stands for it."""
+
+VA_STREAM = 0x5641
+"""Last entry of the ``SeedSequence`` key ``[seed, subject, VA_STREAM]`` of a subject's VA bias:
+a stream no event-generating draw uses, so the events are unchanged."""
+
+VA_RADIUS = (0.15, 0.95)
+"""Radius on the circumplex at the smallest and largest expression amplitude (0.6 and 1.0)."""
+
+VA_ONSET_GAIN = 0.3
+"""Arousal term of the onset speed: ``VA_ONSET_GAIN * (speed - 0.5)`` with ``speed`` in [0, 1]
+(1 = the shortest rise), i.e. +0.15 for the fastest onset, -0.15 for the slowest
+(:func:`sequence_va`)."""
+
+VA_SUBJECT_SD = 0.15
+"""Standard deviation of a subject's valence and arousal bias (clipped at +-2 sd)."""
+
+
+def subject_va_bias(seed: int, subject_index: int) -> tuple[float, float]:
+    """The (valence, arousal) bias of a subject: ``N(0, VA_SUBJECT_SD)`` each, clipped at 2 sd,
+    from ``SeedSequence([seed, subject_index, VA_STREAM])``."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, subject_index, VA_STREAM]))
+    b = np.clip(rng.normal(0.0, VA_SUBJECT_SD, size=2), -2 * VA_SUBJECT_SD, 2 * VA_SUBJECT_SD)
+    return float(b[0]), float(b[1])
+
+
+def sequence_va(spec: SequenceSpec, n_frames: int, seed: int) -> tuple[float, float]:
+    """Valence and arousal of a sequence, rounded to 4 decimals, in ``[-1, 1]``.
+
+    ``r = VA_RADIUS[0] + (VA_RADIUS[1] - VA_RADIUS[0]) (amplitude - 0.6) / 0.4``;
+    ``(v, a) = r (cos theta, sin theta)`` with ``theta = CIRCUMPLEX_DEG[class]`` (neutral:
+    ``(0, 0)``); ``a += VA_ONSET_GAIN (speed - 0.5)``, ``speed = 1 - (rise - rise_min) /
+    (rise_max - rise_min)`` with ``rise = apex_frame - onset_frame`` and the rise range of
+    :func:`make_spec` (neutral: no onset term, nothing moves); then the subject's bias
+    (:func:`subject_va_bias`) is added and the result clipped to ``[-1, 1]``.
+    """
+    theta = CIRCUMPLEX_DEG[SYNTHETIC_CLASSES[spec.label]]
+    v = a = 0.0
+    if theta is not None:
+        lo, hi = VA_RADIUS
+        r = lo + (hi - lo) * (spec.amplitude - 0.6) / 0.4
+        v, a = r * math.cos(math.radians(theta)), r * math.sin(math.radians(theta))
+        rise_min, rise_max = max(3, n_frames // 4), max(4, n_frames // 2)
+        rise = spec.apex_frame - spec.onset_frame
+        speed = 1.0 - (rise - rise_min) / max(1, rise_max - rise_min)
+        a += VA_ONSET_GAIN * (min(1.0, max(0.0, speed)) - 0.5)
+    bv, ba = subject_va_bias(seed, spec.subject_index)
+    v, a = v + bv, a + ba
+    return (round(min(1.0, max(-1.0, v)), 4), round(min(1.0, max(-1.0, a)), 4))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -673,6 +758,7 @@ def _manifest(params: Mapping[str, Any], *, complete: bool, n_sequences: int,
         "n_sequences": n_sequences,
         "n_events": n_events,
         "complete": complete,
+        "metadata_version": METADATA_VERSION,
     }
 
 
@@ -798,7 +884,8 @@ def generate_synthetic_fer_dvs(
             files_ok = all((directory / s.subject / f"{s.sequence}.h5").is_file() for s in specs)
             if old.get("complete") and files_ok and (directory / "folds.csv").is_file() \
                     and (directory / METADATA_FILE).is_file():
-                log.info("%s: up to date in %s", NAME, directory)
+                if not _upgrade_metadata(directory, params, specs, old):
+                    log.info("%s: up to date in %s", NAME, directory)
                 return root
             log.info("%s: resuming an incomplete generation in %s", NAME, directory)
         else:
@@ -832,24 +919,62 @@ def generate_synthetic_fer_dvs(
                  tuple(assignment[s.subject] == k for k in range(params["n_folds"])))
          for s in specs],
     )
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(METADATA_COLUMNS)
-    for s, n in zip(specs, counts, strict=True):
-        writer.writerow([s.subject, s.sequence, s.label + 1, SYNTHETIC_CLASSES[s.label], s.take,
-                         s.lighting, f"{s.amplitude:.4f}", s.onset_frame, s.apex_frame,
-                         s.blink_frame, n])
-    atomic_write_text(directory / METADATA_FILE, buf.getvalue())
-    done = _manifest(params, complete=True, n_sequences=len(specs), n_events=int(sum(counts)))
-    atomic_write_text(manifest_path, json.dumps(done, indent=2, sort_keys=True) + "\n")
+    _write_metadata(directory, params, specs, counts)
     log.info("%s: %d sequences, %d events in %s", NAME, len(specs), sum(counts), directory)
     return root
 
 
+def _write_metadata(directory: Path, params: Mapping[str, Any], specs: list[SequenceSpec],
+                    counts: list[int]) -> None:
+    """Write ``metadata.csv`` (:data:`METADATA_COLUMNS`), then the complete manifest."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(METADATA_COLUMNS)
+    for s, n in zip(specs, counts, strict=True):
+        v, a = sequence_va(s, params["n_frames"], params["seed"])
+        writer.writerow([s.subject, s.sequence, s.label + 1, SYNTHETIC_CLASSES[s.label], s.take,
+                         s.lighting, f"{s.amplitude:.4f}", s.onset_frame, s.apex_frame,
+                         s.blink_frame, n, f"{v:.4f}", f"{a:.4f}"])
+    atomic_write_text(directory / METADATA_FILE, buf.getvalue())
+    done = _manifest(params, complete=True, n_sequences=len(specs), n_events=int(sum(counts)))
+    atomic_write_text(directory / MANIFEST_FILE, json.dumps(done, indent=2, sort_keys=True) + "\n")
+
+
+def _upgrade_metadata(directory: Path, params: Mapping[str, Any], specs: list[SequenceSpec],
+                      old: Mapping[str, Any]) -> bool:
+    """Rewrite ``metadata.csv`` and the manifest of a complete tree whose metadata is of an older
+    :data:`METADATA_VERSION` (no valence/arousal). The event counts come from the old
+    ``metadata.csv`` when it lists every sequence (else from the event files, read, never
+    written). Returns whether anything was rewritten."""
+    if int(old.get("metadata_version", 1)) >= METADATA_VERSION:
+        return False
+    counts: dict[tuple[str, str], int] = {}
+    try:
+        with open(directory / METADATA_FILE, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                counts[(row["subject"], row["sequence"])] = int(row["n_events"])
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("%s: old metadata unreadable (%s); counting events from the files",
+                    directory / METADATA_FILE, exc)
+        counts = {}
+    sensor = (params["size"], params["size"], 2)
+    n = [counts[(s.subject, s.sequence)] if (s.subject, s.sequence) in counts
+         else int(read_v2e_h5(directory / s.subject / f"{s.sequence}.h5", sensor).shape[0])
+         for s in specs]
+    _write_metadata(directory, params, specs, n)
+    log.info("%s: metadata of %s upgraded to version %d (valence, arousal); event files "
+             "untouched", NAME, directory, METADATA_VERSION)
+    return True
+
+
 METADATA_COLUMNS = ("subject", "sequence", "label", "class", "take", "lighting", "amplitude",
-                    "onset_frame", "apex_frame", "blink_frame", "n_events")
+                    "onset_frame", "apex_frame", "blink_frame", "n_events", "valence", "arousal")
 """Columns of ``metadata.csv`` (comma-separated, header row, LF line ends); ``label`` is 1-based
-as in ``folds.csv``."""
+as in ``folds.csv``; ``valence`` and ``arousal`` (4 decimals, in [-1, 1]; :func:`sequence_va`)
+since :data:`METADATA_VERSION` 2."""
+
+VA_COLUMNS = ("valence", "arousal")
+_REQUIRED_METADATA = tuple(c for c in METADATA_COLUMNS if c not in VA_COLUMNS)
 
 
 def ensure_synthetic_fer_dvs(data_root: str | os.PathLike, **params: Any) -> Path:
@@ -881,6 +1006,7 @@ class SyntheticFerDVS(FerDVSDataset):
     name = NAME
     folder = FOLDER
     aliases = ()
+    provides = ("events", "valence_arousal")
     generation_params: dict[str, Any] = {}
     """Parameters of :func:`generate_synthetic_fer_dvs` for this variant (defaults if empty)."""
     loader_options = ("subject_k", "subject_seed", "check_files")
@@ -959,7 +1085,7 @@ class SyntheticFerDVS(FerDVSDataset):
         except OSError as exc:
             raise DatasetError(f"{path}: cannot read the metadata file ({exc})") from exc
         reader = csv.DictReader(io.StringIO(text))
-        missing_cols = [c for c in METADATA_COLUMNS if c not in (reader.fieldnames or [])]
+        missing_cols = [c for c in _REQUIRED_METADATA if c not in (reader.fieldnames or [])]
         if missing_cols:
             raise DatasetError(f"{path}, line 1: missing column(s) {missing_cols}; "
                                f"got {reader.fieldnames}")
@@ -969,6 +1095,17 @@ class SyntheticFerDVS(FerDVSDataset):
             if row["lighting"] not in LIGHTING_CONDITIONS:
                 raise DatasetError(f"{path}, line {line}: field 'lighting' = {row['lighting']!r} "
                                    f"is not one of {LIGHTING_CONDITIONS}")
+            for col in VA_COLUMNS:
+                if col not in row:
+                    continue  # a round-1 file: no VA targets (open() upgrades it)
+                try:
+                    value = float(row[col])
+                except (TypeError, ValueError):
+                    value = math.nan
+                if not -1.0 <= value <= 1.0:
+                    raise DatasetError(f"{path}, line {line}: field {col!r} = {row[col]!r} is not "
+                                       "a number in [-1, 1]")
+                row[col] = value  # type: ignore[assignment]
             meta[(row["subject"], row["sequence"])] = (line, row)
         by_key = {(s.subject, s.sequence): i for i, s in enumerate(self.sequences)}
         absent = sorted(set(by_key) - set(meta))

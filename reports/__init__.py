@@ -19,7 +19,32 @@ from reports.leaderboard import LEADERBOARD_FILE, leaderboard_table, render_mark
 
 log = logging.getLogger(__name__)
 
-__all__ = ["leaderboard_table", "render_markdown", "write_reports"]
+__all__ = ["leaderboard_table", "render_markdown", "report_markdown", "report_figures",
+           "write_reports"]
+
+
+def report_markdown(records: list[dict]) -> str:
+    """``leaderboard.md``'s text: :func:`reports.leaderboard.render_markdown` with the energy
+    tables of every energy model (:func:`reports.energy.render_energy_markdown`) and, for
+    valence-arousal cells, the VA tables (:func:`reports.va.va_table_markdown`) after the
+    leaderboard."""
+    from reports.energy import render_energy_markdown
+    from reports.va import has_va, va_table_markdown
+
+    extra = [render_energy_markdown(records)]
+    if any(has_va(r) for r in records):  # valence-arousal cells: RMSE / CCC / PCC / SAGR tables
+        extra.append("\n".join("#" + ln if ln.startswith("#") else ln  # one heading level down
+                               for ln in va_table_markdown(records).splitlines()))
+    return render_markdown(records, extra_sections=extra)
+
+
+def report_figures(records: list[dict], out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Every figure: :func:`reports.figures.render_figures` then the per-energy-model figures
+    (:func:`reports.energy.render_energy_figures`); matplotlib is imported only here."""
+    from reports.energy import render_energy_figures
+    from reports.figures import render_figures
+
+    return [*render_figures(records, out_dir), *render_energy_figures(records, out_dir)]
 
 
 def write_reports(run_dir: str | os.PathLike[str]) -> list[Path]:
@@ -37,12 +62,13 @@ def write_reports(run_dir: str | os.PathLike[str]) -> list[Path]:
         FileNotFoundError: ``run_dir`` has no ``results.jsonl``.
         RecordSchemaError: a record of a newer schema version than this code reads.
     """
-    from reports.figures import render_figures  # lazy: matplotlib only when drawing
     from reports.tables import write_tables
+    from reports.va import write_va_reports
 
     run = Path(run_dir)
     records = read_records(run)
     md = run / LEADERBOARD_FILE
-    atomic_write_text(md, render_markdown(records))
+    atomic_write_text(md, report_markdown(records))
     log.info("wrote %s (%d records)", md, len(records))
-    return [md, *render_figures(records, run), *write_tables(records, run)]
+    return [md, *report_figures(records, run), *write_tables(records, run),
+            *write_va_reports(records, run)]

@@ -634,7 +634,4 @@ def render_figures(records: Sequence[dict[str, Any]],
         p = fn(records, out / name)
         if p is not None:
             written.append(p)
-    from reports.energy import render_energy_figures  # per energy model (it imports leaderboard)
-
-    written.extend(render_energy_figures(records, out))
     return written

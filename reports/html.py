@@ -279,10 +279,10 @@ def _records_html(sources: list[tuple[Path, dict[str, Any]]]) -> str:
 
 
 def _figures_html(records: list[dict[str, Any]]) -> str:
-    from reports.figures import render_figures
+    from reports import report_figures
 
     with tempfile.TemporaryDirectory(prefix="neurofer-html-") as tmp:
-        paths = render_figures(records, tmp)
+        paths = report_figures(records, tmp)
         parts = []
         for p in paths:
             data = base64.b64encode(Path(p).read_bytes()).decode("ascii")
@@ -391,7 +391,7 @@ def write_merged_reports(run_dirs: Sequence[str | os.PathLike[str]],
     Raises:
         See :func:`write_html`.
     """
-    from reports.figures import render_figures
+    from reports import report_figures, report_markdown
     from reports.tables import write_tables
 
     dirs = [Path(d) for d in run_dirs]
@@ -400,8 +400,8 @@ def write_merged_reports(run_dirs: Sequence[str | os.PathLike[str]],
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md = out / L.LEADERBOARD_FILE
-    atomic_write_text(md, L.render_markdown(records))
-    paths = [md, *render_figures(records, out), *write_tables(records, out)]
+    atomic_write_text(md, report_markdown(records))
+    paths = [md, *report_figures(records, out), *write_tables(records, out)]
     if html:
         page = out / HTML_FILE
         atomic_write_text(page, render_html(sources, dirs))

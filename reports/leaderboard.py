@@ -142,10 +142,17 @@ def row_key(rec: dict[str, Any]) -> tuple[int, str, str]:
     cell = _cell(rec)
     if rec.get("kind") == "published":
         return (1, str(rec.get("method") or _trained_label(cell)), "")
-    return (0, str(cell.get("backend", "?")), str(cell.get("arch", "?")))
+    run = cell.get("run_backend") or cell.get("backend", "?")
+    return (0, f"{run}\0{cell.get('backend', '?')}", str(cell.get("arch", "?")))
 
 
 def _trained_label(cell: dict[str, Any]) -> str:
+    """``"backend / arch"``; a transferred cell (trained in A, run in B) reads
+    ``"B / arch (trained in A, run in B, via nir)"``."""
+    run = cell.get("run_backend")
+    if run and run != cell.get("backend"):
+        return (f"{run} / {cell.get('arch', '?')} (trained in {cell.get('backend', '?')}, run in "
+                f"{run}, via {cell.get('transfer_via', '?')})")
     return f"{cell.get('backend', '?')} / {cell.get('arch', '?')}"
 
 
@@ -763,15 +770,15 @@ def provenance_summary(records: Iterable[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(records: Iterable[dict[str, Any]]) -> str:
-    """The whole ``leaderboard.md``: leaderboard, energy under each model, pairwise comparisons,
-    ranking across datasets, per-lighting tables, failed cells, provenance.
+def render_markdown(records: Iterable[dict[str, Any]], *, extra_sections: Sequence[str] = ()) -> str:
+    """The whole ``leaderboard.md``: leaderboard, ``extra_sections`` (markdown blocks placed after
+    the leaderboard, e.g. the energy tables of :mod:`reports.energy`, which
+    :func:`reports.write_reports` passes), pairwise comparisons, ranking across datasets,
+    per-lighting tables, failed cells, provenance.
 
     Deterministic: the same records give the same text (no clock, sorted rows, seeded
     bootstrap).
     """
-    from reports.energy import render_energy_markdown  # it imports this module
-
     records = list(records)
     return "\n".join([
         "# NeuroFER-Bench leaderboard",
@@ -792,8 +799,7 @@ def render_markdown(records: Iterable[dict[str, Any]]) -> str:
         "",
         leaderboard_table(records),
         "",
-        render_energy_markdown(records),
-        "",
+        *[block for sec in extra_sections for block in (sec, "")],
         "## Pairwise comparisons (WAR)",
         "",
         "Rows of one dataset column compared on the cells they share (same fold and seed).",

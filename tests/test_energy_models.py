@@ -19,11 +19,11 @@ from torch import nn
 from backends.activity import (
     CANONICAL_NEURON_OPS,
     ConnectionShape,
-    MembraneProbe,
     connection_shape,
     membrane_updates,
 )
 from backends.base import LayerActivity, get_backend
+from backends.membrane import MembraneProbe
 from backends.specs import ConvLayer, ConvNetSpec, DenseLayer, NeuronSpec, get_arch
 from benchmarks.energy import (
     DEFAULT_ENERGY_MODEL,
