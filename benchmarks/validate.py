@@ -61,6 +61,12 @@ REQUIRED_PROVENANCE = ("git_commit", "git_dirty", "code_version", "utc_time", "p
 """Provenance keys every trained record must have (:func:`benchmarks.provenance.provenance`);
 all but ``git_dirty`` must be non-null."""
 
+VA_ABS_TOL = 1e-6
+"""Tolerance of recomputed valence-arousal metrics: the stored ``va_pred`` values are float32
+(7 significant digits), so a metric recomputed from them differs from the one computed on the
+float64 outputs in about the 8th digit."""
+CLASS_METRICS = ("accuracy", "war", "uar", "per_class_recall", "confusion_matrix")
+"""The classification metrics (absent from a ``va_regression`` cell, which has no class head)."""
 REQUIRED_METRICS = ("accuracy", "war", "uar", "per_class_recall", "confusion_matrix",
                     "latency_ms_p50", "latency_ms_p95", "throughput_samples_per_s",
                     "effective_acs_per_sample", "effective_macs_per_sample",
@@ -425,15 +431,41 @@ def _short(x: Any) -> str:
     return s if len(s) <= 160 else s[:157] + "..."
 
 
+def _check_va(m: dict[str, Any], preds: list[dict[str, Any]], say) -> None:
+    """Valence-arousal metrics recomputed from the predictions' ``va_pred`` / ``va_target``
+    (:func:`benchmarks.metrics.va_metrics`)."""
+    from benchmarks import metrics as M
+
+    if not all(isinstance(q, dict) and "va_pred" in q and "va_target" in q for q in preds):
+        say("predictions", "a valence-arousal cell needs va_pred and va_target in every prediction")
+        return
+    try:
+        va = M.va_metrics(np.asarray([q["va_pred"] for q in preds], dtype=np.float64),
+                          np.asarray([q["va_target"] for q in preds], dtype=np.float64))
+    except (ValueError, TypeError) as exc:
+        say("predictions", f"va_pred / va_target unusable: {exc}")
+        return
+    for key, value in va.items():
+        stored = m.get(key)
+        if key not in m:
+            say(f"metrics.{key}", "missing, but the predictions carry valence and arousal")
+        elif value is None or (isinstance(value, float) and math.isnan(value)):
+            if stored is not None:
+                say(f"metrics.{key}", f"stored {_short(stored)} but the predictions give NaN")
+        elif stored is None or abs(float(stored) - value) > VA_ABS_TOL:
+            say(f"metrics.{key}", f"stored {_short(stored)} but the predictions give {value:.9g}")
+
+
 def _check_metrics(rec: dict[str, Any], say, *, require_predictions: bool) -> None:
     from benchmarks import metrics as M
 
     m = rec.get("metrics") or {}
     classes = rec.get("classes") or []
     trained = rec.get("kind") != "published"
+    task = ((rec.get("cell") or {}).get("recipe") or {}).get("task", "classification")
     if trained:
         for key in REQUIRED_METRICS:
-            if key not in m:
+            if key not in m and not (task == "va_regression" and key in CLASS_METRICS):
                 say(f"metrics.{key}", "missing (required)")
         _check_timing(m, say)
         _check_energy(m, say)
@@ -441,6 +473,10 @@ def _check_metrics(rec: dict[str, Any], say, *, require_predictions: bool) -> No
     if preds is None and trained and require_predictions:
         say("predictions", "absent: the metrics cannot be recomputed (per-sample predictions "
                            "are required)")
+    if preds and task != "classification":
+        _check_va(m, preds, say)
+    if task == "va_regression":
+        return  # no class head: nothing more to recompute
     if not classes:
         say("classes", "empty; expected the class names in index order")
         return

@@ -223,3 +223,22 @@ def test_citation_cff_names_the_benchmark_version() -> None:
     assert cff["title"] == "NeuroFER-Bench"
     assert str(cff["version"]) == project["version"] == "0.1.0"
     assert cff["message"] and cff["authors"]
+
+
+@pytest.mark.slow
+def test_valence_arousal_metrics_are_recomputed(tmp_path: Path) -> None:
+    from benchmarks.grid import Grid, run_grid
+    from benchmarks.spec import Recipe
+
+    grid = Grid(name="va", datasets=("synthetic-fer-dvs-mini",), backends=("ann",), archs=("tiny",),
+                folds=(0,), recipe=Recipe(epochs=1, batch_size=8, latency_runs=2, warmup_runs=1,
+                                          throughput_batch_size=2, codecarbon=False,
+                                          task="va_regression"))
+    run = tmp_path / "run"
+    run_grid(grid, run, tmp_path / "data", progress=False)
+    assert validate_run(run) == []
+    (rec,) = read_records(run)
+    assert all(len(p["va_pred"]) == 2 and len(p["va_target"]) == 2 for p in rec["predictions"])
+    _edit(run, 1, lambda r: r["metrics"].update(va_ccc_valence=r["metrics"]["va_ccc_valence"] + 0.01))
+    problems = validate_run(run)
+    assert len(problems) == 1 and "metrics.va_ccc_valence" in problems[0]
