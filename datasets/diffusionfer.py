@@ -155,7 +155,9 @@ class DiffusionFERDataset(EventDataset):
 
         Keyword args: ``variant``, ``k``, ``fold_seed`` (the constructor's); ``saccade`` (a
         dict of :class:`datasets.image_events.SaccadeParams`), ``seed`` (of the conversion,
-        default 0), ``progress`` (default True).
+        default 0), ``progress`` (default True); ``check_files`` is accepted like every
+        dataset's (the dataset check passes it) and has no effect: the index validates every
+        image and row at construction, reporting all problems at once.
 
         Raises:
             DatasetNotFoundError, DatasetError: see the constructor;
@@ -163,6 +165,7 @@ class DiffusionFERDataset(EventDataset):
         """
         from datasets.image_events import params_from
 
+        params.pop("check_files", None)
         saccade = params_from(params.pop("saccade", None))
         seed = int(params.pop("seed", 0))
         progress = bool(params.pop("progress", True))

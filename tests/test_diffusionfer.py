@@ -248,3 +248,24 @@ def test_a_va_cell_trains_on_diffusionfer(tree):
     assert np.isfinite(out["history"][0]["train_loss"])
     clear_caches()
     del torch
+
+
+@pytest.mark.slow
+def test_diffusionfer_runs_end_to_end_in_a_grid(tree, tmp_path):
+    """The published layout, end to end: the dataset check, image-to-events, a VA cell through
+    the runner (record with VA metrics and per-sample predictions), and validation."""
+    from benchmarks.grid import Grid, run_grid
+    from benchmarks.records import read_records
+    from benchmarks.spec import Recipe
+    from benchmarks.validate import validate_run
+
+    grid = Grid(name="dfer", datasets=("DiffusionFER",), backends=("ann",), archs=("tiny",),
+                recipe=Recipe(task="va_regression", method="baseline", optimizer="adam",
+                              lr=1e-3, epochs=1, batch_size=4, latency_runs=2, warmup_runs=1,
+                              throughput_batch_size=2, codecarbon=False))
+    summary = run_grid(grid, tmp_path / "run", tree, progress=False)
+    (rec,) = read_records(tmp_path / "run")
+    assert rec["status"] == "ok", rec["error"]
+    assert len(summary.done) == 1 and rec["cell"]["dataset"] == "diffusionfer"
+    assert {"va_rmse_valence", "va_ccc_arousal", "va_sagr_valence"} <= set(rec["metrics"])
+    assert validate_run(tmp_path / "run") == []
