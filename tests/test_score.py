@@ -139,7 +139,7 @@ def test_released_seen_war_is_the_published_83_6() -> None:
 def test_cli_scores_every_run_records_and_report_shows_them(tmp_path: Path, capsys) -> None:
     import run_bench
     from benchmarks.records import read_records as load_for_report
-    from reports.leaderboard import render_markdown
+    from reports import report_markdown as render_markdown
 
     assert find_runs(SEEN) == [SEEN / "E4_S3", SEEN / "E7_S1"]
     run_dir = tmp_path / "run"
