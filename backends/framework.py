@@ -24,6 +24,26 @@ from backends.torch_blocks import build_model, check_neuron, run_forward
 log = logging.getLogger(__name__)
 
 
+def import_or_unavailable(name: str, *submodules: str) -> Any:
+    """Import package ``name`` and its ``submodules`` (e.g. ``"layers"``) and return the package.
+
+    Raises:
+        BackendUnavailableError: any of them cannot be imported (an ImportError or any error its
+            import raises); the message names the package and the cause.
+    """
+    import importlib
+
+    try:
+        module = importlib.import_module(name)
+        for sub in submodules:
+            importlib.import_module(f"{name}.{sub}")
+    except Exception as exc:  # ImportError, or any error raised while importing it
+        raise BackendUnavailableError(
+            f"{name.split('.')[0]} is not importable: {type(exc).__name__}: {exc}"
+        ) from exc
+    return module
+
+
 class TorchSpikingBackend:
     """Base class of a torch SNN framework's adapter (see the module docstring).
 

@@ -82,23 +82,20 @@ import functools
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from backends.base import BackendUnavailableError, register_backend
 from backends.equality import Equality
-from backends.framework import TorchSpikingBackend
+from backends.framework import TorchSpikingBackend, import_or_unavailable
 from backends.specs import NeuronSpec
 from backends.torch_blocks import (
     SurrogateSpike,
     canonical_neuron_reference,
     check_neuron,
 )
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +106,7 @@ def _import_sinabs() -> Any:
     Raises:
         BackendUnavailableError: it cannot be imported (message has the cause).
     """
-    try:
-        import sinabs
-        import sinabs.activation
-        import sinabs.layers
-    except Exception as exc:  # ImportError, or any error raised while importing it
-        raise BackendUnavailableError(
-            f"sinabs is not importable: {type(exc).__name__}: {exc}"
-        ) from exc
-    return sinabs
+    return import_or_unavailable("sinabs", "activation", "layers")
 
 
 # ---------------------------------------------------------------------------------------------

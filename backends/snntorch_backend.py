@@ -52,23 +52,20 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from backends.base import BackendUnavailableError, register_backend
 from backends.equality import Equality
-from backends.framework import TorchSpikingBackend
+from backends.framework import TorchSpikingBackend, import_or_unavailable
 from backends.specs import NeuronSpec
 from backends.torch_blocks import (
     canonical_neuron_reference,
     check_neuron,
     surrogate_for,
 )
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +76,7 @@ def _import_snntorch() -> Any:
     Raises:
         BackendUnavailableError: it cannot be imported (message has the cause).
     """
-    try:
-        import snntorch
-    except Exception as exc:  # ImportError, or any error raised while importing it
-        raise BackendUnavailableError(
-            f"snntorch is not importable: {type(exc).__name__}: {exc}"
-        ) from exc
-    return snntorch
+    return import_or_unavailable("snntorch")
 
 
 @functools.cache

@@ -84,7 +84,7 @@ from torch import nn
 
 from backends.base import BackendUnavailableError, register_backend
 from backends.equality import Equality, neuron_modules
-from backends.framework import TorchSpikingBackend
+from backends.framework import TorchSpikingBackend, import_or_unavailable
 from backends.specs import NeuronSpec
 from backends.torch_blocks import (
     canonical_neuron_reference,
@@ -110,14 +110,8 @@ def _import_spikingjelly() -> Any:
     Raises:
         BackendUnavailableError: it cannot be imported (message has the cause).
     """
-    try:
-        import spikingjelly.activation_based as sj
-        from spikingjelly.activation_based import functional, neuron, surrogate  # noqa: F401
-    except Exception as exc:  # ImportError, or any error raised while importing it
-        raise BackendUnavailableError(
-            f"spikingjelly is not importable: {type(exc).__name__}: {exc}"
-        ) from exc
-    return sj
+    return import_or_unavailable("spikingjelly.activation_based", "functional", "neuron",
+                                 "surrogate")
 
 
 def _sj_version() -> str:
