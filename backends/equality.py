@@ -125,6 +125,28 @@ def drive(model: nn.Module, backend: Any, x: torch.Tensor, gain: float = 3.0, **
     model.eval()
 
 
+def check_state_matches(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
+    """Check that a canonical state (spec-layer-named tensors) fits a model's, before loading.
+
+    Raises:
+        KeyError: keys the model needs are missing, or keys it does not know are present (both
+            listed).
+        ValueError: a tensor's shape differs from the model's (names the key and both shapes).
+    """
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise KeyError(
+            f"load_canonical_state: missing keys {missing}, unexpected keys {unexpected}"
+        )
+    for key, ref in expected.items():
+        if tuple(state[key].shape) != tuple(ref.shape):
+            raise ValueError(
+                f"load_canonical_state: {key} has shape {tuple(state[key].shape)}, expected "
+                f"{tuple(ref.shape)}"
+            )
+
+
 def copy_weights(src: nn.Module, dst: nn.Module) -> list[str]:
     """Copy every parameter and batch-norm buffer of ``src`` into ``dst`` where the names and
     shapes match; returns the names copied.

@@ -124,7 +124,7 @@ import torch.nn.functional as F
 
 from backends.activity import ActivityRecorder
 from backends.base import BackendUnavailableError, ForwardOutput, LayerActivity, register_backend
-from backends.equality import Equality
+from backends.equality import Equality, check_state_matches
 from backends.specs import ConvNetSpec, NeuronSpec, ResNetSpec, SEENSpec, get_arch
 from backends.torch_blocks import check_input_shape, convnet_plan, resnet_plan
 
@@ -868,19 +868,7 @@ def load_canonical_state(model: torch.nn.Module, state: dict[str, torch.Tensor])
         ValueError: a tensor's shape differs from the layer's (names the key and both shapes).
     """
     net = _check_model(model)
-    expected = canonical_state(net)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise KeyError(
-            f"load_canonical_state: missing keys {missing}, unexpected keys {unexpected}"
-        )
-    for key, ref in expected.items():
-        if tuple(state[key].shape) != tuple(ref.shape):
-            raise ValueError(
-                f"load_canonical_state: {key} has shape {tuple(state[key].shape)}, "
-                f"expected {tuple(ref.shape)}"
-            )
+    check_state_matches(canonical_state(net), state)
     with torch.no_grad():
         for name in net.unit_names:
             syn = net.unit(name).synapse

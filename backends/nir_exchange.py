@@ -71,6 +71,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from backends.equality import check_state_matches
 from backends.specs import (
     ConvLayer,
     ConvNetSpec,
@@ -303,19 +304,7 @@ def load_canonical_state(model: nn.Module, state: Mapping[str, torch.Tensor]) ->
 
         lava_dl.load_canonical_state(model, dict(state))
         return
-    expected = canonical_state(model)
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise KeyError(
-            f"load_canonical_state: missing keys {missing}, unexpected keys {unexpected}"
-        )
-    for key, ref in expected.items():
-        if tuple(state[key].shape) != tuple(ref.shape):
-            raise ValueError(
-                f"load_canonical_state: {key} has shape {tuple(state[key].shape)}, expected "
-                f"{tuple(ref.shape)}"
-            )
+    check_state_matches(canonical_state(model), state)
     with torch.no_grad():
         for name, unit in model.layers.items():
             syn = unit.conv if hasattr(unit, "conv") else unit.linear

@@ -25,8 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from reports.figures import _mean_std, _new_figure, _save  # one set of figure helpers
 from reports.leaderboard import (
     _cell,
     _escape,
@@ -60,7 +59,6 @@ ANN_BACKEND = "ann"
 MODEL_ORDER = ("horowitz2014", "lemaire2022", "lemaire2022_sj", "loihi2018")
 """Display order of the suite's models; any other model found follows, sorted by name."""
 MEASURED_KEY = re.compile(r"^energy_measured_j_per_inference(?:__(?P<label>[A-Za-z0-9_]+))?$")
-DPI = 120
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,33 +280,6 @@ def render_energy_markdown(records: Iterable[dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _new_figure(n: int, ncols: int = 2, size: tuple[float, float] = (5.5, 4.2)):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    ncols = min(n, ncols)
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    return fig, axes[:n]
-
-
-def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=DPI, format="png", metadata={"Software": None})
-    log.info("wrote %s", p)
-    return p
-
-
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=np.float64)
-    return float(a.mean()), (float(a.std(ddof=1)) if a.size > 1 else float("nan"))
-
-
 def plot_accuracy_vs_energy_by_model(records: Sequence[dict[str, Any]],
                                      out_dir: str | os.PathLike[str]) -> list[Path]:
     """One PNG per model, ``accuracy_vs_energy__<model>.png``: accuracy (WAR, %) vs energy per
@@ -377,7 +348,7 @@ def plot_energy_ratio_by_model(records: Sequence[dict[str, Any]],
         return None
     from matplotlib import colormaps
 
-    fig, (ax,) = _new_figure(1, size=(max(6.0, 1.6 * len(rows) * max(1, len(models)) / 2), 4.5))
+    fig, (ax,) = _new_figure(1, panel_size=(max(6.0, 1.6 * len(rows) * max(1, len(models)) / 2), 4.5))
     width = 0.8 / max(1, len(models))
     cmap = colormaps["tab10"]
     for j, m in enumerate(models):
