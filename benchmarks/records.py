@@ -6,12 +6,19 @@ scorer) and every reader (resume, the gates, the reports) goes through :func:`re
 validates each line against this schema, migrates records of older versions, and refuses records
 of newer versions with an error naming the file and line.
 
-Schema (:data:`SCHEMA_VERSION` 2), the fields of :class:`Record`:
+Schema (:data:`SCHEMA_VERSION` 3), the fields of :class:`Record`:
 
 * ``schema_version`` (int), ``status`` (``"ok"``, ``"error"`` or ``"skipped"``), ``error`` (the
   message of a failed or skipped cell, else ``None``), ``traceback`` (of a failed cell);
 * ``kind`` (``"trained"``: a cell the suite trained and measured; ``"published"``: metrics scored
-  from released predictions), ``method`` (row name of a published record);
+  from released predictions; ``"robustness"``: a trained cell's checkpoint evaluated again under
+  event corruptions), ``method`` (row name of a published record);
+* ``model`` (version 3): the card of a native model (a ``torch.nn.Module`` registered with
+  ``backends.register_model``: name, framework and its version, input contract, output, loss,
+  citation, code URL, licence), or ``None`` for the suite's spec'd architectures;
+* ``corruption`` (version 3): for a ``"robustness"`` record, the corruption evaluated (its name,
+  the severities, the seed and the ``cell_id`` of the trained cell whose checkpoint was
+  evaluated), else ``None``;
 * ``cell_id`` (identifies the cell for resume), ``cell`` (the full cell spec:
   :meth:`benchmarks.spec.Cell.to_dict`), ``classes`` (class names, index order);
 * ``metrics`` (units in key names: ``latency_ms_p50``, ``energy_uj_per_inference``, ...),
@@ -30,7 +37,9 @@ Schema (:data:`SCHEMA_VERSION` 2), the fields of :class:`Record`:
   accuracy metric from them; the reports compute intervals and paired tests from them. Added
   within version 2: a record without the field reads as ``predictions = None``.
 
-Migration: version 1 (round 1) kept the torch thread count twice (top-level ``torch_threads`` and
+Migration: version 2 records (NeuroFER-Bench 0.2) read as version 3 with ``model = None`` and
+``corruption = None`` (a spec'd architecture evaluated on clean data, which is all 0.2 could
+record). Version 1 (NeuroFER-Bench 0.1) kept the torch thread count twice (top-level ``torch_threads`` and
 ``provenance.threads``) and had no ``provenance.code_version``; :func:`migrate` drops the former
 and sets the latter to ``None`` (unknown), so a version-1 record is never mistaken for one of the
 current code.
@@ -54,10 +63,10 @@ from datasets.common import InputError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RESULTS_FILE = "results.jsonl"
 STATUSES = ("ok", "error", "skipped")
-KINDS = ("trained", "published")
+KINDS = ("trained", "published", "robustness")
 
 
 class RecordSchemaError(InputError, ValueError):
@@ -90,6 +99,8 @@ class Record:
     checkpoint: str | None = None
     source: dict[str, Any] | None = None
     predictions: list[dict[str, Any]] | None = None
+    model: dict[str, Any] | None = None
+    corruption: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -113,6 +124,12 @@ class Record:
             raise RecordSchemaError(
                 f"field 'predictions' = {self.predictions!r:.60}; expected null or a JSON array "
                 "of objects (one per test sample)")
+        for name in ("model", "corruption"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
+                raise RecordSchemaError(
+                    f"field {name!r} = {getattr(self, name)!r:.60}; expected null or a JSON object")
+        if self.kind == "robustness" and self.corruption is None:
+            raise RecordSchemaError("a 'robustness' record needs field 'corruption'")
         if self.status == "ok" and not self.metrics:
             raise RecordSchemaError("an 'ok' record needs a non-empty field 'metrics'")
         if self.status != "ok" and not self.error:
@@ -165,7 +182,11 @@ def migrate(d: dict[str, Any]) -> dict[str, Any]:
         prov = dict(d.get("provenance") or {})
         prov.setdefault("code_version", None)
         d["provenance"] = prov
-        d["schema_version"] = 2
+        d["schema_version"] = version = 2
+    if version == 2:
+        d.setdefault("model", None)
+        d.setdefault("corruption", None)
+        d["schema_version"] = 3
     return d
 
 

@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 __all__ = ["REQUIRED_PROVENANCE", "REQUIRED_METRICS", "REL_TOL", "sample_predictions",
            "validate_record", "validate_run"]
 
+#: The oldest record version this checker verifies: version 2 (NeuroFER-Bench 0.2) introduced
+#: ``provenance.code_version`` and the per-sample ``predictions``; version 3 only added ``model``
+#: and ``corruption``, which a version-2 record reads as ``None``.
+VALIDATABLE_SINCE = 2
+
 REQUIRED_PROVENANCE = ("git_commit", "git_dirty", "code_version", "utc_time", "python", "torch",
                        "numpy", "suite_version", "backend_versions", "platform", "cpu", "threads",
                        "device")
@@ -601,9 +606,11 @@ def validate_run(run_dir: str | os.PathLike, *, require_predictions: bool = True
             problems.append(f"{where}: not a JSON object")
             continue
         version = raw.get("schema_version")
-        if isinstance(version, int) and not isinstance(version, bool) and version != SCHEMA_VERSION:
+        if isinstance(version, int) and not isinstance(version, bool) and not (
+                VALIDATABLE_SINCE <= version <= SCHEMA_VERSION):
             problems.append(f"{where}: schema_version: {version}; this checker needs records of "
-                            f"version {SCHEMA_VERSION} (re-run the cell with this code)")
+                            f"version {VALIDATABLE_SINCE} to {SCHEMA_VERSION} (re-run the cell "
+                            "with this code)")
             if version > SCHEMA_VERSION:
                 continue
         try:

@@ -74,6 +74,17 @@ def test_a_fresh_run_passes(fresh_run: Path, capsys) -> None:
 
 
 @pytest.mark.slow
+def test_a_run_of_schema_version_2_still_validates(fresh_run: Path, tmp_path: Path) -> None:
+    # written by NeuroFER-Bench 0.2: no `model` / `corruption` fields, schema_version 2
+    run = _copy(fresh_run, tmp_path)
+    for lineno in (1, 2):
+        _edit(run, lineno, lambda r: (r.pop("model"), r.pop("corruption"),
+                                      r.update(schema_version=2)))
+    assert all(json.loads(ln)["schema_version"] == 2
+               for ln in (run / "results.jsonl").read_text().splitlines())
+    assert validate_run(run) == []
+
+
 def test_a_hand_edited_accuracy_fails(fresh_run: Path, tmp_path: Path, capsys) -> None:
     run = _copy(fresh_run, tmp_path)
     _edit(run, 1, lambda r: r["metrics"].update(accuracy=r["metrics"]["accuracy"] + 0.1))
@@ -151,7 +162,7 @@ def test_schema_versions_and_failed_cells_are_problems(tmp_path: Path) -> None:
     (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     text = "\n".join(validate_run(tmp_path))
     assert f"results.jsonl:1: schema_version: {SCHEMA_VERSION + 1}" in text
-    assert "results.jsonl:2: schema_version: 1; this checker needs records of version" in text
+    assert "results.jsonl:2: schema_version: 1; this checker needs records of version 2" in text
     assert "results.jsonl:3: breaks the record schema: field 'predictions'" in text
     assert "(failed): status: the cell failed or was skipped and has no ok record: " \
            "RuntimeError: boom" in text
@@ -197,12 +208,13 @@ def test_sample_predictions_by_hand() -> None:
 def test_predictions_field_keeps_schema_version_2_readable(tmp_path: Path) -> None:
     # a version-2 line written before the field existed, and a version-1 line: both read,
     # with predictions = None
-    v2 = _record(cell_id="v2")
+    v2 = _record(schema_version=2, cell_id="v2")
     v1 = _record(schema_version=1, cell_id="v1", torch_threads=2)
     (tmp_path / "results.jsonl").write_text(json.dumps(v2) + "\n" + json.dumps(v1) + "\n")
     recs = read_records(tmp_path, strict=True)
     assert [r["predictions"] for r in recs] == [None, None]
-    assert [r["schema_version"] for r in recs] == [SCHEMA_VERSION] * 2 == [2, 2]
+    assert [r["schema_version"] for r in recs] == [SCHEMA_VERSION] * 2 == [3, 3]
+    assert [(r["model"], r["corruption"]) for r in recs] == [(None, None)] * 2
     with pytest.raises(RecordSchemaError, match="predictions"):
         Record(cell_id="x", status="ok", cell={}, metrics={"war": 1.0}, predictions=[1, 2])
     r = Record(cell_id="x", status="ok", cell={}, metrics={"war": 1.0},
