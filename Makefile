@@ -46,13 +46,13 @@ unit: setup
 gates: perf-gate accuracy-gate
 
 # Ratios to a reference timed in the same run, against this machine's baseline
-# (benchmarks/perf_baseline.json); 1 torch thread for stable timings on a shared machine.
+# (benchmarks/gates/perf_baseline.json); 1 torch thread for stable timings on a shared machine.
 perf-gate: setup
-	OMP_NUM_THREADS=1 $(PY) -m benchmarks.perf_gate --out runs/gates
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.gates.perf_gate --out runs/gates
 
-# The default grid's accuracy per backend against benchmarks/accuracy_floors.json.
+# The default grid's accuracy per backend against benchmarks/gates/accuracy_floors.json.
 accuracy-gate: setup
-	$(PY) -m benchmarks.accuracy_gate --run-dir runs/gates/accuracy
+	$(PY) -m benchmarks.gates.accuracy_gate --run-dir runs/gates/accuracy
 
 bench: setup
 	$(PY) run_bench.py run

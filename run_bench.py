@@ -26,13 +26,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks.spec import METHODS, TASKS  # pure configuration: no framework import
+from benchmarks.results.spec import METHODS, TASKS  # pure configuration: no framework import
 from datasets.common import InputError
 from datasets.registry import DATA_ROOT_ENV, default_data_root
 
 if TYPE_CHECKING:
-    from datasets.convert import EmulatorParams
-    from datasets.standardize import CropSpec
+    from datasets.conversion.convert import EmulatorParams
+    from datasets.conversion.standardize import CropSpec
 
 log = logging.getLogger("run_bench")
 
@@ -257,8 +257,8 @@ def cmd_run(args) -> int:
         ExecutorUnavailable: no Ray cluster at ``--ray-address``, no ``sbatch``, a bad
             ``--devices`` (before any cell starts).
     """
-    from benchmarks.executors import make_executor
-    from benchmarks.grid import load_grid, override, resolve_names, run_grid
+    from benchmarks.runner.executors import make_executor
+    from benchmarks.runner.grid import load_grid, override, resolve_names, run_grid
     from reports import write_reports
 
     grid = load_grid(args.grid)
@@ -356,7 +356,7 @@ def cmd_export(args) -> int:
         CheckpointError: not a readable checkpoint.
     """
     from backends.nir_exchange import NIR_DT, export_lava_hdf5, export_nir, nir_versions
-    from benchmarks.checkpoints import load_checkpoint
+    from benchmarks.runner.checkpoints import load_checkpoint
 
     loaded = load_checkpoint(args.checkpoint)
     if args.fmt == "nir":
@@ -375,7 +375,7 @@ def cmd_validate(args) -> int:
     Returns:
         0 if every folder passes, 1 otherwise.
     """
-    from benchmarks.validate import validate_run
+    from benchmarks.results.validate import validate_run
 
     bad = 0
     for d in args.run_dirs:
@@ -389,7 +389,7 @@ def cmd_validate(args) -> int:
 
 def cmd_speed(args) -> int:
     """Write and print the framework speed table."""
-    from benchmarks.speed import run_speed
+    from benchmarks.measure.speed import run_speed
 
     run_speed(args.out, device=args.device, backends=args.backends,
               neurons=tuple(args.neurons) if args.neurons else None, archs=tuple(args.archs),
@@ -407,8 +407,8 @@ def cmd_estimate(args) -> int:
     """
     import dataclasses
 
-    from benchmarks.estimate import estimate_grid
-    from benchmarks.grid import load_grid, resolve_names
+    from benchmarks.runner.estimate import estimate_grid
+    from benchmarks.runner.grid import load_grid, resolve_names
 
     grid = resolve_names(load_grid(args.grid))
     if args.workers is not None:
@@ -428,7 +428,7 @@ def cmd_list(args) -> int:
     aliases), architectures and grids."""
     from backends.base import backend_status, get_backend
     from backends.specs import arch_names
-    from benchmarks.grid import grid_names, load_grid
+    from benchmarks.runner.grid import grid_names, load_grid
     from datasets.base import DATASETS
     from datasets.registry import dataset_names
 
@@ -488,8 +488,8 @@ def add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
 
     Sets ``func=cmd_convert`` on the parsed namespace.
     """
-    from datasets.convert import EmulatorParams
-    from datasets.standardize import CropSpec
+    from datasets.conversion.convert import EmulatorParams
+    from datasets.conversion.standardize import CropSpec
 
     emu, crop = EmulatorParams(), CropSpec()
     p = subparsers.add_parser(
@@ -566,8 +566,8 @@ def add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _convert_params(args: argparse.Namespace) -> tuple[EmulatorParams, CropSpec]:
-    from datasets.convert import EmulatorParams
-    from datasets.standardize import CropSpec
+    from datasets.conversion.convert import EmulatorParams
+    from datasets.conversion.standardize import CropSpec
 
     emu = EmulatorParams(
         fps=args.fps if args.fps is not None else EmulatorParams().fps,
@@ -601,8 +601,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         0 on success; 1 if a batch finished with failed sequences; 2 on an error that stopped
         the conversion (the message is printed on stderr).
     """
-    from datasets.convert import convert_ckplus, convert_sequence
-    from datasets.standardize import LandmarkDetector, LandmarkModelMissingError
+    from datasets.conversion.convert import convert_ckplus, convert_sequence
+    from datasets.conversion.standardize import LandmarkDetector, LandmarkModelMissingError
 
     progress = not getattr(args, "quiet", False)
     try:
@@ -650,14 +650,14 @@ def add_score_parser(subparsers: argparse._SubParsersAction) -> None:
 
     Sets ``func=cmd_score`` on the parsed namespace.
     """
-    from benchmarks.score import DEFAULT_METHOD, FORMATS
+    from benchmarks.results.score import DEFAULT_METHOD, FORMATS
 
     p = subparsers.add_parser(
         parents=[_COMMON], name="score",
         help="score released predictions (e.g. SEEN's) with the suite's metrics",
         description="Read released prediction files, derive the true labels (and lighting) from "
         "the sequence names, and compute WAR, UAR, per-class recall and per-lighting accuracy "
-        "and UAR per inference pass with benchmarks.metrics, then mean and std over passes.",
+        "and UAR per inference pass with benchmarks.measure.metrics, then mean and std over passes.",
     )
     p.add_argument("pred_dir", type=Path, metavar="PRED_DIR",
                    help="a folder of prediction files (one per pass), or a folder of such "
@@ -684,7 +684,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         FileNotFoundError: no prediction folder / file.
         PredictionFileError: a malformed file (file named).
     """
-    from benchmarks.score import format_run, record_run, score_predictions
+    from benchmarks.results.score import format_run, record_run, score_predictions
 
     scores = score_predictions(args.pred_dir, args.fmt)
     for i, score in enumerate(scores):
@@ -744,8 +744,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         CheckpointError, EventFileError: a bad checkpoint, backend or recording (file named).
         UsageError: a non-positive window, stride or batch size.
     """
-    from benchmarks.checkpoints import load_checkpoint
-    from benchmarks.predict import format_predictions, predict_recording, write_predictions_csv
+    from benchmarks.runner.checkpoints import load_checkpoint
+    from benchmarks.runner.predict import (
+        format_predictions,
+        predict_recording,
+        write_predictions_csv,
+    )
 
     if args.window_ms <= 0 or args.stride_ms <= 0:
         raise UsageError(f"--window-ms and --stride-ms must be > 0, got {args.window_ms} and "
@@ -754,7 +758,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.checkpoint.suffix.lower() == ".nir":
         from backends.nir_exchange import read_nir
-        from benchmarks.checkpoints import load_nir
+        from benchmarks.runner.checkpoints import load_nir
 
         backend = args.backend or (read_nir(args.checkpoint).metadata.get("neurofer_bench", {})
                                    .get("exported_from_backend") or "snntorch")

@@ -12,10 +12,10 @@ framework for benchmarking neuromorphic computing algorithms and systems", Natur
 * the *dense* count is the same sum with every input and weight taken as 1 (zero padding excluded).
 
 Counts are summed over the batch and over time steps; divide by the number of samples for per-sample
-figures (:func:`benchmarks.metrics.activity_summary`).
+figures (:func:`benchmarks.measure.metrics.activity_summary`).
 
 Beyond NeuroBench's synaptic operations the recorder keeps, per connection layer, what the
-memory-aware energy models of :mod:`benchmarks.energy` need:
+memory-aware energy models of :mod:`benchmarks.measure.energy` need:
 
 * ``input_nonzeros``: the non-zero elements of the layer's input (for a spiking input: the input
   events, i.e. the spikes that arrive at the layer after pooling), summed over batch and time;

@@ -73,7 +73,7 @@ class ForwardOutput:
         features: ``(B, F)`` the readout's input (the last hidden layer's output: spikes of an
             SNN, activations of an ANN) averaged over the ``T'`` time steps, as the logits are;
             gradients flow through it. Methods that act on the representation (ELIM's identity
-            matching, :mod:`benchmarks.methods`) use it; ``None`` where a backend does not
+            matching, :mod:`benchmarks.runner.methods`) use it; ``None`` where a backend does not
             provide it. The model's ``apply_readout(features)`` maps it to ``(B, K)`` scores
             (equal to ``logits`` for a linear readout).
     """
@@ -138,10 +138,9 @@ class Backend(Protocol):
 
 
 BACKENDS: Registry[Backend] = Registry(
-    "backend", package="backends", entry_point_group="neurofer_bench.backends",
-    skip_modules=("base", "specs", "activity", "torch_blocks", "equality", "framework", "membrane"),
+    "backend", package="backends.adapters", entry_point_group="neurofer_bench.backends",
 )
-"""Registry: backend name -> adapter instance. Each adapter module under ``backends/`` registers
+"""Registry: backend name -> adapter instance. Each adapter module under ``backends/adapters/`` registers
 its instance with :func:`register_backend` when imported; the modules are imported on the first
 lookup, and must themselves import without their framework (frameworks are imported lazily), so
 that listing the backends never imports a framework. Third-party packages add backends through the

@@ -2,8 +2,8 @@
 
 A dataset is a list of labelled sequences (one event recording each) with metadata, a class list, a
 sensor size, and one or more evaluation protocols that split the sequences into train and test per
-fold. Loading a sequence returns its events (see :mod:`datasets.events`); binning them into tensors
-is :mod:`datasets.binning`'s job.
+fold. Loading a sequence returns its events (see :mod:`datasets.io.events`); binning them into tensors
+is :mod:`datasets.transforms.binning`'s job.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ __all__ = ["DATASETS", "DatasetError", "DatasetNotFoundError", "EventDataset", "
 
 
 DATASETS: Registry[type[EventDataset]] = Registry(
-    "dataset", package="datasets", entry_point_group="neurofer_bench.datasets"
+    "dataset", package="datasets.loaders", entry_point_group="neurofer_bench.datasets"
 )
 """Registry: dataset name -> :class:`EventDataset` subclass. Each dataset module registers its
-classes with :func:`register_dataset`; the modules of the ``datasets`` package are imported on the
+classes with :func:`register_dataset`; the modules of the ``datasets.loaders`` package are imported on the
 first lookup; third-party packages add datasets through the ``neurofer_bench.datasets``
 entry-point group. A class's ``aliases`` (e.g. the upstream folder name ``MMIDVS``) are accepted
 case-insensitively."""
@@ -138,7 +138,7 @@ class EventDataset(ABC):
         return validation_split(train_indices, subjects, fraction, seed)
 
     def load_events(self, index: int) -> np.ndarray:
-        """Events of sequence ``index`` (validated; see :func:`datasets.events.read_v2e_h5`)."""
-        from datasets.events import read_v2e_h5
+        """Events of sequence ``index`` (validated; see :func:`datasets.io.events.read_v2e_h5`)."""
+        from datasets.io.events import read_v2e_h5
 
         return read_v2e_h5(self.sequences[index].path, self.sensor_size)

@@ -1,8 +1,8 @@
 """Check every file of a dataset in one pass and report all problems at once, with a cache.
 
-Reading a dataset stops at the first bad file (:func:`datasets.events.read_v2e_h5` raises on the
-first :class:`~datasets.events.EventFileError`); :func:`check_dataset` instead opens the dataset
-without its file check and applies :func:`datasets.events.event_file_problems` to every event file:
+Reading a dataset stops at the first bad file (:func:`datasets.io.events.read_v2e_h5` raises on the
+first :class:`~datasets.io.events.EventFileError`); :func:`check_dataset` instead opens the dataset
+without its file check and applies :func:`datasets.io.events.event_file_problems` to every event file:
 missing files, unreadable (truncated) HDF5 files and every event rule (coordinates inside the
 sensor, polarity 0/1, sorted time, not empty), all collected in one :class:`DatasetCheck`. A
 malformed index file (``folds.csv``) becomes a :class:`Problem` too; a wholly absent dataset
@@ -10,7 +10,7 @@ raises :class:`~datasets.base.DatasetNotFoundError` (absent is not broken). Fram
 are checked for missing sequence folders only; no image is decoded.
 
 Cache: the result per event file is stored with the file's ``(size, mtime_ns)``, the sensor size,
-:data:`CACHE_FORMAT` and :data:`datasets.events.EVENT_RULES_VERSION`, as JSON (see
+:data:`CACHE_FORMAT` and :data:`datasets.io.events.EVENT_RULES_VERSION`, as JSON (see
 :func:`cache_path` for where). A later check re-reads only the files whose size or mtime changed.
 A rewrite that keeps both the size and the mtime (e.g. within the file system's timestamp
 granularity, or a copy that preserves times) goes unnoticed; ``use_cache=False`` checks everything.
@@ -29,7 +29,7 @@ from typing import Any
 
 from datasets.base import DatasetError, DatasetNotFoundError, EventDataset
 from datasets.common import atomic_write_text
-from datasets.events import EVENT_RULES_VERSION, EventProblem, event_file_problems
+from datasets.io.events import EVENT_RULES_VERSION, EventProblem, event_file_problems
 from datasets.registry import dataset_class, open_dataset
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Problem:
 
     Attributes:
         file: the file (or folder) at fault.
-        field: what is at fault, as in :class:`~datasets.events.EventProblem` (``"file"``,
+        field: what is at fault, as in :class:`~datasets.io.events.EventProblem` (``"file"``,
             ``"events"``, ``"t"``, ``"x"``, ``"y"``, ``"p"``), ``"folder"`` for a missing
             sequence folder, the field named by an index-file error (e.g. ``"label"``), or
             ``None`` when the message names none.
@@ -65,7 +65,7 @@ class Problem:
 
     @classmethod
     def from_event_problem(cls, problem: EventProblem) -> Problem:
-        """The :class:`Problem` of an :class:`~datasets.events.EventProblem` (same content)."""
+        """The :class:`Problem` of an :class:`~datasets.io.events.EventProblem` (same content)."""
         return cls(problem.path, problem.field, problem.value, problem.message)
 
 
@@ -264,7 +264,7 @@ def _provides_frames(dataset: EventDataset) -> bool:
 def _check_frames(name: str, dataset: EventDataset, directory: Path) -> DatasetCheck:
     """Missing sequence folders of a frames dataset (SEE: event- and intensity-frame folder of
     every sequence), from its ``check_files``; no image is decoded."""
-    from datasets.see import MissingSequenceFoldersError
+    from datasets.loaders.see import MissingSequenceFoldersError
 
     problems: list[Problem] = []
     try:
@@ -293,7 +293,7 @@ def check_dataset(
     The dataset is opened with ``open_dataset(name, data_root, check_files=False)`` (a synthetic
     dataset is generated first if absent, as :func:`datasets.registry.open_dataset` does). For an
     event dataset every sequence's file goes through
-    :func:`datasets.events.event_file_problems` with the dataset's ``sensor_size`` (missing,
+    :func:`datasets.io.events.event_file_problems` with the dataset's ``sensor_size`` (missing,
     unreadable, every event rule). For a frames dataset (SEE) the missing sequence folders are
     reported. A :class:`~datasets.base.DatasetError` at open (e.g. a malformed ``folds.csv``;
     its message names the file, line and field) becomes the single problem of the result.

@@ -3,13 +3,13 @@ and seeded batches that do not depend on the number of ``DataLoader`` workers.
 
 * :class:`EventStore`: the decoded event streams of a dataset, in memory, as four contiguous
   columns per recording (``t`` int64 µs, ``x``, ``y`` int16, ``p`` int8: 13 bytes per event, the
-  size of :data:`datasets.events.EVENTS_DTYPE`). Each recording is read and validated once
+  size of :data:`datasets.io.events.EVENTS_DTYPE`). Each recording is read and validated once
   (:meth:`datasets.base.EventDataset.load_events`) and never again in the process. Forked
   ``DataLoader`` workers share the columns copy-on-write: the arrays are only read, so their
   pages are never copied.
 * :class:`EventSplit`: a split as a ``torch.utils.data.Dataset``: ``split[i] -> (frames,
   label)`` with an explicit ``transform(events, rng)``; the generator of sample ``i`` in epoch
-  ``epoch`` is :func:`datasets.augment.make_rng` ``(seed, epoch, i)``, so a sample's
+  ``epoch`` is :func:`datasets.transforms.augment.make_rng` ``(seed, epoch, i)``, so a sample's
   augmentation depends on nothing else (not on the worker that makes it, nor on the order).
   ``split[(epoch, i)]`` names the epoch explicitly (what the loader's sampler sends workers).
   :meth:`EventSplit.metadata` gives subject, lighting, sequence.
@@ -20,8 +20,8 @@ and seeded batches that do not depend on the number of ``DataLoader`` workers.
   travel as uint8 (workers: bit-packed, :class:`PackBits`, 1/32 of float32's bytes) and are made
   float32 in the main process or on the device: the same values as the float32 transform.
 
-The transform used for training is :class:`datasets.augment.FusedSpikingFer`, bit-identical to
-the reference :func:`datasets.augment.spiking_fer_augmentations` for the same generator.
+The transform used for training is :class:`datasets.transforms.augment.FusedSpikingFer`, bit-identical to
+the reference :func:`datasets.transforms.augment.spiking_fer_augmentations` for the same generator.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from datasets.augment import Columns, FusedSpikingFer, make_rng
-from datasets.events import EVENTS_DTYPE
+from datasets.io.events import EVENTS_DTYPE
+from datasets.transforms.augment import Columns, FusedSpikingFer, make_rng
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ numpy reference, augmentation streams per (seed, epoch, sample), DataLoader work
 
 def pipeline_info(augment: bool, workers: int) -> dict[str, Any]:
     """The pipeline block of a record: implementation, version and worker count."""
-    impl = ("datasets.pipeline + datasets.augment.FusedSpikingFer" if augment
+    impl = ("datasets.pipeline + datasets.transforms.augment.FusedSpikingFer" if augment
             else "cached binned tensors (no augmentation)")
     return {"implementation": impl, "version": PIPELINE_VERSION, "workers": workers if augment else 0}
 
@@ -147,7 +147,7 @@ class EventStore:
 class EventSplit(Dataset):
     """A split of event recordings, tonic-style: ``split[i] -> (frames, label)``.
 
-    ``transform(events, rng)`` turns sample ``i``'s events (:data:`datasets.augment.Columns`)
+    ``transform(events, rng)`` turns sample ``i``'s events (:data:`datasets.transforms.augment.Columns`)
     into frames with ``rng = make_rng(seed, epoch, i)``; without a transform the item is the
     events themselves (a structured array). ``split[(epoch, i)]`` uses that epoch instead of
     :attr:`epoch` (what :class:`TrainLoader` asks workers for, so that persistent workers need

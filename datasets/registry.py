@@ -3,7 +3,7 @@
 Names: ``synthetic-fer-dvs`` and ``synthetic-fer-dvs-mini`` (built in, generated on first use),
 ``ckplus-dvs``, ``adfes-dvs``, ``casia-dvs``, ``mmi-dvs`` (the Spiking-FER FerDVS datasets; their
 upstream names ``CKPlusDVS``, ``ADFESDVS``, ``CASIADVS``, ``MMIDVS`` are accepted too, in any
-case; see :mod:`datasets.ferdvs`), ``see`` (SEEN's SEE frames dataset; see :mod:`datasets.see`).
+case; see :mod:`datasets.loaders.ferdvs`), ``see`` (SEEN's SEE frames dataset; see :mod:`datasets.loaders.see`).
 Each dataset module registers its classes itself (:func:`datasets.base.register_dataset`); this
 module only looks them up (:data:`datasets.base.DATASETS`).
 """
@@ -60,7 +60,7 @@ def open_dataset(name: str, data_root: str | os.PathLike, **params: Any) -> Even
     """Open dataset ``name`` under ``data_root`` (:meth:`EventDataset.open`).
 
     The built-in datasets are generated first if absent or made with other parameters (see
-    :meth:`datasets.synthetic.SyntheticFerDVS.open`). For the other datasets ``params`` go to the
+    :meth:`datasets.loaders.synthetic.SyntheticFerDVS.open`). For the other datasets ``params`` go to the
     constructor (e.g. ``subject_k``, ``subject_seed``, ``check_files``).
 
     Raises:

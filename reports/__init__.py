@@ -1,7 +1,7 @@
 """reports package of NeuroFER-Bench: result records -> markdown tables and PNG figures.
 
 Reports read only the records (``RUN_DIR/results.jsonl``, through the one schema module
-:mod:`benchmarks.records`); they import nothing from the backends, the datasets' loaders or the
+:mod:`benchmarks.results.records`); they import nothing from the backends, the datasets' loaders or the
 benchmark runner. :func:`write_reports` writes ``leaderboard.md`` and the figures into the run
 folder and returns their paths. matplotlib is imported only when figures are drawn
 (:mod:`reports.figures`).
@@ -13,7 +13,7 @@ import logging
 import os
 from pathlib import Path
 
-from benchmarks.records import read_records
+from benchmarks.results.records import read_records
 from datasets.common import atomic_write_text
 from reports.leaderboard import LEADERBOARD_FILE, leaderboard_table, render_markdown
 

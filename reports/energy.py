@@ -1,9 +1,9 @@
 """Energy reports: result records -> markdown tables and PNG figures (pure functions).
 
-Reads only the records (``benchmarks.records.read_records``): the energy per inference of every
+Reads only the records (``benchmarks.results.records.read_records``): the energy per inference of every
 model a record carries (keys ``energy_uj_per_inference__<model>``, written by
-``benchmarks.energy.energy_metrics``, with the models' titles and sources in the record's
-``energy_models``), and, where measured, ``energy_measured_*`` (``benchmarks.measured_energy``).
+``benchmarks.measure.energy.energy_metrics``, with the models' titles and sources in the record's
+``energy_models``), and, where measured, ``energy_measured_*`` (``benchmarks.measure.measured_energy``).
 
 * :func:`energy_table`: energy per inference under each model (one column per model), mean ± std
   over the cells of each (backend / arch, dataset) group, as :mod:`reports.leaderboard` groups.
@@ -112,7 +112,7 @@ def _measured_key(label: str) -> str:
 def break_even_rate(snn: float, spike_driven: float, firing_rate: float,
                     ann: float) -> float | None:
     """Break-even firing rate ``r* = r0 (E_ANN - F) / S`` with ``F = E_SNN - S`` (the formula of
-    ``benchmarks.energy.break_even_firing_rate``: the SNN's spike-proportional part ``S``
+    ``benchmarks.measure.energy.break_even_firing_rate``: the SNN's spike-proportional part ``S``
     scales with the firing rate, its fixed part ``F`` does not). ``None`` when the fixed part
     alone reaches the ANN's energy or nothing scales with spikes.
 

@@ -1,7 +1,7 @@
 """Leaderboard: result records -> markdown tables (pure functions; reads only the records).
 
 A *record* is one JSON object per line of ``RUN_DIR/results.jsonl``, in the schema of
-:mod:`benchmarks.records` (read with :func:`benchmarks.records.read_records`, which validates and
+:mod:`benchmarks.results.records` (read with :func:`benchmarks.results.records.read_records`, which validates and
 migrates them). This module never imports the runner, the backends or the datasets: what a report
 shows is what the records say.
 
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from benchmarks.records import read_records
+from benchmarks.results.records import read_records
 from datasets.common import InputError
 from reports import stats as S
 
@@ -397,7 +397,7 @@ def leaderboard_table(records: Iterable[dict[str, Any]]) -> str:
     tables flag rows that pool several training recipes or devices.
 
     Args:
-        records: records as :func:`benchmarks.records.read_records` returns them (error records
+        records: records as :func:`benchmarks.results.records.read_records` returns them (error records
             are ignored here).
 
     Returns:
@@ -915,9 +915,9 @@ def merge_runs(run_dirs: Sequence[str | os.PathLike[str]], merge_policy: str = "
                ) -> list[dict[str, Any]]:
     """The records of several run folders (e.g. from several machines) as one list.
 
-    Every folder is read strictly (:func:`benchmarks.records.read_records` with ``strict``): a
+    Every folder is read strictly (:func:`benchmarks.results.records.read_records` with ``strict``): a
     record that breaks the schema, or is of a newer schema version, refuses the merge with a
-    :class:`benchmarks.records.RecordSchemaError` naming the file and line (older versions are
+    :class:`benchmarks.results.records.RecordSchemaError` naming the file and line (older versions are
     migrated). Within a folder a cell keeps its last ok record. A cell with ok records in
     several folders is kept once when the records agree (equal ``metrics``); otherwise
     ``merge_policy`` decides (:data:`MERGE_POLICIES`). Records that are not ok are all kept

@@ -198,7 +198,7 @@ def bootstrap_ci(preds: Any, target: Any, statistic: str = "accuracy", *,
         preds: ``(N,)`` predicted class indices.
         target: ``(N,)`` true class indices.
         statistic: ``"accuracy"`` (= WAR) or ``"uar"`` (mean recall over the classes present in
-            each resample's target, as :func:`benchmarks.metrics.uar`).
+            each resample's target, as :func:`benchmarks.measure.metrics.uar`).
         n_resamples: resamples, >= 100.
         confidence: level in (0, 1).
         seed: the generator's seed.
@@ -678,7 +678,7 @@ def cd_cliques(avg_ranks: Sequence[float], cd: float) -> list[tuple[int, ...]]:
 
 
 # --------------------------------------------------------------------------------------------
-# from records (the per-sample ``predictions`` of benchmarks.records)
+# from records (the per-sample ``predictions`` of benchmarks.results.records)
 # --------------------------------------------------------------------------------------------
 
 

@@ -263,7 +263,7 @@ def paper_tables(records: Iterable[dict[str, Any]]) -> list[PaperTable]:
     """One :class:`PaperTable` per dataset and protocol of the ok records (sorted).
 
     Args:
-        records: records as :func:`benchmarks.records.read_records` returns them.
+        records: records as :func:`benchmarks.results.records.read_records` returns them.
     """
     out = []
     for ds_label, gs in by_dataset(group_records(records)).items():

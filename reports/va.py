@@ -1,8 +1,8 @@
 """Valence-arousal reports: a VA table per dataset and a scatter of predictions vs targets.
 
-Pure functions of the records as :func:`benchmarks.records.read_records` returns them (dicts).
+Pure functions of the records as :func:`benchmarks.results.records.read_records` returns them (dicts).
 A record takes part when it is an ``"ok"`` trained record whose metrics hold the VA metrics of
-:func:`benchmarks.metrics.va_metrics` (``va_rmse_valence`` ...), i.e. a cell whose recipe's
+:func:`benchmarks.measure.metrics.va_metrics` (``va_rmse_valence`` ...), i.e. a cell whose recipe's
 ``task`` is ``va_regression`` or ``multitask``.
 
 * :func:`va_rows` / :func:`va_table_markdown`: one row per (dataset, protocol, backend,
@@ -106,7 +106,7 @@ def va_table_markdown(records: Iterable[dict[str, Any]]) -> str:
     parts = ["# Valence-arousal regression", "",
              "Mean ± sample std over cells (folds x seeds); RMSE lower is better, CCC, PCC and "
              "SAGR higher. Every metric over the whole test set; moments normalised by N "
-             "(ddof = 0; `benchmarks.metrics`).", ""]
+             "(ddof = 0; `benchmarks.measure.metrics`).", ""]
     headers = ["backend", "arch", "task", "method", "n"] + [
         f"{k.upper()} {d[0].upper()}" for k in VA_METRICS for d in VA_DIMS]
     for ds_proto in sorted({(r["dataset"], r["protocol"]) for r in rows}):

@@ -1,4 +1,4 @@
-"""Reading AEDAT4 files (datasets.aedat) on the real DAVIS346 recording in ../shared/real.
+"""Reading AEDAT4 files (datasets.io.aedat) on the real DAVIS346 recording in ../shared/real.
 
 Expected values from shared/real/README.md: 78,830 events over 2.36 s, 346x260, 59 grey frames.
 """
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.aedat import read_aedat4, read_aedat4_events
-from datasets.events import EVENTS_DTYPE, EventFileError, validate_events, write_v2e_h5
+from datasets.io.aedat import read_aedat4, read_aedat4_events
+from datasets.io.events import EVENTS_DTYPE, EventFileError, validate_events, write_v2e_h5
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real"
 DAVIS = REAL / "davis346" / "davis346.aedat4"
@@ -67,7 +67,7 @@ def test_grey_frames_with_timestamps(rec) -> None:
 
 @needs_davis
 def test_events_only_helper_and_v2e_roundtrip(rec, tmp_path: Path) -> None:
-    from datasets.events import read_v2e_h5
+    from datasets.io.events import read_v2e_h5
 
     events, sensor = read_aedat4_events(DAVIS)
     assert sensor == (346, 260, 2) and np.array_equal(events, rec.events)

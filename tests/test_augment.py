@@ -1,8 +1,8 @@
-"""Tests of datasets.augment: the Spiking-FER event data augmentations, seeded and stateless.
+"""Tests of datasets.transforms.augment: the Spiking-FER event data augmentations, seeded and stateless.
 
 References: hand-worked examples (in comments), tonic 1.7.0's transforms where their semantics
 agree (flip, time reversal, whole-sample polarity flip), torch's nearest interpolation for the
-crop, and datasets.events.validate_events for the record contract.
+crop, and datasets.io.events.validate_events for the record contract.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import tonic
 
-from datasets.augment import (
+from datasets.io.events import EVENTS_DTYPE, make_events, validate_events
+from datasets.transforms.augment import (
     BACKGROUND_ACTIVITY_FRACTIONS,
     BackgroundActivityNoise,
     Compose,
@@ -42,8 +43,7 @@ from datasets.augment import (
     spiking_fer_augmentations,
     time_reversal,
 )
-from datasets.binning import ToFrames, to_frames_event_bins
-from datasets.events import EVENTS_DTYPE, make_events, validate_events
+from datasets.transforms.binning import ToFrames, to_frames_event_bins
 
 SENSOR = (34, 20, 2)
 

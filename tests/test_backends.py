@@ -336,7 +336,7 @@ def reference_neuron(current: torch.Tensor, beta: float, thr: float, reset: str)
 @pytest.mark.parametrize("model_kind,beta", [("lif", 0.5), ("lif", 0.9), ("if", 1.0)])
 @pytest.mark.parametrize("reset", ["zero", "subtract"])
 def test_snntorch_neuron_matches_canonical_dynamics(model_kind, beta, reset):
-    from backends.snntorch_backend import LeakyNeuron
+    from backends.adapters.snntorch_backend import LeakyNeuron
 
     neuron = NeuronSpec(model=model_kind, beta=beta, threshold=1.0, reset=reset)
     seed_all(3)

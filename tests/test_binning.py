@@ -1,4 +1,4 @@
-"""Tests of datasets.binning: parity with tonic 1.7.0's ToFrame, the Spiking-FER rule, binarisation
+"""Tests of datasets.transforms.binning: parity with tonic 1.7.0's ToFrame, the Spiking-FER rule, binarisation
 and nearest resizing (reference: torch.nn.functional.interpolate), validation.
 
 Expected values come from tonic (the reference library), torch, or are worked out by hand in the
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import tonic
 
-from datasets.binning import (
+from datasets.io.events import EVENTS_DTYPE, make_events
+from datasets.transforms.binning import (
     ToFrames,
     binarize,
     nearest_indices,
@@ -24,7 +25,6 @@ from datasets.binning import (
     to_frames_time_bins,
     to_frames_time_window,
 )
-from datasets.events import EVENTS_DTYPE, make_events
 
 SENSOR = (34, 20, 2)  # W != H, so that a swapped axis cannot pass
 

@@ -1,5 +1,5 @@
 """Tests of datasets/check.py (one-pass dataset check with a cache) and of
-datasets.events.event_file_problems (every rule violation of one file).
+datasets.io.events.event_file_problems (every rule violation of one file).
 
 The MMI tree is built in a temporary folder from the REAL published fold file
 (../shared/real/spiking-fer-folds/MMIDVS/folds.csv); valid files are written with write_v2e_h5,
@@ -24,7 +24,7 @@ import pytest
 import datasets.check as check_mod
 from datasets.base import DatasetNotFoundError
 from datasets.check import CACHE_FILE, DatasetCheck, Problem, check_dataset
-from datasets.events import (
+from datasets.io.events import (
     EventFileError,
     EventProblem,
     event_file_problems,
@@ -473,9 +473,9 @@ def test_several_problems_in_one_file_and_read_v2e_h5_names_them_all(tmp_path: P
 
 @needs_mmi
 def test_run_skips_a_broken_dataset_with_its_full_report_and_runs_the_others(tree: Tree) -> None:
-    from benchmarks import grid as G
-    from benchmarks.records import Record, read_records
-    from benchmarks.spec import Recipe
+    from benchmarks.results.records import Record, read_records
+    from benchmarks.results.spec import Recipe
+    from benchmarks.runner import grid as G
 
     ran: list[str] = []
 

@@ -1,4 +1,4 @@
-"""Tests of datasets.convert and the ``convert`` subcommand (datasets.convert_cli).
+"""Tests of datasets.conversion.convert and the ``convert`` subcommand (datasets.convert_cli).
 
 Emulator tests run on synthetic frames (eventcv only). Conversion tests use the public-domain
 photos of ``../shared/real/faces`` and the ``convert`` extra (dlib-bin, face_recognition_models,
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.convert import (
+from datasets.conversion.convert import (
     CKPLUS_EMOTIONS,
     CKPLUS_TO_SPIKING_FER,
     ConvertError,
@@ -24,8 +24,8 @@ from datasets.convert import (
     list_frame_files,
     read_ckplus_emotion,
 )
-from datasets.events import EVENTS_DTYPE, read_v2e_h5
 from datasets.folds import SPIKING_FER_CLASSES, read_folds_csv
+from datasets.io.events import EVENTS_DTYPE, read_v2e_h5
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "real" / "faces"
 ASTRONAUT = FACES / "astronaut.png"
@@ -162,7 +162,7 @@ def _photo(path: Path) -> np.ndarray:
 def _moving_frames(photo: np.ndarray, n: int, deg: float = 1.0, dx: float = 1.5, dy: float = -1.0):
     """``n`` frames of ``photo`` rotated by ``k * deg`` about the image centre and shifted by
     ``k * (dx, dy)`` px (frame k)."""
-    from datasets.standardize import warp_frame
+    from datasets.conversion.standardize import warp_frame
 
     h, w = photo.shape
     c = np.array([w / 2.0, h / 2.0])
@@ -200,7 +200,7 @@ def _check_v2e_file(path: Path, n_frames: int, fps: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def detector():
-    from datasets.standardize import LandmarkDetector
+    from datasets.conversion.standardize import LandmarkDetector
 
     return LandmarkDetector()
 
@@ -210,7 +210,7 @@ def detector():
 def test_convert_frame_folder(tmp_path, detector):
     from PIL import Image
 
-    from datasets.convert import convert_sequence
+    from datasets.conversion.convert import convert_sequence
 
     frames = _moving_frames(_photo(ASTRONAUT), 8)
     _write_pngs(tmp_path / "seq", frames)
@@ -235,7 +235,7 @@ def test_convert_frame_folder(tmp_path, detector):
 def test_convert_video_uses_its_frame_rate(tmp_path, detector):
     import av
 
-    from datasets.convert import convert_sequence
+    from datasets.conversion.convert import convert_sequence
 
     frames = _moving_frames(_photo(HOPPER), 8)
     video = tmp_path / "clip.mp4"
@@ -291,7 +291,7 @@ def ckplus_tree(tmp_path_factory):
 @needs_faces
 @needs_dlib
 def test_ckplus_batch_end_to_end(ckplus_tree, tmp_path, detector):
-    from datasets.convert import convert_ckplus
+    from datasets.conversion.convert import convert_ckplus
 
     out = tmp_path / "data"
     s = convert_ckplus(ckplus_tree, out, detector=detector, progress=False)
@@ -326,7 +326,7 @@ def test_ckplus_batch_end_to_end(ckplus_tree, tmp_path, detector):
     assert {p: p.stat().st_mtime_ns for p in d.rglob("*.h5")} == mtimes
 
     # the suite's FerDVS loader reads the result
-    ferdvs = pytest.importorskip("datasets.ferdvs")
+    ferdvs = pytest.importorskip("datasets.loaders.ferdvs")
     ds = ferdvs.CKPlusDVS(out)
     assert len(ds) == 2 and [si.label for si in ds.sequences] == [0, 2]
     assert ds.load_events(0).shape[0] > 0
@@ -335,7 +335,7 @@ def test_ckplus_batch_end_to_end(ckplus_tree, tmp_path, detector):
 @needs_faces
 @needs_dlib
 def test_ckplus_batch_with_folds_file(ckplus_tree, tmp_path, detector):
-    from datasets.convert import convert_ckplus
+    from datasets.conversion.convert import convert_ckplus
 
     folds = tmp_path / "folds.csv"
     # S011/002 has no emotion file but is listed; S010/001 listed with label 1 (as CK+ says);

@@ -18,14 +18,18 @@ import numpy as np
 import pytest
 
 from datasets.base import DatasetError, DatasetNotFoundError
-from datasets.diffusionfer import DIFFUSIONFER_CLASSES, DiffusionFERDataset, stratified_folds
-from datasets.image_events import (
+from datasets.conversion.image_events import (
     ImageConversionError,
     SaccadeParams,
     convert_images,
     image_to_events,
     render_saccades,
     saccade_path,
+)
+from datasets.loaders.diffusionfer import (
+    DIFFUSIONFER_CLASSES,
+    DiffusionFERDataset,
+    stratified_folds,
 )
 from datasets.registry import open_dataset
 
@@ -158,7 +162,7 @@ def test_stratified_folds_partition_and_balance(tree):
 
 
 def test_elim_refuses_a_dataset_without_identities(tree):
-    from benchmarks.methods import check_task_data
+    from benchmarks.runner.methods import check_task_data
 
     ds = DiffusionFERDataset(tree)
     with pytest.raises(ValueError, match="expression folder"):
@@ -230,10 +234,10 @@ def test_a_va_cell_trains_on_diffusionfer(tree):
     torch = pytest.importorskip("torch")
     from backends.base import get_backend
     from backends.specs import get_arch
-    from benchmarks.data import clear_caches, load_cell_data
-    from benchmarks.methods import task_outputs
-    from benchmarks.spec import Cell, Recipe
-    from benchmarks.training import train
+    from benchmarks.results.spec import Cell, Recipe
+    from benchmarks.runner.data import clear_caches, load_cell_data
+    from benchmarks.runner.methods import task_outputs
+    from benchmarks.runner.training import train
 
     DiffusionFERDataset.open(tree, progress=False)  # default conversion (64 px), cached
     clear_caches()
@@ -254,10 +258,10 @@ def test_a_va_cell_trains_on_diffusionfer(tree):
 def test_diffusionfer_runs_end_to_end_in_a_grid(tree, tmp_path):
     """The published layout, end to end: the dataset check, image-to-events, a VA cell through
     the runner (record with VA metrics and per-sample predictions), and validation."""
-    from benchmarks.grid import Grid, run_grid
-    from benchmarks.records import read_records
-    from benchmarks.spec import Recipe
-    from benchmarks.validate import validate_run
+    from benchmarks.results.records import read_records
+    from benchmarks.results.spec import Recipe
+    from benchmarks.results.validate import validate_run
+    from benchmarks.runner.grid import Grid, run_grid
 
     grid = Grid(name="dfer", datasets=("DiffusionFER",), backends=("ann",), archs=("tiny",),
                 recipe=Recipe(task="va_regression", method="baseline", optimizer="adam",

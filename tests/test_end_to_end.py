@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import run_bench
-from benchmarks.records import SCHEMA_VERSION, read_records
+from benchmarks.results.records import SCHEMA_VERSION, read_records
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,11 @@
-"""benchmarks.energy: hand-computed energies, parameter counts and footprints."""
+"""benchmarks.measure.energy: hand-computed energies, parameter counts and footprints."""
 
 from __future__ import annotations
 
 import pytest
 
 from backends.base import UnknownNameError
-from benchmarks.energy import (
+from benchmarks.measure.energy import (
     DEFAULT_NODE,
     ENERGY_PER_OP_PJ,
     count_parameters,
@@ -90,7 +90,7 @@ def test_footprint_agrees_with_neurobench() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# measured energy (benchmarks.measured_energy): a fake NVML and a fake RAPL tree
+# measured energy (benchmarks.measure.measured_energy): a fake NVML and a fake RAPL tree
 # --------------------------------------------------------------------------------------------
 
 
@@ -143,7 +143,7 @@ def _fake_nvml(world: _FakeWorld):
 def test_measured_energy_with_fake_nvml(monkeypatch) -> None:
     import sys
 
-    from benchmarks.measured_energy import measure_inference_energy
+    from benchmarks.measure.measured_energy import measure_inference_energy
 
     world = _FakeWorld(idle_w=50.0, busy_w=200.0, batch_s=0.25)
     fake = _fake_nvml(world)
@@ -175,7 +175,7 @@ def test_measured_energy_errors_and_unavailable(tmp_path, monkeypatch) -> None:
     import sys
     import types
 
-    from benchmarks.measured_energy import measure_inference_energy
+    from benchmarks.measure.measured_energy import measure_inference_energy
 
     world = _FakeWorld(1.0, 2.0, 0.5)
     kw = dict(sync=lambda: None, clock=world.clock, sleep=world.sleep)
@@ -208,7 +208,7 @@ def test_measured_energy_errors_and_unavailable(tmp_path, monkeypatch) -> None:
 
 
 def test_measured_energy_with_fake_rapl_tree_and_wrap_around(tmp_path) -> None:
-    from benchmarks.measured_energy import RaplCounter, measure_inference_energy
+    from benchmarks.measure.measured_energy import RaplCounter, measure_inference_energy
 
     max_uj = 50_000_000  # each package counter wraps at 50 J
     pkgs = []
@@ -254,7 +254,7 @@ def test_measured_energy_with_fake_rapl_tree_and_wrap_around(tmp_path) -> None:
 
 def test_section_nvml_skips_without_cuda() -> None:
     torch = pytest.importorskip("torch")
-    from benchmarks.measured_energy import section_nvml
+    from benchmarks.measure.measured_energy import section_nvml
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present: the GPU check runs this section for real")

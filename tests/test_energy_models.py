@@ -25,7 +25,7 @@ from backends.activity import (
 from backends.base import LayerActivity, get_backend
 from backends.membrane import MembraneProbe
 from backends.specs import ConvLayer, ConvNetSpec, DenseLayer, NeuronSpec, get_arch
-from benchmarks.energy import (
+from benchmarks.measure.energy import (
     DEFAULT_ENERGY_MODEL,
     ENERGY_MODELS,
     break_even_firing_rate,
@@ -39,7 +39,7 @@ from benchmarks.energy import (
     spike_driven_key,
     sram_pj_per_byte,
 )
-from benchmarks.metrics import activity_summary
+from benchmarks.measure.metrics import activity_summary
 
 
 @pytest.fixture(autouse=True)
@@ -355,7 +355,7 @@ def test_lemaire_neuron_layer_hand_energy():
 
 def test_lemaire_needs_connection_and_input_events():
     la = _layer("fc", "linear", 1, acs=10.0, dense=20.0, input_nonzeros=None, connection=None)
-    from benchmarks.energy import MissingActivityError
+    from benchmarks.measure.energy import MissingActivityError
 
     with pytest.raises(MissingActivityError, match="layer 'fc': no 'connection'"):
         lemaire_energy([la], n_samples=1, spiking=True)

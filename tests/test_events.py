@@ -1,4 +1,4 @@
-"""Tests of datasets/events.py: the event record and the v2e HDF5 reader/writer.
+"""Tests of datasets/io/events.py: the event record and the v2e HDF5 reader/writer.
 
 Bad files are written with h5py directly, so every reader validation is exercised on a file that
 looks like what a broken converter or a partial copy would leave.
@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from datasets.events import (
+from datasets.io.events import (
     EVENTS_DTYPE,
     EventFileError,
     make_events,

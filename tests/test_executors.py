@@ -24,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import grid as G
-from benchmarks.claims import (
+from benchmarks.results.records import Record, read_records
+from benchmarks.results.spec import Cell, Recipe
+from benchmarks.runner import grid as G
+from benchmarks.runner.claims import (
     Claim,
     ClaimStore,
     Held,
@@ -34,7 +36,7 @@ from benchmarks.claims import (
     safe_cell_id,
     write_cell_record,
 )
-from benchmarks.executors import (
+from benchmarks.runner.executors import (
     ExecutorUnavailable,
     LocalExecutor,
     RayExecutor,
@@ -42,8 +44,6 @@ from benchmarks.executors import (
     _squeue_states,
     available_cores,
 )
-from benchmarks.records import Record, read_records
-from benchmarks.spec import Cell, Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ FAKE_RUNNERS = textwrap.dedent('''
     import json, os, time
     from pathlib import Path
 
-    from benchmarks.records import Record
+    from benchmarks.results.records import Record
 
 
     def fake_cell(cell, data_root, progress=True):
@@ -212,7 +212,7 @@ def test_cell_files_merge_once_and_without_duplicate_ok_records(tmp_path):
     assert merge_cell_records(tmp_path) == 1
     assert [r["status"] for r in read_records(tmp_path)] == ["error", "ok", "ok"]
     # a fresh process (empty index) merges nothing twice either
-    from benchmarks import claims
+    from benchmarks.runner import claims
 
     claims._INDEX.clear()
     assert merge_cell_records(tmp_path) == 0
@@ -264,8 +264,8 @@ def test_a_dying_local_worker_is_recorded_and_the_grid_goes_on(tmp_path, fake_di
 def test_the_default_runner_gets_the_run_folders_checkpoint_and_train_state_dirs(tmp_path):
     import inspect
 
-    from benchmarks.cell import run_cell
-    from benchmarks.executors import CellTask, _runner_and_kwargs
+    from benchmarks.runner.cell import run_cell
+    from benchmarks.runner.executors import CellTask, _runner_and_kwargs
 
     task = CellTask(cell=Cell(dataset="d", backend="a", arch="tiny"), data_root="/d",
                     run_dir=str(tmp_path), owner="o")

@@ -1,4 +1,4 @@
-"""Tests of datasets/folds.py, datasets/ferdvs.py and datasets/registry.py.
+"""Tests of datasets/folds.py, datasets/loaders/ferdvs.py and datasets/registry.py.
 
 The real Spiking-FER fold files are read from ../shared/real (beside the checkout); the tests that
 need them skip when it is absent. Every expected value is derived independently of the code under
@@ -16,8 +16,6 @@ import numpy as np
 import pytest
 
 from datasets.base import DatasetError, DatasetNotFoundError, register_dataset
-from datasets.events import make_events, write_v2e_h5
-from datasets.ferdvs import ADFESDVS, FERDVS_DATASETS, MMIDVS, CKPlusDVS, MissingEventFilesError
 from datasets.folds import (
     FoldRow,
     format_folds_csv,
@@ -26,6 +24,14 @@ from datasets.folds import (
     subject_folds,
     validation_split,
     write_folds_csv,
+)
+from datasets.io.events import make_events, write_v2e_h5
+from datasets.loaders.ferdvs import (
+    ADFESDVS,
+    FERDVS_DATASETS,
+    MMIDVS,
+    CKPlusDVS,
+    MissingEventFilesError,
 )
 from datasets.registry import (
     UnknownDatasetError,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import perf_gate as PG
-from benchmarks.accuracy_gate import grid_accuracies, judge
-from benchmarks.grid import Grid
-from benchmarks.perf_paths import PerfPath
+from benchmarks.gates import perf_gate as PG
+from benchmarks.gates.accuracy_gate import grid_accuracies, judge
+from benchmarks.gates.perf_paths import PerfPath
+from benchmarks.runner.grid import Grid
 
 
 class FakeClock:
@@ -87,7 +87,7 @@ def test_gate_rejects_a_threshold_that_cannot_work():
 
 
 def _rec(backend, acc, status="ok", fold=0):
-    from benchmarks.cell import Cell
+    from benchmarks.runner.cell import Cell
 
     g = Grid(backends=("ann", "snntorch"), folds=(0, 1))
     cell = Cell(dataset=g.datasets[0], backend=backend, arch="tiny", fold=fold, recipe=g.recipe)
@@ -123,7 +123,7 @@ def test_perf_gate_fails_on_a_machine_without_baseline(tmp_path, capsys):
 
 def test_perf_gate_reports_an_unavailable_backend_instead_of_dropping_it(monkeypatch):
     from backends.base import get_backend
-    from benchmarks.perf_paths import perf_paths
+    from benchmarks.gates.perf_paths import perf_paths
 
     monkeypatch.setattr(get_backend("lava-dl"), "available", lambda: (False, "simulated: not installed"))
     paths = {p.name: p for p in perf_paths()}
@@ -149,10 +149,10 @@ throughput_batch_size = 2
 def test_accuracy_gate_never_reuses_results_of_other_code(tmp_path, capsys):
     import json
 
-    from benchmarks import accuracy_gate as AG
-    from benchmarks.grid import load_grid
-    from benchmarks.provenance import code_version
-    from benchmarks.records import Record, append_record, read_records
+    from benchmarks.gates import accuracy_gate as AG
+    from benchmarks.results.provenance import code_version
+    from benchmarks.results.records import Record, append_record, read_records
+    from benchmarks.runner.grid import load_grid
 
     grid_file = tmp_path / "grid.toml"
     grid_file.write_text(TINY_GRID)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from benchmarks import grid as G
-from benchmarks.cell import Cell, Recipe
-from benchmarks.records import Record, append_record, finished_cell_ids, read_records
+from benchmarks.results.records import Record, append_record, finished_cell_ids, read_records
+from benchmarks.runner import grid as G
+from benchmarks.runner.cell import Cell, Recipe
 
 
 def fake_runner(calls: list, fail: set[str] = frozenset(), interrupt_at: int | None = None):
@@ -87,7 +87,7 @@ def test_ctrl_c_keeps_finished_cells(tmp_path, no_skips):
 
 def test_run_folder_layout_and_records_rebuilt_from_cell_files(tmp_path, no_skips):
     # each cell: a done claim and one record file; results.jsonl is their merge
-    from benchmarks.claims import ClaimStore
+    from benchmarks.runner.claims import ClaimStore
 
     G.run_grid(small_grid(), tmp_path, tmp_path / "data", cell_runner=fake_runner([]), progress=False)
     cells = sorted((tmp_path / "cells").glob("*.json"))
@@ -119,7 +119,7 @@ def test_records_of_earlier_runs_are_kept_and_resumed(tmp_path, no_skips):
 
 def test_a_cell_held_by_another_process_is_left_to_it(tmp_path, no_skips):
     # another live process claims a cell: this run does not run it; with --no-wait it says so
-    from benchmarks.claims import ClaimStore
+    from benchmarks.runner.claims import ClaimStore
 
     other = ClaimStore(tmp_path).acquire(small_grid().cells()[1].cell_id, "another run")
     calls: list = []

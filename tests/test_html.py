@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.records import SCHEMA_VERSION, RecordSchemaError
+from benchmarks.results.records import SCHEMA_VERSION, RecordSchemaError
 from reports.html import write_html, write_merged_reports
 from reports.leaderboard import MergeConflictError, merge_runs
 

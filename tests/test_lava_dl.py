@@ -1,4 +1,4 @@
-"""Tests of the lava-dl SLAYER adapter (``backends/lava_dl.py``).
+"""Tests of the lava-dl SLAYER adapter (``backends/adapters/lava_dl.py``).
 
 The reference for the dynamics is the canonical neuron of ``backends/specs.py`` written out in plain
 torch below (per-step ``conv2d`` / ``linear`` + ``v = beta v + I``, spike when ``v >= threshold``,
@@ -21,8 +21,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backends import lava_dl as L
 from backends.activity import connection_ops
+from backends.adapters import lava_dl as L
 from backends.base import BackendUnavailableError, backend_status, get_backend
 from backends.specs import ConvLayer, ConvNetSpec, DenseLayer, NeuronSpec, ResNetSpec, get_arch
 
@@ -807,9 +807,9 @@ def test_agreement_with_snntorch_backend(
     must be identical (both fire at v >= threshold; the grid makes SLAYER's arithmetic exact).
     tiny: the exact grid batch norms of :func:`_grid_batch_norms` in eval mode (eps 0 in both)."""
     try:
-        sn = importlib.import_module("backends.snntorch_backend")
+        sn = importlib.import_module("backends.adapters.snntorch_backend")
     except ImportError as exc:
-        pytest.skip(f"backends.snntorch_backend is not importable: {exc}")
+        pytest.skip(f"backends.adapters.snntorch_backend is not importable: {exc}")
     ok, why = sn.BACKEND.available()
     if not ok:
         pytest.skip(f"snntorch backend unavailable: {why}")

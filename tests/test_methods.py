@@ -1,4 +1,4 @@
-"""Tasks and training methods (benchmarks/methods.py): task heads, the losses of ``standard``,
+"""Tasks and training methods (benchmarks/runner/methods.py): task heads, the losses of ``standard``,
 ``baseline`` (FER-Zoo's Baseline) and ``elim`` on small hand-checked cases, the pre-readout
 features every backend fills, and a VA / ELIM training run through the real loop.
 
@@ -15,8 +15,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from benchmarks import methods as MT  # noqa: E402
-from benchmarks.methods import (  # noqa: E402
+from benchmarks.results.spec import Recipe, RecipeError  # noqa: E402
+from benchmarks.runner import methods as MT  # noqa: E402
+from benchmarks.runner.methods import (  # noqa: E402
     ElimMethod,
     StepContext,
     TaskTargets,
@@ -29,7 +30,6 @@ from benchmarks.methods import (  # noqa: E402
     task_heads,
     task_outputs,
 )
-from benchmarks.spec import Recipe, RecipeError  # noqa: E402
 
 
 def t(x):
@@ -232,7 +232,7 @@ def test_features_and_readout_reproduce_the_logits(backend_name):
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
-    from datasets.synthetic import generate_synthetic_fer_dvs
+    from datasets.loaders.synthetic import generate_synthetic_fer_dvs
 
     root = tmp_path_factory.mktemp("mini")
     generate_synthetic_fer_dvs(root, progress=False, n_subjects=4, takes=2, size=32, n_frames=12,
@@ -244,11 +244,11 @@ def mini(tmp_path_factory):
 def test_va_and_elim_train_through_the_loop(mini, task, method):
     from backends.base import get_backend
     from backends.specs import get_arch
-    from benchmarks.data import clear_caches, load_cell_data
-    from benchmarks.inference import predict
-    from benchmarks.methods import split_va, va_test_metrics
-    from benchmarks.spec import Cell
-    from benchmarks.training import set_seed, train
+    from benchmarks.results.spec import Cell
+    from benchmarks.runner.data import clear_caches, load_cell_data
+    from benchmarks.runner.inference import predict
+    from benchmarks.runner.methods import split_va, va_test_metrics
+    from benchmarks.runner.training import set_seed, train
 
     clear_caches()
     cell = Cell(dataset="synthetic-fer-dvs-mini", backend="ann", arch="tiny",

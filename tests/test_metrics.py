@@ -1,4 +1,4 @@
-"""benchmarks.metrics against scikit-learn / numpy references and hand-computed values."""
+"""benchmarks.measure.metrics against scikit-learn / numpy references and hand-computed values."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sklearn import metrics as skm
 
 from backends.base import LayerActivity
-from benchmarks import metrics as M
+from benchmarks.measure import metrics as M
 
 SEEDS = [0, 1, 2, 3, 4]
 

@@ -252,7 +252,13 @@ def test_framework_readers_give_identical_spikes(framework, trained, snntorch_fi
     eq = nx.reader_equality(f"{framework}-reader")
     assert min(agree.values()) >= eq.min_agreement(), agree
     if eq.kind == "exact":
-        assert torch.equal(logits, ref_logits)
+        # every spike identical; the logits come from the same spikes through the reader's own
+        # readout module, whose matmul may block (and so round) differently from the suite's on
+        # some CPUs: equal to float32 rounding (measured: max |diff| < 1e-6 on a 2-core Xeon where
+        # torch.equal fails; bit-equal on the machine NeuroFER-Bench 0.2 was tested on)
+        assert agree == {"conv1": 1.0, "conv2": 1.0, "conv3": 1.0}
+        assert torch.allclose(logits, ref_logits, rtol=0, atol=1e-6), \
+            (logits - ref_logits).abs().max()
     else:  # snntorch's reader runs one sample at a time: the readout's matvec rounds apart
         assert torch.allclose(logits, ref_logits, rtol=0, atol=1e-6)
 
@@ -338,13 +344,13 @@ def test_transfer_through_nir(trained):
 
 
 def test_checkpoint_to_nir_to_predict(trained, tmp_path):
-    """A checkpoint (benchmarks/checkpoints.py schema) exports with its classes, cell and binner;
-    the .nir file loads as a LoadedModel that benchmarks.predict runs over a recording."""
-    from benchmarks.checkpoints import CHECKPOINT_SCHEMA, CHECKPOINT_SCHEMA_VERSION
-    from benchmarks.inference import predict
-    from benchmarks.predict import predict_recording
-    from datasets.binning import ToFrames
-    from datasets.events import make_events, write_v2e_h5
+    """A checkpoint (benchmarks/runner/checkpoints.py schema) exports with its classes, cell and binner;
+    the .nir file loads as a LoadedModel that benchmarks.runner.predict runs over a recording."""
+    from benchmarks.runner.checkpoints import CHECKPOINT_SCHEMA, CHECKPOINT_SCHEMA_VERSION
+    from benchmarks.runner.inference import predict
+    from benchmarks.runner.predict import predict_recording
+    from datasets.io.events import make_events, write_v2e_h5
+    from datasets.transforms.binning import ToFrames
 
     model, x, _, ref_logits = trained
     classes = ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
@@ -360,7 +366,7 @@ def test_checkpoint_to_nir_to_predict(trained, tmp_path):
         "classes": classes, "sensor_size": [48, 48, 2], "binner": fields,
         "binner_repr": repr(binner), "state_dict": model.state_dict(),
     }, ckpt_path)
-    from benchmarks.checkpoints import load_checkpoint, load_nir
+    from benchmarks.runner.checkpoints import load_checkpoint, load_nir
 
     path = nx.export_nir(load_checkpoint(ckpt_path), path=tmp_path / "cell.nir")
     rng = np.random.default_rng(0)

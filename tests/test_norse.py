@@ -1,4 +1,4 @@
-"""Tests of the ``norse`` backend (backends/norse_backend.py): registry, availability without
+"""Tests of the ``norse`` backend (backends/adapters/norse_backend.py): registry, availability without
 norse, the neuron mapping on hand-computed sequences (ties included), the surrogate choice,
 parameter count, per-layer spike and activity agreement with the snntorch backend, training,
 checkpoints, state.
@@ -53,7 +53,7 @@ def counts(b: int, arch, seed: int = 0) -> torch.Tensor:
 def run_neuron(neuron: NeuronSpec, current: list[float]) -> tuple[list[float], list[float]]:
     """One norse neuron driven by ``current`` (T steps): (spikes of ``forward``, pre-reset
     membrane of ``step``); also checks that ``step``'s spikes equal ``forward``'s."""
-    from backends.norse_backend import NorseNeuron
+    from backends.adapters.norse_backend import NorseNeuron
 
     act = NorseNeuron(neuron)
     x = torch.tensor(current).reshape(-1, 1)
@@ -173,7 +173,7 @@ def test_lif_pre_scaling_is_exact_only_to_rounding():
     """norse: v + 0.5 * (2 I - v); reference 0.5 v + I. With v = 1, I = -(0.5 - 2^-25):
     2 I - v = -2 + 2^-24 rounds (ties to even) to -2, so norse gets 1 - 1 = 0, the reference
     0.5 - 0.5 + 2^-25 = 2^-25."""
-    from backends.norse_backend import NorseNeuron
+    from backends.adapters.norse_backend import NorseNeuron
 
     act = NorseNeuron(NeuronSpec(model="lif", beta=0.5, threshold=4.0))
     i1 = -(0.5 - 2.0**-25)
@@ -186,7 +186,7 @@ def test_lif_pre_scaling_is_exact_only_to_rounding():
 
 
 def test_if_with_subtract_reset_is_rejected_with_the_reason():
-    from backends.norse_backend import IF_SUBTRACT_REASON, NorseNeuron
+    from backends.adapters.norse_backend import IF_SUBTRACT_REASON, NorseNeuron
 
     arch = dataclasses.replace(small_resnet(), neuron=NeuronSpec(model="if", reset="subtract"))
     with pytest.raises(ValueError, match="IAFCell .* only resets to the constant v_reset"):
@@ -199,7 +199,11 @@ def test_if_with_subtract_reset_is_rejected_with_the_reason():
 def test_norse_cells_and_parameters_used():
     from norse.torch import IAFCell, LIFBoxCell
 
-    from backends.norse_backend import NorseNeuron, reset_subtract_detached, reset_value_detached
+    from backends.adapters.norse_backend import (
+        NorseNeuron,
+        reset_subtract_detached,
+        reset_value_detached,
+    )
 
     lif = NorseNeuron(NeuronSpec(model="lif", beta=0.2, threshold=0.3))
     assert isinstance(lif.cell, LIFBoxCell)
@@ -216,7 +220,7 @@ def test_norse_cells_and_parameters_used():
 
 def test_self_check_catches_an_unscaled_input(monkeypatch):
     """Without the 1 / (1 - beta) pre-scaling, norse's LIF integrates 0.5 I: the check fails."""
-    import backends.norse_backend as nb
+    import backends.adapters.norse_backend as nb
 
     real = nb.make_cell
     monkeypatch.setattr(nb, "make_cell", lambda neuron: (real(neuron)[0], 1.0))
@@ -230,7 +234,7 @@ def test_self_check_catches_an_unscaled_input(monkeypatch):
 
 
 def test_surrogate_table():
-    from backends.norse_backend import norse_surrogate
+    from backends.adapters.norse_backend import norse_surrogate
 
     assert norse_surrogate(NeuronSpec(surrogate="atan", surrogate_alpha=2.0)) == ("circ", 0.5)
     assert norse_surrogate(NeuronSpec(surrogate="fast_sigmoid", surrogate_alpha=1.0))[0] == "super"
@@ -242,7 +246,7 @@ def test_surrogate_table():
 
 
 def test_atan_maps_to_circ_with_the_same_peak_and_area():
-    from backends.norse_backend import NorseNeuron
+    from backends.adapters.norse_backend import NorseNeuron
 
     # one step from rest, beta 0.5, thr 1: v = 0.5 * (2 I) = I, dS/dI = circ'(I - 1) * 0.5 * 2
     # circ(0.5)'(x) = 0.125 / (0.25 + x^2)^1.5: x = 0 -> 1; x = +-0.5 -> 0.125 / 0.5^1.5
@@ -264,7 +268,7 @@ def test_atan_maps_to_circ_with_the_same_peak_and_area():
 
 
 def test_rect_maps_to_tanh_with_the_same_peak_and_area():
-    from backends.norse_backend import NorseNeuron
+    from backends.adapters.norse_backend import NorseNeuron
 
     # seen's neuron: beta 0.2, thr 0.3, rect half-width 0.5 (height 1, area 1) -> tanh k = 2:
     # 1 - tanh(2x)^2, peak 1, area 2 / 2 = 1. One step from rest v = 0.8 * (1.25 I) ~= I.
@@ -335,8 +339,8 @@ def test_default_parameters_fire_far_less_than_snntorch():
     import norse.torch as nt
     import snntorch as snn
 
-    from backends.norse_backend import NorseNeuron
-    from backends.snntorch_backend import LeakyNeuron
+    from backends.adapters.norse_backend import NorseNeuron
+    from backends.adapters.snntorch_backend import LeakyNeuron
 
     torch.manual_seed(0)
     lin = torch.nn.Linear(100, 100)
@@ -407,7 +411,7 @@ def test_if_reset_is_detached_from_the_graph():
     With the reset detached, v' = (1 - z.detach()) v0 has dv'/dx0 = 1 - 1 = 0, so
     dS1/dx0 = 0 and dS1/dx1 = circ'(0.25 - 1). norse's IAFCell alone keeps z in the graph
     (dv'/dz = -v0): dS1/dx0 would be circ'(-0.75) * (-1.5) * circ'(0.5) != 0."""
-    from backends.norse_backend import NorseNeuron
+    from backends.adapters.norse_backend import NorseNeuron
 
     act = NorseNeuron(NeuronSpec(model="if"))
     x = torch.tensor([1.5, 0.25], requires_grad=True)

@@ -1,9 +1,9 @@
-"""Tests of the training data pipeline: datasets.pipeline, datasets.augment.FusedSpikingFer and
-benchmarks.data.CellData.train_batches.
+"""Tests of the training data pipeline: datasets.pipeline, datasets.transforms.augment.FusedSpikingFer and
+benchmarks.runner.data.CellData.train_batches.
 
 References: the numpy reference pipeline (``spiking_fer_augmentations``, itself tested against
 tonic and by hand in test_augment.py) for bit-identity per seed, event for event and frame for
-frame; today's batches (``benchmarks.inference.batches`` + ``CellData.train_batch``) for the
+frame; today's batches (``benchmarks.runner.inference.batches`` + ``CellData.train_batch``) for the
 unaugmented path; scipy's two-sample Kolmogorov-Smirnov test, threshold p > 0.001, for the
 distributions of events kept, added and moved over 1,000 seeded draws, fused and reference drawn
 from disjoint seeds; the built-in ``synthetic-fer-dvs-mini`` dataset (generated in a few seconds)
@@ -20,20 +20,13 @@ import pytest
 import torch
 from scipy.stats import ks_2samp
 
-import benchmarks.data as bdata
-import datasets.events
+import benchmarks.runner.data as bdata
+import datasets.io.events
 from backends.specs import get_arch
-from benchmarks.data import CellData, Split, load_cell_data
-from benchmarks.inference import batches
-from benchmarks.spec import Cell, Recipe
-from datasets.augment import (
-    KNOWN_EDAS,
-    SPIKING_FER_EDAS,
-    FusedSpikingFer,
-    ToFrames,
-    make_rng,
-)
-from datasets.events import make_events
+from benchmarks.results.spec import Cell, Recipe
+from benchmarks.runner.data import CellData, Split, load_cell_data
+from benchmarks.runner.inference import batches
+from datasets.io.events import make_events
 from datasets.pipeline import (
     BYTES_PER_EVENT,
     EventSplit,
@@ -42,6 +35,13 @@ from datasets.pipeline import (
     TrainLoader,
     _unpack_bits_torch,
     unpack_bits,
+)
+from datasets.transforms.augment import (
+    KNOWN_EDAS,
+    SPIKING_FER_EDAS,
+    FusedSpikingFer,
+    ToFrames,
+    make_rng,
 )
 
 KS_P_MIN = 1e-3
@@ -130,7 +130,7 @@ def test_fused_frames_equal_reference_paper_scale(edas) -> None:
 
 def test_fused_empty_events_and_uint8() -> None:
     fused = FusedSpikingFer((34, 20, 2), n_time_bins=3, event_count=200, size=(16, 24))
-    empty = np.zeros(0, dtype=datasets.events.EVENTS_DTYPE)
+    empty = np.zeros(0, dtype=datasets.io.events.EVENTS_DTYPE)
     np.testing.assert_array_equal(fused(empty, make_rng(1)), fused.reference()(empty, make_rng(1)))
     u8 = FusedSpikingFer((34, 20, 2), n_time_bins=3, event_count=200, size=(16, 24),
                          dtype=np.uint8)
@@ -436,13 +436,13 @@ def test_worker_count_does_not_change_batches(root: Path) -> None:
 
 def test_recordings_are_decoded_once(root: Path, monkeypatch) -> None:
     reads = Counter()
-    real = datasets.events.read_v2e_h5
+    real = datasets.io.events.read_v2e_h5
 
     def counting(path, *args, **kwargs):
         reads[str(path)] += 1
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(datasets.events, "read_v2e_h5", counting)
+    monkeypatch.setattr(datasets.io.events, "read_v2e_h5", counting)
     data = _load(root, augment=True)
     after_load = sum(reads.values())
     assert after_load == len(data.train.y) + len(data.val.y) + len(data.test.y)
@@ -454,12 +454,12 @@ def test_recordings_are_decoded_once(root: Path, monkeypatch) -> None:
             pass
     assert sum(reads.values()) == after_load  # two epochs: not one more read
     # workers never read either (the store is decoded before they fork)
-    monkeypatch.setattr(datasets.events, "read_v2e_h5", _no_reads)
+    monkeypatch.setattr(datasets.io.events, "read_v2e_h5", _no_reads)
     for _ in data.train_batches(rng, 2, 0, 4, workers=1):
         pass
     data.close()
     # a second cell of the same dataset in the process decodes nothing again
-    monkeypatch.setattr(datasets.events, "read_v2e_h5", counting)
+    monkeypatch.setattr(datasets.io.events, "read_v2e_h5", counting)
     load_cell_data(_cell(True, seed=5), get_arch(ARCH), root)
     assert sum(reads.values()) == after_load
 

@@ -15,11 +15,11 @@ PLUGIN = '''
 """A demo plugin: one backend, one architecture, one dataset."""
 import dataclasses
 
-from backends.ann import AnnBackend
+from backends.adapters.ann import AnnBackend
 from backends.base import register_backend
 from backends.specs import get_arch, register_arch
 from datasets.base import register_dataset
-from datasets.synthetic import SyntheticFerDVSMini
+from datasets.loaders.synthetic import SyntheticFerDVSMini
 
 
 class DemoBackend(AnnBackend):

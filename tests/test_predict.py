@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-import benchmarks.checkpoints as C
-from benchmarks.cell import Cell, Recipe, run_cell
-from benchmarks.checkpoints import CheckpointError, load_checkpoint
-from benchmarks.predict import predict_recording, window_starts
-from datasets.events import make_events, write_v2e_h5
+import benchmarks.runner.checkpoints as C
+from benchmarks.runner.cell import Cell, Recipe, run_cell
+from benchmarks.runner.checkpoints import CheckpointError, load_checkpoint
+from benchmarks.runner.predict import predict_recording, window_starts
+from datasets.io.events import make_events, write_v2e_h5
 
 DAVIS346 = Path(__file__).resolve().parents[2] / "shared" / "real" / "davis346" / "davis346.aedat4"
 
@@ -87,7 +87,7 @@ def test_window_starts_hand_computed():
 @pytest.mark.skipif(not DAVIS346.is_file(), reason=f"real recording absent: {DAVIS346}")
 def test_predict_davis346(trained, tmp_path, capsys):
     import run_bench
-    from datasets.aedat import read_aedat4
+    from datasets.io.aedat import read_aedat4
 
     tmp, _, record, _ = trained
     ckpt = tmp / "run" / record.checkpoint

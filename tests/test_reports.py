@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.records import read_records as load_records
+from benchmarks.results.records import read_records as load_records
 from reports import write_reports
 from reports.figures import (
     pareto_front,
@@ -158,7 +158,7 @@ def _row(table: str, name: str) -> str:
 
 
 def test_load_records_skips_corrupt_last_line_with_warning(run_dir: Path, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="benchmarks.records"):
+    with caplog.at_level(logging.WARNING, logger="benchmarks.results.records"):
         records = load_records(run_dir / "results.jsonl")
     assert len(records) == 7
     assert any("results.jsonl:8" in m and "not valid JSON" in m for m in caplog.messages)
@@ -286,7 +286,7 @@ def test_malformed_records_do_not_crash_the_reports(tmp_path: Path, caplog) -> N
         [1, 2, 3],  # skipped: not an object
     ]
     (tmp_path / "results.jsonl").write_text("\n".join(json.dumps(r) for r in odd) + "\n")
-    with caplog.at_level(logging.WARNING, logger="benchmarks.records"):
+    with caplog.at_level(logging.WARNING, logger="benchmarks.results.records"):
         records = load_records(tmp_path)
     # the schema-valid record with odd metric values is kept; each broken one is named by line
     assert [r["cell_id"] for r in records] == ["y"]
@@ -299,7 +299,7 @@ def test_malformed_records_do_not_crash_the_reports(tmp_path: Path, caplog) -> N
 
 def test_newer_schema_version_is_refused_not_dropped(tmp_path: Path) -> None:
     # a record of a newer schema must stop the report loudly, not silently empty the leaderboard
-    from benchmarks.records import SCHEMA_VERSION, RecordSchemaError
+    from benchmarks.results.records import SCHEMA_VERSION, RecordSchemaError
 
     rec = {"schema_version": SCHEMA_VERSION + 1, "status": "ok", "cell_id": "future",
            "cell": {}, "metrics": {"war": 0.5}}

@@ -1,4 +1,4 @@
-"""Scoring released SEEN predictions (benchmarks.score, the `score` subcommand).
+"""Scoring released SEEN predictions (benchmarks.results.score, the `score` subcommand).
 
 Expected values are worked out independently: on the real files with plain ``json`` +
 ``collections.Counter`` and scikit-learn (as SEEN's ``read_20json_result.py`` defines WAR / UAR /
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.records import read_records
-from benchmarks.score import (
+from benchmarks.results.records import read_records
+from benchmarks.results.score import (
     PredictionFileError,
     find_runs,
     published_record,
@@ -138,7 +138,7 @@ def test_released_seen_war_is_the_published_83_6() -> None:
 @needs_seen
 def test_cli_scores_every_run_records_and_report_shows_them(tmp_path: Path, capsys) -> None:
     import run_bench
-    from benchmarks.records import read_records as load_for_report
+    from benchmarks.results.records import read_records as load_for_report
     from reports import report_markdown as render_markdown
 
     assert find_runs(SEEN) == [SEEN / "E4_S3", SEEN / "E7_S1"]

@@ -1,4 +1,4 @@
-"""The SEE loader (datasets.see) on a tiny tree in the released layout, written here.
+"""The SEE loader (datasets.loaders.see) on a tiny tree in the released layout, written here.
 
 Layout and split-file format from SEEN's Dataset_Instructions.md: SEE/{frame,event}/<emotion>/
 <sequence>/NNNNN.jpg (emotion folders as released, ``neutraL`` included) and emotion.json.
@@ -16,13 +16,13 @@ import pytest
 from PIL import Image
 
 from datasets.base import DatasetError, DatasetNotFoundError
-from datasets.registry import dataset_names, open_dataset
-from datasets.see import (
+from datasets.loaders.see import (
     MissingSequenceFoldersError,
     SEEDataset,
     SequenceNameError,
     parse_sequence_name,
 )
+from datasets.registry import dataset_names, open_dataset
 
 W, H = 12, 8  # tiny frames (the real ones are DAVIS346 crops)
 JPEG_TOL = 3  # a constant-colour JPEG decodes within a few grey levels
@@ -96,7 +96,7 @@ def test_sequence_name_fields_and_lighting_mapping() -> None:
 
 
 def test_index_metadata_and_fixed_split(tree: Path, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="datasets.see"):
+    with caplog.at_level(logging.WARNING, logger="datasets.loaders.see"):
         ds = SEEDataset(tree)
     assert len(ds) == 5 and ds.skipped == [SEQS[5][0]]  # empty segment [0, 0] left out, logged
     assert any("empty segment" in m for m in caplog.messages)
@@ -156,7 +156,7 @@ def test_missing_frames_error_or_skip(tree: Path, caplog) -> None:
     with pytest.raises(DatasetError, match="1 frame files.*00001.jpg"):
         ds.load_frames(i0)
     skip = SEEDataset(tree, missing_frames="skip")
-    with caplog.at_level(logging.WARNING, logger="datasets.see"):
+    with caplog.at_level(logging.WARNING, logger="datasets.loaders.see"):
         intensity, events = skip.load_frames(i0)
     assert intensity.shape[0] == events.shape[0] == 2  # index 1 dropped from both
     assert np.abs(intensity[1].astype(int) - _grey_value(1, 2)).max() <= JPEG_TOL

@@ -1,4 +1,4 @@
-"""A ``seen`` cell in a grid on a small SEE-layout tree (benchmarks.data / benchmarks.cell feeding
+"""A ``seen`` cell in a grid on a small SEE-layout tree (benchmarks.runner.data / benchmarks.runner.cell feeding
 SEE's event and intensity frames to a two-input architecture).
 
 The tree (written here, layout of SEEN's Dataset_Instructions.md): 4 subjects x 7 emotions, 2
@@ -17,13 +17,13 @@ import pytest
 import torch
 from PIL import Image
 
-import benchmarks.data
+import benchmarks.runner.data
 from backends.specs import ARCHS, arch_inputs, get_arch, register_arch
-from benchmarks.cell import Cell, Recipe
-from benchmarks.data import load_cell_data, see_tensors
-from benchmarks.grid import Grid, run_grid
-from benchmarks.records import read_records
-from datasets.see import SEE_CLASSES, SEEDataset
+from benchmarks.results.records import read_records
+from benchmarks.runner.cell import Cell, Recipe
+from benchmarks.runner.data import load_cell_data, see_tensors
+from benchmarks.runner.grid import Grid, run_grid
+from datasets.loaders.see import SEE_CLASSES, SEEDataset
 
 W, H, N_FRAMES = 12, 10, 8
 SUBJECTS = ("001", "002", "003", "004")
@@ -105,7 +105,7 @@ def test_input_mismatch_is_a_clear_error(tree: Path, monkeypatch) -> None:
         name = "synthetic-fer-dvs"
         provides = ("events",)
 
-    monkeypatch.setattr(benchmarks.data, "open_dataset_cached", lambda name, root: EventOnly())
+    monkeypatch.setattr(benchmarks.runner.data, "open_dataset_cached", lambda name, root: EventOnly())
     assert arch_inputs(get_arch(ARCH)) == ("events", "frames")
     cell = Cell(dataset="synthetic-fer-dvs", backend="ann", arch=ARCH)
     with pytest.raises(ValueError, match=rf"'{ARCH}' takes events and intensity.*'synthetic-fer-dvs'"):
@@ -133,7 +133,7 @@ def test_seen_cells_in_a_grid(tree: Path, tmp_path: Path) -> None:
         assert m["throughput_samples_per_s"] > 0
     lava = records["lava-dl"]
     if lava["status"] != "skipped":  # lava-dl not installed: skipped by the grid
-        from backends.lava_dl import SEEN_UNSUPPORTED
+        from backends.adapters.lava_dl import SEEN_UNSUPPORTED
 
         assert lava["status"] == "error"
         assert lava["error"] == f"ValueError: {SEEN_UNSUPPORTED}"

@@ -152,7 +152,7 @@ def test_frames_argument_is_checked() -> None:
 
 
 def test_lava_dl_raises_documented_error() -> None:
-    from backends.lava_dl import SEEN_UNSUPPORTED, build_model
+    from backends.adapters.lava_dl import SEEN_UNSUPPORTED, build_model
 
     spec = small_spec()
     with pytest.raises(ValueError) as info:

@@ -70,7 +70,7 @@ def events(b: int, arch, seed: int = 0) -> torch.Tensor:
 
 
 def sinabs_neuron(neuron: NeuronSpec):
-    from backends.sinabs_backend import SinabsNeuron
+    from backends.adapters.sinabs_backend import SinabsNeuron
 
     return SinabsNeuron(neuron)
 
@@ -233,7 +233,7 @@ def test_seen_neuron_exact_beta_and_threshold_tie():
     import sinabs.layers as sl
     from sinabs.activation import MembraneReset, SingleSpike
 
-    from backends.sinabs_backend import tau_mem_for
+    from backends.adapters.sinabs_backend import tau_mem_for
 
     neuron = get_arch("seen").neuron
     tau = tau_mem_for(0.2)  # -1 / ln 0.2 = 0.62133...
@@ -292,7 +292,7 @@ def test_subtract_reset_is_detached_from_the_graph():
     import sinabs.layers as sl
     from sinabs.activation import SingleSpike
 
-    from backends.sinabs_backend import SurrogateGrad
+    from backends.adapters.sinabs_backend import SurrogateGrad
 
     # IF thr 1, soft reset, I = 2.5: v' = 2.5 - s = 1.5. With the spike detached dv'/dI = 1;
     # sinabs' MembraneSubtract keeps it: 1 - ATan'(1.5) = 1 - 1 / (1 + (1.5 pi)^2) = 0.95691

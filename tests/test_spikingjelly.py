@@ -28,7 +28,7 @@ from backends.specs import NeuronSpec, get_arch
 
 pytest.importorskip("spikingjelly.activation_based")
 
-from backends import spikingjelly_backend as sjb  # noqa: E402
+from backends.adapters import spikingjelly_backend as sjb  # noqa: E402
 
 K = 7
 TINY_NEURON = NeuronSpec(model="lif", beta=0.5, threshold=1.0, reset="zero")

@@ -1,4 +1,4 @@
-"""Tests of datasets.standardize: geometry helpers (pure numpy) and the dlib-based recipe.
+"""Tests of datasets.conversion.standardize: geometry helpers (pure numpy) and the dlib-based recipe.
 
 The recipe tests use the public-domain photos of ``../shared/real/faces`` (astronaut.png,
 grace_hopper_512x512.jpg) and need the ``convert`` extra (dlib-bin, face_recognition_models);
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.standardize import (
+from datasets.conversion.standardize import (
     ALIGN_INDICES,
     CropSpec,
     FaceNotFoundError,
@@ -159,7 +159,7 @@ def _moving_head(photo: np.ndarray, centre, n: int, deg: float, dx: float, dy: f
 
 @pytest.fixture(scope="module")
 def detector():
-    from datasets.standardize import LandmarkDetector
+    from datasets.conversion.standardize import LandmarkDetector
 
     return LandmarkDetector()
 
@@ -167,7 +167,7 @@ def detector():
 @needs_faces
 @needs_dlib
 def test_landmark_model_is_found():
-    from datasets.standardize import LANDMARK_MODEL_FILE, landmark_model_path
+    from datasets.conversion.standardize import LANDMARK_MODEL_FILE, landmark_model_path
 
     path = landmark_model_path()
     assert path.name == LANDMARK_MODEL_FILE and path.stat().st_size > 50_000_000  # ~99.7 MB
@@ -176,7 +176,7 @@ def test_landmark_model_is_found():
 @needs_faces
 @needs_dlib
 def test_head_motion_is_corrected(detector):
-    from datasets.standardize import standardize_sequence
+    from datasets.conversion.standardize import standardize_sequence
 
     photo = _gray(ASTRONAUT)
     lm_photo = detector(photo)
@@ -212,7 +212,7 @@ def test_head_motion_is_corrected(detector):
 def test_crop_follows_facial_proportions(detector, photo_path):
     from PIL import Image
 
-    from datasets.standardize import standardize_sequence
+    from datasets.conversion.standardize import standardize_sequence
 
     photo = _gray(photo_path)
     lm = detector(photo)
@@ -240,11 +240,11 @@ def test_crop_follows_facial_proportions(detector, photo_path):
 @needs_faces
 @needs_dlib
 def test_frames_without_face(detector, caplog):
-    from datasets.standardize import standardize_sequence
+    from datasets.conversion.standardize import standardize_sequence
 
     photo = _gray(ASTRONAUT)
     blank = np.full_like(photo, 128)
-    with caplog.at_level(logging.WARNING, logger="datasets.standardize"):
+    with caplog.at_level(logging.WARNING, logger="datasets.conversion.standardize"):
         seq = standardize_sequence(
             [("f0.png", photo), ("f1.png", blank), ("f2.png", photo)], detector=detector,
             source="seq-A",

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from benchmarks import metrics as M
+from benchmarks.measure import metrics as M
 from reports import stats as S
 
 # ------------------------------------------------------------------ bootstrap intervals

@@ -1,4 +1,4 @@
-"""Tests of datasets/synthetic.py (synthetic-fer-dvs) and its registry entry.
+"""Tests of datasets/loaders/synthetic.py (synthetic-fer-dvs) and its registry entry.
 
 A tiny dataset (2 subjects x 7 classes x 2 takes at 24x24, 10 frames) is generated per module.
 Expected values come from the file formats (parsed with the csv/json modules) or from the pixel
@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import datasets.synthetic as syn
+import datasets.loaders.synthetic as syn
 from datasets.base import LIGHTING_CONDITIONS, DatasetError, DatasetNotFoundError
-from datasets.events import read_v2e_h5
-from datasets.registry import open_dataset
-from datasets.synthetic import (
+from datasets.io.events import read_v2e_h5
+from datasets.loaders.synthetic import (
     SYNTHETIC_CLASSES,
     SyntheticFerDVS,
     ensure_synthetic_fer_dvs,
@@ -32,6 +31,7 @@ from datasets.synthetic import (
     render_frames,
     simulate_events,
 )
+from datasets.registry import open_dataset
 
 TINY = dict(n_subjects=2, takes=2, seed=7, size=24, n_frames=10, n_folds=2)
 N_SEQ = 2 * 7 * 2

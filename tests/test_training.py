@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-import benchmarks.training as T
-from benchmarks.cell import run_cell
-from benchmarks.spec import Cell, Recipe
+import benchmarks.runner.training as T
+from benchmarks.results.spec import Cell, Recipe
+from benchmarks.runner.cell import run_cell
 
 FAST = dict(codecarbon=False, latency_runs=2, warmup_runs=1, throughput_batch_size=2)
 
@@ -79,7 +79,7 @@ def test_round2_recipe_fields_keep_round1_cell_ids():
 
 
 def test_recipe_rejects_bad_training_options():
-    from benchmarks.spec import RecipeError
+    from benchmarks.results.spec import RecipeError
 
     with pytest.raises(RecipeError, match="recipe.amp must be one of"):
         Recipe(amp="int8")

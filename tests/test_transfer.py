@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import run_bench
-from benchmarks import grid as G
-from benchmarks.records import read_records
-from benchmarks.spec import Cell, Recipe, RecipeError
-from datasets.events import make_events, write_v2e_h5
+from benchmarks.results.records import read_records
+from benchmarks.results.spec import Cell, Recipe, RecipeError
+from benchmarks.runner import grid as G
+from datasets.io.events import make_events, write_v2e_h5
 
 FAST = Recipe(epochs=1, batch_size=8, latency_runs=2, warmup_runs=1, throughput_batch_size=2,
               codecarbon=False)

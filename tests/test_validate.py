@@ -1,4 +1,4 @@
-"""benchmarks.validate: a fresh run folder passes; hand edits and broken folders fail, each
+"""benchmarks.results.validate: a fresh run folder passes; hand edits and broken folders fail, each
 problem reported; the predictions field of the record schema; CITATION.cff."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import run_bench
-from benchmarks.records import SCHEMA_VERSION, Record, RecordSchemaError, read_records
-from benchmarks.validate import sample_predictions, validate_run
+from benchmarks.results.records import SCHEMA_VERSION, Record, RecordSchemaError, read_records
+from benchmarks.results.validate import sample_predictions, validate_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,8 +31,8 @@ def one_thread():
 @pytest.fixture(scope="module")
 def fresh_run(tmp_path_factory) -> Path:
     """A tiny grid (2 backends x 1 cell of the mini built-in dataset, 1 epoch), run once."""
-    from benchmarks.grid import Grid, run_grid
-    from benchmarks.spec import Recipe
+    from benchmarks.results.spec import Recipe
+    from benchmarks.runner.grid import Grid, run_grid
 
     base = tmp_path_factory.mktemp("validate")
     grid = Grid(name="validate", datasets=("synthetic-fer-dvs-mini",), backends=("ann", "snntorch"),
@@ -239,8 +239,8 @@ def test_citation_cff_names_the_benchmark_version() -> None:
 
 @pytest.mark.slow
 def test_valence_arousal_metrics_are_recomputed(tmp_path: Path) -> None:
-    from benchmarks.grid import Grid, run_grid
-    from benchmarks.spec import Recipe
+    from benchmarks.results.spec import Recipe
+    from benchmarks.runner.grid import Grid, run_grid
 
     grid = Grid(name="va", datasets=("synthetic-fer-dvs-mini",), backends=("ann",), archs=("tiny",),
                 folds=(0,), recipe=Recipe(epochs=1, batch_size=8, latency_runs=2, warmup_runs=1,

@@ -1,4 +1,4 @@
-"""Speed of datasets.binning against tonic.transforms.ToFrame (tonic 1.7.0), and a
+"""Speed of datasets.transforms.binning against tonic.transforms.ToFrame (tonic 1.7.0), and a
 pytest-benchmark regression baseline.
 
 Run: ``python -m pytest -q -m perf --benchmark-enable tests/perf/test_perf_binning.py -s``.
@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import tonic
 
-from datasets.binning import (
+from datasets.io.events import make_events
+from datasets.transforms.binning import (
     ToFrames,
     to_frames_event_bins,
     to_frames_event_count,
@@ -25,7 +26,6 @@ from datasets.binning import (
     to_frames_time_bins,
     to_frames_time_window,
 )
-from datasets.events import make_events
 
 pytestmark = pytest.mark.perf
 

@@ -37,7 +37,7 @@ def measure(arch_name: str, batch: int, repeats: int = 3) -> dict[str, float]:
     Raises:
         backends.base.BackendUnavailableError: lava-dl cannot be imported.
     """
-    from backends import lava_dl
+    from backends.adapters import lava_dl
 
     arch = get_arch(arch_name)
     shape = (arch.n_time_bins, 2, *arch.input_size)
@@ -76,7 +76,7 @@ def _line(arch_name: str, batch: int, threads: int, r: dict[str, float]) -> str:
 @pytest.mark.parametrize("batch", [1, 32])
 @pytest.mark.parametrize("arch_name", ["tiny", "sew_resnet18"])
 def test_lava_timings(arch_name: str, batch: int, threads: int, record_property) -> None:
-    from backends import lava_dl
+    from backends.adapters import lava_dl
 
     ok, why = lava_dl.BACKEND.available()
     if not ok:

@@ -1,0 +1,1 @@
+"""Backend adapters, one file per framework, registering themselves by name (discovered on the first lookup)."""

@@ -1,0 +1,1 @@
+"""Running cells: the grid runner, cost estimates, executors and claims, training, inference, checkpoints, data feeding, methods and predict."""

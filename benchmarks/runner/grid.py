@@ -1,0 +1,488 @@
+"""Grids: the product of lists of datasets, backends, architectures, folds and seeds; and the runner.
+
+A grid is declared by command-line options or by a TOML file under ``benchmarks/grids/``::
+
+    name = "default"
+    datasets = ["synthetic-fer-dvs"]
+    backends = ["ann", "snntorch", "lava-dl"]
+    archs = ["tiny"]
+    folds = [0]
+    seeds = [0]
+    protocol = "folds"
+    device = "cpu"
+    [recipe]
+    epochs = 12
+
+The runner (:func:`run_grid`) records one record per cell in ``RUN_DIR/results.jsonl``, skips cells
+already recorded (resume), records a failing cell as ``status: "error"`` and carries on, skips the
+cells of an unavailable backend or an absent dataset with a logged reason (recorded as
+``status: "skipped"``), and stops cleanly on Ctrl-C without losing a finished cell. The cells run in
+this process, in local worker processes, on a Ray cluster or as Slurm jobs
+(:mod:`benchmarks.runner.executors`); each runs exactly once even when several ``run`` processes on several
+hosts share the run folder: a claim per cell with a heartbeat, one record file per cell attempt,
+merged into ``results.jsonl`` by the driver (:mod:`benchmarks.runner.claims`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.results.provenance import provenance
+from benchmarks.results.records import Record, finished_cell_ids
+from benchmarks.results.spec import Cell, Recipe
+from benchmarks.runner.claims import (
+    DEFAULT_HEARTBEAT_S,
+    ClaimStore,
+    Held,
+    merge_cell_records,
+    new_attempt_id,
+    write_cell_record,
+)
+from benchmarks.runner.executors import (
+    CellTask,
+    Executor,
+    ExecutorUnavailable,  # noqa: F401 (re-exported: the error of an executor that cannot start)
+    LocalExecutor,
+    Outcome,
+    error_record,
+    executor_block,
+    make_owner,
+)
+from datasets.common import InputError
+
+log = logging.getLogger(__name__)
+
+GRIDS_DIR = Path(__file__).resolve().parents[1] / "grids"
+_GRID_KEYS = {"name", "description", "datasets", "backends", "archs", "folds", "seeds", "protocol",
+              "device", "recipe", "run_backends", "transfer_via"}
+
+
+class GridFileError(InputError, ValueError):
+    """A grid file that does not exist or does not parse; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A benchmark grid (see the module docstring for the TOML form)."""
+
+    name: str = "default"
+    datasets: tuple[str, ...] = ("synthetic-fer-dvs",)
+    backends: tuple[str, ...] = ("ann", "snntorch", "lava-dl")
+    archs: tuple[str, ...] = ("tiny",)
+    folds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0,)
+    protocol: str = "folds"
+    device: str = "cpu"
+    recipe: Recipe = field(default_factory=Recipe)
+    description: str = ""
+    run_backends: tuple[str, ...] = ()
+    """Cross-framework transfer: every cell trained in a backend of ``backends`` is also run
+    (evaluated and measured) in each of these, through ``transfer_via`` (``"canonical"`` or
+    ``"nir"``); ``()`` (default): each cell runs where it trained. A pair (b, b) is the ordinary
+    cell."""
+    transfer_via: str = "canonical"
+
+    def cells(self) -> list[Cell]:
+        """All cells, datasets outermost and backends innermost (so a dataset is binned once)."""
+        return [
+            Cell(dataset=d, backend=b, arch=a, fold=f, seed=s, protocol=self.protocol,
+                 device=self.device, recipe=self.recipe,
+                 run_backend=None if rb in (None, b) else rb, transfer_via=self.transfer_via)
+            for d in self.datasets
+            for a in self.archs
+            for f in self.folds
+            for s in self.seeds
+            for b in self.backends
+            for rb in (self.run_backends or (None,))
+        ]
+
+
+def grid_names() -> list[str]:
+    """Names of the grid files kept under ``benchmarks/grids/``."""
+    return sorted(p.stem for p in GRIDS_DIR.glob("*.toml"))
+
+
+def load_grid(name_or_path: str | Path) -> Grid:
+    """Load a grid from a TOML file, given as a path or as a name under ``benchmarks/grids/``.
+
+    Raises:
+        GridFileError: no such file or grid name (lists the known names), invalid TOML, an
+            unknown key or an invalid value (names the file and the key).
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    path = Path(name_or_path)
+    if not path.is_file():
+        path = GRIDS_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise GridFileError(f"no grid file {name_or_path!r}; known grids: {', '.join(grid_names())}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise GridFileError(f"{path}: invalid TOML: {exc}") from exc
+    unknown = sorted(set(data) - _GRID_KEYS)
+    if unknown:
+        raise GridFileError(f"{path}: unknown key(s) {unknown}; known: {sorted(_GRID_KEYS)}")
+    try:
+        recipe = Recipe.from_dict(data.pop("recipe", {}))
+    except (TypeError, ValueError) as exc:  # RecipeError, or a wrong type
+        raise GridFileError(f"{path}: [recipe]: {exc}") from exc
+    kwargs: dict[str, Any] = {"name": data.pop("name", path.stem), "recipe": recipe}
+    for key in ("datasets", "backends", "archs", "folds", "seeds", "run_backends"):
+        if key in data:
+            val = data.pop(key)
+            if not isinstance(val, list) or not val:
+                raise GridFileError(f"{path}: {key} must be a non-empty list, got {val!r}")
+            kwargs[key] = tuple(val)
+    kwargs.update(data)
+    return Grid(**kwargs)
+
+
+def override(grid: Grid, **opts: Any) -> Grid:
+    """Return ``grid`` with the non-``None`` options replaced (``epochs``/``batch_size`` go to the
+    recipe; list options become tuples)."""
+    recipe_opts = {k: opts.pop(k) for k in list(opts) if k in Recipe.__dataclass_fields__}
+    recipe_opts = {k: v for k, v in recipe_opts.items() if v is not None}
+    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in opts.items() if v is not None}
+    if recipe_opts:
+        changes["recipe"] = replace(grid.recipe, **recipe_opts)
+    return replace(grid, **changes)
+
+
+def resolve_names(grid: Grid) -> Grid:
+    """Check every backend, architecture and dataset name of ``grid`` against the registries,
+    before anything runs, and return the grid with canonical dataset names (an upstream alias such
+    as ``MMIDVS`` becomes ``mmi-dvs``).
+
+    A *known* backend whose framework is missing is not an error here: its cells are recorded as
+    skipped when the grid runs. A typo is. A name with wildcards (``"*"``, ``"lava*"``) stands for
+    every registered name it matches, in registration order (the default grid's ``backends =
+    ["*"]``: every backend, including third-party ones); a pattern matching nothing is an error.
+
+    Raises:
+        UnknownNameError: every unknown name, in one message, each with its close matches.
+    """
+    from backends.base import BACKENDS
+    from backends.specs import ARCHS
+    from datasets.base import DATASETS
+    from datasets.common import UnknownNameError
+
+    problems: list[str] = []
+    resolved: dict[str, list[str]] = {}
+    for key, registry in (("backends", BACKENDS), ("run_backends", BACKENDS), ("archs", ARCHS),
+                          ("datasets", DATASETS)):
+        names = []
+        for n in getattr(grid, key):
+            if any(c in n for c in "*?["):
+                matched = registry.names(n)
+                if not matched:
+                    problems.append(f"no {registry.kind} matches {n!r}; known: "
+                                    f"{', '.join(registry.names())}")
+                names.extend(matched)
+                continue
+            try:
+                names.append(registry.resolve(n))
+            except UnknownNameError as exc:
+                problems.append(str(exc))
+        resolved[key] = list(dict.fromkeys(names))
+    if problems:
+        raise UnknownNameError("\n".join(problems))
+    return replace(grid, backends=tuple(resolved["backends"]), archs=tuple(resolved["archs"]),
+                   datasets=tuple(resolved["datasets"]),
+                   run_backends=tuple(resolved["run_backends"]))
+
+
+class DatasetCheckFailed(InputError, RuntimeError):
+    """``strict`` runs: a dataset of the grid failed its check; the message is the full report."""
+
+
+def _skip_reasons(cells: list[Cell], data_root: Path, *, strict: bool = False) -> dict[Cell, str]:
+    """Cells that cannot run, with the reason: unavailable backends, absent datasets, and datasets
+    that fail :func:`datasets.check.check_dataset` (every problem of the dataset in the reason).
+
+    Raises:
+        DatasetCheckFailed: with ``strict``, a dataset that is absent or fails its check.
+    """
+    from backends.base import get_backend
+    from datasets.base import DatasetNotFoundError
+    from datasets.check import check_dataset
+
+    reasons: dict[Cell, str] = {}
+    backend_why: dict[str, str | None] = {}
+    dataset_why: dict[str, str | None] = {}
+    for c in cells:
+        if c.backend not in backend_why:
+            try:
+                ok, why = get_backend(c.backend).available()
+                backend_why[c.backend] = None if ok else f"backend {c.backend!r} unavailable: {why}"
+            except Exception as exc:  # a broken adapter disables its cells only
+                backend_why[c.backend] = (f"backend {c.backend!r} availability check failed: "
+                                          f"{type(exc).__name__}: {exc}")
+            if backend_why[c.backend]:
+                log.warning("skipping the cells of %s", backend_why[c.backend])
+        if c.dataset not in dataset_why:
+            try:
+                check = check_dataset(c.dataset, data_root)
+                dataset_why[c.dataset] = None if check.ok else (
+                    f"dataset {c.dataset!r} failed its check: {check.report()}")
+            except DatasetNotFoundError as exc:
+                dataset_why[c.dataset] = f"dataset {c.dataset!r} not available: {exc}"
+            if dataset_why[c.dataset]:
+                if strict:
+                    raise DatasetCheckFailed(dataset_why[c.dataset])
+                log.warning("skipping the cells of %s", dataset_why[c.dataset])
+        why = backend_why[c.backend] or dataset_why[c.dataset] or _transfer_why(c)
+        if why:
+            reasons[c] = why
+    return reasons
+
+
+def _transfer_why(c: Cell) -> str | None:
+    """Why a transfer cell (trained in A, run in B) cannot run, or ``None``."""
+    if not c.transferred:
+        return None
+    from backends.base import get_backend
+    from backends.specs import get_arch
+
+    b = get_backend(c.run_backend)
+    ok, why = b.available()
+    if not ok:
+        return f"run backend {c.run_backend!r} unavailable: {why}"
+    if not b.spiking or not get_backend(c.backend).spiking:
+        return f"transfer {c.backend} -> {c.run_backend}: only between spiking backends"
+    if c.arch in getattr(b, "unsupported", {}):
+        return f"run backend {c.run_backend!r} cannot compile {c.arch!r}: {b.unsupported[c.arch]}"
+    if c.transfer_via == "nir":
+        from backends.nir_exchange import nir_unsupported_reason
+
+        reason = nir_unsupported_reason(get_arch(c.arch))
+        if reason:
+            return f"{c.arch!r} cannot travel through NIR: {reason}"
+    return None
+
+
+@dataclass
+class GridSummary:
+    """Counts of a grid run.
+
+    ``elsewhere``: cells that another process (another ``run`` sharing the run folder, or a
+    worker of an earlier run still going) was running or had recorded meanwhile; this run
+    waited for them (see ``wait_for_others``) and did not run them itself.
+    """
+
+    done: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    wall_time_s: float = 0.0
+    executor: str = "local"
+
+    def line(self) -> str:
+        return (f"{len(self.done)} cells run, {len(self.resumed)} already recorded, "
+                f"{len(self.failed)} failed, {len(self.skipped)} skipped"
+                + (f", {len(self.elsewhere)} run by other processes" if self.elsewhere else "")
+                + (" (interrupted)" if self.interrupted else "") + f" in {self.wall_time_s:.1f} s")
+
+
+def run_grid(
+    grid: Grid,
+    run_dir: str | Path,
+    data_root: str | Path,
+    *,
+    cell_runner: Callable[..., Record] | None = None,
+    progress: bool = True,
+    strict: bool = False,
+    same_code_only: bool = False,
+    executor: Executor | None = None,
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+    claim_timeout_s: float | None = None,
+    wait_for_others: bool = True,
+) -> GridSummary:
+    """Run every cell of ``grid`` not yet recorded in ``run_dir``, each exactly once even when
+    several processes (or hosts) run the same grid into the same folder.
+
+    Every cell is claimed before it runs and its record is written to ``RUN_DIR/cells/`` by
+    whoever ran it, then merged into ``RUN_DIR/results.jsonl`` (:mod:`benchmarks.runner.claims`); the
+    cells themselves run where ``executor`` puts them (:mod:`benchmarks.runner.executors`).
+
+    Args:
+        grid: the grid.
+        run_dir: the run folder (``results.jsonl`` is merged there).
+        data_root: where datasets live (the built-in one is generated there if absent).
+        cell_runner: ``(cell, data_root, progress=...) -> Record``; default
+            :func:`benchmarks.runner.cell.run_cell` (tests inject their own), which is also given
+            ``checkpoint_dir=run_dir / "checkpoints"`` (each cell's model is saved there) and,
+            when its signature has it, ``train_state_dir=run_dir / "train_state"``. With worker
+            processes, Ray or Slurm it must be picklable (a module-level function).
+        progress: show progress bars.
+        strict: stop (:class:`DatasetCheckFailed`) before any cell runs if a dataset is absent
+            or fails its check; by default its cells are recorded as skipped with the full report
+            and the sound datasets run.
+        same_code_only: resume only cells recorded by this very code
+            (:func:`benchmarks.results.provenance.code_version`: commit plus uncommitted changes); the
+            gates use it so that they never pass on results of other code.
+        executor: where the cells run (:class:`benchmarks.runner.executors.LocalExecutor`,
+            ``RayExecutor``, ``SlurmExecutor``); default one local worker: the cells run one
+            after another in this process.
+        heartbeat_s: claim heartbeat interval, seconds.
+        claim_timeout_s: a claim without heartbeat for this long is stale and its cell may run
+            again (default four heartbeats).
+        wait_for_others: when cells are being run by other processes, wait until they are
+            recorded (and run those whose claims go stale); otherwise leave them.
+
+    Raises:
+        UnknownNameError: an unknown backend, architecture or dataset (:func:`resolve_names`).
+        DatasetCheckFailed: see ``strict``.
+        ExecutorUnavailable: the executor cannot start (no Ray cluster at the address, no
+            ``sbatch``), before any cell starts and before anything is written.
+
+    Returns:
+        A :class:`GridSummary`. ``KeyboardInterrupt`` stops the grid after recording nothing
+        partial; finished cells stay on disk and ``interrupted`` is set.
+    """
+    from tqdm.auto import tqdm
+
+    grid = resolve_names(grid)  # a typo stops here, before the run folder is touched
+    run_dir = Path(run_dir).absolute()
+    data_root = Path(data_root).absolute()
+    executor = executor or LocalExecutor()
+    store = ClaimStore(run_dir, heartbeat_s, claim_timeout_s)
+    summary = GridSummary(executor=executor.describe())
+    t0 = time.perf_counter()
+    cells = grid.cells()
+    code = None
+    if same_code_only:
+        from benchmarks.results.provenance import code_version
+
+        code = code_version() or "unknown code version"
+    if run_dir.is_dir():
+        merge_cell_records(run_dir)  # records of workers whose driver did not merge them
+    done_ids = finished_cell_ids(run_dir, code_version=code)
+    todo = []
+    for c in cells:
+        (summary.resumed if c.cell_id in done_ids else todo).append(c.cell_id if c.cell_id in done_ids else c)
+    if summary.resumed:
+        log.info("resuming: %d of %d cells already recorded in %s", len(summary.resumed), len(cells), run_dir)
+    skip = _skip_reasons(todo, data_root, strict=strict) if todo else {}
+    runnable = [c for c in todo if c not in skip]
+    started = False
+    bar = tqdm(total=len(todo), desc=f"grid {grid.name}", unit="cell", disable=not progress)
+
+    def task_of(cell: Cell) -> CellTask:
+        return CellTask(cell=cell, data_root=str(data_root), run_dir=str(run_dir),
+                        owner=make_owner(executor.name), executor=executor.name, runner=cell_runner,
+                        progress=progress, threads=executor.threads(), heartbeat_s=store.heartbeat_s,
+                        timeout_s=store.timeout_s, code_version=code)
+
+    others: dict[str, Cell] = {}
+
+    def on_done(task: CellTask, outcome: Outcome) -> None:
+        cid = task.cell.cell_id
+        if outcome.status == "died":
+            log.error("cell %s: %s", cid, outcome.error)
+            rec = error_record(task.cell, outcome.error or "the worker died")
+            rec.provenance["executor"] = {
+                **executor_block(task, new_attempt_id(), outcome.job_id, host="unknown", pid=-1),
+                "threads": task.threads, "cuda_visible_devices": None, "died": True}
+            write_cell_record(run_dir, rec)
+            store.release_if_owner(cid, task.owner)
+        if outcome.status in ("ok", "error", "died"):
+            merge_cell_records(run_dir, store=store)
+            (summary.done if outcome.status == "ok" else summary.failed).append(cid)
+            bar.update(1)
+        elif outcome.status == "done":
+            summary.elsewhere.append(cid)
+            bar.update(1)
+        else:  # "running" (held by another live worker) or "lost" (taken over)
+            log.info("cell %s is being run by another process (%s)", cid, outcome.holder or "?")
+            others[cid] = task.cell
+
+    try:
+        if runnable:
+            executor.start(runnable)  # a missing sbatch or dead Ray address stops here
+            started = True
+            log.info("running %d cell(s) on %s", len(runnable), executor.describe())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for cell in todo:
+            if cell in skip:
+                _record_skipped(store, cell, skip[cell], executor.name)
+                summary.skipped.append(cell.cell_id)
+                bar.update(1)
+        batch = runnable
+        while batch:
+            bar.set_postfix_str(f"{len(batch)} cell(s) on {executor.name}")
+            executor.run([task_of(c) for c in batch], on_done)
+            if not (others and wait_for_others):
+                break
+            batch = _wait_for_others(store, others, summary, bar)
+        if others and not wait_for_others:
+            summary.elsewhere.extend(others)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        log.warning("interrupted: finished cells are kept in %s; re-run the same command to resume", run_dir)
+    finally:
+        bar.close()
+        if started:
+            executor.close()
+        if run_dir.is_dir():
+            merge_cell_records(run_dir, store=store)
+    summary.wall_time_s = time.perf_counter() - t0
+    return summary
+
+
+def _record_skipped(store: ClaimStore, cell: Cell, reason: str, executor_name: str) -> None:
+    """Record a skipped cell (claimed, so that two runs do not both record it)."""
+    owner = make_owner(executor_name)
+    got = store.acquire(cell.cell_id, owner)
+    if isinstance(got, Held):
+        return
+    try:
+        rec = Record.for_cell(cell, "skipped", error=reason, provenance=provenance(None, cell.device))
+        task = CellTask(cell=cell, data_root="", run_dir=str(store.run_dir), owner=owner,
+                        executor=executor_name)
+        rec.provenance["executor"] = executor_block(task, new_attempt_id(), None)
+        write_cell_record(store.run_dir, rec)
+        merge_cell_records(store.run_dir, store=store)
+    finally:
+        got.release()
+
+
+def _wait_for_others(store: ClaimStore, others: dict[str, Cell], summary: GridSummary,
+                     bar: Any) -> list[Cell]:
+    """Wait while other processes hold claims on ``others``; return the cells whose claims went
+    stale (to run here). A claim that turns done counts as run elsewhere; one that disappears
+    without a done claim (the other process recorded an error or was interrupted) is left to a
+    later resume."""
+    log.info("waiting for %d cell(s) run by other processes", len(others))
+    while others:
+        stale = []
+        for cid in list(others):
+            got = store.peek(cid)
+            if got is None or got[0].state == "done":
+                if got is not None:
+                    summary.elsewhere.append(cid)
+                else:
+                    log.info("cell %s: the other process released it without an ok record; "
+                             "re-run to retry it", cid)
+                del others[cid]
+                bar.update(1)
+            elif store.is_stale(*got):
+                log.warning("cell %s: the claim of %s pid %s went stale (no heartbeat for %.0f s); "
+                            "running it here", cid, got[0].host, got[0].pid, got[0].timeout_s)
+                stale.append(others.pop(cid))
+        if stale:
+            return stale
+        if others:
+            time.sleep(min(store.heartbeat_s, 2.0))
+    merge_cell_records(store.run_dir, store=store)
+    return []

@@ -1,0 +1,1 @@
+"""Conversion of face videos and images into event recordings (standardisation, pixel model)."""

@@ -1,0 +1,1 @@
+"""Dataset loaders, one file each, registering themselves by name (discovered on the first lookup)."""

@@ -1,0 +1,1 @@
+"""Transforms of event streams: binning into frames, the data augmentations and the event corruptions."""
