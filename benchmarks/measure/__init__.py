@@ -1,0 +1,1 @@
+"""Measurements: metrics, energy, speed and decoder benchmarks."""

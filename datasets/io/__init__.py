@@ -1,0 +1,1 @@
+"""Readers of event-camera recording files into the suite's event records."""
