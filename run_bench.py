@@ -503,7 +503,9 @@ def add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", type=Path,
                    help="a video file or a folder of frames; with --ckplus, the CK+ folder "
-                   "holding cohn-kanade-images/ and Emotion/")
+                   "holding cohn-kanade-images/ and Emotion/; or an event recording (.aedat4, "
+                   "Prophesee .raw / .dat), whose events are written as they are, in the v2e "
+                   "layout (no standardization, no emulator)")
     p.add_argument("output", type=Path,
                    help="the .h5 to write (or a folder: <folder>/<input name>.h5); with "
                    "--ckplus, the data root that receives CKPlusDVS/")
@@ -515,6 +517,8 @@ def add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="also write a preview PNG (first/last frame, events: ON red, OFF blue)")
     p.add_argument("--overwrite", action="store_true",
                    help="single sequence: replace an existing output file")
+    p.add_argument("--sensor-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+                   help="event recording input: the sensor size when the file declares none")
 
     b = p.add_argument_group("CK+ batch")
     b.add_argument("--folds-file", type=Path, default=None,
@@ -594,6 +598,33 @@ def _convert_params(args: argparse.Namespace) -> tuple[EmulatorParams, CropSpec]
     return emu, spec
 
 
+def _is_event_input(path: Path) -> bool:
+    from datasets.io.recording import is_recording
+
+    return is_recording(path) and path.suffix.lower() not in (".h5", ".hdf5")
+
+
+def _convert_recording(args: argparse.Namespace) -> int:
+    """``convert`` of an event recording: its events, ``t`` from the first event, to a v2e .h5."""
+    from datasets.io.recording import recording_to_h5
+
+    out = args.output
+    if out.is_dir() or out.suffix.lower() not in (".h5", ".hdf5"):
+        out = out / f"{args.input.stem}.h5"
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
+    path, rec = recording_to_h5(args.input, out, sensor_size=args.sensor_size)
+    w, h, _ = rec.sensor_size
+    src = rec.metadata.get("sensor_size_source", "")
+    print(f"{path}: {rec.events.shape[0]} events, {int(rec.events['t'][-1]) / 1e6:.3f} s, from "
+          f"{args.input} ({rec.kind}), sensor {w}x{h} ({src})")
+    t_order = rec.metadata.get("t_order") or {}
+    if t_order.get("steps_back"):
+        print(f"note: t stepped back {t_order['steps_back']} times (largest "
+              f"{t_order['max_step_back_us']} us); events were stably sorted by t")
+    return EXIT_OK
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     """Run the ``convert`` subcommand; print the result on stdout and return the exit status.
 
@@ -606,6 +637,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     progress = not getattr(args, "quiet", False)
     try:
+        if not args.ckplus and _is_event_input(args.input):
+            return _convert_recording(args)
         emu, spec = _convert_params(args)
         detector = LandmarkDetector(upsample_times=args.detector_upsample)
         if args.ckplus:
@@ -718,7 +751,11 @@ def add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
                    help="a .pt written by `run`, or a .nir written by `export`")
-    p.add_argument("recording", type=Path, metavar="RECORDING", help=".aedat4 or v2e-layout .h5")
+    p.add_argument("recording", type=Path, metavar="RECORDING",
+                   help=".aedat4, v2e-layout .h5, or Prophesee .raw (EVT 2.0 / 3.0) / .dat")
+    p.add_argument("--sensor-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+                   help="the sensor size of a recording that declares none (a Prophesee file "
+                   "without header geometry or known camera plugin; a v2e .h5)")
     p.add_argument("--window-ms", type=float, default=500.0, help="window length in ms (default 500)")
     p.add_argument("--stride-ms", type=float, default=250.0, help="window step in ms (default 250)")
     p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
@@ -762,7 +799,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         loaded = load_checkpoint(args.checkpoint, device=args.device)
     preds = predict_recording(loaded, args.recording, window_ms=args.window_ms,
-                              stride_ms=args.stride_ms, batch_size=args.batch_size)
+                              stride_ms=args.stride_ms, batch_size=args.batch_size,
+                              sensor_size=args.sensor_size)
     ck = loaded.checkpoint
     print(f"{args.checkpoint}: {ck['backend']}/{ck['arch']} trained on {ck['cell'].get('dataset')}, "
           f"classes {', '.join(loaded.classes)}")
