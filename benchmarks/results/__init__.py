@@ -1,0 +1,1 @@
+"""Result records, their provenance and validation, scores of released predictions and published numbers."""
