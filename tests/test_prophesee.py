@@ -101,15 +101,19 @@ def test_evt3_vectors_time_and_a_step_back(tmp_path):
 def test_evt3_time_high_roll_over_and_events_before_state(tmp_path):
     words = [
         0x2000 | 1,                  # ADDR_X before any time / y: dropped
+        0x3000 | 0x800 | 40,         # VECT_BASE_X 40, ON
+        0x5000 | 1,                  # VECT_8 before any time: dropped, but the base moves to 48
         0x8000 | 0xFFF, 0x6000 | 7, 0x0000 | 2, 0x2000 | 4,  # t = 0xFFF << 12 | 7
         0x8000 | 0, 0x6000 | 1, 0x2000 | 5,                   # roll-over: t = 1 << 24 | 1
+        0x5000 | 0b10,               # VECT_8: x = 48 + 1, ON
     ]
     f = _raw(tmp_path / "b.raw", "% evt 3.0\n% plugin_name hal_plugin_imx636_evk4\n", words, "<H")
     rec = read_prophesee(f)
     assert rec.sensor_size == (1280, 720, 2)
-    assert rec.events["t"].tolist() == [(0xFFF << 12) | 7, (1 << 24) | 1]
-    assert rec.events["x"].tolist() == [4, 5]
-    assert rec.counts["dropped_undefined_state_words"] == 1
+    assert rec.events["t"].tolist() == [(0xFFF << 12) | 7, (1 << 24) | 1, (1 << 24) | 1]
+    assert rec.events["x"].tolist() == [4, 5, 49]
+    assert rec.events["p"].tolist() == [0, 0, 1]
+    assert rec.counts["dropped_undefined_state_words"] == 2
 
 
 def test_evt2_words(tmp_path):

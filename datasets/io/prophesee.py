@@ -266,12 +266,7 @@ def _bit_tables() -> tuple[np.ndarray, np.ndarray]:
 _BIT_COUNT, _BIT_POS = _bit_tables()
 _EVT2_KNOWN = np.isin(np.arange(16), (0x0, 0x1, 0x8, 0xA, 0xE, 0xF))
 _EVT3_KNOWN = np.isin(np.arange(16), (0x0, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0x8, 0xA, 0xE, 0xF))
-
-
-def _last_index(mask: np.ndarray) -> np.ndarray:
-    """For each position, the index of the last ``True`` at or before it (``-1`` when none)."""
-    idx = np.where(mask, np.arange(mask.shape[0], dtype=np.int64), -1)
-    return np.maximum.accumulate(idx) if idx.size else idx
+_EVT3_EVENT = np.isin(np.arange(16), (0x2, 0x4, 0x5))
 
 
 def _unwrap(values: np.ndarray, period: int) -> np.ndarray:
@@ -313,8 +308,17 @@ def decode_evt2(words: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
     return (t, x, y, p), counts
 
 
+def _latest(is_mark: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """For each word index in ``at`` (words that are not marks), the rank among the marks
+    (``is_mark``, ``(n,)`` bool) of the last mark before it, ``-1`` when none."""
+    return (np.cumsum(is_mark, dtype=np.int32) - 1)[at]
+
+
 def decode_evt3(words: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
     """Decode EVT 3.0 words (little-endian uint16, ``(n,)``) into ``(t, x, y, p), counts``.
+
+    The decoder state at each event word (latest TIME_HIGH, TIME_LOW, EVT_ADDR_Y, VECT_BASE_X) is
+    the rank of the last such word before it, from a running count of each kind of state word.
 
     Raises:
         ValueError: a word of a reserved type (the message names its index and type).
@@ -325,38 +329,42 @@ def decode_evt3(words: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
         i = int(np.flatnonzero(~known)[0])
         raise ValueError(f"word {i} (byte {2 * i} of the data) has reserved EVT 3.0 type "
                          f"0x{int(typ[i]):X} ({int((~known).sum())} such words)")
-    w = words.astype(np.int64)
-    n = w.shape[0]
-    is_y, is_x, is_base = typ == 0x0, typ == 0x2, typ == 0x3
-    is_v12, is_v8 = typ == 0x4, typ == 0x5
-    is_tl, is_th = typ == 0x6, typ == 0x8
-    payload = w & 0xFFF
+    n = words.shape[0]
+    payload = (words & 0xFFF).astype(np.int64)
+    is_th, is_tl, is_y, is_base = typ == 0x8, typ == 0x6, typ == 0x0, typ == 0x3
+    i_th, i_tl = np.flatnonzero(is_th), np.flatnonzero(is_tl)
+    i_y, i_base = np.flatnonzero(is_y), np.flatnonzero(is_base)
+    ev = np.flatnonzero(_EVT3_EVENT[typ])  # EVT_ADDR_X, VECT_12, VECT_8
+    ev_typ = typ[ev]
+    is_vec = ev_typ != 0x2
 
-    th_vals = _unwrap(payload[is_th], 1 << 12)
-    th_rank = np.cumsum(is_th) - 1
-    last_tl = _last_index(is_tl)
-    last_y = _last_index(is_y)
-    last_base = _last_index(is_base)
-
-    ev = np.flatnonzero(is_x | is_v12 | is_v8)
-    is_vec = ~is_x[ev]
-    ok = (th_rank[ev] >= 0) & (last_tl[ev] >= 0) & (last_y[ev] >= 0) & ~(is_vec & (last_base[ev] < 0))
+    th_vals = _unwrap(payload[i_th], 1 << 12)
+    p_th, p_tl, p_y = _latest(is_th, ev), _latest(is_tl, ev), _latest(is_y, ev)
+    p_base = _latest(is_base, ev)
+    ok = (p_th >= 0) & (p_tl >= 0) & (p_y >= 0) & ~(is_vec & (p_base < 0))
     counts = {"words": int(n), "dropped_undefined_state_words": int((~ok).sum()),
               "ext_trigger": int((typ == 0xA).sum()), "others": int((typ == 0xE).sum()),
               "continued": int(((typ == 0x7) | (typ == 0xF)).sum())}
-    ev, is_vec = ev[ok], is_vec[ok]
-
-    t_word = (th_vals[th_rank[ev]] << 12) | payload[last_tl[ev]]
-    y_word = w[last_y[ev]] & 0x7FF
-    # base x of a vector word: the latest VECT_BASE_X plus the widths of the vectors since it
-    inc = np.where(is_v12, 12, 0) + np.where(is_v8, 8, 0)
-    before = np.cumsum(inc) - inc  # widths of the vectors strictly before each word
-    lb = last_base[ev]
-    lb_safe = np.where(lb >= 0, lb, 0)
-    vec_base = (w[lb_safe] & 0x7FF) + before[ev] - before[lb_safe]
-    base = np.where(is_vec, vec_base, w[ev] & 0x7FF)
-    pol = np.where(is_vec, (w[lb_safe] >> 11) & 1, (w[ev] >> 11) & 1)
-    mask = np.where(is_x[ev], 1, np.where(is_v12[ev], payload[ev], payload[ev] & 0xFF))
+    ev_payload = payload[ev]
+    base = ev_payload & 0x7FF  # EVT_ADDR_X: its own x
+    pol = (ev_payload >> 11) & 1
+    mask = np.where(is_vec, np.where(ev_typ == 0x4, ev_payload, ev_payload & 0xFF), 1)
+    vec = np.flatnonzero(is_vec & (p_base >= 0))
+    if vec.size:
+        # a vector's base: its VECT_BASE_X plus the widths of the vectors between the two
+        # (every vector counts, also one dropped below for want of a time or a y)
+        width = np.where(ev_typ[vec] == 0x4, 12, 8)
+        before = np.cumsum(width) - width  # widths of the earlier vectors, in file order
+        base_word = i_base[p_base[vec]]
+        first = np.searchsorted(ev[vec], base_word, side="right")  # first vector after the base
+        base_payload = payload[base_word]
+        base[vec] = (base_payload & 0x7FF) + before - before[first]
+        pol[vec] = (base_payload >> 11) & 1
+    if not ok.all():
+        ev, base, pol, mask = ev[ok], base[ok], pol[ok], mask[ok]
+        p_th, p_tl, p_y = p_th[ok], p_tl[ok], p_y[ok]
+    t_word = (th_vals[p_th] << 12) | payload[i_tl[p_tl]]
+    y_word = payload[i_y[p_y]] & 0x7FF
 
     # one event per set bit: file order, then increasing x within a vector
     cnt = _BIT_COUNT[mask]
