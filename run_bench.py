@@ -209,10 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "event-file rule) and print all problems, naming file, field and value. "
                          "Results are cached per file (size, mtime): a second check of an "
                          "unchanged tree is quick.")
-    chk.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset names (see `list`)")
+    chk.add_argument("datasets", nargs="+", metavar="DATASET",
+                     help="dataset names (see `list`), or recording files (.aedat4, v2e .h5, "
+                     "Prophesee .raw / .dat) to read and describe")
     chk.add_argument("--data-root", type=Path, default=None,
                      help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
     chk.add_argument("--no-cache", action="store_true", help="re-read every file")
+    chk.add_argument("--sensor-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+                     help="recordings: the sensor size of a file that declares none")
     chk.set_defaults(func=cmd_check)
 
     add_convert_parser(sub)
@@ -454,22 +458,48 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
+def _check_recording(path: Path, sensor_size) -> bool:
+    """Read one recording; print what it holds (one line, and a note when its times stepped
+    back) or its problem (one line). Returns whether it was read."""
+    from datasets.io.recording import read_recording
+
+    try:
+        rec = read_recording(path, sensor_size=sensor_size)
+    except (InputError, OSError) as exc:
+        print(f"{path}: PROBLEM: {str(exc).removeprefix(f'{path}: ')}")
+        return False
+    w, h, _ = rec.sensor_size
+    meta = rec.metadata
+    fmt = meta.get("format") or rec.kind
+    n_on = int((rec.events["p"] == 1).sum())
+    print(f"{path}: ok: {fmt}, {rec.events.shape[0]} events ({n_on} ON), "
+          f"{int(rec.events['t'][-1]) / 1e6:.6f} s, sensor {w}x{h} "
+          f"({meta.get('sensor_size_source', 'unknown')})")
+    t_order = meta.get("t_order") or {}
+    if t_order.get("steps_back"):
+        print(f"  note: t stepped back {t_order['steps_back']} times (largest "
+              f"{t_order['max_step_back_us']} us); read as: {t_order['action']}")
+    return True
+
+
 def cmd_check(args) -> int:
-    """Check each named dataset; print every problem.
+    """Check each named dataset (and each recording file named); print every problem.
 
     Returns:
-        0 if every dataset is sound, 1 if any has problems.
+        0 if every dataset and recording is sound, 1 if any has problems.
 
     Raises:
         UnknownNameError: an unknown dataset name (close matches suggested).
         DatasetNotFoundError: a dataset is absent (the message says how to obtain it).
     """
     from datasets.check import check_dataset
+    from datasets.io.recording import is_recording
     from datasets.registry import canonical_dataset_name
 
-    names = [canonical_dataset_name(n) for n in args.datasets]  # every typo before any work
+    files = [n for n in args.datasets if is_recording(n)]
+    names = [canonical_dataset_name(n) for n in args.datasets if n not in files]  # typos first
     data_root = args.data_root or default_data_root()
-    bad = 0
+    bad = sum(not _check_recording(Path(f), args.sensor_size) for f in files)
     for name in names:
         result = check_dataset(name, data_root, use_cache=not args.no_cache,
                                progress=not args.quiet)

@@ -244,3 +244,23 @@ def test_convert_a_raw_recording_to_v2e_h5(tmp_path, capsys):
     assert np.array_equal(got["t"], ref["t"] - ref["t"][0])
     assert np.array_equal(got["x"], ref["x"]) and np.array_equal(got["y"], ref["y"])
     assert np.array_equal(got["p"], ref["p"].astype(np.int8))
+
+
+@needs_real
+def test_check_describes_recordings_and_names_their_problems(tmp_path, capsys):
+    import run_bench
+
+    bad = tmp_path / "version.raw"
+    bad.write_bytes(BAD["version.raw"][0])
+    rc = run_bench.main(["check", str(REAL / "evt3_sample.raw"), str(REAL / "dat_sample.dat"), "-q"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 1
+    assert out[0].startswith(f"{REAL / 'evt3_sample.raw'}: ok: EVT 3.0, 219596 events")
+    assert "sensor 1280x720 (camera plugin hal_plugin_gen41_evk3" in out[0]
+    assert out[1] == f"{REAL / 'dat_sample.dat'}: PROBLEM: sensor size unknown (the header has no " \
+        "geometry and no camera plugin named); give it with --sensor-size W H"
+    rc = run_bench.main(["check", str(REAL / "dat_sample.dat"), "--sensor-size", "120", "100", "-q"])
+    assert rc == 0 and "ok: DAT, 4407 events (1671 ON), 0.099937 s, sensor 120x100 (given by the user)" \
+        in capsys.readouterr().out
+    assert run_bench.main(["check", str(bad), "-q"]) == 1
+    assert "unknown EVT version '2.1'" in capsys.readouterr().out

@@ -62,15 +62,20 @@ SUFFIXES = (".raw", ".dat")
 PLUGIN_SENSORS: tuple[tuple[str, str, tuple[int, int], str], ...] = (
     # (token in plugin_name, sensor, (W, H), source)
     ("gen3_", "Prophesee Gen3 VGA", (640, 480),
-     "Prophesee sensor documentation (docs.prophesee.ai): Gen3 VGA-CD, 640x480"),
+     "VGA format (640x480) of Prophesee's Gen3 VGA sensor; the real EVT 2.0 sample of "
+     "hal_plugin_gen3_fx3 reaches x 599, y 475"),
     ("gen31", "Prophesee Gen3.1 VGA", (640, 480),
-     "Prophesee sensor documentation (docs.prophesee.ai): Gen3.1 VGA, 640x480"),
+     "Metavision docs, 'Supported Sensors' (docs.prophesee.ai/stable/hw/products.html): "
+     "Gen3.1 VGA sensor, VGA format 640x480"),
     ("gen41", "Prophesee Gen4.1 HD", (1280, 720),
-     "Prophesee sensor documentation (docs.prophesee.ai): Gen4.1 HD, 1280x720"),
+     "HD format (1280x720) of Prophesee's Gen4.1 HD sensor; the real EVT 3.0 sample of "
+     "hal_plugin_gen41_evk3 reaches x 1279, y 719"),
     ("imx636", "Sony IMX636 HD", (1280, 720),
-     "Prophesee sensor documentation (docs.prophesee.ai): IMX636, 1280x720"),
+     "Metavision docs, 'Supported Sensors' (docs.prophesee.ai/stable/hw/products.html): "
+     "IMX636 HD sensor, HD format 1280x720"),
     ("genx320", "Prophesee GenX320", (320, 320),
-     "Prophesee sensor documentation (docs.prophesee.ai): GenX320, 320x320"),
+     "Metavision docs, 'Supported Sensors' (docs.prophesee.ai/stable/hw/products.html) and "
+     "the OpenMV page (docs.prophesee.ai/stable/hw/partners/openmv.html): 320x320"),
 )
 """Camera plugin name -> sensor geometry, for headers without geometry. A plugin name matches
 the first row whose token it contains (case-insensitive)."""
@@ -233,7 +238,8 @@ def resolve_sensor_size(
         plugin = header.get("plugin_name")
         hit = plugin_sensor(plugin) if plugin else None
         if hit is not None:
-            found = (hit[1], f"camera plugin {plugin}: {hit[0]} {hit[1][0]}x{hit[1][1]} ({hit[2]})")
+            found = (hit[1], f"camera plugin {plugin}: {hit[0]}, {hit[1][0]}x{hit[1][1]} "
+                             f"(source: {hit[2]})")
     if found is not None:
         if user is not None and user != found[0]:
             raise EventFileError(
