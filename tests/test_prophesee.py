@@ -98,6 +98,57 @@ def test_evt3_vectors_time_and_a_step_back(tmp_path):
     assert rec.counts["ext_trigger"] == 1
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5])
+def test_evt3_state_carries_across_chunks(chunk):
+    from datasets.io.prophesee import decode_evt3
+
+    words = np.array([0x3000 | 0x800 | 40, 0x5000 | 1, 0x8000 | 0xFFF, 0x6000 | 7, 0x0000 | 2,
+                      0x4000 | 0b1, 0x2000 | 4, 0x8000 | 0, 0x6000 | 1, 0x5000 | 0b10,
+                      0x0000 | 3, 0x4000 | 0b100000000001], dtype="<u2")
+    (t, x, y, p), counts = decode_evt3(words, chunk=chunk)
+    # by hand: the first VECT_8 has no time (dropped) but moves the base to 48; the VECT_12 at
+    # t = 0xFFF << 12 | 7 gives x = 48 (base -> 60); after the roll-over (t = 1 << 24 | 1) the
+    # VECT_8 gives x = 61 (base -> 68) and the last VECT_12 x = 68 and 79 on y = 3
+    t0, t1 = (0xFFF << 12) | 7, (1 << 24) | 1
+    assert t.tolist() == [t0, t0, t1, t1, t1]
+    assert x.tolist() == [48, 4, 61, 68, 79]
+    assert y.tolist() == [2, 2, 2, 3, 3] and p.tolist() == [1, 0, 1, 1, 1]
+    assert counts["dropped_undefined_state_words"] == 1
+
+
+@needs_real
+@pytest.mark.parametrize("name", ["evt2_sample.raw", "evt3_sample.raw"])
+def test_real_file_does_not_depend_on_the_chunk(name):
+    from datasets.io.prophesee import decode_evt2, decode_evt3, read_header
+
+    buf = (REAL / name).read_bytes()
+    evt3 = name.startswith("evt3")
+    words = np.frombuffer(buf[read_header(buf, REAL)[1]:], dtype="<u2" if evt3 else "<u4")
+    ref = np.load(REAL / (Path(name).stem + ".npy"))
+    for chunk in (997, 4096, 10**9):
+        cols, _ = (decode_evt3 if evt3 else decode_evt2)(words, chunk=chunk)
+        assert all(np.array_equal(c.astype(np.int64), ref[k].astype(np.int64))
+                   for c, k in zip(cols, "txyp", strict=True)), chunk
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_evt2_time_high_carries_across_chunks_and_rolls_over(chunk):
+    from datasets.io.prophesee import decode_evt2
+
+    def cd(on, lsb, x, y):
+        return (on << 28) | (lsb << 22) | (x << 11) | y
+
+    top = (1 << 28) - 1
+    words = np.array([cd(1, 1, 1, 1), 0x8000_0000 | top, cd(1, 2, 3, 4), cd(0, 63, 5, 6),
+                      0x8000_0000 | 0, cd(1, 0, 7, 8)], dtype="<u4")
+    (t, x, y, p), counts = decode_evt2(words, chunk=chunk)
+    # by hand: the first event has no TIME_HIGH (dropped); TIME_HIGH 2^28 - 1 -> t = top << 6 | lsb;
+    # TIME_HIGH 0 after it is a roll-over: t = 2^28 << 6
+    assert t.tolist() == [(top << 6) | 2, (top << 6) | 63, (1 << 28) << 6]
+    assert x.tolist() == [3, 5, 7] and y.tolist() == [4, 6, 8] and p.tolist() == [1, 0, 1]
+    assert counts["before_first_time_high"] == 1
+
+
 def test_evt3_time_high_roll_over_and_events_before_state(tmp_path):
     words = [
         0x2000 | 1,                  # ADDR_X before any time / y: dropped

@@ -284,8 +284,41 @@ def _unwrap(values: np.ndarray, period: int) -> np.ndarray:
     return v + wraps * period
 
 
-def decode_evt2(words: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
+def _latest(is_mark: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """For each word index in ``at`` (words that are not marks), the rank among the marks
+    (``is_mark``, ``(n,)`` bool) of the last mark before it, ``-1`` when none."""
+    return (np.cumsum(is_mark, dtype=np.int32) - 1)[at]
+
+
+def _with_state(values: np.ndarray, state) -> tuple[np.ndarray, int]:
+    """``values`` preceded by the carried ``state`` value (when there is one), and the offset to
+    add to ranks within the chunk."""
+    if state is None:
+        return values, 0
+    return np.concatenate((np.asarray([state], dtype=values.dtype), values)), 1
+
+
+def _unwrap_carried(raw: np.ndarray, prev: int | None, wraps: int, period: int
+                    ) -> tuple[np.ndarray, int | None, int]:
+    """Unwrap a chunk of counter values (``period`` roll-over: a fall by more than half of it)
+    after the previous chunk's last raw value ``prev`` and roll-over count ``wraps``.
+
+    Returns:
+        ``(unwrapped int64 values, last raw value, roll-overs so far)``.
+    """
+    if raw.size == 0:
+        return raw.astype(np.int64), prev, wraps
+    raw = raw.astype(np.int64)
+    start = raw[0] if prev is None else prev
+    w = wraps + np.cumsum(np.diff(np.concatenate(([start], raw))) < -(period // 2))
+    return raw + w * period, int(raw[-1]), int(w[-1])
+
+
+def decode_evt2(words: np.ndarray, chunk: int = 1 << 15) -> tuple[tuple[np.ndarray, ...], dict]:
     """Decode EVT 2.0 words (little-endian uint32, ``(n,)``) into ``(t, x, y, p), counts``.
+
+    Decoded ``chunk`` words at a time (arrays that stay in the CPU's cache), the last TIME_HIGH
+    carried from one chunk to the next; the result does not depend on ``chunk``.
 
     Raises:
         ValueError: a word of a reserved type (the message names its index and type).
@@ -296,35 +329,129 @@ def decode_evt2(words: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
         i = int(np.flatnonzero(~known)[0])
         raise ValueError(f"word {i} (byte {4 * i} of the data) has reserved EVT 2.0 type "
                          f"0x{int(typ[i]):X} ({int((~known).sum())} such words)")
-    is_th = typ == 0x8
-    is_cd = typ <= 0x1
-    th_vals = _unwrap((words[is_th] & 0x0FFFFFFF).astype(np.int64), 1 << 28)
-    th_rank = np.cumsum(is_th) - 1  # index into th_vals of the latest TIME_HIGH
-    cd = np.flatnonzero(is_cd)
-    timed = th_rank[cd] >= 0
-    counts = {"words": int(words.shape[0]), "before_first_time_high": int((~timed).sum()),
+    prev, wraps = None, 0
+    parts, untimed = [], 0
+    for lo in range(0, words.shape[0], chunk):
+        wc, tc = words[lo:lo + chunk], typ[lo:lo + chunk]
+        is_th = tc == 0x8
+        carried = None if prev is None else prev + wraps * (1 << 28)
+        th_vals, prev, wraps = _unwrap_carried(wc[is_th] & 0x0FFFFFFF, prev, wraps, 1 << 28)
+        th_ext, off = _with_state(th_vals, carried)
+        cd = np.flatnonzero(tc <= 0x1)
+        rank = _latest(is_th, cd) + off  # index into th_ext of the latest TIME_HIGH
+        timed = rank >= 0
+        if not timed.all():
+            untimed += int((~timed).sum())
+            cd, rank = cd[timed], rank[timed]
+        w = wc[cd]
+        t = (th_ext[rank] << 6) | ((w >> 22) & 0x3F).astype(np.int64)
+        parts.append((t, ((w >> 11) & 0x7FF).astype(np.int64), (w & 0x7FF).astype(np.int64),
+                      tc[cd]))
+    counts = {"words": int(words.shape[0]), "before_first_time_high": untimed,
               "ext_trigger": int((typ == 0xA).sum()), "others": int((typ == 0xE).sum()),
               "continued": int((typ == 0xF).sum())}
-    cd = cd[timed]
-    w = words[cd]
-    t = (th_vals[th_rank[cd]] << 6) | ((w >> 22) & 0x3F).astype(np.int64)
-    x = ((w >> 11) & 0x7FF).astype(np.int64)
-    y = (w & 0x7FF).astype(np.int64)
-    p = typ[cd]
-    return (t, x, y, p), counts
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty, empty, empty, np.zeros(0, dtype=np.uint8)), counts
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(4)), counts  # type: ignore[return-value]
 
 
-def _latest(is_mark: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """For each word index in ``at`` (words that are not marks), the rank among the marks
-    (``is_mark``, ``(n,)`` bool) of the last mark before it, ``-1`` when none."""
-    return (np.cumsum(is_mark, dtype=np.int32) - 1)[at]
+EVT3_CHUNK_WORDS = 16384
+"""Words decoded per numpy pass in :func:`decode_evt3`: chunks whose arrays stay in the CPU's
+cache were 2.7x faster than one pass over the whole file (``evt3_sample.raw``: 48 ms against
+131 ms, best of 10, 2-core machine); the decoder state is carried from chunk to chunk."""
 
 
-def decode_evt3(words: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
+@dataclass
+class _Evt3State:
+    """The EVT 3.0 decoder state between chunks (``None``: not seen yet)."""
+
+    th_raw: int | None = None  # last TIME_HIGH payload (12 bits)
+    th_wraps: int = 0  # TIME_HIGH roll-overs so far
+    tl: int | None = None  # last TIME_LOW payload
+    y: int | None = None  # last EVT_ADDR_Y
+    base: int | None = None  # the next vector's x: last VECT_BASE_X plus the vectors since
+    pol: int = 0  # polarity of the last VECT_BASE_X
+
+
+def _decode_evt3_chunk(words: np.ndarray, typ: np.ndarray, st: _Evt3State
+                       ) -> tuple[tuple[np.ndarray, ...], int]:
+    """Decode one chunk (its words and their types) from state ``st``; update ``st``.
+
+    Returns:
+        ``((t, x, y, p), number of event words dropped for want of a time, y or base)``.
+    """
+    payload = (words & 0xFFF).astype(np.int64)
+    is_th, is_tl, is_y, is_base = typ == 0x8, typ == 0x6, typ == 0x0, typ == 0x3
+    i_th, i_tl = np.flatnonzero(is_th), np.flatnonzero(is_tl)
+    i_y, i_base = np.flatnonzero(is_y), np.flatnonzero(is_base)
+    ev = np.flatnonzero(_EVT3_EVENT[typ])  # EVT_ADDR_X, VECT_12, VECT_8
+    ev_typ = typ[ev]
+    is_vec = ev_typ != 0x2
+
+    # TIME_HIGH, unwrapped across the 2^12 roll-over (a fall by more than half the range)
+    carried_th = None if st.th_raw is None else st.th_raw + (st.th_wraps << 12)
+    th_vals, st.th_raw, st.th_wraps = _unwrap_carried(payload[i_th], st.th_raw, st.th_wraps,
+                                                      1 << 12)
+    th_ext, o_th = _with_state(th_vals, carried_th)
+    tl_ext, o_tl = _with_state(payload[i_tl], st.tl)
+    y_ext, o_y = _with_state(payload[i_y] & 0x7FF, st.y)
+    bx_ext, o_b = _with_state(payload[i_base] & 0x7FF, st.base)
+    bp_ext, _ = _with_state((payload[i_base] >> 11) & 1, st.pol if st.base is not None else None)
+    bw_ext, _ = _with_state(i_base, -1 if st.base is not None else None)  # word of each base
+
+    p_th = _latest(is_th, ev) + o_th
+    p_tl = _latest(is_tl, ev) + o_tl
+    p_y = _latest(is_y, ev) + o_y
+    p_base = _latest(is_base, ev) + o_b
+    ok = (p_th >= 0) & (p_tl >= 0) & (p_y >= 0) & ~(is_vec & (p_base < 0))
+    ev_payload = payload[ev]
+    base = ev_payload & 0x7FF  # EVT_ADDR_X: its own x
+    pol = (ev_payload >> 11) & 1
+    mask = np.where(is_vec, np.where(ev_typ == 0x4, ev_payload, ev_payload & 0xFF), 1)
+    vec = np.flatnonzero(is_vec & (p_base >= 0))
+    width = np.where(ev_typ[vec] == 0x4, 12, 8)
+    if vec.size:
+        # a vector's base: its VECT_BASE_X plus the widths of the vectors between the two
+        # (every vector counts, also one dropped below for want of a time or a y)
+        before = np.cumsum(width) - width  # widths of the earlier vectors, in file order
+        base_word = bw_ext[p_base[vec]]
+        first = np.searchsorted(ev[vec], base_word, side="right")  # first vector after the base
+        base[vec] = bx_ext[p_base[vec]] + before - before[first]
+        pol[vec] = bp_ext[p_base[vec]]
+    # the state after the chunk
+    if bx_ext.size:
+        last_base_word = int(bw_ext[-1])
+        after = ev[vec] > last_base_word
+        st.base, st.pol = int(bx_ext[-1] + width[after].sum()), int(bp_ext[-1])
+    if i_tl.size:
+        st.tl = int(payload[i_tl[-1]])
+    if i_y.size:
+        st.y = int(payload[i_y[-1]] & 0x7FF)
+
+    dropped = int((~ok).sum())
+    if dropped:
+        ev, base, pol, mask = ev[ok], base[ok], pol[ok], mask[ok]
+        p_th, p_tl, p_y = p_th[ok], p_tl[ok], p_y[ok]
+    t_word = (th_ext[p_th] << 12) | tl_ext[p_tl]
+    y_word = y_ext[p_y]
+
+    # one event per set bit: file order, then increasing x within a vector
+    cnt = _BIT_COUNT[mask]
+    rows = np.repeat(np.arange(mask.shape[0]), cnt)
+    k = np.arange(rows.shape[0]) - (np.cumsum(cnt) - cnt)[rows]  # rank of the bit in its word
+    cols = _BIT_POS[mask[rows], k]
+    return (t_word[rows], base[rows] + cols, y_word[rows], pol[rows].astype(np.uint8)), dropped
+
+
+def decode_evt3(words: np.ndarray, chunk: int = EVT3_CHUNK_WORDS
+                ) -> tuple[tuple[np.ndarray, ...], dict]:
     """Decode EVT 3.0 words (little-endian uint16, ``(n,)``) into ``(t, x, y, p), counts``.
 
     The decoder state at each event word (latest TIME_HIGH, TIME_LOW, EVT_ADDR_Y, VECT_BASE_X) is
-    the rank of the last such word before it, from a running count of each kind of state word.
+    the rank of the last such word before it, from a running count of each kind of state word;
+    the words are decoded ``chunk`` at a time, the state carried from one chunk to the next
+    (the result does not depend on ``chunk``).
 
     Raises:
         ValueError: a word of a reserved type (the message names its index and type).
@@ -335,49 +462,19 @@ def decode_evt3(words: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
         i = int(np.flatnonzero(~known)[0])
         raise ValueError(f"word {i} (byte {2 * i} of the data) has reserved EVT 3.0 type "
                          f"0x{int(typ[i]):X} ({int((~known).sum())} such words)")
-    n = words.shape[0]
-    payload = (words & 0xFFF).astype(np.int64)
-    is_th, is_tl, is_y, is_base = typ == 0x8, typ == 0x6, typ == 0x0, typ == 0x3
-    i_th, i_tl = np.flatnonzero(is_th), np.flatnonzero(is_tl)
-    i_y, i_base = np.flatnonzero(is_y), np.flatnonzero(is_base)
-    ev = np.flatnonzero(_EVT3_EVENT[typ])  # EVT_ADDR_X, VECT_12, VECT_8
-    ev_typ = typ[ev]
-    is_vec = ev_typ != 0x2
-
-    th_vals = _unwrap(payload[i_th], 1 << 12)
-    p_th, p_tl, p_y = _latest(is_th, ev), _latest(is_tl, ev), _latest(is_y, ev)
-    p_base = _latest(is_base, ev)
-    ok = (p_th >= 0) & (p_tl >= 0) & (p_y >= 0) & ~(is_vec & (p_base < 0))
-    counts = {"words": int(n), "dropped_undefined_state_words": int((~ok).sum()),
+    st = _Evt3State()
+    parts, dropped = [], 0
+    for lo in range(0, words.shape[0], chunk):
+        cols, d = _decode_evt3_chunk(words[lo:lo + chunk], typ[lo:lo + chunk], st)
+        parts.append(cols)
+        dropped += d
+    counts = {"words": int(words.shape[0]), "dropped_undefined_state_words": dropped,
               "ext_trigger": int((typ == 0xA).sum()), "others": int((typ == 0xE).sum()),
               "continued": int(((typ == 0x7) | (typ == 0xF)).sum())}
-    ev_payload = payload[ev]
-    base = ev_payload & 0x7FF  # EVT_ADDR_X: its own x
-    pol = (ev_payload >> 11) & 1
-    mask = np.where(is_vec, np.where(ev_typ == 0x4, ev_payload, ev_payload & 0xFF), 1)
-    vec = np.flatnonzero(is_vec & (p_base >= 0))
-    if vec.size:
-        # a vector's base: its VECT_BASE_X plus the widths of the vectors between the two
-        # (every vector counts, also one dropped below for want of a time or a y)
-        width = np.where(ev_typ[vec] == 0x4, 12, 8)
-        before = np.cumsum(width) - width  # widths of the earlier vectors, in file order
-        base_word = i_base[p_base[vec]]
-        first = np.searchsorted(ev[vec], base_word, side="right")  # first vector after the base
-        base_payload = payload[base_word]
-        base[vec] = (base_payload & 0x7FF) + before - before[first]
-        pol[vec] = (base_payload >> 11) & 1
-    if not ok.all():
-        ev, base, pol, mask = ev[ok], base[ok], pol[ok], mask[ok]
-        p_th, p_tl, p_y = p_th[ok], p_tl[ok], p_y[ok]
-    t_word = (th_vals[p_th] << 12) | payload[i_tl[p_tl]]
-    y_word = payload[i_y[p_y]] & 0x7FF
-
-    # one event per set bit: file order, then increasing x within a vector
-    cnt = _BIT_COUNT[mask]
-    rows = np.repeat(np.arange(mask.shape[0]), cnt)
-    k = np.arange(rows.shape[0]) - (np.cumsum(cnt) - cnt)[rows]  # rank of the bit in its word
-    cols = _BIT_POS[mask[rows], k]
-    return (t_word[rows], base[rows] + cols, y_word[rows], pol[rows].astype(np.uint8)), counts
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty, empty, empty, np.zeros(0, dtype=np.uint8)), counts
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(4)), counts  # type: ignore[return-value]
 
 
 def decode_dat(records: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
