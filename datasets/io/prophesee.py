@@ -28,9 +28,9 @@ File layouts:
 
 Counter roll-over: the time bases wrap (EVT 2.0: 2^34 µs, EVT 3.0: 2^24 µs, DAT: 2^32 µs); a
 TIME_HIGH (or DAT timestamp) that falls by more than half its range is taken as a wrap and
-unwrapped. Events before the first TIME_HIGH (and, in EVT 3.0, before the first TIME_LOW and ``EVT_ADDR_Y``
-or, for vectors, the first ``VECT_BASE_X``) have no defined time or address and are dropped
-(counted in the metadata).
+unwrapped. Events before the first TIME_HIGH (and, in EVT 3.0, before the first TIME_LOW and
+``EVT_ADDR_Y`` or, for vectors, the first ``VECT_BASE_X``) have no defined time or address and
+are dropped (counted in the metadata).
 
 Sensor size (:func:`resolve_sensor_size`): the header's geometry when it has one, else the
 camera plugin named in the header (:data:`PLUGIN_SENSORS`), else the caller's ``sensor_size``,
