@@ -209,10 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "event-file rule) and print all problems, naming file, field and value. "
                          "Results are cached per file (size, mtime): a second check of an "
                          "unchanged tree is quick.")
-    chk.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset names (see `list`)")
+    chk.add_argument("datasets", nargs="+", metavar="DATASET",
+                     help="dataset names (see `list`), or recording files (.aedat4, v2e .h5, "
+                     "Prophesee .raw / .dat) to read and describe")
     chk.add_argument("--data-root", type=Path, default=None,
                      help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
     chk.add_argument("--no-cache", action="store_true", help="re-read every file")
+    chk.add_argument("--sensor-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+                     help="recordings: the sensor size of a file that declares none")
     chk.set_defaults(func=cmd_check)
 
     add_convert_parser(sub)
@@ -454,22 +458,48 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
+def _check_recording(path: Path, sensor_size) -> bool:
+    """Read one recording; print what it holds (one line, and a note when its times stepped
+    back) or its problem (one line). Returns whether it was read."""
+    from datasets.io.recording import read_recording
+
+    try:
+        rec = read_recording(path, sensor_size=sensor_size)
+    except (InputError, OSError) as exc:
+        print(f"{path}: PROBLEM: {str(exc).removeprefix(f'{path}: ')}")
+        return False
+    w, h, _ = rec.sensor_size
+    meta = rec.metadata
+    fmt = meta.get("format") or rec.kind
+    n_on = int((rec.events["p"] == 1).sum())
+    print(f"{path}: ok: {fmt}, {rec.events.shape[0]} events ({n_on} ON), "
+          f"{int(rec.events['t'][-1]) / 1e6:.6f} s, sensor {w}x{h} "
+          f"({meta.get('sensor_size_source', 'unknown')})")
+    t_order = meta.get("t_order") or {}
+    if t_order.get("steps_back"):
+        print(f"  note: t stepped back {t_order['steps_back']} times (largest "
+              f"{t_order['max_step_back_us']} us); read as: {t_order['action']}")
+    return True
+
+
 def cmd_check(args) -> int:
-    """Check each named dataset; print every problem.
+    """Check each named dataset (and each recording file named); print every problem.
 
     Returns:
-        0 if every dataset is sound, 1 if any has problems.
+        0 if every dataset and recording is sound, 1 if any has problems.
 
     Raises:
         UnknownNameError: an unknown dataset name (close matches suggested).
         DatasetNotFoundError: a dataset is absent (the message says how to obtain it).
     """
     from datasets.check import check_dataset
+    from datasets.io.recording import is_recording
     from datasets.registry import canonical_dataset_name
 
-    names = [canonical_dataset_name(n) for n in args.datasets]  # every typo before any work
+    files = [n for n in args.datasets if is_recording(n)]
+    names = [canonical_dataset_name(n) for n in args.datasets if n not in files]  # typos first
     data_root = args.data_root or default_data_root()
-    bad = 0
+    bad = sum(not _check_recording(Path(f), args.sensor_size) for f in files)
     for name in names:
         result = check_dataset(name, data_root, use_cache=not args.no_cache,
                                progress=not args.quiet)
@@ -503,7 +533,9 @@ def add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", type=Path,
                    help="a video file or a folder of frames; with --ckplus, the CK+ folder "
-                   "holding cohn-kanade-images/ and Emotion/")
+                   "holding cohn-kanade-images/ and Emotion/; or an event recording (.aedat4, "
+                   "Prophesee .raw / .dat), whose events are written as they are, in the v2e "
+                   "layout (no standardization, no emulator)")
     p.add_argument("output", type=Path,
                    help="the .h5 to write (or a folder: <folder>/<input name>.h5); with "
                    "--ckplus, the data root that receives CKPlusDVS/")
@@ -515,6 +547,8 @@ def add_convert_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="also write a preview PNG (first/last frame, events: ON red, OFF blue)")
     p.add_argument("--overwrite", action="store_true",
                    help="single sequence: replace an existing output file")
+    p.add_argument("--sensor-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+                   help="event recording input: the sensor size when the file declares none")
 
     b = p.add_argument_group("CK+ batch")
     b.add_argument("--folds-file", type=Path, default=None,
@@ -594,6 +628,33 @@ def _convert_params(args: argparse.Namespace) -> tuple[EmulatorParams, CropSpec]
     return emu, spec
 
 
+def _is_event_input(path: Path) -> bool:
+    from datasets.io.recording import is_recording
+
+    return is_recording(path) and path.suffix.lower() not in (".h5", ".hdf5")
+
+
+def _convert_recording(args: argparse.Namespace) -> int:
+    """``convert`` of an event recording: its events, ``t`` from the first event, to a v2e .h5."""
+    from datasets.io.recording import recording_to_h5
+
+    out = args.output
+    if out.is_dir() or out.suffix.lower() not in (".h5", ".hdf5"):
+        out = out / f"{args.input.stem}.h5"
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out}: exists; pass --overwrite to replace it")
+    path, rec = recording_to_h5(args.input, out, sensor_size=args.sensor_size)
+    w, h, _ = rec.sensor_size
+    src = rec.metadata.get("sensor_size_source", "")
+    print(f"{path}: {rec.events.shape[0]} events, {int(rec.events['t'][-1]) / 1e6:.3f} s, from "
+          f"{args.input} ({rec.kind}), sensor {w}x{h} ({src})")
+    t_order = rec.metadata.get("t_order") or {}
+    if t_order.get("steps_back"):
+        print(f"note: t stepped back {t_order['steps_back']} times (largest "
+              f"{t_order['max_step_back_us']} us); events were stably sorted by t")
+    return EXIT_OK
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     """Run the ``convert`` subcommand; print the result on stdout and return the exit status.
 
@@ -606,6 +667,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     progress = not getattr(args, "quiet", False)
     try:
+        if not args.ckplus and _is_event_input(args.input):
+            return _convert_recording(args)
         emu, spec = _convert_params(args)
         detector = LandmarkDetector(upsample_times=args.detector_upsample)
         if args.ckplus:
@@ -718,7 +781,11 @@ def add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT",
                    help="a .pt written by `run`, or a .nir written by `export`")
-    p.add_argument("recording", type=Path, metavar="RECORDING", help=".aedat4 or v2e-layout .h5")
+    p.add_argument("recording", type=Path, metavar="RECORDING",
+                   help=".aedat4, v2e-layout .h5, or Prophesee .raw (EVT 2.0 / 3.0) / .dat")
+    p.add_argument("--sensor-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+                   help="the sensor size of a recording that declares none (a Prophesee file "
+                   "without header geometry or known camera plugin; a v2e .h5)")
     p.add_argument("--window-ms", type=float, default=500.0, help="window length in ms (default 500)")
     p.add_argument("--stride-ms", type=float, default=250.0, help="window step in ms (default 250)")
     p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
@@ -766,7 +833,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         loaded = load_checkpoint(args.checkpoint, device=args.device)
     preds = predict_recording(loaded, args.recording, window_ms=args.window_ms,
-                              stride_ms=args.stride_ms, batch_size=args.batch_size)
+                              stride_ms=args.stride_ms, batch_size=args.batch_size,
+                              sensor_size=args.sensor_size)
     ck = loaded.checkpoint
     print(f"{args.checkpoint}: {ck['backend']}/{ck['arch']} trained on {ck['cell'].get('dataset')}, "
           f"classes {', '.join(loaded.classes)}")

@@ -24,14 +24,17 @@ __all__ = ["leaderboard_table", "render_markdown", "report_markdown", "report_fi
 
 
 def report_markdown(records: list[dict]) -> str:
-    """``leaderboard.md``'s text: :func:`reports.leaderboard.render_markdown` with the energy
+    """``leaderboard.md``'s text: :func:`reports.leaderboard.render_markdown` with the published
+    numbers of the records' datasets (:func:`reports.published.published_section`), the energy
     tables of every energy model (:func:`reports.energy.render_energy_markdown`) and, for
     valence-arousal cells, the VA tables (:func:`reports.va.va_table_markdown`) after the
     leaderboard."""
     from reports.energy import render_energy_markdown
+    from reports.published import published_section
     from reports.va import has_va, va_table_markdown
 
-    extra = [render_energy_markdown(records)]
+    published = published_section(records)  # numbers from the papers, a section of their own
+    extra = ([published] if published else []) + [render_energy_markdown(records)]
     if any(has_va(r) for r in records):  # valence-arousal cells: RMSE / CCC / PCC / SAGR tables
         extra.append("\n".join("#" + ln if ln.startswith("#") else ln  # one heading level down
                                for ln in va_table_markdown(records).splitlines()))
@@ -56,7 +59,8 @@ def write_reports(run_dir: str | os.PathLike[str]) -> list[Path]:
     Returns:
         The paths written: ``leaderboard.md`` first, then the figures that had data (see
         :func:`reports.figures.render_figures`), then the paper tables (markdown, CSV, LaTeX per
-        dataset and protocol: :func:`reports.tables.write_tables`).
+        dataset and protocol, and the published numbers of the records' datasets:
+        :func:`reports.tables.write_tables`).
 
     Raises:
         FileNotFoundError: ``run_dir`` has no ``results.jsonl``.

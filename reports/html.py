@@ -7,7 +7,8 @@ network: styles and a small vanilla-JS sorter/filter are inline, every figure is
 ``data:`` URI, and a Content-Security-Policy forbids loading anything else.
 
 The page: the leaderboard (one table over all dataset columns; click a header to sort, type to
-filter, choose a dataset column), the methods, the pairwise comparisons, the ranking across
+filter, choose a dataset column), the published numbers of its datasets from the papers (a
+section of their own, with footnotes: :mod:`reports.published`), the methods, the pairwise comparisons, the ranking across
 datasets, the figures, the per-lighting tables, the paper tables' captions, failed cells,
 provenance (per run folder and overall) and each cell's record (collapsible; the per-sample
 predictions shortened to their first entries).
@@ -27,6 +28,7 @@ from typing import Any
 
 from datasets.common import atomic_write_text
 from reports import leaderboard as L
+from reports import published as P
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +178,25 @@ def _leaderboard_html(records: list[dict[str, Any]]) -> str:
         f'<tbody>{"".join(body)}</tbody></table>')
 
 
+def _published_html(records: list[dict[str, Any]]) -> str:
+    """Per dataset of the records, the published numbers (:mod:`reports.published`) with their
+    footnotes, protocols and sources; never part of the leaderboard's table or statistics."""
+    tables = P.published_tables(records)
+    parts = ['<p class="note">Numbers printed in the papers, transcribed with their source; not '
+             "measured by the suite, not part of any mean, interval, comparison or rank on this "
+             "page, and rarely comparable one to one (see the notes).</p>"]
+    for t in tables:
+        parts.append(f"<h3>{_e(t.dataset)} (published)</h3>")
+        parts.append(_table_html(t.headers, t.rows, text_cols=4, attrs=' class="published"'))
+        parts.append("<ol class=\"note\">" + "".join(f"<li>{_e(n)}</li>" for n in t.footnotes)
+                     + "</ol>")
+        items = [_e(f"{p}: protocol: {pr}; labels: {lab}") for p, pr, lab in t.protocols]
+        items += [f'{_e(p)}: {_e(c)}; <a href="{_e(u)}">{_e(u)}</a> ({_e(tab)})'
+                  for p, c, u, tab in t.sources]
+        parts.append('<ul class="note">' + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+    return "".join(parts)
+
+
 def _comparisons_html(records: list[dict[str, Any]]) -> str:
     parts = []
     for ds, cs in L.comparisons(records).items():
@@ -321,6 +342,8 @@ def render_html(sources: list[tuple[Path, dict[str, Any]]], run_dirs: Sequence[P
     n_ok = len(L.ok_records(records))
     sections = [
         ("leaderboard-section", "Leaderboard", _leaderboard_html(records)),
+        *([("published", P.SECTION_TITLE, _published_html(records))]
+          if P.published_tables(records) else []),
         ("methods", "Methods", _methods_html()),
         ("comparisons", "Pairwise comparisons (WAR)", _comparisons_html(records)),
         ("ranking", "Ranking across datasets", _ranking_html(records)),

@@ -44,11 +44,12 @@ from reports.leaderboard import (
     group_records,
     metric_value,
 )
+from reports.published import PublishedTable, published_tables
 
 log = logging.getLogger(__name__)
 
 __all__ = ["PAPER_COLUMNS", "PaperTable", "paper_tables", "write_tables", "latex_escape",
-           "TABLES_DIR"]
+           "published_latex", "TABLES_DIR"]
 
 TABLES_DIR = "tables"
 
@@ -279,18 +280,40 @@ def paper_tables(records: Iterable[dict[str, Any]]) -> list[PaperTable]:
     return out
 
 
+def published_latex(table: PublishedTable) -> str:
+    """A dataset's published table (:class:`reports.published.PublishedTable`) as a LaTeX
+    ``table`` float (booktabs rules; needs ``\\usepackage{booktabs}``), its footnotes and
+    sources in the caption."""
+    frame = pd.DataFrame([[latex_escape(c) for c in r] for r in table.rows],
+                         columns=[latex_escape(h) for h in table.headers])
+    notes = " ".join(f"[{k}] {t}" for k, t in enumerate(table.footnotes, 1))
+    cites = "; ".join(f"{p}: {c}, {u}" for p, c, u, _ in table.sources)
+    caption = latex_escape(f"Published results on {table.dataset}, from the papers (not measured "
+                           f"by the suite; not comparable one to one). {notes} Sources: {cites}.")
+    n_text = 4  # model, input, spiking, source
+    return frame.style.hide(axis="index").to_latex(
+        hrules=True, caption=caption, label=f"tab:{re.sub(r'[^A-Za-z0-9-]+', '-', table.dataset)}-published",
+        position_float="centering", environment="table",
+        column_format="l" * n_text + "r" * (len(table.headers) - n_text - 1) + "l")
+
+
 def write_tables(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write every paper table to ``out_dir/tables/<dataset>_<protocol>.{md,csv,tex}``.
+    """Write every paper table to ``out_dir/tables/<dataset>_<protocol>.{md,csv,tex}`` and, in
+    files of their own, the published numbers of each dataset that has some
+    (:func:`reports.published.published_tables`) to ``out_dir/tables/<dataset>_published.{md,csv,tex}``.
 
     Returns:
         The paths written (three per table), ``[]`` without ok records.
     """
     folder = Path(out_dir) / TABLES_DIR
     paths = []
-    for t in paper_tables(records):
-        for ext, text in (("md", t.to_markdown() + "\n"), ("csv", t.to_csv()),
-                          ("tex", t.to_latex())):
-            p = folder / f"{t.slug}.{ext}"
+    files = [(t.slug, t.to_markdown() + "\n", t.to_csv(), t.to_latex()) for t in paper_tables(records)]
+    files += [(re.sub(r"[^A-Za-z0-9._-]+", "-", f"{t.dataset}_published"),
+               t.to_markdown("##") + "\n", t.to_csv(), published_latex(t))
+              for t in published_tables(records)]
+    for slug, md, csv_text, tex in files:
+        for ext, text in (("md", md), ("csv", csv_text), ("tex", tex)):
+            p = folder / f"{slug}.{ext}"
             p.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(p, text)
             paths.append(p)

@@ -27,40 +27,25 @@ from benchmarks.runner.checkpoints import LoadedModel
 log = logging.getLogger(__name__)
 
 
-def read_recording(path: str | Path) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """Events and sensor size of a recording: ``.aedat4`` (DV / DAVIS) or a v2e-layout ``.h5``.
+def read_recording(path: str | Path, sensor_size=None) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Events and sensor size of a recording of any kind the suite reads.
 
-    For ``.h5`` (which stores no sensor size) the sensor is ``(max x + 1, max y + 1, 2)``.
-    Times are shifted so the first event is at 0 µs.
+    The dispatch by suffix is :func:`datasets.io.recording.read_recording` (``.aedat4``, v2e
+    ``.h5``, Prophesee ``.raw`` EVT 2.0 / 3.0 and ``.dat``); see there for how each kind's sensor
+    size is decided (``sensor_size``: for files that declare none).
 
     Returns:
         ``(events (N,) EVENTS_DTYPE sorted, t in µs from the first event, sensor_size (W, H, 2))``.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: unsupported extension, or an unreadable/invalid file
+        ValueError: unsupported suffix, or an unreadable/invalid file
             (:class:`datasets.io.events.EventFileError`, naming the file).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such recording")
-    suffix = path.suffix.lower()
-    if suffix == ".aedat4":
-        from datasets.io.aedat import read_aedat4
+    from datasets.io.recording import read_recording as read_any
 
-        rec = read_aedat4(path)
-        return rec.events, tuple(int(v) for v in rec.sensor_size)  # type: ignore[return-value]
-    if suffix in (".h5", ".hdf5"):
-        from datasets.io.events import EventFileError, read_v2e_h5
-
-        events = read_v2e_h5(path)
-        if events.shape[0] == 0:
-            raise EventFileError(f"{path}: no events")
-        events = events.copy()
-        events["t"] -= events["t"][0]
-        sensor = (int(events["x"].max()) + 1, int(events["y"].max()) + 1, 2)
-        return events, sensor
-    raise ValueError(f"{path}: unsupported recording type {suffix!r} (expected .aedat4 or a v2e .h5)")
+    rec = read_any(path, sensor_size=sensor_size)
+    return rec.events, rec.sensor_size
 
 
 def window_starts(t_last_us: int, window_us: int, stride_us: int) -> np.ndarray:
@@ -104,14 +89,18 @@ def predict_recording(
     window_ms: float = 500.0,
     stride_ms: float = 250.0,
     batch_size: int = 32,
+    sensor_size=None,
 ) -> list[WindowPrediction]:
     """Predict the class of every sliding window of ``recording`` with ``loaded``'s model.
 
     Args:
         loaded: from :func:`benchmarks.runner.checkpoints.load_checkpoint`.
-        recording: ``.aedat4`` or v2e ``.h5`` (see :func:`read_recording`).
+        recording: ``.aedat4``, v2e ``.h5``, Prophesee ``.raw`` / ``.dat`` (see
+            :func:`read_recording`).
         window_ms, stride_ms: window length and step in ms (> 0).
         batch_size: windows per forward pass.
+        sensor_size: ``(W, H)`` for a recording that declares no sensor size (see
+            :func:`read_recording`).
 
     Returns:
         One :class:`WindowPrediction` per window (see :func:`window_starts`), in time order;
@@ -127,7 +116,7 @@ def predict_recording(
 
     window_us = int(round(window_ms * 1000))
     stride_us = int(round(stride_ms * 1000))
-    events, sensor = read_recording(recording)
+    events, sensor = read_recording(recording, sensor_size=sensor_size)
     t = events["t"]
     starts = window_starts(int(t[-1]), window_us, stride_us)
     lo = np.searchsorted(t, starts, side="left")
