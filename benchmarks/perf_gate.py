@@ -75,6 +75,7 @@ def measure_ratio(work, reference, rounds: int, *, slowdown: int = 1) -> dict[st
         slowdown: test hook; ``work`` runs this many times per timed call.
 
     Returns:
+        The dict
         ``{"ratio": median ratio, "ratio_spread": (max-min)/median over rounds,
         "path_ms": median path time, "reference_ms": median per-call reference time,
         "k": reference calls per round, "inner": path calls per timed call}``.

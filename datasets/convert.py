@@ -376,7 +376,7 @@ def write_preview(
     sensor_size: tuple[int, int, int],
     frames: np.ndarray | None = None,
 ) -> Path:
-    """Write a PNG: [first frame | last frame |] accumulated events (see :func:`event_image`).
+    """Write a PNG: ``[first frame | last frame |]`` accumulated events (see :func:`event_image`).
 
     Args:
         path: the ``.png`` to write (parents created).
