@@ -12,8 +12,8 @@ torch-bound), timed *interleaved* with it in the same run:
 * the verdict compares it with the baseline ratio recorded for this machine
   (``benchmarks/perf_baseline.json``, keyed by CPU model, core count, torch threads and torch
   version): ``ratio / baseline > threshold`` fails. The default threshold 1.5 sits between the
-  run-to-run spread of the ratio measured here (see the README) and the 2x slowdown the gate must
-  catch.
+  run-to-run spread of the ratio measured here (see docs/testing.md) and the 2x slowdown the
+  gate must catch.
 
 A deliberate slowdown for testing the gate itself: ``NEUROFER_PERF_INJECT_SLOWDOWN=<glob>`` makes
 every path matching the glob run its work twice per timed call (a 2x slowdown), without touching
