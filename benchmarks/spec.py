@@ -177,8 +177,8 @@ class Cell:
     """One cell of a grid; ``cell_id`` identifies it for resume.
 
     ``run_backend``: train in ``backend``, then transfer the trained model to ``run_backend``
-    (through NIR or the suite's canonical state, ``transfer_via``: :func:`backends.nir_exchange.
-    transfer`) and evaluate and measure it there; ``None`` (default) evaluates where it trained.
+    (through NIR or the suite's canonical state, ``transfer_via``:
+    :func:`backends.nir_exchange.transfer`) and evaluate and measure it there; ``None`` (default) evaluates where it trained.
     The backend part of the id is then ``"<backend>><run_backend>@<via>"``; ids of ordinary cells
     are unchanged.
 

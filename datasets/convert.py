@@ -508,8 +508,9 @@ def convert_sequence(
 
     Raises:
         ConvertError: unreadable source (the message names the file).
-        datasets.standardize.StandardizeError / FaceNotFoundError: standardization failed
-            (no face in the first frame, frames of different sizes, ...).
+        datasets.standardize.StandardizeError: standardization failed (its subclass
+            datasets.standardize.FaceNotFoundError: no face in the first frame; frames of
+            different sizes, ...).
         datasets.standardize.LandmarkModelMissingError: dlib or its model is not installed.
         datasets.events.EventFileError: the events cannot be written.
     """
@@ -822,7 +823,7 @@ def convert_ckplus(
 
     Raises:
         ConvertError: the CK+ layout is not found (see :func:`find_ckplus_sequences`).
-        datasets.base.DatasetError: ``folds_file`` is malformed.
+        datasets.common.DatasetError: ``folds_file`` is malformed.
         datasets.standardize.LandmarkModelMissingError: dlib or its model is not installed.
         ValueError: ``n_folds < 2``.
     """
