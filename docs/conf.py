@@ -42,7 +42,7 @@ extensions = [
 # .rst first: autosummary writes its generated pages with the first suffix
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "**/.gitkeep"]
+exclude_patterns = ["_build"]
 # MyST: ``:::`` fences, and anchors for headings so that ``page.md#section`` links resolve
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
@@ -62,8 +62,8 @@ napoleon_numpy_docstring = False
 # "Attributes:" sections as :ivar: fields, not separate entries (which would duplicate the
 # dataclass fields that autodoc documents itself)
 napoleon_use_ivar = True
-# Optional frameworks and services: mocked so that the build neither needs them nor spends time
-# importing them (the modules that use them import them lazily or through a guarded helper).
+# Optional frameworks and services: mocked, so that the build needs none of them installed and
+# spends no time importing them.
 autodoc_mock_imports = [
     "lava",
     "spikingjelly",
@@ -82,17 +82,18 @@ autodoc_mock_imports = [
 
 # -- Warnings -----------------------------------------------------------------------------------
 # Nitpicky, for the references this project can check offline: a cross-reference to a name
-# qualified by one of its packages (``:func:`benchmarks.spec.Recipe```, ``:mod:`reports.stats```)
+# qualified by one of its packages (``:class:`benchmarks.spec.Recipe```, ``:mod:`reports.stats```)
 # that resolves to nothing is an error (a module that moved, a function renamed). References to
 # third-party and standard-library names cannot resolve without intersphinx (off: no network),
 # and napoleon turns free text in "Args:"/"Returns:" types into unqualified references; those are
 # let through by _skip_unchecked_reference below, not listed one by one.
 nitpicky = True
 CHECKED_PREFIXES = ("datasets.", "backends.", "benchmarks.", "reports.", "run_bench.")
+# (patterns match the whole target)
 nitpick_ignore_regex = [
     # private names (``_HeavisideSpike``, a base class that show-inheritance names): not documented
     (r"py:.*", r"(datasets|backends|benchmarks|reports)(\.\w+)*\._\w+"),
-    # type variables (``datasets.common.T``) in generic signatures: not documented objects
+    # type variables (``datasets.common.T``: one capital letter) in generic signatures
     (r"py:.*", r"(datasets|backends|benchmarks|reports)(\.\w+)*\.[A-Z]"),
 ]
 
