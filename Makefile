@@ -1,16 +1,18 @@
 # NeuroFER-Bench: set-up, tests and the default benchmark.
 #   make setup   create .venv and install everything (quick when nothing changed)
-#   make test    the unit tests, then the performance and accuracy regression gates (what CI runs)
+#   make test    the unit tests, the docs build, then the performance and accuracy gates (what CI runs)
 #   make unit    the unit and end-to-end tests only
+#   make docs    build the documentation site into docs/_build/html (warnings are errors)
+#   make docs-serve  build it, then serve it on http://localhost:$(DOCS_PORT) (default 8000)
 #   make gates   the performance gate and the accuracy gate only
-#   make bench   run the default benchmark grid (3 backends x built-in dataset)
+#   make bench   run the default benchmark grid (every backend x built-in dataset)
 #   make perf    the pytest-benchmark performance benchmarks (tests/perf)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test unit gates perf-gate accuracy-gate bench lint perf clean
+.PHONY: setup test unit docs docs-serve gates perf-gate accuracy-gate bench lint perf clean
 
 setup: $(STAMP)
 
@@ -19,8 +21,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# 1. torch first, the CPU wheel (an unpinned torch pulls a multi-GB CUDA build)
 	$(PY) -m pip install -q torch==2.13.0
-	# 2. the project with its test tools and the video-to-events extra
-	$(PY) -m pip install -q -e '.[dev,convert]'
+	# 2. the project with its test tools, the video-to-events extra and the docs tools
+	$(PY) -m pip install -q -e '.[dev,convert,docs]'
 	# 3. packages whose declared pins are wrong for Python 3.11 / torch 2.13 / numpy 2:
 	#    lava-dl (declares Python<3.11, torch<2.4, numpy<2; its SLAYER runs fine here) and
 	#    neurobench (declares torchaudio, which it does not need for our metrics).
@@ -38,10 +40,23 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps sinabs==3.1.3
 	touch $(STAMP)
 
-test: unit gates
+test: unit docs gates
 
 unit: setup
 	$(PY) -m pytest -q -m "not perf"
+
+# The documentation site (Sphinx + MyST, docs/conf.py), built from scratch each time: the API
+# pages are generated from the packages' modules (docs/api/, ignored by git), and a stale page of a
+# moved module must not survive. -W --keep-going: every warning fails the build (a broken internal
+# link or toctree entry, a module that fails to import, malformed docstring markup), all reported.
+DOCS_PORT ?= 8000
+docs: setup
+	rm -rf docs/_build docs/api
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
+docs-serve: docs
+	$(PY) -m http.server --directory docs/_build/html $(DOCS_PORT)
 
 gates: perf-gate accuracy-gate
 

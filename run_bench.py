@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "failure; exit 1 if any.")
     val.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     val.add_argument("--allow-missing-predictions", action="store_true",
-                     help="accept records without per-sample predictions (round-1 runs)")
+                     help="accept records without per-sample predictions (runs of version 0.1.0)")
     val.set_defaults(func=cmd_validate)
 
     spd = sub.add_parser("speed", parents=[_COMMON],

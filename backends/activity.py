@@ -292,8 +292,8 @@ def membrane_updates(v_pre: torch.Tensor) -> int:
     time step) and counts every element of the first step, then, at each later step, the
     elements whose ``mem`` changed: ``numel(v[0]) + sum_{t >= 1} count_nonzero(v[t] - v[t-1])``.
     snntorch's ``Leaky`` (``reset_delay=True``) keeps the potential *before* its own reset, so
-    ``v`` is the canonical pre-reset potential (:func:`backends.torch_blocks.
-    canonical_neuron_reference`).
+    ``v`` is the canonical pre-reset potential
+    (:func:`backends.torch_blocks.canonical_neuron_reference`).
 
     Args:
         v_pre: ``(T, B, ...)`` pre-reset membrane potential, time first.

@@ -84,8 +84,8 @@ def layer_spikes(
     """Each neuron layer's output spikes for input ``x`` ``(B, T, 2, H, W)``.
 
     Returns:
-        ``({module name: spikes as the layer returned them (time-major, (T*B, ...))}, logits
-        (B, K))``.
+        A pair
+        ``({module name: spikes as the layer returned them (time-major, (T*B, ...))}, logits (B, K))``.
     """
     captured: dict[str, torch.Tensor] = {}
     hooks = []

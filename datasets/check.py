@@ -6,7 +6,7 @@ without its file check and applies :func:`datasets.io.events.event_file_problems
 missing files, unreadable (truncated) HDF5 files and every event rule (coordinates inside the
 sensor, polarity 0/1, sorted time, not empty), all collected in one :class:`DatasetCheck`. A
 malformed index file (``folds.csv``) becomes a :class:`Problem` too; a wholly absent dataset
-raises :class:`~datasets.base.DatasetNotFoundError` (absent is not broken). Frames datasets (SEE)
+raises :class:`~datasets.common.DatasetNotFoundError` (absent is not broken). Frames datasets (SEE)
 are checked for missing sequence folders only; no image is decoded.
 
 Cache: the result per event file is stored with the file's ``(size, mtime_ns)``, the sensor size,
@@ -295,7 +295,7 @@ def check_dataset(
     event dataset every sequence's file goes through
     :func:`datasets.io.events.event_file_problems` with the dataset's ``sensor_size`` (missing,
     unreadable, every event rule). For a frames dataset (SEE) the missing sequence folders are
-    reported. A :class:`~datasets.base.DatasetError` at open (e.g. a malformed ``folds.csv``;
+    reported. A :class:`~datasets.common.DatasetError` at open (e.g. a malformed ``folds.csv``;
     its message names the file, line and field) becomes the single problem of the result.
 
     Args:

@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = 2
 """Version of the training data pipeline, recorded in every record (``provenance.pipeline``).
-1: round 1 (numpy EDAs per sample in the main process, one random stream per cell shared by
-shuffling and augmentation); 2: this module (decoded-once store, fused EDAs bit-identical to the
-numpy reference, augmentation streams per (seed, epoch, sample), DataLoader workers)."""
+1: version 0.1.0 (numpy EDAs per sample in the main process, one random stream per cell shared by
+shuffling and augmentation); 2: this module, since version 0.2.0 (decoded-once store, fused EDAs
+bit-identical to the numpy reference, augmentation streams per (seed, epoch, sample), DataLoader
+workers)."""
 
 
 def pipeline_info(augment: bool, workers: int) -> dict[str, Any]:

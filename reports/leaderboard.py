@@ -236,7 +236,7 @@ class Column:
     better: str | None = None  # "max" / "min": which value is best (bold in paper tables)
 
 
-_Column = Column  # the name of earlier rounds
+_Column = Column  # its name in version 0.1.0, kept for code that imports it
 
 LEADERBOARD_COLUMNS: tuple[Column, ...] = (
     Column("war", "WAR (%)", scale=100.0, decimals=1, ci=True, better="max"),

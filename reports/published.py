@@ -1,7 +1,7 @@
 """Published numbers (from the papers) as report sections of their own, with footnotes.
 
-The numbers come from the project's data file through :func:`benchmarks.results.published.
-published_for`; they are shown for the datasets of the records at hand, one table per dataset,
+The numbers come from the project's data file through
+:func:`benchmarks.results.published.published_for`; they are shown for the datasets of the records at hand, one table per dataset,
 **never** mixed into the suite's statistics (no mean, interval, comparison or rank uses them).
 
 Table layout (:class:`PublishedTable`): one row per ``(paper, model)``; columns ``model``,

@@ -41,7 +41,7 @@ def _recipe(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def group_key(rec: dict[str, Any]) -> tuple[str, ...]:
-    """``(dataset, protocol, backend, arch, task, method)`` of a record (round-1 records have
+    """``(dataset, protocol, backend, arch, task, method)`` of a record (records of version 0.1.0 have
     no task or method: ``classification`` / ``standard``)."""
     cell = rec.get("cell") or {}
     r = _recipe(rec)

@@ -92,7 +92,7 @@ def expected_params(arch, num_classes: int, *, ann: bool) -> int | None:
 
 def test_expected_params_by_hand():
     # tiny, K = 7: conv 2*16*25 = 800, 16*32*9 = 4,608, 32*32*9 = 9,216; BN 2*(16+32+32) = 160;
-    # fc 32*6*6*7 = 8,064 -> 22,848. SEW-ResNet-18 (2 input channels, K = 7): 11,176,960 (round 1,
+    # fc 32*6*6*7 = 8,064 -> 22,848. SEW-ResNet-18 (2 input channels, K = 7): 11,176,960 (since 0.1.0,
     # checked against torchvision's resnet18 layout: 11,689,512 - 3*64*49 + 2*64*49 - 512*1000 -
     # 1000 + 512*7).
     assert expected_params(get_arch("tiny"), 7, ann=False) == 22_848

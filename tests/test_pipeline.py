@@ -368,7 +368,7 @@ def test_unaugmented_batches_equal_todays(root: Path) -> None:
     old = []
     for _ in range(2):
         for idx in batches(len(data.train.y), bs, old_rng):
-            old.append((idx, data.train.x[idx], data.train.y[idx]))  # round 1: cached tensors
+            old.append((idx, data.train.x[idx], data.train.y[idx]))  # 0.1.0: cached tensors
     new, new_rng = _collect(data, seed, batch_size=bs)
     assert len(new) == len(old)
     for (i0, x0, y0), (i1, x1, y1, f1) in zip(old, new, strict=True):

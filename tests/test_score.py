@@ -130,7 +130,7 @@ def test_real_run_mean_and_std_over_the_20_passes(run: str) -> None:
 @needs_seen
 def test_released_seen_war_is_the_published_83_6() -> None:
     # SEEN's released E4_S3 predictions: WAR 83.6 (mean over the 20 passes), the value the SEEN
-    # repository's own read_20json_result.py prints for these files (cross-checked in round 1)
+    # repository's own read_20json_result.py prints for these files (cross-checked for version 0.1.0)
     s = score_seen_run(SEEN / "E4_S3").summary
     assert round(100 * s["war"], 1) == 83.6
 

@@ -1,5 +1,5 @@
 """Training options and training-state checkpoints: a killed cell resumes and ends as if it had
-never stopped; the round-2 recipe fields keep the cell ids of round 1."""
+never stopped; recipe fields added after version 0.1.0 keep the cell ids of 0.1.0."""
 
 from __future__ import annotations
 
@@ -65,17 +65,55 @@ def test_state_of_another_cell_is_not_used(tmp_path):
     assert T._load_state(path, cell) is None  # unreadable: start at epoch 0, never crash
 
 
-def test_round2_recipe_fields_keep_round1_cell_ids():
-    # The round-1 digest: SHA-1 of the sorted JSON of the 15 round-1 fields (values written out
-    # here by hand from round 1's defaults, with the default grid's epochs 30 / batch 16).
-    round1 = {"epochs": 30, "batch_size": 16, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
-              "weight_decay": 5e-4, "schedule": "cosine", "val_fraction": 0.15, "selection": "val",
-              "augment": False, "binarize": False, "latency_runs": 30, "warmup_runs": 5,
-              "throughput_batch_size": 32, "codecarbon": True}
-    want = hashlib.sha1(json.dumps(round1, sort_keys=True).encode()).hexdigest()[:8]
+# The 15 recipe fields of version 0.1.0 at their defaults, written out by hand from 0.1.0's
+# ``Recipe`` (benchmarks/results/spec.py at 694f2c8), with the default grid's epochs 30 / batch 16.
+V010_DEFAULTS = {"epochs": 30, "batch_size": 16, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
+                 "weight_decay": 5e-4, "schedule": "cosine", "val_fraction": 0.15,
+                 "selection": "val", "augment": False, "binarize": False, "latency_runs": 30,
+                 "warmup_runs": 5, "throughput_batch_size": 32, "codecarbon": True}
+# Every field added since 0.1.0 that changes what a cell computes, with a value off its default.
+LATER_FIELDS_OFF_DEFAULT = {"amp": "bf16", "channels_last": True, "compile": True,
+                            "task": "va_regression", "method": "baseline",
+                            "adam_betas": [0.5, 0.99]}
+# Fields that change how a cell runs, not what it computes: never in the digest.
+HOW_NOT_WHAT = {"workers": 2, "checkpoint_every": 10}
+
+
+def _sha(d):
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def test_recipe_fields_added_after_0_1_0_keep_its_cell_ids():
+    from dataclasses import fields
+
+    # a new Recipe field must be classified here (and keep the ids while at its default)
+    names = {f.name for f in fields(Recipe)}
+    assert names == set(V010_DEFAULTS) | set(LATER_FIELDS_OFF_DEFAULT) | set(HOW_NOT_WHAT)
+    want = _sha(V010_DEFAULTS)
+    # the digest and a default cell's id as the 0.1.0 code (694f2c8) printed them
+    assert want == "3ee59d60"
     assert Recipe().digest() == want
-    assert Recipe(workers=2, checkpoint_every=10).digest() == want  # how a cell runs, not what
-    assert Recipe(amp="bf16").digest() != want  # what it computes
+    assert Cell(dataset="synthetic-fer-dvs", backend="snntorch", arch="tiny").cell_id == (
+        "synthetic-fer-dvs/folds/f0/snntorch/tiny/s0/3ee59d60/cpu")
+    defaults = {f.name: f.default for f in fields(Recipe)}
+    for name, off in LATER_FIELDS_OFF_DEFAULT.items():
+        # named explicitly at its default: the 0.1.0 id; off it: the field enters the digest
+        assert Recipe(**{name: defaults[name]}).digest() == want, name
+        assert Recipe(**{name: off}).digest() == _sha({**V010_DEFAULTS, name: off}), name
+    assert Recipe(**LATER_FIELDS_OFF_DEFAULT).digest() == _sha(
+        {**V010_DEFAULTS, **LATER_FIELDS_OFF_DEFAULT})
+    for name, value in HOW_NOT_WHAT.items():
+        assert Recipe(**{name: value}).digest() == want, name
+
+
+def test_paper_scale_grid_cell_ids_are_those_of_0_1_0():
+    from benchmarks.runner.grid import load_grid
+
+    # first cell of each paper-scale grid as the 0.1.0 code (694f2c8) listed it
+    assert load_grid("spiking_fer").cells()[0].cell_id == (
+        "ckplus-dvs/folds/f0/snntorch/sew_resnet18/s0/0a6cb9e7/cuda")
+    assert load_grid("spiking_fer_legacy").cells()[0].cell_id == (
+        "ckplus-dvs/folds/f0/snntorch/sew_resnet18/s0/632755f0/cuda")
 
 
 def test_recipe_rejects_bad_training_options():

@@ -4,6 +4,7 @@ problem reported; the predictions field of the record schema; CITATION.cff."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -233,8 +234,13 @@ def test_citation_cff_names_the_benchmark_version() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert cff["cff-version"] == "1.2.0"
     assert cff["title"] == "NeuroFER-Bench"
-    assert str(cff["version"]) == project["version"] == "0.1.0"
+    assert str(cff["version"]) == project["version"]
     assert cff["message"] and cff["authors"]
+    # the version's release (0.3.0 for 0.3.0.dev0) has its section in the changelog
+    release = re.fullmatch(r"(\d+\.\d+\.\d+)(\.dev\d+)?", project["version"])
+    assert release, project["version"]
+    headings = re.findall(r"^## (\d+\.\d+\.\d+)", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert headings and headings[0] == release.group(1)  # the newest section comes first
 
 
 @pytest.mark.slow

@@ -76,7 +76,7 @@ and maps to the canonical neuron of :mod:`backends.specs` with
 Surrogate gradient. SLAYER's spike function (``spike/spike.py``, ``_spike_backward``; Shrestha &
 Orchard, "SLAYER: Spike Layer Error Reassignment in Time", NeurIPS 2018: the derivative of the
 spike function is replaced by the probability density of a spike-state change,
-``rho = alpha exp(-beta |u - threshold|)``, a Laplace kernel) has the derivative
+``rho = alpha exp(-beta |u - threshold|)``, a Laplace kernel) has the derivative::
 
     ds/dv = scale_rho / (2 tau_rho) * exp(-|v - threshold| / tau_rho),
     tau_rho = TAU_RHO_MULT * tau_grad * threshold,  scale_rho = SCALE_RHO_MULT * scale_grad

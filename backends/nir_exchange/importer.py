@@ -125,7 +125,12 @@ class FrameworkNIRModel(nn.Module):
     :func:`backends.equality.layer_spikes`).
 
     Attributes:
-        framework, net (the reader's module), arch, input_shape, num_classes, layers.
+        framework: the framework whose reader built ``net``.
+        net: the reader's module.
+        arch: the architecture recovered from the graph.
+        input_shape: ``(T, 2, H, W)`` of one sample.
+        num_classes: its number of classes.
+        layers: its layers, as recovered from the graph.
     """
 
     spiking = False  # the wrapper itself is not a neuron layer (see backends.equality)

@@ -42,6 +42,7 @@ def grid_accuracies(records: list[dict], grid) -> dict[str, dict]:
     """Mean test accuracy per backend over the grid's cells found in ``records``.
 
     Returns:
+        The dict
         ``{backend: {"accuracy": mean or None, "cells": n_ok, "errors": [messages],
         "num_classes": K}}`` for every backend of ``grid``.
     """

@@ -12,8 +12,8 @@ torch-bound), timed *interleaved* with it in the same run:
 * the verdict compares it with the baseline ratio recorded for this machine
   (``benchmarks/gates/perf_baseline.json``, keyed by CPU model, core count, torch threads and torch
   version): ``ratio / baseline > threshold`` fails. The default threshold 1.5 sits between the
-  run-to-run spread of the ratio measured here (see the README) and the 2x slowdown the gate must
-  catch.
+  run-to-run spread of the ratio measured here (see docs/testing.md) and the 2x slowdown the
+  gate must catch.
 
 A deliberate slowdown for testing the gate itself: ``NEUROFER_PERF_INJECT_SLOWDOWN=<glob>`` makes
 every path matching the glob run its work twice per timed call (a 2x slowdown), without touching
@@ -75,6 +75,7 @@ def measure_ratio(work, reference, rounds: int, *, slowdown: int = 1) -> dict[st
         slowdown: test hook; ``work`` runs this many times per timed call.
 
     Returns:
+        The dict
         ``{"ratio": median ratio, "ratio_spread": (max-min)/median over rounds,
         "path_ms": median path time, "reference_ms": median per-call reference time,
         "k": reference calls per round, "inner": path calls per timed call}``.

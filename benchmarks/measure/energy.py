@@ -150,6 +150,7 @@ def estimate_energy(
         node: a key of :data:`ENERGY_PER_OP_PJ` (default ``"45nm"``: 32-bit float).
 
     Returns:
+        The dict
         ``{"energy_uj_per_inference": float (µJ), "energy_model": str, "energy_node": node,
         "energy_ac_pj": E_AC, "energy_mac_pj": E_MAC}``.
 
@@ -860,6 +861,8 @@ def energy_metrics(
             by the forward call); 1 = one inference at a time.
 
     Returns:
+        The flat record metrics, as follows.
+
         * the default (unchanged): ``energy_uj_per_inference``, ``energy_model``,
           ``energy_node``, ``energy_ac_pj``, ``energy_mac_pj``;
         * per model of :data:`ENERGY_MODELS`: ``energy_uj_per_inference__<model>`` (µJ; ``None``

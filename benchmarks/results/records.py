@@ -64,6 +64,7 @@ from datasets.common import InputError
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
+"""Version of the record schema this code writes; older records are migrated on reading."""
 RESULTS_FILE = "results.jsonl"
 STATUSES = ("ok", "error", "skipped")
 KINDS = ("trained", "published", "robustness")

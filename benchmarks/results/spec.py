@@ -30,7 +30,7 @@ METHODS = ("standard", "baseline", "elim")
 and MSE for valence-arousal), ``baseline`` (FER-Zoo's Baseline: MSE + 0.5 (PCC + CCC) loss on
 valence-arousal) and ``elim`` (FER-Zoo's ELIM: optimal-transport identity matching; needs
 identity labels)."""
-_ROUND1_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+_V010_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
                   "val_fraction", "selection", "augment", "binarize", "latency_runs", "warmup_runs",
                   "throughput_batch_size", "codecarbon")
 _HOW_NOT_WHAT = ("workers", "checkpoint_every")
@@ -87,7 +87,7 @@ class Recipe:
         adam_betas: Adam's ``(beta1, beta2)`` (torch's default ``(0.9, 0.999)``; FER-Zoo trains
             with ``(0.5, 0.99)``, see :data:`benchmarks.runner.methods.FER_ZOO_RECIPE`).
 
-    The fields after ``codecarbon`` were added in round 2; :meth:`digest` leaves them out while
+    The fields after ``codecarbon`` were added in version 0.2.0; :meth:`digest` leaves them out while
     they keep their defaults, so cells of earlier runs keep their ids.
     """
 
@@ -160,14 +160,15 @@ class Recipe:
 
     def digest(self) -> str:
         """Short stable hash of the recipe (part of the cell id): SHA-1 of the sorted JSON of the
-        round-1 fields plus every later field that differs from its default. ``workers`` and
-        ``checkpoint_every`` never enter it: they change how a cell runs, not what it computes."""
+        fields of version 0.1.0 plus every later field that differs from its default, so that the
+        cell ids of earlier versions stay valid. ``workers`` and ``checkpoint_every`` never enter
+        it: they change how a cell runs, not what it computes."""
         d = asdict(self)
         d["adam_betas"] = list(self.adam_betas)
         defaults = {f.name: f.default for f in fields(self)}
         defaults["adam_betas"] = list(defaults["adam_betas"])
         keep = {k: v for k, v in d.items()
-                if k in _ROUND1_FIELDS or (k not in _HOW_NOT_WHAT and v != defaults[k])}
+                if k in _V010_FIELDS or (k not in _HOW_NOT_WHAT and v != defaults[k])}
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -176,8 +177,8 @@ class Cell:
     """One cell of a grid; ``cell_id`` identifies it for resume.
 
     ``run_backend``: train in ``backend``, then transfer the trained model to ``run_backend``
-    (through NIR or the suite's canonical state, ``transfer_via``: :func:`backends.nir_exchange.
-    transfer`) and evaluate and measure it there; ``None`` (default) evaluates where it trained.
+    (through NIR or the suite's canonical state, ``transfer_via``:
+    :func:`backends.nir_exchange.transfer`) and evaluate and measure it there; ``None`` (default) evaluates where it trained.
     The backend part of the id is then ``"<backend>><run_backend>@<via>"``; ids of ordinary cells
     are unchanged.
 

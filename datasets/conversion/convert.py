@@ -376,7 +376,7 @@ def write_preview(
     sensor_size: tuple[int, int, int],
     frames: np.ndarray | None = None,
 ) -> Path:
-    """Write a PNG: [first frame | last frame |] accumulated events (see :func:`event_image`).
+    """Write a PNG: ``[first frame | last frame |]`` accumulated events (see :func:`event_image`).
 
     Args:
         path: the ``.png`` to write (parents created).
@@ -508,8 +508,9 @@ def convert_sequence(
 
     Raises:
         ConvertError: unreadable source (the message names the file).
-        datasets.conversion.standardize.StandardizeError / FaceNotFoundError: standardization failed
-            (no face in the first frame, frames of different sizes, ...).
+        datasets.conversion.standardize.StandardizeError: standardization failed (its subclass
+            datasets.conversion.standardize.FaceNotFoundError: no face in the first frame; frames of
+            different sizes, ...).
         datasets.conversion.standardize.LandmarkModelMissingError: dlib or its model is not installed.
         datasets.io.events.EventFileError: the events cannot be written.
     """
@@ -822,7 +823,7 @@ def convert_ckplus(
 
     Raises:
         ConvertError: the CK+ layout is not found (see :func:`find_ckplus_sequences`).
-        datasets.base.DatasetError: ``folds_file`` is malformed.
+        datasets.common.DatasetError: ``folds_file`` is malformed.
         datasets.conversion.standardize.LandmarkModelMissingError: dlib or its model is not installed.
         ValueError: ``n_folds < 2``.
     """

@@ -95,7 +95,7 @@ GENERATOR_VERSION = "1.0"
 """Version of the generator; a change of the drawing or of the conversion bumps it (cache key)."""
 
 METADATA_VERSION = 2
-"""Version of ``metadata.csv``'s content (not a cache key of the events): 1 = round 1 (no
+"""Version of ``metadata.csv``'s content (not a cache key of the events): 1 = version 0.1.0 (no
 valence/arousal), 2 = with ``valence`` and ``arousal``. A tree of an older version has its
 metadata (and manifest) rewritten, never its event files."""
 
@@ -1083,7 +1083,7 @@ class SyntheticFerDVS(FerDVSDataset):
                                    f"is not one of {LIGHTING_CONDITIONS}")
             for col in VA_COLUMNS:
                 if col not in row:
-                    continue  # a round-1 file: no VA targets (open() upgrades it)
+                    continue  # a 0.1.0 file: no VA targets (open() upgrades it)
                 try:
                     value = float(row[col])
                 except (TypeError, ValueError):
