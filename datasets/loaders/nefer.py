@@ -938,17 +938,19 @@ def write_nefer_tree(root: str | Path, *, annotations: dict[str, dict[str, list[
                      annotation_dir: str | Path | None = None, users: set[str] | None = None,
                      frame_size: tuple[int, int] = (32, 24), tbr_bits: int = 8,
                      rgb_size: tuple[int, int] | None = (16, 12), distinct_frames: int = 0,
-                     density: float = 0.1, seed: int = 0) -> Path:
+                     density: float = 0.1, link_copies: bool = False, seed: int = 0) -> Path:
     """Write a NEFER tree in the published layout under ``root/NEFER`` with generated frames.
 
     Annotations come from ``annotation_dir`` (a folder holding ``expected_emotions/`` and
     ``reported_emotions/`` as in the repository, e.g. the real files) or from ``annotations``
     (:func:`synthetic_annotations`); ``users`` keeps only those users' rows. Every frame named by
     the event and RGB files is written: event frames as grey PNGs with ``tbr_bits``-bit samples
-    (each bit set with probability ``density``, more often in the middle of the sequence), RGB
+    (each bit set with probability ``density`` inside a central face ellipse, 2 % of that
+    outside, more often in the middle of the sequence), RGB
     frames as 8-bit RGB PNGs (``rgb_size`` ``(W, H)``; ``None`` writes none).
     ``distinct_frames > 0`` generates that many distinct event images and writes copies of their
-    bytes (for large trees, where encoding each PNG would dominate).
+    bytes (for large trees, where encoding each PNG would dominate); with ``link_copies`` the
+    copies are hard links to files in ``NEFER/.frame_pool/`` (no disk space per copy).
 
     Returns:
         The NEFER folder.
@@ -967,12 +969,16 @@ def write_nefer_tree(root: str | Path, *, annotations: dict[str, dict[str, list[
                                    for p in sorted(src.glob("*.csv"))}
     rng = np.random.default_rng(seed)
     w, h = frame_size
+    yy, xx = np.mgrid[0:h, 0:w]
+    # events concentrate on a face: an ellipse of half-axes w/5, h/3 in the middle (full rate),
+    # sensor noise elsewhere (2 % of the rate)
+    face = np.where(((xx - w / 2) / (w / 5)) ** 2 + ((yy - h / 2) / (h / 3)) ** 2 <= 1, 1.0, 0.02)
 
     def tbr_png(frame: int) -> bytes:
         import io
 
         p = density * (0.5 + np.sin(np.pi * frame / (FRAMES_PER_SEQUENCE - 1)))
-        bits = rng.random((tbr_bits, h, w)) < min(p, 1.0)
+        bits = rng.random((tbr_bits, h, w)) < np.minimum(p * face, 1.0)
         codes = (bits * (1 << np.arange(tbr_bits)).reshape(-1, 1, 1)).sum(0)
         buf = io.BytesIO()
         if tbr_bits == 16:
@@ -986,6 +992,12 @@ def write_nefer_tree(root: str | Path, *, annotations: dict[str, dict[str, list[
         return buf.getvalue()
 
     pool = [tbr_png(i % FRAMES_PER_SEQUENCE) for i in range(distinct_frames)]
+    pool_files: list[Path] = []
+    if link_copies and pool:
+        (directory / ".frame_pool").mkdir(parents=True, exist_ok=True)
+        for i, data in enumerate(pool):
+            pool_files.append(directory / ".frame_pool" / f"{i}.png")
+            pool_files[-1].write_bytes(data)
     rgb_png = None
     for folder, files in annotations.items():
         out = directory / "annotations" / folder
@@ -1003,7 +1015,11 @@ def write_nefer_tree(root: str | Path, *, annotations: dict[str, dict[str, list[
                     continue
                 path.parent.mkdir(parents=True, exist_ok=True)
                 frame = int(_FRAME_NAME.fullmatch(rel[-1]).group(1))
-                if "_event" in name:
+                if "_event" in name and pool_files:
+                    import os
+
+                    os.link(pool_files[n % len(pool_files)], path)
+                elif "_event" in name:
                     path.write_bytes(pool[n % len(pool)] if pool else tbr_png(frame))
                 elif rgb_size is not None:
                     if rgb_png is None:
