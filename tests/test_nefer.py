@@ -21,6 +21,7 @@ import pytest
 from datasets.loaders.nefer import (
     NEFERDataset,
     NEFERError,
+    NEFERRawDataset,
     index_nefer,
     read_tbr,
     synthetic_annotations,
@@ -380,3 +381,71 @@ def test_registry_imports_sub_packages(tmp_path, monkeypatch):
     finally:
         for m in [m for m in sys.modules if m == "fakepkg" or m.startswith("fakepkg.")]:
             del sys.modules[m]
+
+
+# --------------------------------------------------------------------------------------------
+# nefer-raw: the raw recordings binned like every event dataset (wiring, with a stand-in reader)
+# --------------------------------------------------------------------------------------------
+
+
+def _fake_reader(monkeypatch, sensor=(64, 48, 2)):
+    """A stand-in for datasets.io.prophesee whose recordings are .npy files of suite events."""
+    import sys
+    import types
+
+    mod = types.ModuleType("datasets.io.prophesee")
+
+    def read_prophesee(path, sensor_size=None):
+        return types.SimpleNamespace(events=np.load(path), sensor_size=sensor)
+
+    mod.read_prophesee = read_prophesee
+    monkeypatch.setitem(sys.modules, "datasets.io.prophesee", mod)
+
+
+def _write_raw(directory: Path, user: str, sequence: str, seed: int) -> np.ndarray:
+    from datasets.events import make_events
+
+    rng = np.random.default_rng(seed)
+    n = 500
+    ev = make_events(np.sort(rng.integers(0, 100_000, n)), rng.integers(0, 64, n),
+                     rng.integers(0, 48, n), rng.integers(0, 2, n))
+    path = directory / "event_raw" / user / f"{sequence}.raw"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        np.save(fh, ev)
+    return ev
+
+
+def test_nefer_raw_bins_events_with_two_channels(tmp_path, monkeypatch):
+    from backends.specs import get_arch
+    from benchmarks.data import clear_caches, load_cell_data
+    from benchmarks.spec import Cell
+    from datasets.check import check_dataset
+
+    _fake_reader(monkeypatch)
+    d = _synthetic_tree(tmp_path, clips=2)
+    ds = NEFERDataset(tmp_path)
+    written = {}
+    for i, s in enumerate(ds.sequences):
+        if i == 3:
+            continue  # one sequence without its recording
+        written[s.sequence] = _write_raw(d, s.subject, s.sequence, i)
+    with pytest.raises(NEFERError, match="1 problem: .*no raw recording") as err:
+        NEFERRawDataset(tmp_path)
+    assert [p.field for p in err.value.problems] == ["raw"]
+    problems = check_dataset("nefer-raw", tmp_path).problems
+    assert [(p.field, p.value) for p in problems] == [("raw", "missing")]
+    missing = ds.sequences[3]
+    written[missing.sequence] = _write_raw(d, missing.subject, missing.sequence, 3)
+    raw = NEFERRawDataset(tmp_path)
+    assert raw.name == "nefer-raw" and raw.sensor_size == (64, 48, 2) and raw.in_channels == 2
+    assert raw.data_format["raw"] == {"files": 10, "format": "raw", "sensor_size": [64, 48, 2]}
+    assert np.array_equal(raw.load_events(5), written[raw.sequences[5].sequence])
+    clear_caches()
+    data = load_cell_data(Cell("nefer-raw", "ann", "tiny", protocol="official"),
+                          get_arch("tiny"), tmp_path)
+    assert tuple(data.train.x.shape[1:]) == (8, 2, 48, 48)
+    # both polarities arrive (the written events are ~half ON, half OFF), one channel each
+    x = data.test.x[0]
+    assert float(x[:, 0].sum()) > 0 and float(x[:, 1].sum()) > 0
+    clear_caches()

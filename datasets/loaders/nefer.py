@@ -600,9 +600,9 @@ class NEFERDataset(EventDataset):
             (``user_01``), ``sequence`` = event sequence name, ``label`` = class index, ``path``
             = event-frame folder, ``extra`` = ``{"split", "rgb_sequence", "rgb_dir", "raw",
             "frames", "emotion"}``.
-        sensor_size: ``(W, H, 1)`` of the event frames (read from the first frame), or of the
-            raw recordings' sensor once one has been read.
+        sensor_size: ``(W, H, 1)`` of the event frames (read from the first frame).
         data_format: what was read from the files (see :meth:`describe_format`).
+        raw_sensor_size: ``(W, H, 2)`` of the raw recordings once one has been read, else None.
         subject_k, subject_seed: folds and seed of the ``subject`` protocol.
     """
 
@@ -662,6 +662,7 @@ class NEFERDataset(EventDataset):
                                 "frames": s["frames"], "emotion": s["label"]})
             for s in found
         ]
+        self.raw_sensor_size: tuple[int, ...] | None = None
         self.data_format = self.describe_format()
         ev = self.data_format.get("event_frames")
         if ev is not None:
@@ -827,8 +828,9 @@ class NEFERDataset(EventDataset):
 
     def load_events(self, index: int) -> np.ndarray:
         """The raw events ``(t, x, y, p)`` of sequence ``index``, read with
-        :func:`datasets.io.prophesee.read_prophesee`; the recording's sensor size is recorded in
-        :attr:`data_format` (``raw.sensor_size``) and :attr:`sensor_size`.
+        :func:`datasets.io.prophesee.read_prophesee` (sensor size from the recording's header or
+        camera plugin); that sensor size is recorded in :attr:`data_format` (``raw.sensor_size``)
+        and in :attr:`raw_sensor_size`.
 
         Raises:
             DatasetError: no raw recording for the sequence, or no Prophesee reader installed.
@@ -843,10 +845,9 @@ class NEFERDataset(EventDataset):
         except ImportError as exc:
             raise DatasetError(f"{raw}: no Prophesee reader available ({exc})") from exc
         rec = read_prophesee(raw, sensor_size=None)
-        size = tuple(int(v) for v in rec.sensor_size)
+        self.raw_sensor_size = tuple(int(v) for v in rec.sensor_size)
         if self.data_format.get("raw") is not None:
-            self.data_format["raw"]["sensor_size"] = list(size)
-        self.sensor_size = size
+            self.data_format["raw"]["sensor_size"] = list(self.raw_sensor_size)
         return rec.events
 
     # -- protocols -------------------------------------------------------------------------
@@ -1031,3 +1032,83 @@ def write_nefer_tree(root: str | Path, *, annotations: dict[str, dict[str, list[
                         rgb_png = buf.getvalue()
                     path.write_bytes(rgb_png)
     return directory
+
+
+@register_dataset
+class NEFERRawDataset(NEFERDataset):
+    """NEFER's raw event recordings (``event_raw/``), binned like every event dataset
+    (2 polarity channels), with the same annotations, label sets, protocols and RGB intensity
+    input as :class:`NEFERDataset`.
+
+    Class attributes: ``name`` ``"nefer-raw"``, ``provides`` ``("events", "intensity")``,
+    ``in_channels`` 2. The recordings are read with :func:`datasets.io.prophesee.read_prophesee`;
+    the sensor size is the first recording's (read when the dataset is opened), and every later
+    recording must have the same.
+
+    Raises (constructor, besides :class:`NEFERDataset`'s):
+        NEFERError: sequences without a raw recording (all counted, the first named), or no
+            Prophesee reader installed.
+    """
+
+    name: ClassVar[str] = "nefer-raw"
+    aliases: ClassVar[tuple[str, ...]] = ("NEFER-raw",)
+    provides: ClassVar[tuple[str, ...]] = ("events", "intensity")
+    in_channels: ClassVar[int] = 2
+
+    def __init__(self, root: str | Path, **params: Any):
+        super().__init__(root, **params)
+        problems = _raw_problems(self.sequences)
+        if problems:
+            raise NEFERError(f"{self.name}: {_summary(problems)}", problems)
+        self.raw_sensor_size: tuple[int, ...] | None = None
+        self.load_events(0)  # the sensor size, from the first recording's header or plugin
+        self.sensor_size = tuple(self.raw_sensor_size)
+
+    @classmethod
+    def dataset_problems(cls, root: str | Path, *, label_set: str = "expected"
+                         ) -> tuple[Path, int, list[NEFERProblem]]:
+        """As :meth:`NEFERDataset.dataset_problems`, plus every sequence without a raw recording
+        and every recording the Prophesee reader refuses (its one-line message)."""
+        directory, n, problems = super().dataset_problems(root, label_set=label_set)
+        found, _, _ = index_nefer(directory, label_set, frames="none")
+        seqs = [SequenceInfo(s["user"], s["sequence"], 0, s["event_dir"],
+                             extra={"raw": str(s["raw"]) if s["raw"] else None}) for s in found]
+        problems += _raw_problems(seqs)
+        try:
+            from datasets.io.prophesee import read_prophesee
+        except ImportError as exc:
+            return directory, n, problems + [_problem(directory / RAW_FOLDER, None, "reader",
+                                                      "missing", f"no Prophesee reader ({exc})")]
+        for s in seqs:
+            if s.extra["raw"]:
+                try:
+                    read_prophesee(s.extra["raw"], sensor_size=None)
+                except Exception as exc:  # noqa: BLE001 - the reader's own one-line message
+                    problems.append(_problem(Path(s.extra["raw"]), None, "recording",
+                                             "unreadable", str(exc)))
+        return directory, n + sum(1 for s in seqs if s.extra["raw"]), problems
+
+    def load_events(self, index: int) -> np.ndarray:
+        """The events of sequence ``index`` (see :meth:`NEFERDataset.load_events`).
+
+        Raises:
+            DatasetError: as :meth:`NEFERDataset.load_events`, or a recording whose sensor size
+                differs from the first's.
+        """
+        before = self.raw_sensor_size
+        events = super().load_events(index)
+        if before is not None and self.raw_sensor_size != before:
+            raw = self.sequences[index].extra["raw"]
+            got, self.raw_sensor_size = self.raw_sensor_size, before
+            if self.data_format.get("raw") is not None:
+                self.data_format["raw"]["sensor_size"] = list(before)
+            raise DatasetError(f"{raw}: field 'sensor_size' = {got}: differs from the dataset's "
+                               f"{before} (the first recording's)")
+        return events
+
+
+def _raw_problems(sequences: list[SequenceInfo]) -> list[NEFERProblem]:
+    return [_problem(Path(s.path).parents[2] / RAW_FOLDER / s.subject, None, "raw", "missing",
+                     f"sequence {s.sequence!r} of {s.subject} has no raw recording "
+                     f"({RAW_FOLDER}/{s.subject}/{s.sequence}{{{','.join(RAW_SUFFIXES)}}})")
+            for s in sequences if not s.extra.get("raw")]
