@@ -18,7 +18,9 @@ Then it measures, in one process:
 * later epochs: the cell's path (:meth:`benchmarks.data.CellData.train_batches`) over the cached
   tensors of the whole official training split (420 sequences; the sampled tensors stand in for
   the others, the rate does not depend on their values), in frames/s (51 frames per sequence);
-* memory: peak resident set size of the process and the bytes of the cached tensors.
+* memory: peak resident set size of the process and the bytes of the cached tensors;
+* where the first epoch's time goes: reading the PNGs (decode and checks) and counting the
+  binary frames in time bins, per frame, on 5 of the sampled sequences.
 
 Prints one JSON object.
 """
@@ -68,6 +70,19 @@ def main(argv: list[str] | None = None) -> dict:
     first_s = time.perf_counter() - t
     n_first = sum(len(ds.sequences[i].extra["frames"]) for i in sample)
 
+    # where the first epoch's time goes, on the first 5 sampled sequences
+    from datasets.loaders.nefer import tbr_time_bins
+
+    t_read = t_bins = 0.0
+    for i in sample[:5]:
+        t = time.perf_counter()
+        codes, n = ds.load_tbr(i)
+        t_read += time.perf_counter() - t
+        t = time.perf_counter()
+        tbr_time_bins(codes, n, args.time_bins)
+        t_bins += time.perf_counter() - t
+    n5 = 51 * len(sample[:5])
+
     # later epochs: the cell's cached-tensor path over the whole training split
     from benchmarks.data import CellData, Split
 
@@ -93,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
         "write_tree_s": round(write_s, 1), "open_s": round(open_s, 2),
         "first_epoch_frames_per_s": round(n_first / first_s, 1),
         "first_epoch_s_extrapolated": round(51 * len(ds) / (n_first / first_s), 1),
+        "read_png_ms_per_frame": round(1e3 * t_read / n5, 2),
+        "tbr_bins_ms_per_frame": round(1e3 * t_bins / n5, 2),
         "later_epoch_frames_per_s": round(n_train_frames / later_s, 1),
         "peak_rss_mb": round(rss_mb, 1), "cached_tensors_mb_all_sequences": round(cache_mb, 1),
         "sample_sequences": len(sample), "time_bins": args.time_bins,

@@ -264,8 +264,8 @@ def tbr_binary_frames(codes: np.ndarray, n_bits: int) -> np.ndarray:
 
 def _popcount(codes: np.ndarray) -> np.ndarray:
     if codes.dtype == np.uint8:
-        return _POPCOUNT8[codes]
-    return _POPCOUNT8[codes & 0xFF] + _POPCOUNT8[codes >> 8]
+        return np.take(_POPCOUNT8, codes)
+    return np.take(_POPCOUNT8, codes & 0xFF) + np.take(_POPCOUNT8, codes >> 8)
 
 
 def tbr_time_bins(frames: list[np.ndarray], n_bits: int, n_time_bins: int) -> np.ndarray:
@@ -273,8 +273,9 @@ def tbr_time_bins(frames: list[np.ndarray], n_bits: int, n_time_bins: int) -> np
 
     The ``F`` images hold ``F * N`` binary frames of equal duration, in time order (image ``f``,
     bit ``i`` is binary frame ``f * N + i``); binary frame ``k`` goes to bin
-    ``k * T // (F * N)``. An image whose N frames all fall in one bin adds its bit counts
-    (population count) there; one that straddles bins adds each bit to its own bin.
+    ``k * T // (F * N)``. Each image adds, to every bin its N frames touch, the population count
+    of its code masked to that bin's bits (one table look-up per bin touched, not one pass per
+    bit).
 
     Args:
         frames: ``F`` code images ``(H, W)`` (see :func:`read_tbr`).
@@ -293,13 +294,12 @@ def tbr_time_bins(frames: list[np.ndarray], n_bits: int, n_time_bins: int) -> np
     h, w = frames[0].shape
     acc = np.zeros((n_time_bins, h, w), dtype=np.uint16)
     for f, codes in enumerate(frames):
-        first, last = f * n_bits, (f + 1) * n_bits - 1
-        lo, hi = first * n_time_bins // total, last * n_time_bins // total
-        if lo == hi:
-            acc[lo] += _popcount(codes)
-            continue
+        masks: dict[int, int] = {}
         for i in range(n_bits):
-            acc[(first + i) * n_time_bins // total] += (codes >> i) & 1
+            b = (f * n_bits + i) * n_time_bins // total
+            masks[b] = masks.get(b, 0) | (1 << i)
+        for b, mask in masks.items():
+            acc[b] += _popcount(codes if len(masks) == 1 else codes & codes.dtype.type(mask))
     return acc
 
 
