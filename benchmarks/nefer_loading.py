@@ -14,7 +14,8 @@ Then it measures, in one process:
 * ``open_s``: opening the dataset (annotations parsed and cross-checked, every frame's existence);
 * first epoch: ``event_tensor`` (read PNG, decode the TBR bits, count them in T time bins, resize)
   of ``--sample`` sequences drawn at random, in frames/s (a full first epoch is
-  27,795 frames / this rate); this is also the rate of any epoch that does not cache;
+  27,795 frames / this rate; also per CPU second of the process, which a shared machine's load
+  does not change); this is also the rate of any epoch that does not cache;
 * later epochs: the cell's path (:meth:`benchmarks.data.CellData.train_batches`) over the cached
   tensors of the whole official training split (420 sequences; the sampled tensors stand in for
   the others, the rate does not depend on their values), in frames/s (51 frames per sequence);
@@ -65,9 +66,9 @@ def main(argv: list[str] | None = None) -> dict:
     train, test = ds.split(0, "official")
     rng = np.random.default_rng(0)
     sample = sorted(rng.choice(len(ds), size=min(args.sample, len(ds)), replace=False).tolist())
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     tensors = [ds.event_tensor(i, args.time_bins, tuple(args.input_size)) for i in sample]
-    first_s = time.perf_counter() - t
+    first_s, first_cpu_s = time.perf_counter() - t, time.process_time() - c
     n_first = sum(len(ds.sequences[i].extra["frames"]) for i in sample)
 
     # where the first epoch's time goes, on the first 5 sampled sequences
@@ -107,7 +108,9 @@ def main(argv: list[str] | None = None) -> dict:
             [(ds.sequences[i].path / "frame_25.png").stat().st_size for i in sample[:5]])),
         "write_tree_s": round(write_s, 1), "open_s": round(open_s, 2),
         "first_epoch_frames_per_s": round(n_first / first_s, 1),
+        "first_epoch_frames_per_cpu_s": round(n_first / first_cpu_s, 1),
         "first_epoch_s_extrapolated": round(51 * len(ds) / (n_first / first_s), 1),
+        "load_average_1min": round(__import__("os").getloadavg()[0], 1),
         "read_png_ms_per_frame": round(1e3 * t_read / n5, 2),
         "tbr_bins_ms_per_frame": round(1e3 * t_bins / n5, 2),
         "later_epoch_frames_per_s": round(n_train_frames / later_s, 1),
