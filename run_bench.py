@@ -76,8 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--archs", nargs="+", help="architecture names (see `list`)")
     run.add_argument("--folds", nargs="+", type=int, help="fold indices")
     run.add_argument("--seeds", nargs="+", type=int, help="random seeds")
-    run.add_argument("--protocol", choices=["folds", "subject"],
-                     help="'folds': the dataset's fold file; 'subject': subject-independent folds")
+    run.add_argument("--protocol", choices=["folds", "subject", "official"],
+                     help="'folds': the dataset's fold file or published split (NEFER: its "
+                          "'official' user split); 'subject': subject-independent folds")
+    run.add_argument("--label-set", dest="label_set",
+                     help="label set of a dataset that has several (NEFER: expected, reported, "
+                          "reported_without_none); part of the cell id")
     run.add_argument("--epochs", type=int, help="training epochs")
     run.add_argument("--batch-size", type=int, help="batch size")
     run.add_argument("--task", choices=list(TASKS),
@@ -269,7 +273,7 @@ def cmd_run(args) -> int:
     grid = override(grid, backends=args.backends, datasets=args.datasets, archs=args.archs,
                     folds=args.folds, seeds=args.seeds, protocol=args.protocol, device=args.device,
                     epochs=args.epochs, batch_size=args.batch_size, task=args.task,
-                    method=args.method)
+                    method=args.method, label_set=args.label_set)
     grid = resolve_names(grid)
     if grid.device.startswith("cuda"):
         import torch

@@ -178,7 +178,9 @@ class SEENSpec:
     * Channels: the reference's event and frame JPGs are loaded as RGB (3 channels; the frames
       are grey replicated), ``conv0`` maps 6 -> 3 so that ``conv1`` takes 3 channels like the
       event frames. Here events have 2 polarity channels and frames 1 intensity channel, so
-      ``conv0`` maps 2 (first, last frame) -> 2 and ``conv1`` takes 2 channels.
+      ``conv0`` maps 2 (first, last frame) -> 2 and ``conv1`` takes 2 channels. In general
+      ``conv0`` maps 2 -> ``C`` and ``conv1`` takes ``C``, the dataset's event channels
+      (``input_shape[1]``: 2, or 1 for a polarity-free dataset such as NEFER).
     * Size: the reference resizes to 90x90 (``--sample_size 90``) with T = 4
       (``--sample_duration 4``); ``input_size = (90, 90)``, ``n_time_bins = 4``, giving maps of
       45x45, 23x23 and 6x6 and ``fc1`` in-features 6 * 6 * 512 = 18,432.

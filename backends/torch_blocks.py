@@ -231,12 +231,21 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+MAX_IN_CHANNELS = 2
+"""Most channels one event frame may have: 2 (OFF, ON polarity); polarity-free datasets (NEFER's
+Temporal Binary Representation frames) have 1. The channel count comes from the dataset
+(:attr:`datasets.base.EventDataset.in_channels`) through the binned tensors' shape."""
+
+
 def check_input_shape(input_shape: Any) -> tuple[int, int, int, int]:
-    """Validate one model input's shape ``(T, 2, H, W)`` and return it as a tuple of ints.
+    """Validate one model input's shape ``(T, C, H, W)`` and return it as a tuple of ints.
+
+    ``C`` is the dataset's ``in_channels``: 2 (ON/OFF polarity) or 1 (polarity-free frames).
 
     Raises:
         TypeError: not a sequence of 4 ints.
-        ValueError: a dimension below 1, or not 2 polarity channels (the value is named).
+        ValueError: a dimension below 1, or more than :data:`MAX_IN_CHANNELS` channels (the value
+            is named).
     """
     try:
         shape = tuple(input_shape)
@@ -248,8 +257,11 @@ def check_input_shape(input_shape: Any) -> tuple[int, int, int, int]:
         raise TypeError(f"input_shape: expected 4 ints (T, 2, H, W), got {input_shape!r}")
     if min(shape) < 1:
         raise ValueError(f"input_shape: every dimension must be >= 1, got {shape}")
-    if shape[1] != 2:
-        raise ValueError(f"input_shape[1] (polarity channels): expected 2, got {shape[1]}")
+    if shape[1] > MAX_IN_CHANNELS:
+        raise ValueError(
+            f"input_shape[1] (event channels): expected 1 (polarity-free) or 2 (OFF/ON), "
+            f"got {shape[1]}"
+        )
     return shape  # type: ignore[return-value]
 
 
@@ -1207,9 +1219,8 @@ def check_seen_build_args(
     except TypeError:
         raise TypeError(f"input_shape: expected (T, 2, H, W), got {input_shape!r}") from None
     if len(shape) != 4 or not all(_is_int(v) for v in shape):
-        raise TypeError(f"input_shape: expected 4 ints (T, 2, H, W), got {input_shape!r}")
-    if shape[1] != 2:
-        raise ValueError(f"input_shape[1] (polarity channels): expected 2, got {shape[1]}")
+        raise TypeError(f"input_shape: expected 4 ints (T, C, H, W), got {input_shape!r}")
+    check_input_shape(shape)
     if shape[0] != arch.n_time_bins or tuple(shape[2:]) != tuple(arch.input_size):
         raise ValueError(
             f"input_shape {shape} does not match architecture {arch.name!r} "

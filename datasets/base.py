@@ -77,7 +77,11 @@ class EventDataset(ABC):
     Class attributes (tonic style): ``name`` (registry name), ``aliases`` (other accepted names,
     e.g. upstream's), ``classes`` (class names, index = label), ``sensor_size`` ``(W, H, 2)``,
     ``provides`` (what a sample can be built from: ``"events"`` for event streams read with
-    :meth:`load_events`, ``"frames"`` for event and intensity frames read with ``load_frames``).
+    :meth:`load_events`, ``"frames"`` for event and intensity frames read with ``load_frames``,
+    ``"binary_frames"`` for polarity-free binary event frames built by ``event_tensor``,
+    ``"intensity"`` for an intensity image per sample built by ``intensity_tensor``),
+    ``in_channels`` (channels of one binned event frame, the model's input channels: 2 for ON/OFF
+    polarity, 1 for polarity-free frames; every backend builds the first layer for it).
     Instances hold ``root`` and ``sequences``.
 
     Protocols: ``"folds"`` uses the dataset's own fold file as published; ``"subject"`` is the
@@ -89,6 +93,7 @@ class EventDataset(ABC):
     classes: ClassVar[tuple[str, ...]]
     sensor_size: ClassVar[tuple[int, int, int]]
     provides: ClassVar[tuple[str, ...]] = ("events",)
+    in_channels: ClassVar[int] = 2
 
     @classmethod
     def open(cls, root: str | Path, **params) -> EventDataset:

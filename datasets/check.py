@@ -7,7 +7,9 @@ missing files, unreadable (truncated) HDF5 files and every event rule (coordinat
 sensor, polarity 0/1, sorted time, not empty), all collected in one :class:`DatasetCheck`. A
 malformed index file (``folds.csv``) becomes a :class:`Problem` too; a wholly absent dataset
 raises :class:`~datasets.common.DatasetNotFoundError` (absent is not broken). Frames datasets (SEE)
-are checked for missing sequence folders only; no image is decoded.
+are checked for missing sequence folders only; no image is decoded. A dataset class with a
+``dataset_problems(root)`` classmethod (NEFER) checks itself: its problems are reported as they
+are (no cache).
 
 Cache: the result per event file is stored with the file's ``(size, mtime_ns)``, the sensor size,
 :data:`CACHE_FORMAT` and :data:`datasets.io.events.EVENT_RULES_VERSION`, as JSON (see
@@ -281,6 +283,16 @@ def _check_frames(name: str, dataset: EventDataset, directory: Path) -> DatasetC
     return DatasetCheck(name, directory, n, problems, 0, unit="folders")
 
 
+def _check_own(name: str, own, root: Path) -> DatasetCheck:
+    """The result of a dataset's own one-pass check, ``cls.dataset_problems(root) ->
+    (directory, n_files, problems)`` (each problem with ``file``, ``line``, ``field``, ``value``,
+    ``message``; see :meth:`datasets.loaders.nefer.NEFERDataset.dataset_problems`)."""
+    directory, n, found = own(root)
+    problems = [Problem(Path(q.file), q.field, q.value, q.message) for q in found]
+    log.info("%s: %d problems in %d frames (%s)", name, len(problems), n, directory)
+    return DatasetCheck(name, Path(directory), n, problems, 0, unit="frames")
+
+
 def check_dataset(
     name: str,
     data_root: str | os.PathLike,
@@ -320,6 +332,9 @@ def check_dataset(
     cls = dataset_class(name)
     name = cls.name  # the registered name, also when an alias (e.g. "MMIDVS") was given
     root = Path(data_root)
+    own = getattr(cls, "dataset_problems", None)
+    if callable(own):  # a dataset that checks itself in one pass (NEFER: annotations and frames)
+        return _check_own(name, own, root)
     try:
         dataset = open_dataset(name, root, check_files=False)
     except DatasetNotFoundError:

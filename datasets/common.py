@@ -147,8 +147,9 @@ class Registry(Generic[T]):
 
     Args:
         kind: what is registered, for messages (``"backend"``).
-        package: a package whose modules register themselves on import (e.g. ``"backends"``);
-            they are imported lazily, on the first lookup or listing, so that importing the
+        package: a package whose modules register themselves on import (e.g. ``"backends"``),
+            its sub-packages' modules included (e.g. ``datasets.loaders``); they are imported
+            lazily, on the first lookup or listing, so that importing the
             registry itself is cheap and no framework is imported before it is needed. Adapter
             modules must therefore import their heavy frameworks inside functions.
         entry_point_group: entry-point group through which installed third-party packages add
@@ -214,17 +215,28 @@ class Registry(Generic[T]):
         self._loaded = True
         if self.package is not None:
             pkg = importlib.import_module(self.package)
-            for info in pkgutil.iter_modules(pkg.__path__):
-                if info.name.startswith("_") or info.name in self.skip_modules:
-                    continue
-                module = f"{self.package}.{info.name}"
-                try:
-                    importlib.import_module(module)
-                except Exception as exc:  # a broken module disables what it registers only
-                    self.plugin_errors[module] = f"{type(exc).__name__}: {exc}"
-                    log.warning("%s module %s failed to import: %s", self.kind, module, exc)
+            self._import_modules(self.package, pkg.__path__)
         if self.entry_point_group is not None:
             self.load_plugins()
+
+    def _import_modules(self, package: str, path: Iterable[str]) -> None:
+        """Import every module of ``package`` (found on ``path``) and, depth first, of its
+        sub-packages (e.g. ``datasets.loaders``), skipping names that start with ``_`` and
+        :attr:`skip_modules` (matched on the last name component). A module or sub-package that
+        fails to import is recorded in :attr:`plugin_errors` and logged; its siblings still load.
+        """
+        for info in pkgutil.iter_modules(list(path)):
+            if info.name.startswith("_") or info.name in self.skip_modules:
+                continue
+            module = f"{package}.{info.name}"
+            try:
+                mod = importlib.import_module(module)
+            except Exception as exc:  # a broken module disables what it registers only
+                self.plugin_errors[module] = f"{type(exc).__name__}: {exc}"
+                log.warning("%s module %s failed to import: %s", self.kind, module, exc)
+                continue
+            if info.ispkg:
+                self._import_modules(module, mod.__path__)
 
     def load_plugins(self) -> list[str]:
         """Load the entry points of :attr:`entry_point_group`; returns the names loaded.

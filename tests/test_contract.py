@@ -32,14 +32,14 @@ def _small(arch):
     return arch
 
 
-def _shape(arch) -> tuple[int, int, int, int]:
-    return (arch.n_time_bins, 2, *arch.input_size)
+def _shape(arch, channels: int = 2) -> tuple[int, int, int, int]:
+    return (arch.n_time_bins, channels, *arch.input_size)
 
 
-def _inputs(arch, batch: int = 2, seed: int = 0):
+def _inputs(arch, batch: int = 2, seed: int = 0, channels: int = 2):
     """Event-count frames 0..3 and, for a two-input spec, intensity frames in [0, 1]."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 4, (batch, *_shape(arch)), generator=g).float()
+    x = torch.randint(0, 4, (batch, *_shape(arch, channels)), generator=g).float()
     kw = {}
     if "frames" in getattr(arch, "inputs", ("events",)):
         h, w = arch.input_size
@@ -47,7 +47,7 @@ def _inputs(arch, batch: int = 2, seed: int = 0):
     return x, kw
 
 
-def expected_params(arch, num_classes: int, *, ann: bool) -> int | None:
+def expected_params(arch, num_classes: int, *, ann: bool, in_channels: int = 2) -> int | None:
     """Parameters a spec implies (no biases anywhere; batch norm has weight + bias):
 
     * ConvNetSpec: sum over convs of ``c_in * c_out * k^2`` (+ ``2 c_out`` with batch norm), then
@@ -55,12 +55,14 @@ def expected_params(arch, num_classes: int, *, ann: bool) -> int | None:
     * ResNetSpec: stem ``c_in * 64 * 7^2 + 2*64`` (``c_in`` = 2, or 2T for the ANN twin's fold),
       per BasicBlock ``9 c_in c + 2c + 9 c c + 2c`` (+ ``c_in c + 2c`` for a 1x1 downsample),
       readout ``512 * K``.
+    ``c_in`` is ``in_channels`` (the dataset's: 2 polarities, 1 for polarity-free frames), or
+    ``in_channels * T`` for the ANN twin's fold.
     ``None`` for other specs (SEEN: compared with the reference backend instead).
     """
     if isinstance(arch, ConvNetSpec):
-        (h, w), c, total = arch.input_size, 2, 0
+        (h, w), c, total = arch.input_size, in_channels, 0
         if ann and arch.ann_input == "fold":
-            c = 2 * arch.n_time_bins
+            c = in_channels * arch.n_time_bins
         for layer in arch.convs:
             total += c * layer.out_channels * layer.kernel_size**2
             total += 2 * layer.out_channels if layer.batch_norm else 0
@@ -76,7 +78,7 @@ def expected_params(arch, num_classes: int, *, ann: bool) -> int | None:
             features = out
         return total
     if isinstance(arch, ResNetSpec):
-        c_in = 2 * arch.n_time_bins if ann and arch.ann_input == "fold" else 2
+        c_in = in_channels * (arch.n_time_bins if ann and arch.ann_input == "fold" else 1)
         total = c_in * arch.stem_channels * arch.stem_kernel**2 + 2 * arch.stem_channels
         c = arch.stem_channels
         for i, (n, width) in enumerate(zip(arch.blocks, arch.channels, strict=True)):
@@ -97,6 +99,13 @@ def test_expected_params_by_hand():
     # 1000 + 512*7).
     assert expected_params(get_arch("tiny"), 7, ann=False) == 22_848
     assert expected_params(get_arch("sew_resnet18"), 7, ann=False) == 11_176_960
+    # one input channel (NEFER's polarity-free frames): tiny's conv1 1*16*25 = 400 instead of 800;
+    # SEW-ResNet-18's stem 1*64*49 = 3,136 instead of 6,272; its ANN twin folds T = 6 frames of
+    # 1 channel: stem 6*64*49 = 18,816 instead of 12*64*49 = 37,632.
+    assert expected_params(get_arch("tiny"), 7, ann=False, in_channels=1) == 22_848 - 400
+    assert expected_params(get_arch("sew_resnet18"), 7, ann=False, in_channels=1) == 11_176_960 - 3_136
+    assert (expected_params(get_arch("sew_resnet18"), 7, ann=True, in_channels=1)
+            == expected_params(get_arch("sew_resnet18"), 7, ann=True) - 18_816)
     assert 11_689_512 - 3 * 64 * 49 + 2 * 64 * 49 - 512 * 1000 - 1000 + 512 * 7 == 11_176_960
 
 
@@ -200,3 +209,31 @@ def test_training_steps_lower_the_loss_and_state_round_trips(backend_name, arch_
     twin.eval()
     with torch.no_grad():
         assert torch.equal(backend.forward(model, x, **kw).logits, backend.forward(twin, x, **kw).logits)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize(("backend_name", "arch_name"), PAIRS)
+def test_input_channels_follow_the_dataset(backend_name, arch_name, channels):
+    """Every backend compiles every architecture for the dataset's event channels (2 ON/OFF
+    polarities, 1 for polarity-free frames such as NEFER's): the first layer takes ``C`` channels
+    (parameter count as the spec implies for ``C``, worked out by :func:`expected_params`), the
+    forward runs, and a tensor with the other channel count is refused."""
+    backend, arch, _ = _build(backend_name, arch_name)
+    torch.manual_seed(0)
+    model = backend.build(arch, _shape(arch, channels), K)
+    x, kw = _inputs(arch, channels=channels)
+    model.eval()
+    with torch.no_grad():
+        out = backend.forward(model, x, **kw)
+    assert out.logits.shape == (2, K) and torch.isfinite(out.logits).all()
+    n = sum(p.numel() for p in model.parameters())
+    want = expected_params(arch, K, ann=not backend.spiking, in_channels=channels)
+    if want is None:  # SEEN: conv0 2 -> C (2C + C), conv1_k C -> C0 (k^2 C C0 per scale)
+        c0 = arch.channels[0]
+        per_channel = 2 + 1 + sum(k * k * c0 for k in arch.scales)
+        ref = get_backend(REFERENCE).build(arch, _shape(arch, 2), K)
+        want = sum(p.numel() for p in ref.parameters()) - (2 - channels) * per_channel
+    assert n == want
+    other, _ = _inputs(arch, channels=3 - channels)
+    with pytest.raises((ValueError, RuntimeError)):
+        backend.forward(model, other, **kw)

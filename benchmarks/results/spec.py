@@ -86,6 +86,10 @@ class Recipe:
         method: the training method, one of :data:`METHODS` (default ``"standard"``).
         adam_betas: Adam's ``(beta1, beta2)`` (torch's default ``(0.9, 0.999)``; FER-Zoo trains
             with ``(0.5, 0.99)``, see :data:`benchmarks.runner.methods.FER_ZOO_RECIPE`).
+        label_set: the dataset's label set, for datasets that have several (NEFER:
+            ``"expected"``, ``"reported"``, ``"reported_without_none"``; see
+            :data:`datasets.loaders.nefer.LABEL_SETS`); ``None`` (default) is the dataset's own
+            default. Part of the cell id (through :meth:`digest`) when set.
 
     The fields after ``codecarbon`` were added in version 0.2.0; :meth:`digest` leaves them out while
     they keep their defaults, so cells of earlier runs keep their ids.
@@ -114,8 +118,13 @@ class Recipe:
     task: str = "classification"
     method: str = "standard"
     adam_betas: tuple[float, float] = (0.9, 0.999)
+    label_set: str | None = None
 
     def __post_init__(self) -> None:
+        if self.label_set is not None and (not isinstance(self.label_set, str)
+                                           or not self.label_set):
+            raise RecipeError(f"recipe.label_set must be a non-empty name or None, got "
+                              f"{self.label_set!r}")
         if self.task not in TASKS:
             raise RecipeError(f"recipe.task must be one of {TASKS}, got {self.task!r}")
         if self.method not in METHODS:

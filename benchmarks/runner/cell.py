@@ -162,6 +162,9 @@ def run_cell(
     runtime_info = getattr(backend, "runtime_info", None)
     prov["backend_runtime"] = runtime_info(net) if callable(runtime_info) else {}
     prov["pipeline"] = pipeline_info(cell.recipe.augment, cell.recipe.workers)
+    data_format = getattr(data.dataset, "data_format", None)
+    if data_format is not None:  # what the dataset's files said about themselves (NEFER)
+        prov["data_format"] = data_format
     return Record.for_cell(
         cell, "ok", kind="trained", classes=names, metrics=metrics, history=tr["history"],
         timings_s=timings, provenance=prov, checkpoint=checkpoint, predictions=predictions,

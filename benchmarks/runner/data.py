@@ -22,6 +22,12 @@ intensity frames, no event streams) feed two-input architectures (``arch_inputs(
 (:meth:`datasets.loaders.see.SEEDataset.sample_tensors`). An event-only architecture on a frame
 dataset, or a two-input one on an event dataset, is a ``ValueError``. Event datasets are loaded
 exactly as before (``Split.frames`` is ``None``).
+
+Binary-frame datasets (``"binary_frames"`` in ``provides``, e.g. NEFER's Temporal Binary
+Representation frames) build each sample with ``dataset.event_tensor(index, T, size, binarize)``
+``(T, C, H, W)`` with ``C = dataset.in_channels`` (1); with ``"intensity"`` they also feed
+two-input architectures (``dataset.intensity_tensor``). The model's input channels are the
+dataset's ``in_channels`` (the tensors' channel axis; checked here).
 """
 
 from __future__ import annotations
@@ -219,14 +225,36 @@ class CellData:
         self._loader, self._loader_key = None, None
 
 
-def open_dataset_cached(name: str, data_root: str | Path):
-    """Open (and for the built-in dataset, generate) a dataset once per process."""
+def open_dataset_cached(name: str, data_root: str | Path, **params: Any):
+    """Open (and for the built-in dataset, generate) a dataset once per process and ``params``
+    (constructor options such as NEFER's ``label_set``)."""
     from datasets.registry import open_dataset
 
-    key = (name, str(Path(data_root).resolve()))
+    key = (name, str(Path(data_root).resolve()), tuple(sorted(params.items())))
     if key not in _DATASET_CACHE:
-        _DATASET_CACHE[key] = open_dataset(name, data_root)
+        _DATASET_CACHE[key] = open_dataset(name, data_root, **params)
     return _DATASET_CACHE[key]
+
+
+def _dataset_params(cell) -> dict[str, Any]:
+    """Constructor options a cell's recipe asks of its dataset: ``label_set`` when set.
+
+    Raises:
+        ValueError: ``recipe.label_set`` for a dataset without label sets (its constructor has
+            no ``label_set`` option).
+    """
+    import inspect
+
+    from datasets.registry import dataset_class
+
+    label_set = getattr(cell.recipe, "label_set", None)
+    if label_set is None:
+        return {}
+    cls = dataset_class(cell.dataset)
+    if "label_set" not in inspect.signature(cls.__init__).parameters:
+        raise ValueError(f"recipe.label_set = {label_set!r}: dataset {cell.dataset!r} has a single "
+                         "label set")
+    return {"label_set": label_set}
 
 
 def make_binner(dataset, arch, binarize: bool):
@@ -275,8 +303,17 @@ def _intensity(dataset, index: int, size: tuple[int, int]) -> Any:
     return _FRAMES_CACHE[key]
 
 
+def _binary_sample(dataset, index: int, arch, binarize: bool) -> Any:
+    key = (dataset.name, str(dataset.root), getattr(dataset, "label_set", None), index,
+           "event_tensor", arch.n_time_bins, tuple(arch.input_size), bool(binarize))
+    if key not in _FRAMES_CACHE:
+        _FRAMES_CACHE[key] = dataset.event_tensor(index, arch.n_time_bins, tuple(arch.input_size),
+                                                  binarize)
+    return _FRAMES_CACHE[key]
+
+
 def _split(dataset, indices: list[int], binner, arch=None, store=None,
-           intensity_arch=None) -> Split:
+           intensity_arch=None, binary_arch=None, binarize: bool = False) -> Split:
     import torch
 
     frames = None
@@ -284,15 +321,24 @@ def _split(dataset, indices: list[int], binner, arch=None, store=None,
         h, w = intensity_arch.input_size
         fs = [_intensity(dataset, i, (h, w)) for i in indices]
         frames = torch.stack(fs) if fs else torch.zeros(0, 2, 1, h, w)
-    if arch is not None:  # a frame dataset (see load_cell_data)
+    channels = int(getattr(dataset, "in_channels", 2))
+    if binary_arch is not None:  # binary event frames built by the dataset (NEFER's TBR)
+        h, w = binary_arch.input_size
+        xs = [_binary_sample(dataset, i, binary_arch, binarize) for i in indices]
+        x = torch.stack(xs) if xs else torch.zeros(0, binary_arch.n_time_bins, channels, h, w)
+    elif arch is not None:  # a frame dataset (see load_cell_data)
         pairs = [_see_sample(dataset, i, arch) for i in indices]
         h, w = arch.input_size
-        x = torch.stack([p[0] for p in pairs]) if pairs else torch.zeros(0, arch.n_time_bins, 2, h, w)
+        x = (torch.stack([p[0] for p in pairs]) if pairs
+             else torch.zeros(0, arch.n_time_bins, channels, h, w))
         frames = torch.stack([p[1] for p in pairs]) if pairs else torch.zeros(0, 2, 1, h, w)
     else:
         xs = [_frames(dataset, i, binner, store) for i in indices]
-        shape = (0, binner.n_time_bins, 2, *binner.size)
+        shape = (0, binner.n_time_bins, channels, *binner.size)
         x = torch.stack(xs) if xs else torch.zeros(shape)
+    if x.shape[2] != channels:
+        raise ValueError(f"dataset {dataset.name!r} declares in_channels = {channels} but its samples "
+                         f"have {x.shape[2]} channels")
     y = torch.tensor([dataset.sequences[i].label for i in indices], dtype=torch.long)
     return Split(
         x=x,
@@ -322,8 +368,9 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
     from backends.specs import arch_inputs
     from datasets.folds import validation_split
 
-    dataset = open_dataset_cached(cell.dataset, data_root)
+    dataset = open_dataset_cached(cell.dataset, data_root, **_dataset_params(cell))
     frame_data = "frames" in dataset.provides
+    binary = "binary_frames" in dataset.provides
     wants_frames = "frames" in arch_inputs(arch)
     # event streams with an intensity image per sample (DiffusionFER: the still image) feed
     # two-input architectures: events binned as usual, frames from dataset.intensity_tensor
@@ -340,7 +387,7 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
             f"architecture {arch_name!r} takes events and intensity frames (inputs "
             f"{arch_inputs(arch)}) but dataset {cell.dataset!r} provides event streams only"
         )
-    if frame_data and cell.recipe.augment:
+    if (frame_data or binary) and cell.recipe.augment:
         raise ValueError(
             f"recipe.augment applies event-stream augmentations; dataset {cell.dataset!r} "
             "provides frames, set augment = false"
@@ -348,7 +395,7 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
     train_idx, test_idx = dataset.split(cell.fold, cell.protocol)
     subjects = [dataset.sequences[i].subject for i in train_idx]
     tr, va = validation_split(train_idx, subjects, cell.recipe.val_fraction, seed=cell.fold)
-    binner = None if frame_data else make_binner(dataset, arch, cell.recipe.binarize)
+    binner = None if (frame_data or binary) else make_binner(dataset, arch, cell.recipe.binarize)
     augment = fused = store = None
     if cell.recipe.augment:
         from datasets.transforms.augment import FusedSpikingFer
@@ -368,10 +415,12 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
     )
     frame_arch = arch if frame_data else None
     still = arch if intensity else None
+    bin_arch = arch if binary else None
+    kw = {"binary_arch": bin_arch, "binarize": cell.recipe.binarize}
     return CellData(
-        train=_split(dataset, tr, binner, frame_arch, store, still),
-        val=_split(dataset, va, binner, frame_arch, store, still),
-        test=_split(dataset, test_idx, binner, frame_arch, store, still),
+        train=_split(dataset, tr, binner, frame_arch, store, still, **kw),
+        val=_split(dataset, va, binner, frame_arch, store, still, **kw),
+        test=_split(dataset, test_idx, binner, frame_arch, store, still, **kw),
         classes=tuple(dataset.classes),
         dataset=dataset,
         binner=binner,
