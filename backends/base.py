@@ -139,7 +139,8 @@ class Backend(Protocol):
 
 BACKENDS: Registry[Backend] = Registry(
     "backend", package="backends", entry_point_group="neurofer_bench.backends",
-    skip_modules=("base", "specs", "activity", "torch_blocks", "equality", "framework", "membrane"),
+    skip_modules=("base", "specs", "activity", "torch_blocks", "equality", "framework", "membrane",
+                  "models"),
 )
 """Registry: backend name -> adapter instance. Each adapter module under ``backends/`` registers
 its instance with :func:`register_backend` when imported; the modules are imported on the first
