@@ -92,6 +92,7 @@ listed, so never counted as neurons: norse's ``LI``/``LICell``/``LIBoxCell``/``L
 
 _NOT_NEURONS: dict[str, tuple[str, ...]] = {
     "spikingjelly.activation_based.neuron": ("NonSpikingBaseNode",),
+    "sinabs.layers": ("ExpLeak", "ExpLeakSqueeze"),  # subclasses of sinabs' LIF, not spiking
 }
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
@@ -194,10 +195,11 @@ class HookMeter:
         self.recurrent: dict[str, nn.Module] = {}
         self.unmeasured: dict[str, str] = {}
         for name, m in model.named_modules():
-            if not name:
-                continue
+            root = not name
+            if root:  # a bare layer given as the model: named after its class
+                name = type(m).__name__
             inside_neuron = any(name.startswith(p + ".") for p in self.neurons)
-            suite_neuron = getattr(m, "spiking", False) is True
+            suite_neuron = getattr(m, "spiking", False) is True and not root
             if not inside_neuron and (suite_neuron or (isinstance(m, allow)
                                                        and not isinstance(m, excluded))):
                 self.neurons[name] = m
@@ -210,7 +212,7 @@ class HookMeter:
                 self.unmeasured[self._n(name)] = (
                     f"{type(m).__name__}: attention products (query-key, attention-value) run "
                     "outside hookable layers")
-            elif inside_neuron or isinstance(m, _NORMS) or is_lava_pool(m):
+            elif root or inside_neuron or isinstance(m, _NORMS) or is_lava_pool(m):
                 continue
             elif any(True for _ in m.parameters(recurse=False)):
                 self.unmeasured[self._n(name)] = (
@@ -248,17 +250,6 @@ class HookMeter:
             return list(x.reshape(T, B, *x.shape[1:]).unbind(0))
         return [x]
 
-    def _neuron_steps(self, s: torch.Tensor) -> int:
-        T, B = self.T, self._B
-        if s.dim() >= 1 and T > 1 and s.shape[0] == T * B:
-            return T
-        if s.dim() >= 2 and ((s.shape[0] == T and s.shape[1] == B)
-                             or (s.shape[0] == B and s.shape[1] == T)):
-            return T
-        if self.layout == "BCHWT" and s.dim() >= 3 and s.shape[0] == B and s.shape[-1] == T:
-            return T
-        return 1
-
     # -- hooks -----------------------------------------------------------------------------
 
     def _conn_hook(self, name: str, m: nn.Module, args: tuple, out: Any) -> None:
@@ -272,7 +263,11 @@ class HookMeter:
             parts = self._steps(x, 2) if x.dim() in (2, 3) else [x]
             parts = [p.reshape(-1, p.shape[-1]) for p in parts]
         elif isinstance(m, nn.Conv3d) or w.dim() == 5:
-            if w.shape[-1] == 1 and x.dim() == 5 and x.shape[-1] == self.T:  # lava-dl: time last
+            if (w.shape[-1] == 1 and x.dim() == 3 and x.shape[-1] == self.T
+                    and w.shape[2] == w.shape[3] == 1):  # lava-dl dense synapse: (B, F, T)
+                layer = _View2d(weight=w[:, :, 0, 0, 0], bias=getattr(m, "bias", None))
+                parts = list(x.unbind(-1))
+            elif w.shape[-1] == 1 and x.dim() == 5 and x.shape[-1] == self.T:  # lava-dl: time last
                 layer = _View2d(weight=w[..., 0], stride=tuple(m.stride[:2]),
                                 padding=tuple(m.padding[:2]) if not isinstance(m.padding, str)
                                 else m.padding, dilation=tuple(m.dilation[:2]), groups=m.groups,
@@ -301,7 +296,8 @@ class HookMeter:
                     w = getattr(m, f"weight_{w_name}{layer_name}")
                     view = _View2d(weight=w.detach(), bias=None)
                     for x_t in inputs:
-                        self._rec.ops(self._n(name), "recurrent", x_t, view)
+                        self._rec.ops(self._n(name), "recurrent", x_t, view,
+                                      steps=1 if w_name == "ih" else 0)
         self._last_conn = self._n(name)
 
     def _recurrent_steps(self, name: str, m: nn.Module, args: tuple, out: Any):
@@ -379,52 +375,50 @@ class HookMeter:
         if s is None:
             return
         s = s.detach()
-        steps = self._neuron_steps(s)
         binary = bool(((s == 0) | (s == 1)).all())
         if not binary:
             self.non_binary[self._n(name)] = type(m).__name__
             return
-        row = self._row_of.get(name, self._n(name))
-        kind = "neuron" if row == self._n(name) else self._rec._get(row, "neuron").kind
-        self._rec.spikes(row, kind, s.reshape(self._B, -1) if s.numel() % max(self._B, 1) == 0
-                         and self._B else s, steps=steps)
-        v = self._membrane_after(name, m, args, out, steps)
+        acc = self._spk.setdefault(name, [0, 0, 0])  # spikes, elements, calls in this pass
+        acc[0] += int(torch.count_nonzero(s).item())
+        acc[1] += int(s.numel())
+        acc[2] += 1
+        v = self._membrane_after(name, m, out)
         if v is not None:
             self._vseq.setdefault(name, []).extend(v)
 
-    def _membrane_after(self, name: str, m: nn.Module, args: tuple, out: Any,
-                        steps: int) -> list[torch.Tensor] | None:
-        """The stored potential after this call, one tensor per step (``None``: unobservable)."""
+    def _membrane_after(self, name: str, m: nn.Module, out: Any) -> list[torch.Tensor] | None:
+        """The stored potential after this call, one tensor per step (``None``: unobservable):
+        snntorch ``mem``; spikingjelly ``v`` (single-step) or ``v_seq`` (multi-step, with
+        ``store_v_seq=True``); sinabs ``recordings["v_mem"]`` (``record_states=True``, batch
+        first); a norse cell's returned state ``.v`` (a lifted, multi-step norse module returns
+        only its last state: unobservable)."""
         if name in self._probe.modules:
             return None  # the suite's neurons: MembraneProbe
         if _is_snntorch(m):
             mem = getattr(m, "mem", None)
-            if not isinstance(mem, torch.Tensor):
-                return None
-            return [mem.detach().clone()]
+            return [mem.detach().clone()] if isinstance(mem, torch.Tensor) else None
         mod = type(m).__module__
         if mod.startswith("spikingjelly"):
-            vs = getattr(m, "v_seq", None)
-            if steps > 1 and isinstance(vs, torch.Tensor):
-                return list(vs.detach().unbind(0))
+            if getattr(m, "step_mode", "s") == "m":
+                vs = getattr(m, "v_seq", None)
+                return list(vs.detach().unbind(0)) if isinstance(vs, torch.Tensor) else None
             v = getattr(m, "v", None)
-            if steps == 1 and isinstance(v, torch.Tensor):
-                return [v.detach().clone()]
-            return None
+            return [v.detach().clone()] if isinstance(v, torch.Tensor) else None
         if mod.startswith("sinabs"):
             rec = getattr(m, "recordings", None) or {}
-            if steps > 1 and "v_mem" in rec:
-                v = rec["v_mem"].detach()
-                return list(v.reshape(self._B, steps, *v.shape[2:]).unbind(1))
-            v = getattr(m, "v_mem", None)
-            if steps == 1 and isinstance(v, torch.Tensor):
-                return [v.detach().clone()]
-            return None
-        if mod.startswith("norse") and isinstance(out, tuple) and len(out) > 1:
-            state = out[1]
-            v = getattr(state, "v", None)
-            if steps == 1 and isinstance(v, torch.Tensor):
-                return [v.detach().clone()]
+            v = rec.get("v_mem")
+            if not isinstance(v, torch.Tensor) or not self._B:
+                return None
+            v = v.detach()
+            return list(v.reshape(self._B, v.shape[0] * v.shape[1] // self._B
+                                  if "Squeeze" not in type(m).__name__ else v.shape[0] // self._B,
+                                  *(v.shape[2:] if "Squeeze" not in type(m).__name__
+                                    else v.shape[1:])).unbind(1))
+        if mod.startswith("norse") and type(m).__name__.endswith("Cell") and isinstance(
+                out, tuple) and len(out) > 1:
+            v = getattr(out[1], "v", None)
+            return [v.detach().clone()] if isinstance(v, torch.Tensor) else None
         return None
 
     # -- passes ----------------------------------------------------------------------------
@@ -456,11 +450,22 @@ class HookMeter:
         self._B = int(batch_size)
         self._last_conn = None
         self._vseq = {}
+        self._spk: dict[str, list[int]] = {}
         self._probe_before = dict(self._probe.counts)
 
     def end(self) -> list[LayerActivity]:
         """Finish the pass: add its membrane updates and neuron operations; return its rows."""
         rec, self._rec = self._rec, None
+        T, B = self.T, max(self._B, 1)
+        for name, (spikes, elements, calls) in self._spk.items():
+            # every neuron runs T steps: T calls of one step, or one call of T steps (folded or
+            # a sequence); any other pattern counts one step per call
+            steps = T if (calls == T or (calls == 1 and elements % (B * T) == 0)) else calls
+            row = self._row_of.get(name, self._n(name))
+            la = rec._get(row, "neuron")
+            la.spikes += float(spikes)
+            la.neurons = elements // (B * steps)
+            la.time_steps += steps
         for name, m in self.neurons.items():
             n = self._n(name)
             if name in self._probe.modules:
