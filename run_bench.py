@@ -460,7 +460,11 @@ def cmd_list(args) -> int:
     from backends.specs import get_arch
 
     for name in arch_names():
-        arch = get_arch(name)
+        try:
+            arch = get_arch(name)
+        except InputError as exc:  # a broken registration is listed, not fatal
+            print(f"  {name:<24} BROKEN: {exc}")
+            continue
         if getattr(arch, "native", False):  # a native model: its framework, file and citation
             where = arch.plugin or arch.factory.__module__
             print(f"  {name:<24} native {arch.framework} model ({where})"
