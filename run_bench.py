@@ -365,10 +365,28 @@ def cmd_export(args) -> int:
         NIRExportError (an InputError): an architecture NIR cannot express (the node named).
         CheckpointError: not a readable checkpoint.
     """
-    from backends.nir_exchange import NIR_DT, export_lava_hdf5, export_nir, nir_versions
+    from backends.nir_exchange import (
+        NIR_DT,
+        NIRExportError,
+        export_lava_hdf5,
+        export_nir,
+        nir_versions,
+    )
     from benchmarks.checkpoints import load_checkpoint
 
     loaded = load_checkpoint(args.checkpoint)
+    from backends.models.native import NativeModel
+
+    if isinstance(loaded.model, NativeModel):  # a native model: its framework's writer or none
+        from backends.models.export import export_native_nir
+
+        if args.fmt != "nir":
+            raise NIRExportError(f"{args.checkpoint}: a native model exports as NIR only, "
+                                 f"not {args.fmt}")
+        path = export_native_nir(loaded.model, args.out,
+                                 dt=args.dt if args.dt is not None else NIR_DT)
+        print(f"wrote {path} (nir; {loaded.model.card.framework}'s writer)")
+        return EXIT_OK
     if args.fmt == "nir":
         path = export_nir(loaded, path=args.out, writer=args.writer,
                           dt=args.dt if args.dt is not None else NIR_DT)

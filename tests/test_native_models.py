@@ -320,3 +320,125 @@ def test_documented_example_runs_as_written(tmp_path, capsys):
     x = torch.zeros(1, 8, 2, 48, 48)
     assert loaded.backend.forward(loaded.model, x).logits.shape == (1, 7)
     assert run_bench.main(["validate", str(out)]) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# NIR export through the framework's own writer, or refused with the reason
+# --------------------------------------------------------------------------------------------
+
+
+class SnnLoop(nn.Module):
+    """A snntorch network looping over time; its per-step part is ``nir_module``."""
+
+    def __init__(self, k: int, c: int) -> None:
+        super().__init__()
+        import snntorch as snn
+
+        self.nir_module = nn.Sequential(
+            nn.Conv2d(c, 4, 3, padding=1),
+            snn.Leaky(beta=torch.full((4, 6, 6), 0.5), threshold=torch.full((4, 6, 6), 1.0),
+                      init_hidden=True),
+            nn.Flatten(), nn.Linear(4 * 36, k))
+
+    def forward(self, x):  # (T, B, C, H, W) -> (T, B, K)
+        return torch.stack([self.nir_module(x[t]) for t in range(x.shape[0])])
+
+
+def _sj_net(k, c):
+    from spikingjelly.activation_based import layer, neuron
+
+    return nn.Sequential(layer.Conv2d(c, 4, 3, padding=1, step_mode="m"),
+                         neuron.LIFNode(v_reset=0.0, decay_input=False, step_mode="m"),
+                         layer.Flatten(step_mode="m"), layer.Linear(4 * 36, k, step_mode="m"))
+
+
+@pytest.mark.parametrize("framework,factory", [("snntorch", SnnLoop), ("spikingjelly", _sj_net)])
+def test_nir_export_of_a_native_model(tmp_path, framework, factory):
+    pytest.importorskip(framework)
+    nir = pytest.importorskip("nir")
+    from backends.models.export import export_native_nir
+
+    card = _card(factory, framework=framework, layout="TBCHW")
+    model = NativeBackend(card).build(card, (3, 2, 6, 6), 7)
+    path = export_native_nir(model, tmp_path / "m.nir")
+    graph = nir.read(str(path))
+    kinds = sorted(type(n).__name__ for n in graph.nodes.values())
+    assert "Conv2d" in kinds and "Affine" in kinds and "LIF" in kinds
+
+
+@pytest.mark.parametrize("framework,reason", [("torch", "not spiking"),
+                                              ("norse", "no mapping for torch.nn.Flatten"),
+                                              ("lava-dl", "has no NIR writer")])
+def test_nir_export_refused_with_the_reason(framework, reason):
+    from backends.models.export import export_native_nir
+    from backends.models.native import NativeModel
+    from backends.nir_exchange import NIRExportError
+
+    card = _card(lambda k, c: PerStep(k, c), framework=framework)
+    model = NativeModel(card, PerStep(7, 2), (3, 2, 6, 6), 7)
+    with pytest.raises(NIRExportError, match=reason):
+        export_native_nir(model, "unused.nir")
+
+
+def test_snntorch_loop_without_nir_module_names_the_fix(tmp_path):
+    pytest.importorskip("snntorch")
+    from backends.models.export import export_native_nir
+    from backends.nir_exchange import NIRExportError
+
+    class Bare(SnnLoop):
+        def __init__(self, k, c):
+            super().__init__(k, c)
+            self.body = self.nir_module
+            del self.nir_module
+
+        def forward(self, x):
+            return torch.stack([self.body(x[t]) for t in range(x.shape[0])])
+
+    card = _card(Bare, framework="snntorch", layout="TBCHW")
+    model = NativeBackend(card).build(card, (3, 2, 6, 6), 7)
+    with pytest.raises(NIRExportError, match="nir_module"):
+        export_native_nir(model, tmp_path / "m.nir")
+
+
+# --------------------------------------------------------------------------------------------
+# a bad model is an error record; the rest of the grid runs
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_bad_native_model_is_an_error_record_while_the_grid_goes_on(tmp_path, capsys):
+    from benchmarks.records import read_records
+
+    p = _plugin(tmp_path, "two_models.py", """
+        import torch
+        from torch import nn
+        from backends import register_model
+
+        class PerStep(nn.Module):
+            def __init__(self, k, c):
+                super().__init__()
+                self.fc = nn.Linear(c * 16 * 16, k)
+            def forward(self, x):
+                return self.fc(x.flatten(2))
+
+        @register_model("nm-good", framework="torch", n_time_bins=2, input_size=(16, 16),
+                        layout="BTCHW")
+        def good(num_classes, in_channels):
+            return PerStep(num_classes, in_channels)
+
+        @register_model("nm-final-but-per-step", framework="torch", n_time_bins=2,
+                        input_size=(16, 16), layout="BTCHW", output="final")
+        def bad(num_classes, in_channels):
+            return PerStep(num_classes, in_channels)
+        """)
+    out = tmp_path / "run"
+    code = run_bench.main(["run", "--plugin", str(p), "--archs", "nm-final-but-per-step",
+                           "nm-good", "--datasets", "synthetic-fer-dvs-mini", "--epochs", "1",
+                           "--data-root", str(tmp_path / "data"), "--out", str(out), "-q"])
+    assert code == 0
+    recs = {r["cell"]["arch"]: r for r in read_records(out)}
+    assert recs["nm-good"]["status"] == "ok" and recs["nm-good"]["cell"]["backend"] == "ann"
+    bad = recs["nm-final-but-per-step"]
+    assert bad["status"] == "error"
+    assert "two_models.py" in bad["error"] and "output='final'" in bad["error"]
+    assert bad["history"] in (None, [])  # failed before any training
