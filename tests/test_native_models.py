@@ -299,7 +299,9 @@ def test_documented_example_runs_as_written(tmp_path, capsys):
             "--out", str(out), "-q"]
     assert run_bench.main(args) == 0
     printed = capsys.readouterr().out
-    assert "1 cells run" in printed and "spikingjelly / plif-net" in printed
+    assert "1 cells run" in printed
+    assert "spikingjelly 2.0.0 / plif-net (Fang et al., ICCV 2021)" in printed  # leaderboard row
+    assert "## Models" in printed
     (rec,) = read_records(out)
     assert rec["status"] == "ok" and rec["cell"]["backend"] == "spikingjelly"
     card = rec["model"]
@@ -442,3 +444,39 @@ def test_bad_native_model_is_an_error_record_while_the_grid_goes_on(tmp_path, ca
     assert bad["status"] == "error"
     assert "two_models.py" in bad["error"] and "output='final'" in bad["error"]
     assert bad["history"] in (None, [])  # failed before any training
+
+
+# --------------------------------------------------------------------------------------------
+# reports: a native model is a row with its framework, version and citation; the page links code
+# --------------------------------------------------------------------------------------------
+
+
+def _native_record(name, code_url):
+    return {"kind": "trained", "cell": {"backend": "spikingjelly", "arch": name},
+            "model": {"name": name, "framework": "spikingjelly", "framework_version": "2.0.0",
+                      "citation": "Fang et al., ICCV 2021", "code_url": code_url,
+                      "licence": "MPL-2.0", "notes": "2 channels"}}
+
+
+def test_leaderboard_row_and_models_table():
+    from reports.leaderboard import models_table, row_label
+
+    rec = _native_record("plif-net", "https://github.com/fangwei123456/spikingjelly")
+    assert row_label(rec) == "spikingjelly 2.0.0 / plif-net (Fang et al., ICCV 2021)"
+    assert row_label({"kind": "trained", "cell": {"backend": "ann", "arch": "tiny"},
+                      "model": None}) == "ann / tiny"
+    table = models_table([rec, rec])
+    lines = [ln for ln in table.splitlines() if "plif-net" in ln]
+    assert len(lines) == 1  # one row per model
+    assert "spikingjelly 2.0.0" in lines[0] and "<https://github.com/fangwei123456/spikingjelly>" \
+        in lines[0] and "MPL-2.0" in lines[0]
+    assert models_table([{"kind": "trained", "cell": {}, "model": None}]) == ""
+
+
+def test_web_page_links_the_code_url_and_never_a_script_url():
+    from reports.html import _models_html
+
+    page = _models_html([_native_record("plif-net", "https://example.org/plif"),
+                         _native_record("evil", "javascript:alert(1)")])
+    assert '<a href="https://example.org/plif" rel="noopener">plif-net</a>' in page
+    assert "javascript:" not in page and "<td class=\"text\">evil</td>" in page
