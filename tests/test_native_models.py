@@ -480,3 +480,9 @@ def test_web_page_links_the_code_url_and_never_a_script_url():
                          _native_record("evil", "javascript:alert(1)")])
     assert '<a href="https://example.org/plif" rel="noopener">plif-net</a>' in page
     assert "javascript:" not in page and "<td class=\"text\">evil</td>" in page
+
+
+def test_the_guide_shows_the_example_file_verbatim():
+    guide = (ROOT / "docs" / "guides" / "your-model.md").read_text()
+    block = guide.split("```python\n", 1)[1].split("```", 1)[0]
+    assert block == EXAMPLE.read_text()
