@@ -428,6 +428,15 @@ def test_bad_native_model_is_an_error_record_while_the_grid_goes_on(tmp_path, ca
         def good(num_classes, in_channels):
             return PerStep(num_classes, in_channels)
 
+        class Final(PerStep):
+            def forward(self, x):
+                return super().forward(x).mean(1)
+
+        @register_model("nm-final", framework="torch", n_time_bins=2, input_size=(16, 16),
+                        layout="BTCHW", output="final")
+        def final(num_classes, in_channels):
+            return Final(num_classes, in_channels)
+
         @register_model("nm-final-but-per-step", framework="torch", n_time_bins=2,
                         input_size=(16, 16), layout="BTCHW", output="final")
         def bad(num_classes, in_channels):
@@ -435,7 +444,7 @@ def test_bad_native_model_is_an_error_record_while_the_grid_goes_on(tmp_path, ca
         """)
     out = tmp_path / "run"
     code = run_bench.main(["run", "--plugin", str(p), "--archs", "nm-final-but-per-step",
-                           "nm-good", "--datasets", "synthetic-fer-dvs-mini", "--epochs", "1",
+                           "nm-good", "nm-final", "--datasets", "synthetic-fer-dvs-mini", "--epochs", "1",
                            "--data-root", str(tmp_path / "data"), "--out", str(out), "-q"])
     assert code == 0
     recs = {r["cell"]["arch"]: r for r in read_records(out)}
@@ -444,6 +453,11 @@ def test_bad_native_model_is_an_error_record_while_the_grid_goes_on(tmp_path, ca
     assert bad["status"] == "error"
     assert "two_models.py" in bad["error"] and "output='final'" in bad["error"]
     assert bad["history"] in (None, [])  # failed before any training
+    final = recs["nm-final"]["metrics"]  # no per-step readout: skipped, with the reason
+    assert final["accuracy_per_step"] is None
+    assert final["per_step_readout"].startswith("skipped: model 'nm-final' declares "
+                                                "output='final'")
+    assert recs["nm-good"]["metrics"].get("per_step_readout") is None
 
 
 # --------------------------------------------------------------------------------------------
