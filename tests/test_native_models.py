@@ -500,3 +500,38 @@ def test_the_guide_shows_the_example_file_verbatim():
     guide = (ROOT / "docs" / "guides" / "your-model.md").read_text()
     block = guide.split("```python\n", 1)[1].split("```", 1)[0]
     assert block == EXAMPLE.read_text()
+
+
+@pytest.mark.slow
+def test_plugin_reaches_worker_processes(tmp_path):
+    """Local workers are spawned processes: they import the plugin from the cell's path."""
+    from benchmarks.records import read_records
+
+    p = _plugin(tmp_path, "worker_model.py", """
+        import os
+        from torch import nn
+        from backends import register_model
+
+        class PerStep(nn.Module):
+            def __init__(self, k, c):
+                super().__init__()
+                self.fc = nn.Linear(c * 16 * 16, k)
+                self.pid = os.getpid()
+            def forward(self, x):
+                return self.fc(x.flatten(2))
+
+        @register_model("nm-worker", framework="torch", n_time_bins=2, input_size=(16, 16),
+                        layout="BTCHW", notes=f"registered in process {os.getpid()}")
+        def make(num_classes, in_channels):
+            return PerStep(num_classes, in_channels)
+        """)
+    out = tmp_path / "run"
+    assert run_bench.main(["run", "--plugin", str(p), "--archs", "nm-worker", "--datasets",
+                           "synthetic-fer-dvs-mini", "--epochs", "1", "--workers", "2",
+                           "--data-root", str(tmp_path / "data"), "--out", str(out), "-q"]) == 0
+    (rec,) = read_records(out)
+    assert rec["status"] == "ok", rec.get("error")
+    import os
+
+    # the card in the record was registered by the worker, not by this process
+    assert rec["model"]["notes"] != f"registered in process {os.getpid()}"
