@@ -237,9 +237,10 @@ def test_spikingjelly_default_reset_clears_state():
     pytest.importorskip("spikingjelly")
     from spikingjelly.activation_based import layer, neuron
 
-    def factory(k, c):
-        return nn.Sequential(layer.Flatten(start_dim=2, step_mode="s"), nn.Linear(c * 36, k),
-                             neuron.LIFNode(step_mode="m"))
+    def factory(k, c):  # the potential left after a batch changes the next batch's spikes
+        return nn.Sequential(layer.Flatten(start_dim=2, step_mode="s"),
+                             neuron.LIFNode(tau=2.0, v_threshold=0.8, step_mode="m"),
+                             nn.Linear(c * 36, k))
 
     card = _card(factory, framework="spikingjelly", layout="TBCHW")
     NativeBackend(card).build(card, (3, 2, 6, 6), 7)  # would leak without reset_net
@@ -249,7 +250,7 @@ def test_rates_output_and_mse_loss():
     card = _card(lambda k, c: PerStep(k, c), output="rates")
     be = NativeBackend(card)
     model = be.build(card, (3, 2, 6, 6), 4)
-    x = torch.ones(2, 3, 2, 6, 6)
+    x = torch.rand(2, 3, 2, 6, 6, generator=torch.Generator().manual_seed(0))
     out = be.forward(model, x)
     per_step = model.net(x)
     assert torch.allclose(out.logits, per_step.mean(1))  # rates: mean over time
