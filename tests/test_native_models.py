@@ -27,6 +27,25 @@ def _one_torch_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(autouse=True)
+def _restore_archs():
+    """Each test's registrations are dropped afterwards, so that other test modules listing
+    every architecture (contract, NIR) see the suite's own only."""
+    from backends.models import card as card_mod
+    from backends.specs import ARCHS
+
+    ARCHS.names()  # loaded before the snapshot
+    items, modules = dict(ARCHS._items), dict(ARCHS._modules)
+    plugins = dict(card_mod._PLUGINS)
+    yield
+    ARCHS._items.clear()
+    ARCHS._items.update(items)
+    ARCHS._modules.clear()
+    ARCHS._modules.update(modules)
+    card_mod._PLUGINS.clear()
+    card_mod._PLUGINS.update(plugins)
+
+
 def _card(factory, **kw) -> ModelCard:
     base = dict(name="t-net", factory=factory, framework="torch", n_time_bins=3,
                 input_size=(6, 6), layout="BTCHW", output="per_step", plugin="/x/my_model.py")
