@@ -342,6 +342,20 @@ def test_documented_example_runs_as_written(tmp_path, capsys):
     x = torch.zeros(1, 8, 2, 48, 48)
     assert loaded.backend.forward(loaded.model, x).logits.shape == (1, 7)
     assert run_bench.main(["validate", str(out)]) == 0
+    # predict on a recording: windows binned as the card says, one class each
+    import numpy as np
+
+    from benchmarks.predict import predict_recording
+    from datasets.events import make_events, write_v2e_h5
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.integers(0, 1_000_000, 4000))
+    t[0], t[-1] = 0, 1_000_000  # windows [0, 500) and [500, 1000) ms
+    ev = make_events(t, rng.integers(0, 64, t.size), rng.integers(0, 64, t.size),
+                     rng.integers(0, 2, t.size))
+    preds = predict_recording(loaded, write_v2e_h5(tmp_path / "clip.h5", ev), window_ms=500,
+                              stride_ms=500)
+    assert len(preds) == 2 and all(p.label in loaded.classes for p in preds)
 
 
 # --------------------------------------------------------------------------------------------
