@@ -170,6 +170,36 @@ def test_hand_counted_lava_dl_dense_block_and_pool_is_no_synapse():
     assert pool_meter.connections == {}  # synapse.Pool subclasses Conv3d but pools
 
 
+def test_hand_counted_snntorch_recurrent_neuron():
+    snn = pytest.importorskip("snntorch")
+    from snntorch import utils
+
+    rleaky = snn.RLeaky(beta=0.5, linear_features=2, all_to_all=True, init_hidden=True,
+                        threshold=1.0)
+    rleaky.recurrent.weight.data = torch.tensor([[-1.0, 0.5], [0.25, 0.0]])
+    rleaky.recurrent.bias.data.zero_()
+    net = nn.Sequential(_linear(), rleaky)
+    meter = HookMeter(net, n_time_bins=2)
+    utils.reset(net)
+    with meter.measure(1) as p:
+        for t in range(2):
+            net(X[t])
+    # feed-forward currents t0 [1.5, 0.5], t1 [1.5, 0]; the recurrent Linear runs on the
+    # previous step's spikes (zero at t0):
+    #   t0 mem [1.5, 0.5] -> spikes [1, 0];  recurrent on [0, 0]: 0 ops, dense 4
+    #   t1 recurrent on [1, 0]: column 0 has 2 non-zero weights -> 2 ACs, dense 4; current
+    #   [-1, 0.25]; mem = 0.5 * mem + I + rec - spk * 1 = [0.75 + 1.5 - 1 - 1, 0.25 + 0 + 0.25]
+    #   = [0.25, 0.5] -> no spike. Spikes = 1; updates 2 + 1 (0.5 unchanged) = 3.
+    ff, rec = p.layers
+    assert (ff.spikes, ff.effective_acs, ff.dense_ops) == (1.0, 3.0, 16.0)
+    assert (rec.name, rec.effective_acs, rec.effective_macs, rec.dense_ops) == (
+        "1.recurrent", 2.0, 0.0, 8.0)
+    assert meter.membrane == {"1": 3}
+    one_to_one = HookMeter(nn.Sequential(snn.RLeaky(beta=0.5, all_to_all=False,
+                                                    init_hidden=True)), n_time_bins=2)
+    assert "0 (recurrent)" in one_to_one.unmeasured
+
+
 def test_hand_counted_lstm():
     lstm = nn.LSTM(3, 2)  # gates 4H = 8 rows; every weight non-zero (random init)
     meter = HookMeter(lstm, n_time_bins=2)
