@@ -403,3 +403,40 @@ def test_snntorch_native_model_counts_equal_neurobench():
     assert nb["ActivationSparsity"] == pytest.approx(mine["activation_sparsity"], abs=1e-12)
     assert nb["MembraneUpdates"] == hooks["membrane_updates"] / n
     assert nb["NeuronOperations"]["Effective Neuron Ops"] == hooks["neuron_ops"] / n
+
+
+def test_spikingjelly_neurons_outside_basenode_are_neurons():
+    pytest.importorskip("spikingjelly")
+    from spikingjelly.activation_based import neuron
+
+    mods = nn.ModuleDict({
+        "psn": neuron.PSN(T=4), "masked": neuron.MaskedPSN(k=2, T=4),
+        "sliding": neuron.SlidingPSN(k=2), "gated": neuron.GatedLIFNode(T=4),
+        "dsr_if": neuron.DSRIFNode(T=4), "dsr_lif": neuron.DSRLIFNode(T=4),
+        "plif": neuron.ParametricLIFNode(), "non_spiking": neuron.NonSpikingLIFNode(),
+    })
+    for c in (neuron.PSN, neuron.GatedLIFNode, neuron.DSRIFNode):
+        assert not issubclass(c, neuron.BaseNode)  # outside the BaseNode family
+    meter = HookMeter(mods, n_time_bins=4)
+    assert sorted(meter.neurons) == sorted(["psn", "masked", "sliding", "gated", "dsr_if",
+                                            "dsr_lif", "plif"])
+    from backends.models.hooks import neuron_classes
+
+    assert "FlexSN" in [c.__name__ for c in neuron_classes()]
+
+
+def test_psn_spikes_counted_on_a_sequence():
+    pytest.importorskip("spikingjelly")
+    from spikingjelly.activation_based import neuron
+
+    psn = neuron.PSN(T=2)
+    with torch.no_grad():  # identity weights, threshold 1: spikes where the input is >= 1
+        psn.weight.copy_(torch.eye(2))
+        psn.bias.fill_(-1.0)
+    meter = HookMeter(nn.Sequential(_linear(), psn), n_time_bins=2)
+    with meter.measure(1) as p:
+        out = meter.model(X)
+    # currents [1.5, 0.5] and [1.5, 0]; h = I - 1 -> spikes where h >= 0: [1, 0], [1, 0]
+    assert int(out.sum()) == 2
+    _row(p.layers, spikes=2.0, neurons=2, time_steps=2)
+    assert "1 (membrane)" in meter.unmeasured  # a PSN keeps no membrane potential to read
