@@ -211,6 +211,18 @@ class TimeFirst(PerStep):
         return super().forward(x).transpose(0, 1)
 
 
+def test_a_tuple_output_is_named():
+    class Pair(PerStep):
+        def forward(self, x):
+            h = super().forward(x)
+            return h, h
+
+    card = _card(lambda k, c: Pair(k, c))
+    with pytest.raises(NativeModelError, match=r"must return one tensor \(per_step output, "
+                                               r"shape \(2, 3, 7\)\), got tuple"):
+        NativeBackend(card).build(card, (3, 2, 6, 6), 7)
+
+
 def test_wrong_time_order_is_caught():
     card = _card(lambda k, c: TimeFirst(k, c))  # BTCHW in, (T, B, K) out: not the input's order
     with pytest.raises(NativeModelError, match=r"\(3, 2, 7\) does not fit .*expected \(2, 3, 7\)"):
