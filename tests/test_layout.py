@@ -21,7 +21,7 @@ LAYERS = {"datasets": 0, "backends": 1, "benchmarks": 2, "reports": 3, "run_benc
 #: may not import each other. New sub-packages must be given a rank here.
 SUBLAYERS = {
     "datasets": {"io": 0, "transforms": 1, "conversion": 1, "loaders": 2, "top": 3},
-    "backends": {"top": 0, "adapters": 1, "models": 2, "nir_exchange": 3},
+    "backends": {"top": 0, "adapters": 1, "nir_exchange": 2, "models": 3},
     "benchmarks": {"measure": 0, "results": 1, "runner": 2, "robustness": 3, "gates": 4},
     "reports": {"top": 0},
 }
