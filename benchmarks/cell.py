@@ -62,7 +62,7 @@ def run_cell(
         va_test_metrics,
     )
     from benchmarks.provenance import provenance
-    from benchmarks.training import autocast, prepare_model, set_seed, train
+    from benchmarks.training import autocast, effective_amp, prepare_model, set_seed, train
     from benchmarks.validate import sample_predictions
     from datasets.pipeline import pipeline_info
 
@@ -92,7 +92,7 @@ def run_cell(
                                                        data, timings)
 
     t1 = time.perf_counter()
-    amp = autocast(cell.device, cell.recipe.amp)
+    amp = autocast(cell.device, cell.recipe.amp, backend)
     with amp, MembraneProbe(net) as probe:
         logits, per_step, activity = predict(
             backend, model, data.test.x, cell.recipe.batch_size, cell.device,
@@ -136,7 +136,7 @@ def run_cell(
 
     t2 = time.perf_counter()
     test_frames = data.test.frames[:1] if data.test.frames is not None else None
-    with autocast(cell.device, cell.recipe.amp):
+    with autocast(cell.device, cell.recipe.amp, backend):
         metrics.update(measure_latency(backend, model, data.test.x[:1], cell, frames=test_frames))
     timings["measure_s"] = time.perf_counter() - t2
     summary = M.activity_summary(activity, len(y))
@@ -162,6 +162,7 @@ def run_cell(
     runtime_info = getattr(backend, "runtime_info", None)
     prov["backend_runtime"] = runtime_info(net) if callable(runtime_info) else {}
     prov["pipeline"] = pipeline_info(cell.recipe.augment, cell.recipe.workers)
+    prov["amp_effective"] = effective_amp(backend, cell.recipe.amp)  # lava-dl: float32 always
     return Record.for_cell(
         cell, "ok", kind="trained", classes=names, metrics=metrics, history=tr["history"],
         timings_s=timings, provenance=prov, checkpoint=checkpoint, predictions=predictions,
