@@ -865,6 +865,7 @@ def main(argv: list[str] | None = None) -> int:
         run.say("rehearsal: " + ("passed (every section ok or skipped for want of CUDA)"
                                  if not problems else "FAILED: " + "; ".join(problems)))
     run.say(line)
+    run.log.close()
     shutil.rmtree(ext_dir, ignore_errors=True)
     if args.rehearsal:
         return 0 if not problems else 1

@@ -338,3 +338,37 @@ def test_pipeline_recordings_beyond_the_distinct_ones_are_hard_links(tmp_path):
     assert [f.stat().st_nlink for f in files] == [3, 2, 3, 2, 3]  # 0, 2, 4 and 1, 3 share inodes
     assert files[4].read_bytes() == files[0].read_bytes() != files[1].read_bytes()
     assert len(read_folds_csv(root / "CKPlusDVS" / "folds.csv")) == 5
+
+
+# --------------------------------------------------------------------------------------------
+# the parent: results file, log, exit status, budgets
+
+
+@pytest.mark.slow
+def test_a_run_writes_its_results_file_and_log(tmp_path, capsys):
+    """precompile on a CPU: SKIPPED, so not ok (exit 1), but a rehearsal accepts it (exit 0)."""
+    assert G.main(["--only", "precompile", "--device", "cpu", "--out", str(tmp_path)]) == 1
+    data = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert data["sections"]["precompile"]["needs_cuda"] is True
+    assert data["sections"]["precompile"]["budget_s"] == G.BUDGET_S["precompile"]
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("gpu-check sections: 0/1 sections ok in ")
+    assert line.endswith("(precompile SKIPPED: needs a CUDA device (lava-dl's CUDA extension), "
+                         "device is cpu)")
+    assert (tmp_path / "gpu_check.log").read_text().strip().splitlines()[-1] == line
+    assert G.main(["--only", "precompile", "--device", "cpu", "--out", str(tmp_path),
+                   "--rehearsal"]) == 0
+    assert json.loads((tmp_path / "gpu_check.json").read_text())["calls"]["sections"][
+        "rehearsal_problems"] == []
+
+
+@pytest.mark.slow
+def test_a_section_over_its_budget_is_killed_and_reported(tmp_path):
+    import os
+
+    run = G._Run(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(G.ROOT))
+    res = G._run_section(run, "tests", "cpu", env, timeout=2)
+    assert res["ok"] is False and res["error"] == "over its 2 s budget"
+    assert G.verdict(res) == ("FAILED", "over its 2 s budget")
+    assert G.main(["--only", "nope"]) == 2
