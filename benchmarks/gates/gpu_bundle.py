@@ -16,7 +16,7 @@ image's packages: ``make gpu-rehearsal``), and:
   top-level package named ``tests`` that would shadow ours) and without
   ``lava/lib/dl/slayer/object_detection`` (two trained YOLO ``network.pt`` files of 36 and 14 MiB;
   it needs torchvision and OpenCV; the adapter, :func:`backends.lava_dl.import_slayer`, registers
-  an empty module under that name), which leaves about 1 MiB;
+  an empty module under that name), which leaves 0.15 MiB;
 * packages whose declared requirements are stale (lava-dl's Python < 3.11) install with
   ``--no-deps --ignore-requires-python`` (:func:`benchmarks.gpu_check.install_command`).
 
