@@ -7,12 +7,19 @@
 #   make gates   the performance gate and the accuracy gate only
 #   make bench   run the default benchmark grid (every backend x built-in dataset)
 #   make perf    the pytest-benchmark performance benchmarks (tests/perf)
+#   make gpu-bundle     the wheels the GPU machine's image lacks, into gpu-bundle/ (docs/guides/gpu.md)
+#   make gpu-rehearsal  the GPU check's two calls on this CPU, in a Python 3.12 environment
+#                       holding only the GPU image's packages plus the bundle
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the GPU image's Python: 3.12 (pyenv's, else one on the PATH)
+PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
+GPU_VENV := .gpu-venv
+GPU_STAMP := $(GPU_VENV)/.installed
 
-.PHONY: setup test unit docs docs-serve gates perf-gate accuracy-gate bench lint perf clean
+.PHONY: setup test unit docs docs-serve gates perf-gate accuracy-gate bench lint perf clean gpu-bundle gpu-rehearsal
 
 setup: $(STAMP)
 
@@ -69,6 +76,29 @@ perf-gate: setup
 accuracy-gate: setup
 	$(PY) -m benchmarks.gates.accuracy_gate --run-dir runs/gates/accuracy
 
+# The GPU machine's image has Python 3.12, torch with CUDA and no network: the project's other
+# dependencies travel as wheels (benchmarks/gates/gpu_bundle.py; at most 64 MiB with the source).
+gpu-bundle: gpu-bundle/MANIFEST.json
+	$(PY) -m benchmarks.gates.gpu_bundle --out gpu-bundle --check
+
+gpu-bundle/MANIFEST.json: benchmarks/gates/gpu_bundle.py | setup
+	$(PY) -m benchmarks.gates.gpu_bundle --out gpu-bundle
+
+# A Python 3.12 environment holding only the image's packages (benchmarks/gates/gpu_image.txt:
+# torch 2.11.0 as on the image, from PyPI; it runs on the CPU here).
+$(GPU_STAMP): benchmarks/gates/gpu_image.txt
+	test -n "$(PY312)" || { echo "no Python 3.12 (set PY312=...)"; exit 1; }
+	test -x $(GPU_VENV)/bin/python || $(PY312) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/python -m pip install -q -r benchmarks/gates/gpu_image.txt
+	touch $(GPU_STAMP)
+
+# Both calls of the GPU check on the CPU, the bundle installed as on the device (afresh):
+# every section must be ok or skipped for want of CUDA.
+gpu-rehearsal: gpu-bundle $(GPU_STAMP)
+	rm -rf runs/gpu-rehearsal .gpu-site
+	OMP_NUM_THREADS=1 $(GPU_VENV)/bin/python -m benchmarks.gates.gpu_check --call A --device cpu --wheels gpu-bundle --out runs/gpu-rehearsal --rehearsal
+	OMP_NUM_THREADS=1 $(GPU_VENV)/bin/python -m benchmarks.gates.gpu_check --call B --device cpu --wheels gpu-bundle --out runs/gpu-rehearsal --rehearsal
+
 bench: setup
 	$(PY) run_bench.py run
 
@@ -79,4 +109,4 @@ lint: setup
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(GPU_VENV) gpu-bundle .gpu-site

@@ -98,7 +98,12 @@ int64); nothing is compiled. On CUDA tensors ``leaky_integrator.dynamics`` JIT-c
 ``leaky_integrator.cu`` with ``torch.utils.cpp_extension.load(name="dynamics")`` on first use
 (needs nvcc and ninja; cached under ``$TORCH_EXTENSIONS_DIR``, default
 ``~/.cache/torch_extensions/<python>_<cuda>/dynamics``); ``delay_shift=False`` avoids the
-``shift`` extension.
+``shift`` extension. lava-dl's ``jitconfig`` builds for ``sm_80`` on every GPU of compute
+capability >= 8, whose code does not run on a later architecture (an H100 is ``sm_90``):
+:func:`import_slayer` sets it to the device's own (:func:`cuda_arch_list`). The kernels read
+float32 only (``data<float>()`` in ``leaky_integrator.cu``), so this backend declares no mixed
+precision (``amp_support``): a recipe's ``amp`` leaves it in float32
+(:func:`benchmarks.runner.training.autocast`).
 
 Import. ``lava.lib.dl.slayer`` imports its ``object_detection`` subpackage, which needs torchvision
 and OpenCV (not dependencies of this project): :func:`import_slayer` registers an empty module
@@ -188,7 +193,25 @@ def import_slayer() -> types.ModuleType:
             f"{cuba.TAU_RHO_MULT}, {cuba.SCALE_RHO_MULT} (expected {TAU_RHO_MULT}, "
             f"{SCALE_RHO_MULT}); update backends/adapters/lava_dl.py"
         )
+    if torch.cuda.is_available():
+        jitconfig = importlib.import_module("lava.lib.dl.slayer.jitconfig")
+        jitconfig.TORCH_CUDA_ARCH_LIST = cuda_arch_list(torch.cuda.get_device_capability(0))
     return slayer
+
+
+def cuda_arch_list(capability: tuple[int, int]) -> str:
+    """``TORCH_CUDA_ARCH_LIST`` for SLAYER's JIT-compiled kernels on a device of compute
+    ``capability`` ``(major, minor)``: that architecture itself (``(9, 0)`` -> ``"9.0"``, code for
+    ``sm_90``), replacing lava-dl's ``jitconfig`` value ``"8.0"`` for every capability >= 8 (the
+    ``sm_80`` code does not run on ``sm_90``, and it carries no PTX to compile there).
+
+    Raises:
+        ValueError: a capability that is not two non-negative integers.
+    """
+    major, minor = capability
+    if not (isinstance(major, int) and isinstance(minor, int) and major >= 0 and minor >= 0):
+        raise ValueError(f"compute capability: expected (major, minor) integers, got {capability!r}")
+    return f"{major}.{minor}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -1003,6 +1026,8 @@ class LavaDLBackend:
     name = "lava-dl"
     unsupported = {"seen": SEEN_UNSUPPORTED}  # arch name -> why it cannot be compiled
     spiking = True
+    amp_support = (False, "SLAYER's CUDA kernels take float32 only (data<float>() in "
+                          "leaky_integrator.cu): trained and run in float32")
     equality = Equality(
         "bounded", eps=0.1,
         reason="SLAYER keeps decays as round(4096 d) and truncates states to 1/4096 each step; neurons within ~T/4096 of threshold can flip and a flip propagates (measured with float weights: tiny >= 0.99, sew_resnet18 >= 0.92 identical spikes per layer; exact on the fixed-point grid)",

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("/tmp/nefer_bench"))
     ap.add_argument("--annotations", type=Path,
-                    default=Path(__file__).resolve().parents[2] / "shared" / "real" / "nefer")
+                    default=Path(__file__).resolve().parents[3] / "shared" / "real" / "nefer")
     ap.add_argument("--size", type=int, nargs=2, default=(1280, 720), metavar=("W", "H"))
     ap.add_argument("--distinct", type=int, default=51)
     ap.add_argument("--sample", type=int, default=40)

@@ -64,7 +64,7 @@ def run_cell(
         va_sample_fields,
         va_test_metrics,
     )
-    from benchmarks.runner.training import autocast, prepare_model, set_seed, train
+    from benchmarks.runner.training import autocast, effective_amp, prepare_model, set_seed, train
     from datasets.pipeline import pipeline_info
 
     timings: dict[str, float] = {}
@@ -98,7 +98,7 @@ def run_cell(
                                                        data, timings)
 
     t1 = time.perf_counter()
-    amp = autocast(cell.device, cell.recipe.amp)
+    amp = autocast(cell.device, cell.recipe.amp, backend)
     with amp, MembraneProbe(net) as probe:
         logits, per_step, activity = predict(
             backend, model, data.test.x, cell.recipe.batch_size, cell.device,
@@ -142,7 +142,7 @@ def run_cell(
 
     t2 = time.perf_counter()
     test_frames = data.test.frames[:1] if data.test.frames is not None else None
-    with autocast(cell.device, cell.recipe.amp):
+    with autocast(cell.device, cell.recipe.amp, backend):
         metrics.update(measure_latency(backend, model, data.test.x[:1], cell, frames=test_frames))
     timings["measure_s"] = time.perf_counter() - t2
     summary = M.activity_summary(activity, len(y))
@@ -185,6 +185,7 @@ def run_cell(
     if data_format is not None:  # what the dataset's files said about themselves (NEFER)
         prov["data_format"] = data_format
     model_card = (arch.to_record(backend.versions().get(arch.framework)) if native else None)
+    prov["amp_effective"] = effective_amp(backend, cell.recipe.amp)  # lava-dl: float32 always
     return Record.for_cell(
         cell, "ok", kind="trained", classes=names, metrics=metrics, history=tr["history"],
         timings_s=timings, provenance=prov, checkpoint=checkpoint, predictions=predictions,

@@ -40,9 +40,13 @@ INFERENCE_OVER_TRAINING = 3.0
 backward + step: the backward pass costs about twice the forward)."""
 
 
-def _write_recordings(root: Path, n: int, events: int, seed: int = 0) -> Path:
+def _write_recordings(root: Path, n: int, events: int, seed: int = 0,
+                      distinct: int | None = None) -> Path:
     """A CKPlusDVS-layout tree of ``n`` generated recordings (uniform events over 2 s on a
-    200x200 sensor) with a 10-fold folds.csv; returns the data root."""
+    200x200 sensor) with a 10-fold folds.csv; returns the data root. With ``distinct``, only
+    that many are generated and recording ``i`` is a hard link to recording ``i % distinct``."""
+    import os
+
     import numpy as np
 
     from datasets.folds import FoldRow, write_folds_csv
@@ -52,21 +56,28 @@ def _write_recordings(root: Path, n: int, events: int, seed: int = 0) -> Path:
     d = root / "CKPlusDVS"
     rows = []
     for i in range(n):
-        t = np.sort(rng.integers(0, 2_000_000, events))
-        ev = make_events(t, rng.integers(0, 200, events), rng.integers(0, 200, events),
-                         rng.integers(0, 2, events))
         subject = f"S{i:03d}"
-        write_v2e_h5(d / subject / "001.h5", ev, compression=None)
+        if distinct is not None and i >= distinct:
+            (d / subject).mkdir(parents=True, exist_ok=True)
+            os.link(d / f"S{i % distinct:03d}" / "001.h5", d / subject / "001.h5")
+        else:
+            t = np.sort(rng.integers(0, 2_000_000, events))
+            ev = make_events(t, rng.integers(0, 200, events), rng.integers(0, 200, events),
+                             rng.integers(0, 2, events))
+            write_v2e_h5(d / subject / "001.h5", ev, compression=None)
         rows.append(FoldRow(subject, "001", 1 + i % 6, tuple(j == i % 10 for j in range(10))))
     write_folds_csv(d / "folds.csv", rows)
     return root
 
 
 def measure_pipeline_rate(*, events: int = 300_000, workers: int = 0, seconds: float = 10.0,
-                          recipe: Any = None, arch: str = "sew_resnet18", n_recordings: int = 24) -> float:
+                          recipe: Any = None, arch: str = "sew_resnet18", n_recordings: int = 24,
+                          distinct: int | None = None) -> float:
     """Samples/s of the training data pipeline of ``recipe`` (default: the ``spiking_fer`` grid's:
-    Spiking-FER EDAs, binary frames) for ``arch`` over generated recordings of ``events`` events,
-    with ``workers`` DataLoader workers, timed over at least ``seconds`` (whole epochs)."""
+    Spiking-FER EDAs, binary frames) for ``arch`` over ``n_recordings`` generated recordings of
+    ``events`` events (``distinct`` of them different, the others hard links: see
+    :func:`_write_recordings`), with ``workers`` DataLoader workers, timed over at least
+    ``seconds`` (whole epochs)."""
     import dataclasses
 
     import numpy as np
@@ -79,7 +90,7 @@ def measure_pipeline_rate(*, events: int = 300_000, workers: int = 0, seconds: f
     r = recipe or load_grid("spiking_fer").recipe
     r = dataclasses.replace(r, workers=workers, val_fraction=0.15)
     with tempfile.TemporaryDirectory(prefix="neurofer-estimate-") as tmp:
-        root = _write_recordings(Path(tmp), n_recordings, events)
+        root = _write_recordings(Path(tmp), n_recordings, events, distinct=distinct)
         cell = Cell(dataset="ckplus-dvs", backend="ann", arch=arch, recipe=r, protocol="folds")
         data = load_cell_data(cell, get_arch(arch), root)
         order = np.random.default_rng(0)
@@ -117,7 +128,7 @@ def measure_training_rate(backend_name: str, arch_name: str, *, batch_size: int,
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
     def step():
-        with autocast(device, amp):
+        with autocast(device, amp, backend):
             loss = torch.nn.functional.cross_entropy(backend.forward(model, x).logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()

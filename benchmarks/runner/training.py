@@ -39,14 +39,23 @@ def _accuracy(logits, y) -> float:
     return float((logits.argmax(1) == y).float().mean().item()) if len(y) else math.nan
 
 
-def autocast(device: str, amp: str):
+def effective_amp(backend, amp: str) -> str:
+    """The mixed precision ``backend`` really runs for the recipe's ``amp``: ``amp`` itself, or
+    ``"off"`` for a backend whose ``amp_support`` is ``(False, reason)`` (lava-dl: SLAYER's CUDA
+    kernels take float32 only). ``backend=None``: ``amp``."""
+    ok, _why = getattr(backend, "amp_support", (True, ""))
+    return amp if ok else "off"
+
+
+def autocast(device: str, amp: str, backend=None):
     """``torch.autocast`` for the recipe's ``amp`` (``"bf16"`` / ``"fp16"``) on ``device``, or a
-    no-op context for ``"off"``."""
+    no-op context for ``"off"`` and for a ``backend`` without mixed precision
+    (:func:`effective_amp`)."""
     import contextlib
 
     import torch
 
-    if amp == "off":
+    if effective_amp(backend, amp) == "off":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
@@ -189,7 +198,7 @@ def _train_epoch(backend, model, data, cell: Cell, rng, epoch: int, opt, sched, 
         targets = setup.batch_targets(idx, y, device)
         ctx = StepContext(seed=cell.seed, epoch=epoch, batch=b,
                           step=epoch * setup.batches_per_epoch + b)
-        with autocast(device, r.amp):
+        with autocast(device, r.amp, backend):
             out = backend.forward(model, x, **kw)
             card_loss = getattr(backend, "loss", None)  # a native model's card loss
             if callable(card_loss) and setup.task == "classification":
@@ -216,7 +225,7 @@ def _train_epoch(backend, model, data, cell: Cell, rng, epoch: int, opt, sched, 
     if setup.task != "va_regression":
         entry["train_accuracy"] = correct / seen
     if select_on is not None and len(select_on.y):
-        with autocast(device, r.amp):
+        with autocast(device, r.amp, backend):
             logits, _, _ = predict(backend, model, select_on.x, r.batch_size, device,
                                    frames=select_on.frames)
         if setup.task == "classification":
@@ -289,7 +298,7 @@ def train(
     if own is None:
         sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs)
                  if r.schedule == "cosine" else None)
-    scaler = torch.amp.GradScaler("cuda") if r.amp == "fp16" else None
+    scaler = torch.amp.GradScaler("cuda") if effective_amp(backend, r.amp) == "fp16" else None
     rng = np.random.default_rng(cell.seed)
     select_on = {"val": data.val, "best_on_test_legacy": data.test}.get(r.selection)
     setup = _TaskSetup(data, cell, select_on)
