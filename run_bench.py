@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--datasets", nargs="+",
                      help="dataset names (see `list`; upstream names such as MMIDVS work too)")
     run.add_argument("--archs", nargs="+", help="architecture names (see `list`)")
+    run.add_argument("--plugin", action="append", default=None, metavar="FILE",
+                     help="a Python file registering native models with backends.register_model "
+                     "(repeatable); each native model runs under its framework's backend")
     run.add_argument("--folds", nargs="+", type=int, help="fold indices")
     run.add_argument("--seeds", nargs="+", type=int, help="random seeds")
     run.add_argument("--protocol", choices=["folds", "subject"],
@@ -201,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", parents=[_COMMON],
                          help="list backends, datasets, architectures and grids")
+    lst.add_argument("--plugin", action="append", default=None, metavar="FILE",
+                     help="also list the native models a plugin file registers (repeatable)")
     lst.set_defaults(func=cmd_list)
 
     chk = sub.add_parser("check", parents=[_COMMON],
@@ -257,11 +262,16 @@ def cmd_run(args) -> int:
         ExecutorUnavailable: no Ray cluster at ``--ray-address``, no ``sbatch``, a bad
             ``--devices`` (before any cell starts).
     """
+    from dataclasses import replace
+
     from benchmarks.executors import make_executor
     from benchmarks.grid import load_grid, override, resolve_names, run_grid
     from reports import write_reports
 
     grid = load_grid(args.grid)
+    if args.plugin:
+        grid = replace(grid, plugins=tuple(grid.plugins) + tuple(
+            str(Path(p).expanduser().resolve()) for p in args.plugin))
     grid = override(grid, backends=args.backends, datasets=args.datasets, archs=args.archs,
                     folds=args.folds, seeds=args.seeds, protocol=args.protocol, device=args.device,
                     epochs=args.epochs, batch_size=args.batch_size, task=args.task,
@@ -355,10 +365,28 @@ def cmd_export(args) -> int:
         NIRExportError (an InputError): an architecture NIR cannot express (the node named).
         CheckpointError: not a readable checkpoint.
     """
-    from backends.nir_exchange import NIR_DT, export_lava_hdf5, export_nir, nir_versions
+    from backends.nir_exchange import (
+        NIR_DT,
+        NIRExportError,
+        export_lava_hdf5,
+        export_nir,
+        nir_versions,
+    )
     from benchmarks.checkpoints import load_checkpoint
 
     loaded = load_checkpoint(args.checkpoint)
+    from backends.models.native import NativeModel
+
+    if isinstance(loaded.model, NativeModel):  # a native model: its framework's writer or none
+        from backends.models.export import export_native_nir
+
+        if args.fmt != "nir":
+            raise NIRExportError(f"{args.checkpoint}: a native model exports as NIR only, "
+                                 f"not {args.fmt}")
+        path = export_native_nir(loaded.model, args.out,
+                                 dt=args.dt if args.dt is not None else NIR_DT)
+        print(f"wrote {path} (nir; {loaded.model.card.framework}'s writer)")
+        return EXIT_OK
     if args.fmt == "nir":
         path = export_nir(loaded, path=args.out, writer=args.writer,
                           dt=args.dt if args.dt is not None else NIR_DT)
@@ -427,11 +455,13 @@ def cmd_list(args) -> int:
     """Print the registries: backends (availability, versions), datasets (with their upstream
     aliases), architectures and grids."""
     from backends.base import backend_status, get_backend
+    from backends.models.card import load_plugins
     from backends.specs import arch_names
     from benchmarks.grid import grid_names, load_grid
     from datasets.base import DATASETS
     from datasets.registry import dataset_names
 
+    load_plugins(tuple(args.plugin or ()))  # PluginError (exit 2) names the file
     print("backends:")
     for name, (ok, why) in backend_status().items():
         if ok:
@@ -445,8 +475,20 @@ def cmd_list(args) -> int:
         alias = f"  (also: {', '.join(cls.aliases)})" if cls.aliases else ""
         print(f"  {name:<24} {', '.join(cls.provides)}{alias}")
     print("architectures:")
+    from backends.specs import get_arch
+
     for name in arch_names():
-        print(f"  {name}")
+        try:
+            arch = get_arch(name)
+        except InputError as exc:  # a broken registration is listed, not fatal
+            print(f"  {name:<24} BROKEN: {exc}")
+            continue
+        if getattr(arch, "native", False):  # a native model: its framework, file and citation
+            where = arch.plugin or arch.factory.__module__
+            print(f"  {name:<24} native {arch.framework} model ({where})"
+                  + (f"  {arch.citation}" if arch.citation else ""))
+        else:
+            print(f"  {name}")
     print("grids:")
     for name in grid_names():
         g = load_grid(name)

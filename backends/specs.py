@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from datasets.common import Registry
+from datasets.common import InputError, Registry
 
 
 @dataclass(frozen=True)
@@ -226,6 +226,10 @@ def arch_inputs(arch: object) -> tuple[str, ...]:
     ``inputs``; specs without it take events only)."""
     return tuple(getattr(arch, "inputs", ("events",)))
 
+class NotASpecError(InputError, TypeError):
+    """An architecture factory returned something that is neither a spec nor a model card."""
+
+
 ARCHS: Registry[Callable[[], ArchSpec]] = Registry(
     "architecture", package="backends.models.zoo", entry_point_group="neurofer_bench.archs"
 )
@@ -253,8 +257,17 @@ def get_arch(name: str) -> ArchSpec:
 
     Raises:
         UnknownNameError: unknown name (lists known names and close matches).
+        TypeError: the factory registered under ``name`` returned no spec and no model card
+            (e.g. a ``torch.nn.Module``, which must be registered with
+            ``backends.register_model`` instead); the message says so.
     """
-    return ARCHS.get(name)()
+    arch = ARCHS.get(name)()
+    if not hasattr(arch, "n_time_bins") or not hasattr(arch, "input_size"):
+        raise NotASpecError(
+            f"architecture {name!r} (registered by {ARCHS.module_of(name)}) returned a "
+            f"{type(arch).__name__}, not a spec or a model card; register a torch.nn.Module with "
+            "backends.register_model(name, framework=..., n_time_bins=..., input_size=...)")
+    return arch
 
 
 @register_arch("tiny")

@@ -45,8 +45,9 @@ def run_cell(
         Any exception of the data, backend or training code; :func:`benchmarks.grid.run_grid`
         records it as an error and carries on.
     """
-    from backends.base import get_backend
     from backends.membrane import MembraneProbe
+    from backends.models.card import is_native, load_plugins
+    from backends.models.native import backend_for
     from backends.specs import get_arch
     from benchmarks import metrics as M
     from benchmarks.carbon import CarbonTracker
@@ -68,11 +69,16 @@ def run_cell(
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    backend = get_backend(cell.backend)
+    load_plugins(cell.plugins)  # the plugin files of native models (workers import them here)
+    arch = get_arch(cell.arch)
+    native = is_native(arch)
+    backend = backend_for(cell.backend, arch)
     ok, why = backend.available()
     if not ok:
         raise RuntimeError(f"backend {cell.backend!r} is unavailable: {why}")
-    arch = get_arch(cell.arch)
+    if native and cell.transferred:
+        raise ValueError(f"native model {cell.arch!r} runs in its own framework only; it "
+                         "cannot be transferred to another backend")
     data = load_cell_data(cell, arch, data_root)
     timings["data_s"] = time.perf_counter() - t0
 
@@ -142,10 +148,19 @@ def run_cell(
     summary = M.activity_summary(activity, len(y))
     metrics.update(summary)
     metrics["params"] = count_parameters(net)
+    hooks = backend.measurement(net) if native else None
+    membrane = (hooks["membrane_updates"] if hooks is not None else probe.total()) \
+        if backend.spiking else None
     metrics.update(energy_metrics(  # every energy model, each with its source (benchmarks/energy.py)
         summary, activity, n_samples=len(y), params=metrics["params"], spiking=backend.spiking,
-        neuron=getattr(arch, "neuron", "lif"),
-        membrane_updates=probe.total() if backend.spiking else None))
+        neuron=getattr(arch, "neuron", "lif"), membrane_updates=membrane))
+    if hooks is not None:  # what the forward hooks measured, and what they could not
+        if backend.spiking and "neuron_ops_per_sample" in metrics:
+            metrics["neuron_ops_per_sample"] = (
+                None if hooks["neuron_ops"] is None else hooks["neuron_ops"] / len(y))
+        metrics["unmeasured"] = hooks["unmeasured"]
+        metrics["non_binary_neurons"] = hooks["non_binary"]
+        metrics["neuron_modules"] = hooks["neurons"]
     metrics["footprint_bytes"] = footprint_bytes(net)
     metrics.update(carbon.result)
     if transfer_info is not None:
@@ -162,9 +177,11 @@ def run_cell(
     runtime_info = getattr(backend, "runtime_info", None)
     prov["backend_runtime"] = runtime_info(net) if callable(runtime_info) else {}
     prov["pipeline"] = pipeline_info(cell.recipe.augment, cell.recipe.workers)
+    model_card = (arch.to_record(backend.versions().get(arch.framework)) if native else None)
     return Record.for_cell(
         cell, "ok", kind="trained", classes=names, metrics=metrics, history=tr["history"],
         timings_s=timings, provenance=prov, checkpoint=checkpoint, predictions=predictions,
+        model=model_card,
     )
 
 

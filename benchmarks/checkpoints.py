@@ -140,7 +140,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     """
     import torch
 
-    from backends.base import UnknownNameError, get_backend
+    from backends.base import UnknownNameError
     from backends.specs import get_arch
 
     path = Path(path)
@@ -165,10 +165,14 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     for key in ("backend", "arch", "input_shape", "classes", "state_dict"):
         if key not in ckpt:
             raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    from backends.models.card import PluginError, load_plugins
+    from backends.models.native import backend_for
+
     try:
-        backend = get_backend(ckpt["backend"])
+        load_plugins(tuple((ckpt.get("cell") or {}).get("plugins") or ()))
         arch = get_arch(ckpt["arch"])
-    except UnknownNameError as exc:
+        backend = backend_for(ckpt["backend"], arch)
+    except (UnknownNameError, PluginError) as exc:
         raise CheckpointError(f"{path}: {exc}") from exc
     ok, why = backend.available()
     if not ok:

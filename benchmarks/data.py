@@ -236,8 +236,8 @@ def make_binner(dataset, arch, binarize: bool):
     return ToFrames(
         sensor_size=tuple(dataset.sensor_size),
         n_time_bins=arch.n_time_bins,
-        mode="spiking_fer",
-        binarize=binarize,
+        mode=getattr(arch, "binning_mode", "spiking_fer"),  # a native model's card may choose
+        binarize=binarize or bool(getattr(arch, "binarize", False)),
         size=tuple(arch.input_size),
     )
 

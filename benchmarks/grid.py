@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 _GRID_KEYS = {"name", "description", "datasets", "backends", "archs", "folds", "seeds", "protocol",
-              "device", "recipe", "run_backends", "transfer_via"}
+              "device", "recipe", "run_backends", "transfer_via", "plugins"}
 
 
 class GridFileError(InputError, ValueError):
@@ -86,19 +86,44 @@ class Grid:
     ``"nir"``); ``()`` (default): each cell runs where it trained. A pair (b, b) is the ordinary
     cell."""
     transfer_via: str = "canonical"
+    plugins: tuple[str, ...] = ()
+    """Plugin files (``--plugin``) registering native models; recorded in every cell, so that
+    worker processes import them (:func:`backends.models.card.load_plugin`)."""
+
+    def native_backends(self) -> dict[str, str]:
+        """``{arch: backend}`` for the native models among :attr:`archs` (after loading
+        :attr:`plugins`): each runs only under its framework's backend."""
+        from backends.models.card import is_native, load_plugins
+        from backends.specs import ARCHS, get_arch
+
+        load_plugins(self.plugins)
+        out = {}
+        for a in self.archs:
+            if a in ARCHS:
+                arch = get_arch(a)
+                if is_native(arch):
+                    out[a] = arch.backend
+        return out
 
     def cells(self) -> list[Cell]:
-        """All cells, datasets outermost and backends innermost (so a dataset is binned once)."""
+        """All cells, datasets outermost and backends innermost (so a dataset is binned once).
+
+        A native model (a :func:`backends.register_model` card) is paired with its own
+        framework's backend only, whatever :attr:`backends` lists, and is never transferred
+        (:attr:`run_backends` apply to spec'd architectures)."""
+        native = self.native_backends()
+        plugins = tuple(str(Path(p).expanduser().resolve()) for p in self.plugins)
         return [
             Cell(dataset=d, backend=b, arch=a, fold=f, seed=s, protocol=self.protocol,
                  device=self.device, recipe=self.recipe,
-                 run_backend=None if rb in (None, b) else rb, transfer_via=self.transfer_via)
+                 run_backend=None if rb in (None, b) else rb, transfer_via=self.transfer_via,
+                 plugins=plugins)
             for d in self.datasets
             for a in self.archs
             for f in self.folds
             for s in self.seeds
-            for b in self.backends
-            for rb in (self.run_backends or (None,))
+            for b in ((native[a],) if a in native else self.backends)
+            for rb in ((None,) if a in native else (self.run_backends or (None,)))
         ]
 
 
@@ -136,7 +161,10 @@ def load_grid(name_or_path: str | Path) -> Grid:
     except (TypeError, ValueError) as exc:  # RecipeError, or a wrong type
         raise GridFileError(f"{path}: [recipe]: {exc}") from exc
     kwargs: dict[str, Any] = {"name": data.pop("name", path.stem), "recipe": recipe}
-    for key in ("datasets", "backends", "archs", "folds", "seeds", "run_backends"):
+    if "plugins" in data:  # paths relative to the grid file
+        data["plugins"] = [str((path.parent / p).resolve()) if not Path(p).is_absolute() else p
+                           for p in data["plugins"]]
+    for key in ("datasets", "backends", "archs", "folds", "seeds", "run_backends", "plugins"):
         if key in data:
             val = data.pop(key)
             if not isinstance(val, list) or not val:
@@ -171,10 +199,12 @@ def resolve_names(grid: Grid) -> Grid:
         UnknownNameError: every unknown name, in one message, each with its close matches.
     """
     from backends.base import BACKENDS
+    from backends.models.card import load_plugins
     from backends.specs import ARCHS
     from datasets.base import DATASETS
     from datasets.common import UnknownNameError
 
+    load_plugins(grid.plugins)  # PluginError (exit 2) names the file
     problems: list[str] = []
     resolved: dict[str, list[str]] = {}
     for key, registry in (("backends", BACKENDS), ("run_backends", BACKENDS), ("archs", ARCHS),

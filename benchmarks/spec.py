@@ -195,8 +195,12 @@ class Cell:
     recipe: Recipe = field(default_factory=Recipe)
     run_backend: str | None = None
     transfer_via: str = "canonical"
+    plugins: tuple[str, ...] = ()
+    """Plugin files (absolute paths) whose native models the cell needs; every process that runs
+    the cell imports them first (:func:`backends.models.card.load_plugins`). Not part of the id."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "plugins", tuple(self.plugins or ()))
         if self.transfer_via not in ("canonical", "nir"):
             raise RecipeError(f"cell.transfer_via must be 'canonical' or 'nir', got {self.transfer_via!r}")
 

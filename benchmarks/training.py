@@ -191,8 +191,12 @@ def _train_epoch(backend, model, data, cell: Cell, rng, epoch: int, opt, sched, 
                           step=epoch * setup.batches_per_epoch + b)
         with autocast(device, r.amp):
             out = backend.forward(model, x, **kw)
-            loss, _parts = setup.method.loss(model, out, targets, setup.task, setup.num_classes,
-                                             ctx)
+            card_loss = getattr(backend, "loss", None)  # a native model's card loss
+            if callable(card_loss) and setup.task == "classification":
+                loss = card_loss(out, y)
+            else:
+                loss, _parts = setup.method.loss(model, out, targets, setup.task,
+                                                 setup.num_classes, ctx)
         opt.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -271,14 +275,20 @@ def train(
     from tqdm.auto import tqdm
 
     r = cell.recipe
-    if r.optimizer == "sgd":
+    own = getattr(backend, "make_optimizer", None)  # a native model card's optimiser
+    own = own(model.parameters(), r) if callable(own) else None
+    if own is not None:
+        opt, sched = own
+    elif r.optimizer == "sgd":
         opt = torch.optim.SGD(
             model.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay
         )
     else:
         opt = torch.optim.Adam(model.parameters(), lr=r.lr, betas=tuple(r.adam_betas),
                                weight_decay=r.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs) if r.schedule == "cosine" else None
+    if own is None:
+        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs)
+                 if r.schedule == "cosine" else None)
     scaler = torch.amp.GradScaler("cuda") if r.amp == "fp16" else None
     rng = np.random.default_rng(cell.seed)
     select_on = {"val": data.val, "best_on_test_legacy": data.test}.get(r.selection)
