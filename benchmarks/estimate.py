@@ -3,7 +3,8 @@
 :func:`estimate_grid` measures, on the device it is asked for (and only there: it never projects
 for a device it cannot measure):
 
-* each (backend, architecture) pair's training rate: a few optimiser steps at the recipe's batch
+* each (backend, architecture) pair's training rate (a native model: under its framework's backend,
+  with its card's loss): a few optimiser steps at the recipe's batch
   size on random binary input of the architecture's shape (after one warm-up step), in samples/s,
   with the recipe's mixed precision;
 * the training data pipeline's rate (:func:`measure_pipeline_rate`): the cell's own pipeline
@@ -103,22 +104,25 @@ def measure_training_rate(backend_name: str, arch_name: str, *, batch_size: int,
     """
     import torch
 
-    from backends.base import get_backend
+    from backends.models.native import backend_for
     from backends.specs import get_arch
     from benchmarks.training import autocast
 
-    backend = get_backend(backend_name)
     arch = get_arch(arch_name)
+    backend = backend_for(backend_name, arch)  # a native model's NativeBackend, else the adapter
     shape = (arch.n_time_bins, 2, *arch.input_size)
     model = backend.build(arch, shape, 7).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     x = (torch.rand(batch_size, *shape) < 0.2).float().to(device)
     y = torch.randint(0, 7, (batch_size,)).to(device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    card_loss = getattr(backend, "loss", None)  # a native model's loss (e.g. MSE on rates)
 
     def step():
         with autocast(device, amp):
-            loss = torch.nn.functional.cross_entropy(backend.forward(model, x).logits.float(), y)
+            out = backend.forward(model, x)
+            loss = (card_loss(out, y) if card_loss is not None
+                    else torch.nn.functional.cross_entropy(out.logits.float(), y))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -191,8 +195,9 @@ def estimate_grid(grid: Any, *, device: str, data_root: str | Path, events: int 
             log.warning("pipeline rate not measured: %s", exc)
     rows = []
     n_runs = len(grid.folds) * len(grid.seeds)
+    native = grid.native_backends()  # a native model runs under its framework's backend only
     for a in grid.archs:
-        for b in grid.backends:
+        for b in ((native[a],) if a in native else grid.backends):
             cells = n_runs * len(grid.datasets)
             train_samples = n_runs * r.epochs * sum(s[0] for s in per_cell.values())
             eval_samples = n_runs * sum(r.epochs * s[1] for s in per_cell.values())

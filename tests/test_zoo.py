@@ -236,3 +236,65 @@ def test_suite_sew_resnet18_equals_spikingjellys_own(mode):
         zoo_params = dict(zoo.named_parameters())
         for key, p in suite.named_parameters():
             assert torch.equal(p.grad, zoo_params[_suite_to_zoo_key(key)].grad), key
+
+
+def test_conv1d_operations_are_counted_by_hand():
+    """Spikformer's pointwise Conv1d layers (and any Conv1d) are counted as connections."""
+    from backends.activity import connection_ops, connection_shape
+
+    conv = torch.nn.Conv1d(2, 3, kernel_size=1, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        conv.weight[0, 0, 0] = 0.0  # one zero weight: output channel 0 ignores input channel 0
+    x = torch.zeros(1, 2, 4)  # (B, C, L)
+    x[0, 0, 1] = x[0, 0, 3] = x[0, 1, 2] = 1.0  # 3 spikes: 2 on channel 0, 1 on channel 1
+    eff, dense, spiking = connection_ops(x, conv)
+    # each spike reaches 3 outputs through non-zero weights, except channel 0's via the zero
+    # weight: 2 * 2 + 1 * 3 = 7 ACs; dense: 3 outputs x 4 positions x 2 inputs = 24
+    assert (eff, dense, spiking) == (7, 24, True)
+    shape = connection_shape(x, conv)
+    assert (shape.kind, shape.in_shape, shape.out_shape, shape.kernel) == (
+        "conv", (2, 1, 4), (3, 1, 4), (1, 1))
+    conv3 = torch.nn.Conv1d(1, 1, kernel_size=3, stride=2, padding=1, bias=False)
+    # L = 5, k = 3, stride 2, padding 1 -> 3 outputs; dense 3 x 3 taps, minus the 2 taps that
+    # fall on the padding (first and last output) = 7
+    assert connection_ops(torch.ones(1, 1, 5), conv3)[1] == 7
+
+
+# --- a one-epoch cell of every zoo model at its CI size ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mini_root(tmp_path_factory):
+    """synthetic-fer-dvs-mini generated once for the cells of this module."""
+    return tmp_path_factory.mktemp("zoo-data")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", zoo_names())
+def test_zoo_model_runs_a_one_epoch_cell(name, mini_root):
+    from benchmarks.cell import run_cell
+    from benchmarks.spec import Cell, Recipe
+
+    card = get_arch(register_ci(name))
+    recipe = Recipe(epochs=1, batch_size=8, latency_runs=3, warmup_runs=1,
+                    throughput_batch_size=8, codecarbon=False)
+    cell = Cell(dataset="synthetic-fer-dvs-mini", backend=card.backend, arch=card.name,
+                recipe=recipe)
+    rec = run_cell(cell, mini_root, progress=False)
+    r = rec.to_dict() if hasattr(rec, "to_dict") else dict(rec)
+    assert r["status"] == "ok", r.get("error")
+    assert r["model"]["name"] == card.name and r["model"]["framework"] == card.framework
+    m = r["metrics"]
+    if name in EXPECTED_PARAMS:
+        assert m["params"] == EXPECTED_PARAMS[name]
+    assert m["synops_per_sample"] > 0
+    assert 0.0 <= m["accuracy"] <= 1.0 and m["n_test"] > 0
+    if card.framework == "torch":
+        assert m["spikes_per_sample"] == 0  # an ANN: no spiking neuron modules
+    else:
+        assert m["spikes_per_sample"] > 0
+    if card.output == "per_step":  # per-step readout: accuracy after each time bin
+        assert len(m["accuracy_per_step"]) == card.n_time_bins
+    else:
+        assert m["accuracy_per_step"] is None

@@ -86,6 +86,18 @@ def register_ci(name: str) -> str:
     return ci_name
 
 
+def store_membranes(net: Any) -> Any:
+    """Set ``store_v_seq = True`` on every spikingjelly neuron of ``net`` (multi-step nodes then
+    keep the membrane of every step in ``v_seq``, which the hooks read for membrane updates and
+    neuron operations; spikes and gradients are unchanged). Returns ``net``."""
+    from spikingjelly.activation_based import neuron
+
+    for m in net.modules():
+        if isinstance(m, neuron.BaseNode) and hasattr(m, "store_v_seq"):
+            m.store_v_seq = True
+    return net
+
+
 def zoo_names() -> list[str]:
     """The zoo models' names (paper scale), after loading every zoo module."""
     from backends.specs import ARCHS
@@ -94,4 +106,4 @@ def zoo_names() -> list[str]:
     return list(ZOO)
 
 
-__all__ = ["ZOO", "ZooModel", "register_ci", "register_zoo", "zoo_names"]
+__all__ = ["ZOO", "ZooModel", "register_ci", "register_zoo", "store_membranes", "zoo_names"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.models.zoo import register_zoo
+from backends.models.zoo import register_zoo, store_membranes
 from backends.models.zoo.sew_resnet import SJ_CODE_URL, SJ_LICENCE
 
 VOTES = 10
@@ -66,7 +66,7 @@ def _build(cls_name: str, n_pools: int, num_classes: int, in_channels: int,
     seq[linears[0]] = layer.Linear(128 * h * w, 512)
     seq[linears[-1]] = layer.Linear(512, VOTES * num_classes)
     functional.set_step_mode(net, "m")
-    return _rates_module()(net)
+    return _rates_module()(store_membranes(net))
 
 
 def build_dvsgesture_net(num_classes: int, in_channels: int, input_size: tuple[int, int],

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.models.zoo import register_zoo
+from backends.models.zoo import register_zoo, store_membranes
 from backends.models.zoo._torchvision_shim import import_model_module
 
 SJ_CODE_URL = "https://github.com/fangwei123456/spikingjelly"
@@ -56,7 +56,7 @@ def build_sew_resnet18(num_classes: int, in_channels: int, input_size: tuple[int
         if isinstance(m, sew.BasicBlock):
             nn.init.constant_(m.bn2.weight, 0)
     functional.set_step_mode(net, "m")
-    return net
+    return store_membranes(net)
 
 
 register_zoo(

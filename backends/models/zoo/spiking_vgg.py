@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.models.zoo import register_zoo
+from backends.models.zoo import register_zoo, store_membranes
 from backends.models.zoo._torchvision_shim import import_model_module
 from backends.models.zoo.sew_resnet import SJ_CODE_URL, SJ_LICENCE
 
@@ -39,7 +39,7 @@ def build_spiking_vgg11_bn(num_classes: int, in_channels: int, input_size: tuple
     nn.init.normal_(net.classifier.weight, 0, 0.01)  # the original's Linear init
     nn.init.constant_(net.classifier.bias, 0)
     functional.set_step_mode(net, "m")
-    return net
+    return store_membranes(net)
 
 
 register_zoo(

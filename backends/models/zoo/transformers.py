@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.models.zoo import register_zoo
+from backends.models.zoo import register_zoo, store_membranes
 from backends.models.zoo.sew_resnet import SJ_CODE_URL, SJ_LICENCE
 
 EMBED_DIMS = 256
@@ -45,10 +45,11 @@ def build_spikformer(num_classes: int, in_channels: int, input_size: tuple[int, 
     from spikingjelly.activation_based.model.spikformer import Spikformer
 
     h, w = input_size
-    return Spikformer(T=n_time_bins, in_channels=in_channels, img_size_h=h, img_size_w=w,
-                      patch_size=spikformer_patch_size(input_size), num_classes=num_classes,
-                      embed_dims=EMBED_DIMS, num_heads=NUM_HEADS, mlp_ratio=MLP_RATIO,
-                      depths=DEPTHS)
+    net = Spikformer(T=n_time_bins, in_channels=in_channels, img_size_h=h, img_size_w=w,
+                     patch_size=spikformer_patch_size(input_size), num_classes=num_classes,
+                     embed_dims=EMBED_DIMS, num_heads=NUM_HEADS, mlp_ratio=MLP_RATIO,
+                     depths=DEPTHS)
+    return store_membranes(net)
 
 
 def build_sdt(num_classes: int, in_channels: int, input_size: tuple[int, int],
@@ -63,10 +64,11 @@ def build_sdt(num_classes: int, in_channels: int, input_size: tuple[int, int],
 
     if min(input_size) < 16:
         raise ValueError(f"sj_sdt: input_size {input_size} is below 16x16 (four 2x poolings)")
-    return SpikeDrivenTransformer(T=n_time_bins, in_channels=in_channels,
-                                  num_classes=num_classes, embed_dims=EMBED_DIMS,
-                                  num_heads=NUM_HEADS, depths=DEPTHS, mlp_ratio=MLP_RATIO,
-                                  pooling_stat="1111")
+    net = SpikeDrivenTransformer(T=n_time_bins, in_channels=in_channels,
+                                 num_classes=num_classes, embed_dims=EMBED_DIMS,
+                                 num_heads=NUM_HEADS, depths=DEPTHS, mlp_ratio=MLP_RATIO,
+                                 pooling_stat="1111")
+    return store_membranes(net)
 
 
 register_zoo(

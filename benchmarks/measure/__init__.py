@@ -1,0 +1,1 @@
+"""Measurement scripts and models of cost: metrics, energy, carbon, speed, estimates and overheads."""
