@@ -298,3 +298,29 @@ def test_zoo_model_runs_a_one_epoch_cell(name, mini_root):
         assert len(m["accuracy_per_step"]) == card.n_time_bins
     else:
         assert m["accuracy_per_step"] is None
+
+
+@pytest.mark.slow
+def test_estimate_projects_native_models_under_their_framework(mini_root):
+    """``estimate`` measures each native model under its own framework's backend (whatever the
+    grid's ``backends`` say) with its card's loss, and projects its hours."""
+    from benchmarks.estimate import estimate_grid
+    from benchmarks.grid import Grid, load_grid
+    from benchmarks.spec import Recipe
+
+    names = [register_ci(n) for n in ("sj_plif_cifar10dvs", "norse_convnet4", "ann_resnet18_lstm")]
+    grid = Grid(datasets=("synthetic-fer-dvs-mini",), backends=("snntorch",),
+                archs=(*names, "tiny"), folds=(0,), seeds=(0,), name="zoo-ci",
+                recipe=Recipe(epochs=2, batch_size=2, augment=False))
+    rows, report = estimate_grid(grid, device="cpu", data_root=mini_root)
+    got = {(r.backend, r.arch) for r in rows}
+    assert got == {("spikingjelly", names[0]), ("norse", names[1]), ("ann", names[2]),
+                   ("snntorch", "tiny")}
+    for r in rows:
+        assert r.hours is not None and r.hours > 0 and r.model_rate > 0, (r.arch, r.note)
+        assert r.cells == 1 and r.train_samples > 0 and r.train_samples % 2 == 0  # 2 epochs
+    assert "sj_plif_cifar10dvs-ci" in report
+    # the zoo grid file lists every zoo model at its paper-scale card
+    zoo = load_grid("zoo")
+    assert set(zoo.archs) == set(zoo_names()) and zoo.recipe.epochs == 500
+    assert len(zoo.cells()) == 8 * 4 * 10  # 8 models x 4 datasets x 10 folds, one backend each

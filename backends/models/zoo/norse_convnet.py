@@ -2,8 +2,8 @@
 -> LIF -> max pool, conv 5x5 (x10) -> LIF -> max pool, Linear -> LIF, leaky-integrator readout)
 with a K-class readout, as the native model ``norse_convnet4``.
 
-Pepper, Pehle, Gerhard et al., "Norse - A deep learning library for spiking neural networks",
-2021 (norse's MNIST example network).
+Pehle & Pedersen, "Norse - A deep learning library for spiking neural networks", Zenodo, 2021
+(norse's MNIST example network).
 """
 
 from __future__ import annotations
