@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "print the projected device-hours of the grid and what bounds it (data "
                          "or model). It projects only for a device it can measure.")
     est.add_argument("--grid", default="spiking_fer")
+    est.add_argument("--plugin", action="append", default=None, metavar="FILE",
+                     help="a Python file registering native models the grid names (repeatable)")
     est.add_argument("--device", default=None, help="default: the grid's device")
     est.add_argument("--data-root", type=Path, default=None,
                      help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data); datasets absent "
@@ -438,7 +440,11 @@ def cmd_estimate(args) -> int:
     from benchmarks.estimate import estimate_grid
     from benchmarks.grid import load_grid, resolve_names
 
-    grid = resolve_names(load_grid(args.grid))
+    grid = load_grid(args.grid)
+    if args.plugin:
+        grid = dataclasses.replace(grid, plugins=tuple(grid.plugins) + tuple(
+            str(Path(p).expanduser().resolve()) for p in args.plugin))
+    grid = resolve_names(grid)
     if args.workers is not None:
         grid = dataclasses.replace(grid, recipe=dataclasses.replace(grid.recipe, workers=args.workers))
     device = args.device or grid.device

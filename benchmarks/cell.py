@@ -154,6 +154,10 @@ def run_cell(
     metrics.update(energy_metrics(  # every energy model, each with its source (benchmarks/energy.py)
         summary, activity, n_samples=len(y), params=metrics["params"], spiking=backend.spiking,
         neuron=getattr(arch, "neuron", "lif"), membrane_updates=membrane))
+    if native and per_step is None and logits is not None:  # no early-decision readout
+        metrics["per_step_readout"] = (
+            f"skipped: model {arch.name!r} declares output={arch.output!r}, which gives no "
+            "per-step logits")
     if hooks is not None:  # what the forward hooks measured, and what they could not
         if backend.spiking and "neuron_ops_per_sample" in metrics:
             metrics["neuron_ops_per_sample"] = (

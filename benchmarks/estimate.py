@@ -109,7 +109,7 @@ def measure_training_rate(backend_name: str, arch_name: str, *, batch_size: int,
     from benchmarks.training import autocast
 
     arch = get_arch(arch_name)
-    backend = backend_for(backend_name, arch)  # a native model's NativeBackend, else the adapter
+    backend = backend_for(backend_name, arch)  # a native model: its own framework's runner
     shape = (arch.n_time_bins, 2, *arch.input_size)
     model = backend.build(arch, shape, 7).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
@@ -195,9 +195,9 @@ def estimate_grid(grid: Any, *, device: str, data_root: str | Path, events: int 
             log.warning("pipeline rate not measured: %s", exc)
     rows = []
     n_runs = len(grid.folds) * len(grid.seeds)
-    native = grid.native_backends()  # a native model runs under its framework's backend only
+    native = grid.native_backends() if hasattr(grid, "native_backends") else {}
     for a in grid.archs:
-        for b in ((native[a],) if a in native else grid.backends):
+        for b in ((native[a],) if a in native else grid.backends):  # a native model: its own
             cells = n_runs * len(grid.datasets)
             train_samples = n_runs * r.epochs * sum(s[0] for s in per_cell.values())
             eval_samples = n_runs * sum(r.epochs * s[1] for s in per_cell.values())

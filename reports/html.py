@@ -176,6 +176,22 @@ def _leaderboard_html(records: list[dict[str, Any]]) -> str:
         f'<tbody>{"".join(body)}</tbody></table>')
 
 
+def _models_html(records: list[dict[str, Any]]) -> str:
+    """The native models' cards; a model's name links to its code (http(s) URLs only)."""
+    th = "".join(f'<th class="text">{_e(h)}</th>'
+                 for h in ("model", "framework", "citation", "licence", "notes"))
+    body = []
+    for c in L.native_models(records):
+        url = str(c.get("code_url") or "")
+        name = (f'<a href="{_e(url)}" rel="noopener">{_e(c["name"])}</a>'
+                if url.startswith(("https://", "http://")) else _e(c["name"]))
+        cells = [name, _e(f"{c.get('framework', '?')} {c.get('framework_version') or ''}".strip()),
+                 _e(c.get("citation") or "—"), _e(c.get("licence") or "—"),
+                 _e(c.get("notes") or "")]
+        body.append("<tr>" + "".join(f'<td class="text">{x}</td>' for x in cells) + "</tr>")
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
 def _comparisons_html(records: list[dict[str, Any]]) -> str:
     parts = []
     for ds, cs in L.comparisons(records).items():
@@ -321,6 +337,7 @@ def render_html(sources: list[tuple[Path, dict[str, Any]]], run_dirs: Sequence[P
     n_ok = len(L.ok_records(records))
     sections = [
         ("leaderboard-section", "Leaderboard", _leaderboard_html(records)),
+        *([("models", "Models", _models_html(records))] if L.native_models(records) else []),
         ("methods", "Methods", _methods_html()),
         ("comparisons", "Pairwise comparisons (WAR)", _comparisons_html(records)),
         ("ranking", "Ranking across datasets", _ranking_html(records)),

@@ -157,12 +157,43 @@ def _trained_label(cell: dict[str, Any]) -> str:
 
 
 def row_label(rec: dict[str, Any]) -> str:
-    """Display name of a record's row: ``"backend / arch"``, or the ``method`` of a published row
-    (``"backend / arch (published)"`` when it has no method)."""
+    """Display name of a record's row: ``"backend / arch"``; for a native model (a record with a
+    ``model`` card) ``"framework version / name (citation)"``; or the ``method`` of a published
+    row (``"backend / arch (published)"`` when it has no method)."""
     if rec.get("kind") == "published":
         method = rec.get("method")
         return str(method) if method else f"{_trained_label(_cell(rec))} (published)"
+    card = rec.get("model")
+    if isinstance(card, dict) and card.get("name"):
+        version = f" {card['framework_version']}" if card.get("framework_version") else ""
+        cite = f" ({card['citation']})" if card.get("citation") else ""
+        return f"{card.get('framework', '?')}{version} / {card['name']}{cite}"
     return _trained_label(_cell(rec))
+
+
+def native_models(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The model cards of the native models among ``records`` (one per name and framework
+    version, sorted by name)."""
+    cards: dict[tuple[str, str], dict[str, Any]] = {}
+    for rec in records:
+        card = rec.get("model")
+        if isinstance(card, dict) and card.get("name"):
+            cards.setdefault((str(card["name"]), str(card.get("framework_version"))), card)
+    return [cards[k] for k in sorted(cards)]
+
+
+def models_table(records: Iterable[dict[str, Any]]) -> str:
+    """Markdown table of the native models (:func:`native_models`): name, framework and version,
+    citation, code URL, licence, notes; ``""`` when there is none."""
+    cards = native_models(records)
+    if not cards:
+        return ""
+    rows = [[_escape(c["name"]),
+             _escape(f"{c.get('framework', '?')} {c.get('framework_version') or ''}".strip()),
+             _escape(c.get("citation") or "—"),
+             f"<{c['code_url']}>" if c.get("code_url") else "—",
+             _escape(c.get("licence") or "—"), _escape(c.get("notes") or "")] for c in cards]
+    return _table(["model", "framework", "citation", "code", "licence", "notes"], rows)
 
 
 def dataset_label(rec: dict[str, Any]) -> str:
@@ -799,6 +830,9 @@ def render_markdown(records: Iterable[dict[str, Any]], *, extra_sections: Sequen
         "",
         leaderboard_table(records),
         "",
+        *(["## Models", "", "Native models (registered with `backends.register_model`): each ran "
+           "in its own framework, measured by forward hooks.", "", models_table(records), ""]
+          if native_models(records) else []),
         *[block for sec in extra_sections for block in (sec, "")],
         "## Pairwise comparisons (WAR)",
         "",

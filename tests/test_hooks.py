@@ -170,6 +170,36 @@ def test_hand_counted_lava_dl_dense_block_and_pool_is_no_synapse():
     assert pool_meter.connections == {}  # synapse.Pool subclasses Conv3d but pools
 
 
+def test_hand_counted_snntorch_recurrent_neuron():
+    snn = pytest.importorskip("snntorch")
+    from snntorch import utils
+
+    rleaky = snn.RLeaky(beta=0.5, linear_features=2, all_to_all=True, init_hidden=True,
+                        threshold=1.0)
+    rleaky.recurrent.weight.data = torch.tensor([[-1.0, 0.5], [0.25, 0.0]])
+    rleaky.recurrent.bias.data.zero_()
+    net = nn.Sequential(_linear(), rleaky)
+    meter = HookMeter(net, n_time_bins=2)
+    utils.reset(net)
+    with meter.measure(1) as p:
+        for t in range(2):
+            net(X[t])
+    # feed-forward currents t0 [1.5, 0.5], t1 [1.5, 0]; the recurrent Linear runs on the
+    # previous step's spikes (zero at t0):
+    #   t0 mem [1.5, 0.5] -> spikes [1, 0];  recurrent on [0, 0]: 0 ops, dense 4
+    #   t1 recurrent on [1, 0]: column 0 has 2 non-zero weights -> 2 ACs, dense 4; current
+    #   [-1, 0.25]; mem = 0.5 * mem + I + rec - spk * 1 = [0.75 + 1.5 - 1 - 1, 0.25 + 0 + 0.25]
+    #   = [0.25, 0.5] -> no spike. Spikes = 1; updates 2 + 1 (0.5 unchanged) = 3.
+    ff, rec = p.layers
+    assert (ff.spikes, ff.effective_acs, ff.dense_ops) == (1.0, 3.0, 16.0)
+    assert (rec.name, rec.effective_acs, rec.effective_macs, rec.dense_ops) == (
+        "1.recurrent", 2.0, 0.0, 8.0)
+    assert meter.membrane == {"1": 3}
+    one_to_one = HookMeter(nn.Sequential(snn.RLeaky(beta=0.5, all_to_all=False,
+                                                    init_hidden=True)), n_time_bins=2)
+    assert "0 (recurrent)" in one_to_one.unmeasured
+
+
 def test_hand_counted_lstm():
     lstm = nn.LSTM(3, 2)  # gates 4H = 8 rows; every weight non-zero (random init)
     meter = HookMeter(lstm, n_time_bins=2)
@@ -373,3 +403,40 @@ def test_snntorch_native_model_counts_equal_neurobench():
     assert nb["ActivationSparsity"] == pytest.approx(mine["activation_sparsity"], abs=1e-12)
     assert nb["MembraneUpdates"] == hooks["membrane_updates"] / n
     assert nb["NeuronOperations"]["Effective Neuron Ops"] == hooks["neuron_ops"] / n
+
+
+def test_spikingjelly_neurons_outside_basenode_are_neurons():
+    pytest.importorskip("spikingjelly")
+    from spikingjelly.activation_based import neuron
+
+    mods = nn.ModuleDict({
+        "psn": neuron.PSN(T=4), "masked": neuron.MaskedPSN(k=2, T=4),
+        "sliding": neuron.SlidingPSN(k=2), "gated": neuron.GatedLIFNode(T=4),
+        "dsr_if": neuron.DSRIFNode(T=4), "dsr_lif": neuron.DSRLIFNode(T=4),
+        "plif": neuron.ParametricLIFNode(), "non_spiking": neuron.NonSpikingLIFNode(),
+    })
+    for c in (neuron.PSN, neuron.GatedLIFNode, neuron.DSRIFNode):
+        assert not issubclass(c, neuron.BaseNode)  # outside the BaseNode family
+    meter = HookMeter(mods, n_time_bins=4)
+    assert sorted(meter.neurons) == sorted(["psn", "masked", "sliding", "gated", "dsr_if",
+                                            "dsr_lif", "plif"])
+    from backends.models.hooks import neuron_classes
+
+    assert "FlexSN" in [c.__name__ for c in neuron_classes()]
+
+
+def test_psn_spikes_counted_on_a_sequence():
+    pytest.importorskip("spikingjelly")
+    from spikingjelly.activation_based import neuron
+
+    psn = neuron.PSN(T=2)
+    with torch.no_grad():  # identity weights, threshold 1: spikes where the input is >= 1
+        psn.weight.copy_(torch.eye(2))
+        psn.bias.fill_(-1.0)
+    meter = HookMeter(nn.Sequential(_linear(), psn), n_time_bins=2)
+    with meter.measure(1) as p:
+        out = meter.model(X)
+    # currents [1.5, 0.5] and [1.5, 0]; h = I - 1 -> spikes where h >= 0: [1, 0], [1, 0]
+    assert int(out.sum()) == 2
+    _row(p.layers, spikes=2.0, neurons=2, time_steps=2)
+    assert "1 (membrane)" in meter.unmeasured  # a PSN keeps no membrane potential to read

@@ -27,6 +27,25 @@ def _one_torch_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(autouse=True)
+def _restore_archs():
+    """Each test's registrations are dropped afterwards, so that other test modules listing
+    every architecture (contract, NIR) see the suite's own only."""
+    from backends.models import card as card_mod
+    from backends.specs import ARCHS
+
+    ARCHS.names()  # loaded before the snapshot
+    items, modules = dict(ARCHS._items), dict(ARCHS._modules)
+    plugins = dict(card_mod._PLUGINS)
+    yield
+    ARCHS._items.clear()
+    ARCHS._items.update(items)
+    ARCHS._modules.clear()
+    ARCHS._modules.update(modules)
+    card_mod._PLUGINS.clear()
+    card_mod._PLUGINS.update(plugins)
+
+
 def _card(factory, **kw) -> ModelCard:
     base = dict(name="t-net", factory=factory, framework="torch", n_time_bins=3,
                 input_size=(6, 6), layout="BTCHW", output="per_step", plugin="/x/my_model.py")
@@ -237,9 +256,10 @@ def test_spikingjelly_default_reset_clears_state():
     pytest.importorskip("spikingjelly")
     from spikingjelly.activation_based import layer, neuron
 
-    def factory(k, c):
-        return nn.Sequential(layer.Flatten(start_dim=2, step_mode="s"), nn.Linear(c * 36, k),
-                             neuron.LIFNode(step_mode="m"))
+    def factory(k, c):  # the potential left after a batch changes the next batch's spikes
+        return nn.Sequential(layer.Flatten(start_dim=2, step_mode="s"),
+                             neuron.LIFNode(tau=2.0, v_threshold=0.8, step_mode="m"),
+                             nn.Linear(c * 36, k))
 
     card = _card(factory, framework="spikingjelly", layout="TBCHW")
     NativeBackend(card).build(card, (3, 2, 6, 6), 7)  # would leak without reset_net
@@ -249,7 +269,7 @@ def test_rates_output_and_mse_loss():
     card = _card(lambda k, c: PerStep(k, c), output="rates")
     be = NativeBackend(card)
     model = be.build(card, (3, 2, 6, 6), 4)
-    x = torch.ones(2, 3, 2, 6, 6)
+    x = torch.rand(2, 3, 2, 6, 6, generator=torch.Generator().manual_seed(0))
     out = be.forward(model, x)
     per_step = model.net(x)
     assert torch.allclose(out.logits, per_step.mean(1))  # rates: mean over time
@@ -299,7 +319,9 @@ def test_documented_example_runs_as_written(tmp_path, capsys):
             "--out", str(out), "-q"]
     assert run_bench.main(args) == 0
     printed = capsys.readouterr().out
-    assert "1 cells run" in printed and "spikingjelly / plif-net" in printed
+    assert "1 cells run" in printed
+    assert "spikingjelly 2.0.0 / plif-net (Fang et al., ICCV 2021)" in printed  # leaderboard row
+    assert "## Models" in printed
     (rec,) = read_records(out)
     assert rec["status"] == "ok" and rec["cell"]["backend"] == "spikingjelly"
     card = rec["model"]
@@ -320,6 +342,20 @@ def test_documented_example_runs_as_written(tmp_path, capsys):
     x = torch.zeros(1, 8, 2, 48, 48)
     assert loaded.backend.forward(loaded.model, x).logits.shape == (1, 7)
     assert run_bench.main(["validate", str(out)]) == 0
+    # predict on a recording: windows binned as the card says, one class each
+    import numpy as np
+
+    from benchmarks.predict import predict_recording
+    from datasets.events import make_events, write_v2e_h5
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.integers(0, 1_000_000, 4000))
+    t[0], t[-1] = 0, 1_000_000  # windows [0, 500) and [500, 1000) ms
+    ev = make_events(t, rng.integers(0, 64, t.size), rng.integers(0, 64, t.size),
+                     rng.integers(0, 2, t.size))
+    preds = predict_recording(loaded, write_v2e_h5(tmp_path / "clip.h5", ev), window_ms=500,
+                              stride_ms=500)
+    assert len(preds) == 2 and all(p.label in loaded.classes for p in preds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,6 +462,15 @@ def test_bad_native_model_is_an_error_record_while_the_grid_goes_on(tmp_path, ca
         def good(num_classes, in_channels):
             return PerStep(num_classes, in_channels)
 
+        class Final(PerStep):
+            def forward(self, x):
+                return super().forward(x).mean(1)
+
+        @register_model("nm-final", framework="torch", n_time_bins=2, input_size=(16, 16),
+                        layout="BTCHW", output="final")
+        def final(num_classes, in_channels):
+            return Final(num_classes, in_channels)
+
         @register_model("nm-final-but-per-step", framework="torch", n_time_bins=2,
                         input_size=(16, 16), layout="BTCHW", output="final")
         def bad(num_classes, in_channels):
@@ -433,7 +478,7 @@ def test_bad_native_model_is_an_error_record_while_the_grid_goes_on(tmp_path, ca
         """)
     out = tmp_path / "run"
     code = run_bench.main(["run", "--plugin", str(p), "--archs", "nm-final-but-per-step",
-                           "nm-good", "--datasets", "synthetic-fer-dvs-mini", "--epochs", "1",
+                           "nm-good", "nm-final", "--datasets", "synthetic-fer-dvs-mini", "--epochs", "1",
                            "--data-root", str(tmp_path / "data"), "--out", str(out), "-q"])
     assert code == 0
     recs = {r["cell"]["arch"]: r for r in read_records(out)}
@@ -442,3 +487,85 @@ def test_bad_native_model_is_an_error_record_while_the_grid_goes_on(tmp_path, ca
     assert bad["status"] == "error"
     assert "two_models.py" in bad["error"] and "output='final'" in bad["error"]
     assert bad["history"] in (None, [])  # failed before any training
+    final = recs["nm-final"]["metrics"]  # no per-step readout: skipped, with the reason
+    assert final["accuracy_per_step"] is None
+    assert final["per_step_readout"].startswith("skipped: model 'nm-final' declares "
+                                                "output='final'")
+    assert recs["nm-good"]["metrics"].get("per_step_readout") is None
+
+
+# --------------------------------------------------------------------------------------------
+# reports: a native model is a row with its framework, version and citation; the page links code
+# --------------------------------------------------------------------------------------------
+
+
+def _native_record(name, code_url):
+    return {"kind": "trained", "cell": {"backend": "spikingjelly", "arch": name},
+            "model": {"name": name, "framework": "spikingjelly", "framework_version": "2.0.0",
+                      "citation": "Fang et al., ICCV 2021", "code_url": code_url,
+                      "licence": "MPL-2.0", "notes": "2 channels"}}
+
+
+def test_leaderboard_row_and_models_table():
+    from reports.leaderboard import models_table, row_label
+
+    rec = _native_record("plif-net", "https://github.com/fangwei123456/spikingjelly")
+    assert row_label(rec) == "spikingjelly 2.0.0 / plif-net (Fang et al., ICCV 2021)"
+    assert row_label({"kind": "trained", "cell": {"backend": "ann", "arch": "tiny"},
+                      "model": None}) == "ann / tiny"
+    table = models_table([rec, rec])
+    lines = [ln for ln in table.splitlines() if "plif-net" in ln]
+    assert len(lines) == 1  # one row per model
+    assert "spikingjelly 2.0.0" in lines[0] and "<https://github.com/fangwei123456/spikingjelly>" \
+        in lines[0] and "MPL-2.0" in lines[0]
+    assert models_table([{"kind": "trained", "cell": {}, "model": None}]) == ""
+
+
+def test_web_page_links_the_code_url_and_never_a_script_url():
+    from reports.html import _models_html
+
+    page = _models_html([_native_record("plif-net", "https://example.org/plif"),
+                         _native_record("evil", "javascript:alert(1)")])
+    assert '<a href="https://example.org/plif" rel="noopener">plif-net</a>' in page
+    assert "javascript:" not in page and "<td class=\"text\">evil</td>" in page
+
+
+def test_the_guide_shows_the_example_file_verbatim():
+    guide = (ROOT / "docs" / "guides" / "your-model.md").read_text()
+    block = guide.split("```python\n", 1)[1].split("```", 1)[0]
+    assert block == EXAMPLE.read_text()
+
+
+@pytest.mark.slow
+def test_plugin_reaches_worker_processes(tmp_path):
+    """Local workers are spawned processes: they import the plugin from the cell's path."""
+    from benchmarks.records import read_records
+
+    p = _plugin(tmp_path, "worker_model.py", """
+        import os
+        from torch import nn
+        from backends import register_model
+
+        class PerStep(nn.Module):
+            def __init__(self, k, c):
+                super().__init__()
+                self.fc = nn.Linear(c * 16 * 16, k)
+                self.pid = os.getpid()
+            def forward(self, x):
+                return self.fc(x.flatten(2))
+
+        @register_model("nm-worker", framework="torch", n_time_bins=2, input_size=(16, 16),
+                        layout="BTCHW", notes=f"registered in process {os.getpid()}")
+        def make(num_classes, in_channels):
+            return PerStep(num_classes, in_channels)
+        """)
+    out = tmp_path / "run"
+    assert run_bench.main(["run", "--plugin", str(p), "--archs", "nm-worker", "--datasets",
+                           "synthetic-fer-dvs-mini", "--epochs", "1", "--workers", "2",
+                           "--data-root", str(tmp_path / "data"), "--out", str(out), "-q"]) == 0
+    (rec,) = read_records(out)
+    assert rec["status"] == "ok", rec.get("error")
+    import os
+
+    # the card in the record was registered by the worker, not by this process
+    assert rec["model"]["notes"] != f"registered in process {os.getpid()}"

@@ -203,6 +203,10 @@ class HookMeter:
             if not inside_neuron and (suite_neuron or (isinstance(m, allow)
                                                        and not isinstance(m, excluded))):
                 self.neurons[name] = m
+                if getattr(m, "all_to_all", True) is False:  # snntorch RLeaky/RSynaptic
+                    self.unmeasured[f"{self._n(name)} (recurrent)"] = (
+                        f"{type(m).__name__}(all_to_all=False): its one-to-one recurrent "
+                        "weights V act elementwise, outside any hookable layer")
                 continue
             if is_connection(m):
                 self.connections[name] = m

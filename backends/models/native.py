@@ -321,8 +321,8 @@ class NativeBackend:
                 inner.meter = HookMeter(inner.net, n_time_bins=self.card.n_time_bins,
                                         layout=self.card.layout,
                                         extra_neurons=self.card.neuron_classes)
-            with inner.meter.measure(b) as p:
-                out = model(xin, frames)
+            with inner.meter.measure(b) as p:  # eager: a compiled graph may bypass hooks
+                out = inner(xin, frames)
             activity = p.layers
         else:
             out = model(xin, frames)

@@ -1,0 +1,1 @@
+"""Performance and accuracy gates of the suite, and the measurements behind them."""
