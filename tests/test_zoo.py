@@ -324,3 +324,20 @@ def test_estimate_projects_native_models_under_their_framework(mini_root):
     zoo = load_grid("zoo")
     assert set(zoo.archs) == set(zoo_names()) and zoo.recipe.epochs == 500
     assert len(zoo.cells()) == 8 * 4 * 10  # 8 models x 4 datasets x 10 folds, one backend each
+
+
+def test_model_zoo_guide_lists_every_card():
+    """docs/guides/model-zoo.md states each zoo model's card as registered (kept in sync)."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "guides" / "model-zoo.md").read_text()
+    for name in zoo_names():
+        card, entry = get_arch(name), ZOO[name]
+        section = page.split(f"### `{name}`\n", 1)[1].split("\n### ", 1)[0]
+        h, w = card.input_size
+        assert f"T = {card.n_time_bins}, {h}x{w}, layout {card.layout}" in section, name
+        assert f"output: {card.output}" in section and f"framework: {card.framework}" in section
+        ch, cw = entry.ci_input_size
+        assert f"CI size (tests): T = {entry.ci_n_time_bins}, {ch}x{cw}" in section, name
+        for text in (card.citation, card.licence, card.notes):
+            assert text in section, (name, text)
