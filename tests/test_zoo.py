@@ -282,7 +282,7 @@ def test_zoo_model_runs_a_one_epoch_cell(name, mini_root):
     cell = Cell(dataset="synthetic-fer-dvs-mini", backend=card.backend, arch=card.name,
                 recipe=recipe)
     rec = run_cell(cell, mini_root, progress=False)
-    r = rec.to_dict() if hasattr(rec, "to_dict") else dict(rec)
+    r = rec.to_dict()
     assert r["status"] == "ok", r.get("error")
     assert r["model"]["name"] == card.name and r["model"]["framework"] == card.framework
     m = r["metrics"]

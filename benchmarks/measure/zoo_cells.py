@@ -39,7 +39,7 @@ def measure_cells(data_root: Path, names: list[str] | None = None,
         t = time.perf_counter()
         rec = run_cell(cell, data_root, progress=False)
         seconds = time.perf_counter() - t
-        r = rec.to_dict() if hasattr(rec, "to_dict") else dict(rec)
+        r = rec.to_dict()
         m = r["metrics"]
         rows.append({
             "model": name, "ci": f"T={card.n_time_bins} {card.input_size[0]}x{card.input_size[1]}",
