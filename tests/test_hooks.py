@@ -440,3 +440,19 @@ def test_psn_spikes_counted_on_a_sequence():
     assert int(out.sum()) == 2
     _row(p.layers, spikes=2.0, neurons=2, time_steps=2)
     assert "1 (membrane)" in meter.unmeasured  # a PSN keeps no membrane potential to read
+
+
+def test_linear_on_token_sequences_counts_per_step():
+    """A Linear on time-major tokens (T, B, N, D), as spiking transformers run: split per step,
+    so AC vs MAC is decided per step."""
+    lin = nn.Linear(3, 2, bias=False)
+    lin.weight.data = torch.tensor([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]])
+    meter = HookMeter(lin, n_time_bins=2)
+    x = torch.tensor([[[[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]],     # t0: binary, 3 non-zeros
+                      [[[0.5, 0.0, 0.0], [0.0, 2.0, 0.0]]]])    # t1: real, 2 non-zeros
+    with meter.measure(1) as p:
+        lin(x)  # (T=2, B=1, N=2, D=3)
+    # t0 (ACs): token 0 inputs 0, 1 meet W[0,0], W[1,1] -> 2; token 1 input 2 meets W[0,2] -> 1
+    # t1 (MACs): input 0 meets W[0,0] -> 1; input 1 meets W[1,1] -> 1.  Dense: 2 x 3 x 2 x 2 = 24.
+    la = p.layers[0]
+    assert (la.effective_acs, la.effective_macs, la.dense_ops, la.time_steps) == (3.0, 2.0, 24.0, 2)

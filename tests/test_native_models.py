@@ -211,6 +211,18 @@ class TimeFirst(PerStep):
         return super().forward(x).transpose(0, 1)
 
 
+def test_a_tuple_output_is_named():
+    class Pair(PerStep):
+        def forward(self, x):
+            h = super().forward(x)
+            return h, h
+
+    card = _card(lambda k, c: Pair(k, c))
+    with pytest.raises(NativeModelError, match=r"must return one tensor \(per_step output, "
+                                               r"shape \(2, 3, 7\)\), got tuple"):
+        NativeBackend(card).build(card, (3, 2, 6, 6), 7)
+
+
 def test_wrong_time_order_is_caught():
     card = _card(lambda k, c: TimeFirst(k, c))  # BTCHW in, (T, B, K) out: not the input's order
     with pytest.raises(NativeModelError, match=r"\(3, 2, 7\) does not fit .*expected \(2, 3, 7\)"):
@@ -569,3 +581,40 @@ def test_plugin_reaches_worker_processes(tmp_path):
 
     # the card in the record was registered by the worker, not by this process
     assert rec["model"]["notes"] != f"registered in process {os.getpid()}"
+
+
+FOUR_FRAMEWORKS = 'import torch\nfrom torch import nn\nfrom backends import register_model\n\n\n@register_model("nm-snn", framework="snntorch", n_time_bins=4, input_size=(16, 16), layout="TBCHW")\ndef snn_net(k, c):\n    import snntorch as snn\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = nn.Conv2d(c, 8, 3, padding=1)\n            self.lif = snn.Leaky(beta=0.5, init_hidden=True)\n            self.fc = nn.Linear(8 * 16 * 16, k)\n\n        def forward(self, x):\n            return torch.stack([self.fc(self.lif(self.conv(x[t])).flatten(1)) for t in range(x.shape[0])])\n    return Net()\n\n\n@register_model("nm-sinabs", framework="sinabs", n_time_bins=4, input_size=(16, 16), layout="BTCHW")\ndef sinabs_net(k, c):\n    import sinabs.layers as sl\n    from sinabs.activation import SingleSpike\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = nn.Conv2d(c, 8, 3, padding=1)\n            self.iaf = sl.IAFSqueeze(batch_size=None, num_timesteps=4, spike_fn=SingleSpike, record_states=True)\n            self.fc = nn.Linear(8 * 16 * 16, k)\n\n        def forward(self, x):\n            b, t = x.shape[:2]\n            h = self.iaf(self.conv(x.flatten(0, 1)))\n            return self.fc(h.flatten(1)).view(b, t, -1)\n    return Net()\n\n\n@register_model("nm-norse", framework="norse", n_time_bins=4, input_size=(16, 16), layout="TBCHW")\ndef norse_net(k, c):\n    import norse.torch as nt\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = nn.Conv2d(c, 8, 3, padding=1)\n            self.lif = nt.LIFCell()\n            self.fc = nn.Linear(8 * 16 * 16, k)\n\n        def forward(self, x):\n            s, out = None, []\n            for t in range(x.shape[0]):\n                z, s = self.lif(self.conv(x[t]) * 10, s)\n                out.append(self.fc(z.flatten(1)))\n            return torch.stack(out)\n    return Net()\n\n\n@register_model("nm-lava", framework="lava-dl", n_time_bins=4, input_size=(16, 16), layout="BCHWT")\ndef lava_net(k, c):\n    from backends.lava_dl import import_slayer\n    slayer = import_slayer()\n    p = {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.5}\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = slayer.block.cuba.Conv(p, c, 8, 3, padding=1, weight_norm=False)\n            self.fc = slayer.synapse.Dense(8 * 16 * 16, k)\n\n        def forward(self, x):\n            h = self.conv(x)  # (B, 8, 16, 16, T)\n            return self.fc(h.flatten(1, 3))  # (B, K, T)\n    return Net()\n'
+
+
+@pytest.mark.slow
+def test_a_native_model_in_each_framework_runs_a_cell(tmp_path):
+    """snntorch (time-major, hidden state), sinabs (batch-major, squeezed time, recorded
+    states), norse (a cell looped over time), lava-dl (time-last blocks and synapses): one cell
+    each, measured, in one grid."""
+    from benchmarks.records import read_records
+
+    p = _plugin(tmp_path, "four.py", FOUR_FRAMEWORKS)
+    out = tmp_path / "run"
+    assert run_bench.main(["run", "--plugin", str(p), "--archs", "nm-snn", "nm-sinabs",
+                           "nm-norse", "nm-lava", "--datasets", "synthetic-fer-dvs-mini",
+                           "--epochs", "1", "--data-root", str(tmp_path / "data"),
+                           "--out", str(out), "-q"]) == 0
+    recs = {r["cell"]["arch"]: r for r in read_records(out)}
+    assert {a: r["status"] for a, r in recs.items()} == dict.fromkeys(
+        ["nm-snn", "nm-sinabs", "nm-norse", "nm-lava"], "ok")
+    assert {a: r["cell"]["backend"] for a, r in recs.items()} == {
+        "nm-snn": "snntorch", "nm-sinabs": "sinabs", "nm-norse": "norse", "nm-lava": "lava-dl"}
+    dense = 8 * 16 * 16 * 4  # one neuron layer: 8 x 16 x 16 neurons x 4 steps
+    for a, r in recs.items():
+        m = r["metrics"]
+        assert m["synops_per_sample"] > 0 and m["spikes_per_sample"] > 0, a
+        assert m["non_binary_neurons"] == {}, a
+        assert r["model"]["framework_version"] == r["provenance"]["backend_versions"][
+            r["model"]["framework"]], a
+        if a == "nm-lava":  # lava-dl's potential is not observable: null and listed
+            assert m["membrane_updates_per_sample"] is None
+            assert "conv.neuron (membrane)" in m["unmeasured"]
+        else:
+            assert 0 < m["membrane_updates_per_sample"] <= dense, a
+    assert recs["nm-snn"]["metrics"]["neuron_ops_per_sample"] == \
+        4 * recs["nm-snn"]["metrics"]["membrane_updates_per_sample"]  # Leaky: 4 per update

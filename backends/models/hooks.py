@@ -254,6 +254,19 @@ class HookMeter:
             return list(x.reshape(T, B, *x.shape[1:]).unbind(0))
         return [x]
 
+    def _linear_steps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per-step inputs of a Linear: ``(B, F)`` per call; a sequence ``(T, B, ..., F)`` or
+        ``(B, T, ..., F)`` (e.g. tokens ``(T, B, N, D)``); or time folded ``(T*B, ..., F)``."""
+        T, B = self.T, self._B
+        if x.dim() >= 3 and x.shape[0] == T and x.shape[1] == B and (
+                self.layout != "BTCHW" or T != B):
+            return list(x.unbind(0))
+        if x.dim() >= 3 and x.shape[0] == B and x.shape[1] == T:
+            return list(x.unbind(1))
+        if x.dim() >= 2 and T > 1 and x.shape[0] == T * B:
+            return list(x.reshape(T, B, *x.shape[1:]).unbind(0))
+        return [x]
+
     # -- hooks -----------------------------------------------------------------------------
 
     def _conn_hook(self, name: str, m: nn.Module, args: tuple, out: Any) -> None:
@@ -264,7 +277,7 @@ class HookMeter:
         w = m.weight
         if isinstance(m, nn.Linear) or w.dim() == 2:
             layer = m
-            parts = self._steps(x, 2) if x.dim() in (2, 3) else [x]
+            parts = self._linear_steps(x)
             parts = [p.reshape(-1, p.shape[-1]) for p in parts]
         elif isinstance(m, nn.Conv3d) or w.dim() == 5:
             if (w.shape[-1] == 1 and x.dim() == 3 and x.shape[-1] == self.T

@@ -157,7 +157,8 @@ def read_output(card: ModelCard, out: Any, b: int, k: int) -> tuple[torch.Tensor
     """
     if not isinstance(out, torch.Tensor):
         raise NativeModelError(
-            f"{_where(card)}: the network must return a tensor ({card.output} output), got "
+            f"{_where(card)}: the network must return one tensor ({card.output} output, shape "
+            f"{' or '.join(str(s) for s in expected_output_shape(card, b, k))}), got "
             f"{type(out).__name__}")
     allowed = expected_output_shape(card, b, k)
     if tuple(out.shape) not in allowed:
