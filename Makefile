@@ -37,7 +37,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps neurobench==2.3.0
 	#    spikingjelly 2.0.0 declares torchvision, torchaudio, tensorboard and SciencePlots, none of
 	#    which its activation_based modules import here (torchvision from the index would pull a
-	#    CUDA torch); what it does import, loguru, is a project dependency.
+	#    CUDA torch); what it does import, loguru, is a project dependency. Its model/sew_resnet.py
+	#    and spiking_vgg.py import torchvision's load_state_dict_from_url (pretrained weights only):
+	#    the model zoo imports them through a stand-in (backends/models/zoo/_torchvision_shim.py),
+	#    since PyPI's torchvision 0.28.0 is a CUDA build that fails to import beside this CPU torch.
 	$(PY) -m pip install -q --no-deps spikingjelly==2.0.0
 	#    norse 1.1.0 (a source package) declares torchvision, which it does not import here.
 	$(PY) -m pip install -q --no-deps norse==1.1.0

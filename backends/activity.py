@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from backends.base import LayerActivity
@@ -76,13 +77,32 @@ def is_spiking_input(x: torch.Tensor) -> bool:
     return bool(((x == 0) | (x == 1) | (x == -1)).all())
 
 
+def _conv1d_as_2d(x: torch.Tensor, layer: Any) -> tuple[torch.Tensor, Any]:
+    """A ``Conv1d`` call (``x`` ``(B, C, L)``, weight ``(O, I, k)``) as the equivalent 2-d conv on a
+    height-1 input: ``x`` ``(B, C, 1, L)``, weight ``(O, I, 1, k)``, stride / padding / dilation
+    ``(1, s)`` / ``(0, p)`` / ``(1, d)`` (the same operations; e.g. Spikformer's pointwise
+    ``Conv1d`` layers). Other layers pass through unchanged."""
+    import torch
+
+    w = layer.weight
+    if not (isinstance(layer, torch.nn.Conv1d) or w.dim() == 3):
+        return x, layer
+    pad = layer.padding if isinstance(layer.padding, str) else (0, int(layer.padding[0]))
+    view = SimpleNamespace(weight=w.unsqueeze(2), stride=(1, int(layer.stride[0])), padding=pad,
+                           dilation=(1, int(layer.dilation[0])), groups=layer.groups,
+                           bias=getattr(layer, "bias", None))
+    return x.unsqueeze(2), view
+
+
 def connection_ops(x: torch.Tensor, layer: torch.nn.Module) -> tuple[int, int, bool]:
     """Synaptic operations of one call of ``layer`` on ``x``.
 
     Args:
-        x: the layer's input for one time step, ``(B, C, H, W)`` for Conv2d or ``(B, F)`` for Linear.
-        layer: a ``torch.nn.Conv2d`` or ``torch.nn.Linear`` (or a module with the same ``weight``
-            layout and conv parameters: ``stride``, ``padding``, ``dilation``, ``groups``).
+        x: the layer's input for one time step, ``(B, C, H, W)`` for Conv2d, ``(B, C, L)`` for
+            Conv1d (counted as a 2-d conv of height 1) or ``(B, F)`` for Linear.
+        layer: a ``torch.nn.Conv2d``, ``torch.nn.Conv1d`` or ``torch.nn.Linear`` (or a module with
+            the same ``weight`` layout and conv parameters: ``stride``, ``padding``, ``dilation``,
+            ``groups``).
 
     Returns:
         ``(effective, dense, spiking)``: effective and dense operation counts summed over the
@@ -97,6 +117,7 @@ def connection_ops(x: torch.Tensor, layer: torch.nn.Module) -> tuple[int, int, b
     # The 0/1 products are computed in float32 with autocast off (in float16/bfloat16 a count
     # above 2048/256 is not exact), and summed in float64 (a float32 sum of more than 2**24 is
     # not exact: SEW-ResNet-18 at batch 32 reaches ~1e9 per layer call).
+    x, layer = _conv1d_as_2d(x, layer)
     with torch.no_grad(), torch.autocast(device_type=x.device.type, enabled=False):
         w = layer.weight.detach()
         wb = (w != 0).to(torch.float32)
@@ -196,6 +217,7 @@ def connection_shape(x: torch.Tensor, layer: torch.nn.Module) -> ConnectionShape
     import torch
     import torch.nn.functional as F
 
+    x, layer = _conv1d_as_2d(x, layer)  # a Conv1d: in/out shapes (C, 1, L), kernel (1, k)
     w = layer.weight
     bias = getattr(layer, "bias", None) is not None
     if isinstance(layer, torch.nn.Linear) or w.dim() == 2:

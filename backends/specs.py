@@ -233,10 +233,11 @@ class NotASpecError(InputError, TypeError):
 
 
 ARCHS: Registry[Callable[[], ArchSpec]] = Registry(
-    "architecture", entry_point_group="neurofer_bench.archs"
+    "architecture", package="backends.models.zoo", entry_point_group="neurofer_bench.archs"
 )
 """Registry: architecture name -> zero-argument spec factory. The built-in specs register below;
-third-party packages add theirs through the ``neurofer_bench.archs`` entry-point group."""
+the frameworks' model zoos (native models, :mod:`backends.models.zoo`) register on the first
+lookup; third-party packages add theirs through the ``neurofer_bench.archs`` entry-point group."""
 
 
 def register_arch(name: str) -> Callable[[Callable[[], ArchSpec]], Callable[[], ArchSpec]]:

@@ -66,7 +66,7 @@ def test_state_of_another_cell_is_not_used(tmp_path):
 
 
 # The 15 recipe fields of version 0.1.0 at their defaults, written out by hand from 0.1.0's
-# ``Recipe`` (benchmarks/spec.py at 694f2c8), with the default grid's epochs 30 / batch 16.
+# ``Recipe`` (benchmarks/results/spec.py at 694f2c8), with the default grid's epochs 30 / batch 16.
 V010_DEFAULTS = {"epochs": 30, "batch_size": 16, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
                  "weight_decay": 5e-4, "schedule": "cosine", "val_fraction": 0.15,
                  "selection": "val", "augment": False, "binarize": False, "latency_runs": 30,

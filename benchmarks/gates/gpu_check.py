@@ -78,7 +78,7 @@ here; none when ``.gpu-site/`` already holds the same manifest's install)."""
 
 BUDGET_S: dict[str, int] = {
     "env": 35, "precompile": 90, "tests": 75, "backends": 80,
-    "pipeline": 70, "grid": 90, "speed": 70, "nvml": 30,
+    "pipeline": 70, "grid": 90, "speed": 70, "nvml": 30, "zoo": 270,
 }
 """Each section's time limit in seconds (its subprocess is killed there). Estimates on an H100:
 env ~15 s (13-20 s on two busy cores here; a fresh machine's first ``import torch`` is slower),
@@ -88,8 +88,11 @@ lava-dl's compile ~60 s, the gpu tests ~50 s once compiled, backends ~60 s, pipe
 CALLS: dict[str, tuple[str, ...]] = {
     "A": ("env", "precompile", "tests", "backends"),
     "B": ("pipeline", "grid", "speed", "nvml"),
+    "C": ("zoo",),
 }
-"""The sections of each call, in order."""
+"""The sections of each call, in order. Calls A and B are the GPU check proper (two calls fit the
+~15 minutes of device time a task is lent); call C (one epoch of every zoo model at its paper
+scale) is for a lease with a third 5-minute slot left."""
 
 MIN_SECTION_S = 10
 """A section is not started with less time left than this in its call."""
@@ -697,6 +700,50 @@ def section_nvml(device: str) -> dict:
     return out
 
 
+def section_zoo(device: str) -> dict:
+    """One epoch of every zoo model (:mod:`backends.models.zoo`) on ``synthetic-fer-dvs-mini``,
+    each under its own framework's backend: at its paper-scale card on CUDA (memory and kernels
+    at the real size), at its CI size on a CPU (a dry run of the path). Batch 8, 3 latency runs.
+    Models not started before the section's time limit are listed as not run (the section then
+    fails); each model's result is emitted as soon as it is measured."""
+    from backends.models.zoo import register_ci, zoo_names
+    from backends.specs import get_arch
+    from benchmarks.results.spec import Cell, Recipe
+    from benchmarks.runner.cell import run_cell
+
+    _device_ok(device)
+    cuda = _is_cuda(device)
+    tf32 = set_tf32(True) if cuda else None
+    root = Path(tempfile.mkdtemp(prefix="gpu-check-zoo-"))
+    recipe = Recipe(epochs=1, batch_size=8, latency_runs=3, warmup_runs=1,
+                    throughput_batch_size=8, codecarbon=False)
+    cells: dict[str, dict] = {}
+    t_start = time.perf_counter()
+    for name in zoo_names():
+        arch = name if cuda else register_ci(name)
+        if time.perf_counter() - t_start > BUDGET_S["zoo"] - 25:  # report what ran, in time
+            cells[arch] = {"status": "not run (section time limit)"}
+            continue
+        card = get_arch(arch)
+        t0 = time.perf_counter()
+        try:
+            rec = run_cell(Cell(dataset="synthetic-fer-dvs-mini", backend=card.backend, arch=arch,
+                                device=device, recipe=recipe), root, progress=False)
+            r = rec.to_dict()
+            m = r["metrics"]
+            cells[arch] = {"status": r["status"], "cell_s": round(time.perf_counter() - t0, 1),
+                           "params": m.get("params"), "synops": m.get("synops_per_sample"),
+                           "spikes": m.get("spikes_per_sample")}
+        except Exception as exc:  # one model's failure is its own row
+            cells[arch] = {"status": "error", "error": f"{type(exc).__name__}: {exc}"[:300]}
+        emit(arch, cells[arch])
+    out = {"tf32": tf32, "cells": cells, "ok": all(c["status"] == "ok" for c in cells.values())}
+    if not out["ok"]:
+        out["error"] = "; ".join(f"{a}: {c.get('error') or c['status']}" for a, c in cells.items()
+                                 if c["status"] != "ok")
+    return out
+
+
 SECTIONS: dict[str, Callable[[str], dict]] = {
     "env": section_env,
     "precompile": section_precompile,
@@ -706,6 +753,7 @@ SECTIONS: dict[str, Callable[[str], dict]] = {
     "grid": section_grid,
     "speed": section_speed,
     "nvml": section_nvml,
+    "zoo": section_zoo,
 }
 """Section name -> function ``(device) -> result dict`` (see :func:`verdict`)."""
 
@@ -786,7 +834,7 @@ def main(argv: list[str] | None = None) -> int:
     ``--rehearsal``: ok or skipped for want of CUDA), 1 otherwise, 2 on a bad option."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.gates.gpu_check",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--call", choices=sorted(CALLS), help="the sections of call A or B")
+    ap.add_argument("--call", choices=sorted(CALLS), help="the sections of call A or B (C: the zoo, when a lease has time left)")
     ap.add_argument("--only", default=None, help=f"comma-separated: {', '.join(SECTIONS)}")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--wheels", type=Path, default=None, help="the bundle folder to install first")

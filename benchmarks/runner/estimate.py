@@ -3,7 +3,8 @@
 :func:`estimate_grid` measures, on the device it is asked for (and only there: it never projects
 for a device it cannot measure):
 
-* each (backend, architecture) pair's training rate: a few optimiser steps at the recipe's batch
+* each (backend, architecture) pair's training rate (a native model: under its framework's backend,
+  with its card's loss): a few optimiser steps at the recipe's batch
   size on random binary input of the architecture's shape (after one warm-up step), in samples/s,
   with the recipe's mixed precision;
 * the training data pipeline's rate (:func:`measure_pipeline_rate`): the cell's own pipeline
@@ -126,10 +127,13 @@ def measure_training_rate(backend_name: str, arch_name: str, *, batch_size: int,
     x = (torch.rand(batch_size, *shape) < 0.2).float().to(device)
     y = torch.randint(0, 7, (batch_size,)).to(device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    card_loss = getattr(backend, "loss", None)  # a native model's loss (e.g. MSE on rates)
 
     def step():
         with autocast(device, amp, backend):
-            loss = torch.nn.functional.cross_entropy(backend.forward(model, x).logits.float(), y)
+            out = backend.forward(model, x)
+            loss = (card_loss(out, y) if card_loss is not None
+                    else torch.nn.functional.cross_entropy(out.logits.float(), y))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
