@@ -26,9 +26,62 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks.spec import METHODS, TASKS  # pure configuration: no framework import
-from datasets.common import InputError
-from datasets.registry import DATA_ROOT_ENV, default_data_root
+OWN_PACKAGES = ("datasets", "backends", "benchmarks", "reports")
+"""The suite's top-level packages; ``datasets`` is also the import name of Hugging Face's library."""
+
+
+def shadowed_packages_message(here: Path | None = None) -> str | None:
+    """A message when one of :data:`OWN_PACKAGES` would be imported from another place than the
+    suite's own folder (``here``, default this file's folder), else ``None``.
+
+    Found with :func:`importlib.util.find_spec` (nothing is imported). An editable install puts
+    the repository at the end of ``sys.path`` (or behind a finder after the path finder), so a
+    Hugging Face ``datasets`` in ``site-packages`` comes first; running ``python run_bench.py``
+    from the repository puts the repository first. A non-editable install into an environment
+    with Hugging Face ``datasets`` writes both into one ``site-packages/datasets`` folder: also
+    reported (docs/guides/install.md).
+    """
+    import importlib.util
+
+    here = (here or Path(__file__).resolve().parent).resolve()
+    problems = []
+    for name in OWN_PACKAGES:
+        ours = here / name
+        if not (ours / "__init__.py").is_file():
+            continue  # an unusual layout: nothing to compare with
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        where = None
+        if spec is not None:
+            locs = list(spec.submodule_search_locations or [])
+            where = Path(spec.origin).parent if spec.origin else (Path(locs[0]) if locs else None)
+        if where is None or where.resolve() != ours.resolve():
+            problems.append(f"  '{name}' is imported from {where or '(nowhere)'}, not from {ours}")
+    if not problems and here.name in ("site-packages", "dist-packages"):
+        from importlib.metadata import packages_distributions
+
+        owners = sorted(set(packages_distributions().get("datasets", [])))
+        if len(owners) > 1:
+            problems.append(f"  {here / 'datasets'} is written by several distributions: "
+                            f"{', '.join(owners)}")
+    if not problems:
+        return None
+    return ("error: another installed package shadows a package of NeuroFER-Bench (Hugging Face "
+            "'datasets' is also imported as 'datasets'):\n" + "\n".join(problems) + "\n"
+            "Way out: install NeuroFER-Bench into its own environment (python -m venv .venv; "
+            ".venv/bin/pip install -e .), or run it from the repository, where its own packages "
+            f"come first: cd {here} && python run_bench.py ... (see docs/guides/install.md)")
+
+
+if (_shadowed := shadowed_packages_message()) is not None:  # before the imports it would break
+    print(_shadowed, file=sys.stderr)
+    raise SystemExit(2)
+
+from benchmarks.spec import METHODS, TASKS  # noqa: E402 (pure configuration: no framework import)
+from datasets.common import InputError  # noqa: E402
+from datasets.registry import DATA_ROOT_ENV, default_data_root  # noqa: E402
 
 if TYPE_CHECKING:
     from datasets.convert import EmulatorParams
