@@ -102,8 +102,11 @@ class UsageError(InputError, ValueError):
 
 
 _COMMON = argparse.ArgumentParser(add_help=False)
-_COMMON.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-_COMMON.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
+_COMMON.add_argument("-v", "--verbose", action="count", default=0,
+                     help="more output: `run` shows INFO logs and each cell's epoch bars with -v, "
+                     "debug logs with -vv; the other commands log INFO by default, debug with -v")
+_COMMON.add_argument("-q", "--quiet", action="store_true",
+                     help="warnings only, no progress bars (and for `run` no line per cell)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,9 +294,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_level(command: str, verbose: int, quiet: bool) -> int:
+    """The logging level of a command: ``run`` is quiet by default (warnings and errors; its
+    own output is one line per cell and the leaderboard), INFO with ``-v``, DEBUG with ``-vv``;
+    the other commands log INFO by default and DEBUG with ``-v``; ``-q`` means warnings only."""
+    if quiet and not verbose:
+        return logging.WARNING
+    steps = [logging.WARNING, logging.INFO, logging.DEBUG] if command == "run" else [logging.INFO, logging.DEBUG]
+    return steps[min(verbose, len(steps) - 1)]
+
+
 def _setup_logging(args) -> None:
-    level = logging.DEBUG if args.verbose else (logging.WARNING if args.quiet else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    """Logging to stderr (warnings and errors there, the results on stdout); codecarbon's own
+    logger follows the level (it logs INFO lines per measurement otherwise)."""
+    level = log_level(args.command, args.verbose, args.quiet)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("codecarbon").setLevel(max(level, logging.WARNING))
+
+
+def _print_cell(done) -> None:
+    """Print one finished cell's line on stdout, above the grid's progress bar (on stderr)."""
+    from tqdm import tqdm
+
+    tqdm.write(done.line(), file=sys.stdout)
 
 
 def cmd_run(args) -> int:
@@ -359,7 +382,9 @@ def cmd_run(args) -> int:
              data_root, executor.describe())
     summary = run_grid(grid, out, data_root, progress=not args.quiet, strict=args.strict,
                        executor=executor, cell_runner=cell_runner, heartbeat_s=args.heartbeat_s,
-                       claim_timeout_s=args.claim_timeout_s, wait_for_others=not args.no_wait)
+                       claim_timeout_s=args.claim_timeout_s, wait_for_others=not args.no_wait,
+                       cell_progress=bool(args.verbose) and not args.quiet,
+                       on_cell=None if args.quiet else _print_cell)
     print(summary.line())
     paths = write_reports(out)
     leaderboard = out / "leaderboard.md"
