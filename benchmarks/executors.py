@@ -366,8 +366,8 @@ def _sigint_as_flag() -> Iterator[threading.Event]:
     previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
     try:
         yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    finally:  # None: a handler set outside Python; the default is the closest we can restore
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
 _POLL_S = 0.2
