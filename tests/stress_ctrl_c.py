@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=20, help="repetitions of the scenario (default 20)")
     ap.add_argument("--load", type=int, default=os.cpu_count() or 1,
                     help="busy-loop processes beside it (default: one per core)")
-    ap.add_argument("--timeout-s", type=float, default=3600.0, help="stop the whole run after this")
+    ap.add_argument("--timeout-s", type=float, default=3600.0, help="stop the busy processes after this")
     args = ap.parse_args(argv)
     stop_at = time.time() + args.timeout_s
     ctx = multiprocessing.get_context("spawn")
@@ -41,23 +41,30 @@ def main(argv: list[str] | None = None) -> int:
     for b in burners:
         b.start()
     t0 = time.perf_counter()
-    try:
-        res = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+    passed = failed = 0
+    tail: list[str] = []
+    try:  # pytest -v, its lines passed on as they come: a run cut short still shows its results
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-p", "no:randomly",
              "tests/test_executors.py", "-k", "test_ctrl_c_stops_local_workers"],
             cwd=ROOT, env={**os.environ, "NEUROFER_CTRL_C_REPEATS": str(args.n)},
-            capture_output=True, text=True, timeout=args.timeout_s)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:
+            tail = (tail + [line])[-200:]
+            if "::test_ctrl_c_stops_local_workers" in line and ("PASSED" in line or "FAILED" in line):
+                passed += "PASSED" in line
+                failed += "FAILED" in line
+                print(f"[{time.perf_counter() - t0:6.0f} s] {line.strip()}", flush=True)
+        rc = proc.wait()
     finally:
         for b in burners:
             b.terminate()
     wall = time.perf_counter() - t0
-    summary = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "(no output)"
-    if res.returncode != 0:
-        sys.stdout.write(res.stdout[-8000:] + res.stderr[-2000:])
-    print(f"Ctrl-C scenario x{args.n} under {args.load} busy process(es): {summary} "
-          f"(wall {wall:.0f} s)")
-    return res.returncode
-
+    if rc != 0:
+        sys.stdout.write("".join(tail[-120:]))
+    print(f"Ctrl-C scenario x{args.n} under {args.load} busy process(es): {passed} passed, "
+          f"{failed} failed (wall {wall:.0f} s)")
+    return rc
 
 if __name__ == "__main__":
     sys.exit(main())
