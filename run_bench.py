@@ -26,9 +26,62 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks.results.spec import METHODS, TASKS  # pure configuration: no framework import
-from datasets.common import InputError
-from datasets.registry import DATA_ROOT_ENV, default_data_root
+OWN_PACKAGES = ("datasets", "backends", "benchmarks", "reports")
+"""The suite's top-level packages; ``datasets`` is also the import name of Hugging Face's library."""
+
+
+def shadowed_packages_message(here: Path | None = None) -> str | None:
+    """A message when one of :data:`OWN_PACKAGES` would be imported from another place than the
+    suite's own folder (``here``, default this file's folder), else ``None``.
+
+    Found with :func:`importlib.util.find_spec` (nothing is imported). An editable install puts
+    the repository at the end of ``sys.path`` (or behind a finder after the path finder), so a
+    Hugging Face ``datasets`` in ``site-packages`` comes first; running ``python run_bench.py``
+    from the repository puts the repository first. A non-editable install into an environment
+    with Hugging Face ``datasets`` writes both into one ``site-packages/datasets`` folder: also
+    reported (docs/guides/install.md).
+    """
+    import importlib.util
+
+    here = (here or Path(__file__).resolve().parent).resolve()
+    problems = []
+    for name in OWN_PACKAGES:
+        ours = here / name
+        if not (ours / "__init__.py").is_file():
+            continue  # an unusual layout: nothing to compare with
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        where = None
+        if spec is not None:
+            locs = list(spec.submodule_search_locations or [])
+            where = Path(spec.origin).parent if spec.origin else (Path(locs[0]) if locs else None)
+        if where is None or where.resolve() != ours.resolve():
+            problems.append(f"  '{name}' is imported from {where or '(nowhere)'}, not from {ours}")
+    if not problems and here.name in ("site-packages", "dist-packages"):
+        from importlib.metadata import packages_distributions
+
+        owners = sorted(set(packages_distributions().get("datasets", [])))
+        if len(owners) > 1:
+            problems.append(f"  {here / 'datasets'} is written by several distributions: "
+                            f"{', '.join(owners)}")
+    if not problems:
+        return None
+    return ("error: another installed package shadows a package of NeuroFER-Bench (Hugging Face "
+            "'datasets' is also imported as 'datasets'):\n" + "\n".join(problems) + "\n"
+            "Way out: install NeuroFER-Bench into its own environment (python -m venv .venv; "
+            ".venv/bin/pip install -e .), or run it from the repository, where its own packages "
+            f"come first: cd {here} && python run_bench.py ... (see docs/guides/install.md)")
+
+
+if (_shadowed := shadowed_packages_message()) is not None:  # before the imports it would break
+    print(_shadowed, file=sys.stderr)
+    raise SystemExit(2)
+
+from benchmarks.results.spec import METHODS, TASKS  # noqa: E402 (pure configuration: no framework import)
+from datasets.common import InputError  # noqa: E402
+from datasets.registry import DATA_ROOT_ENV, default_data_root  # noqa: E402
 
 if TYPE_CHECKING:
     from datasets.conversion.convert import EmulatorParams
@@ -49,8 +102,11 @@ class UsageError(InputError, ValueError):
 
 
 _COMMON = argparse.ArgumentParser(add_help=False)
-_COMMON.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-_COMMON.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
+_COMMON.add_argument("-v", "--verbose", action="count", default=0,
+                     help="more output: `run` shows INFO logs and each cell's epoch bars with -v, "
+                     "debug logs with -vv; the other commands log INFO by default, debug with -v")
+_COMMON.add_argument("-q", "--quiet", action="store_true",
+                     help="warnings only, no progress bars (and for `run` no line per cell)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,9 +309,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_level(command: str, verbose: int, quiet: bool) -> int:
+    """The logging level of a command: ``run`` is quiet by default (warnings and errors; its
+    own output is one line per cell and the leaderboard), INFO with ``-v``, DEBUG with ``-vv``;
+    the other commands log INFO by default and DEBUG with ``-v``; ``-q`` means warnings only."""
+    if quiet and not verbose:
+        return logging.WARNING
+    steps = [logging.WARNING, logging.INFO, logging.DEBUG] if command == "run" else [logging.INFO, logging.DEBUG]
+    return steps[min(verbose, len(steps) - 1)]
+
+
 def _setup_logging(args) -> None:
-    level = logging.DEBUG if args.verbose else (logging.WARNING if args.quiet else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    """Logging to stderr (warnings and errors there, the results on stdout); codecarbon's own
+    logger follows the level (it logs INFO lines per measurement otherwise)."""
+    level = log_level(args.command, args.verbose, args.quiet)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("codecarbon").setLevel(max(level, logging.WARNING))
+
+
+def _print_cell(done) -> None:
+    """Print one finished cell's line on stdout, above the grid's progress bar (on stderr)."""
+    from tqdm import tqdm
+
+    tqdm.write(done.line(), file=sys.stdout)
 
 
 def cmd_run(args) -> int:
@@ -326,7 +402,9 @@ def cmd_run(args) -> int:
              data_root, executor.describe())
     summary = run_grid(grid, out, data_root, progress=not args.quiet, strict=args.strict,
                        executor=executor, cell_runner=cell_runner, heartbeat_s=args.heartbeat_s,
-                       claim_timeout_s=args.claim_timeout_s, wait_for_others=not args.no_wait)
+                       claim_timeout_s=args.claim_timeout_s, wait_for_others=not args.no_wait,
+                       cell_progress=bool(args.verbose) and not args.quiet,
+                       on_cell=None if args.quiet else _print_cell)
     print(summary.line())
     paths = write_reports(out)
     leaderboard = out / "leaderboard.md"

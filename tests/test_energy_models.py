@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -580,13 +581,56 @@ def test_energy_report_tables_hand():
     assert "## Energy per model" in md and "Davies 2018 Table 2" in md
 
 
-def test_energy_report_figures(tmp_path):
-    from reports.energy import render_energy_figures
+def _errorbar_segments(container) -> list[list[float]]:
+    """Per error bar line collection of a matplotlib errorbar container: its segments' end
+    points, flat (``[x0, y0, x1, y1, ...]``)."""
+    return [[float(v) for seg in lc.get_segments() for pt in seg for v in pt] for lc in container.lines[2]]
 
-    paths = render_energy_figures(_energy_records(), tmp_path)
+
+def test_energy_report_figures(tmp_path, monkeypatch):
+    from matplotlib.container import BarContainer, ErrorbarContainer
+
+    import reports.energy as E
+
+    drawn = {}
+    real_save = E._save
+    monkeypatch.setattr(E, "_save", lambda fig, path: (drawn.__setitem__(Path(path).name, fig),
+                                                      real_save(fig, path))[1])
+    paths = E.render_energy_figures(_energy_records(), tmp_path)
     names = sorted(p.name for p in paths)
     assert names == ["accuracy_vs_energy__horowitz2014.png", "accuracy_vs_energy__lemaire2022.png",
                      "accuracy_vs_energy__loihi2018.png", "energy_ratio_by_model.png"]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert render_energy_figures([], tmp_path / "none") == []
+    assert sorted(drawn) == names
+    r2 = 2.0 ** 0.5  # sample std (ddof 1) of (2, 4): sqrt(((2 - 3)**2 + (4 - 3)**2) / 1)
+
+    def points(name):
+        (ax,) = drawn[name].axes
+        return {c.get_label(): c for c in ax.containers if isinstance(c, ErrorbarContainer)}
+
+    # Horowitz: SNN folds at 2 and 4 uJ, WAR 50 % and 70 %: (3 +- sqrt 2, 60 +- 10 sqrt 2);
+    # the ANN at 8 uJ and 60 % in all three folds: error bars of length 0
+    pts = points("accuracy_vs_energy__horowitz2014.png")
+    assert sorted(pts) == ["ann / tiny", "snntorch / tiny"]
+    snn = pts["snntorch / tiny"]
+    assert list(snn.lines[0].get_xdata()) == [3.0] and list(snn.lines[0].get_ydata()) == [60.0]
+    xerr, yerr = _errorbar_segments(snn)
+    assert xerr == pytest.approx([3 - r2, 60.0, 3 + r2, 60.0])
+    assert yerr == pytest.approx([3.0, 60 - 10 * r2, 3.0, 60 + 10 * r2])
+    assert _errorbar_segments(pts["ann / tiny"]) == [[8.0, 60.0, 8.0, 60.0]] * 2
+    # Loihi: no ANN value; the SNN at 5 and 7 uJ
+    pts = points("accuracy_vs_energy__loihi2018.png")
+    assert sorted(pts) == ["snntorch / tiny"]
+    assert _errorbar_segments(pts["snntorch / tiny"])[0] == pytest.approx([6 - r2, 60.0, 6 + r2, 60.0])
+    # ratios per fold pair: Horowitz 2/8 and 4/8 (0.375 +- sqrt(2)/8), Lemaire 30/20 twice (1.5 +- 0);
+    # Loihi has no ANN energy, so no bar
+    (ax,) = drawn["energy_ratio_by_model.png"].axes
+    bars = {c.get_label(): c for c in ax.containers if isinstance(c, BarContainer)}
+    assert sorted(bars) == ["horowitz2014", "lemaire2022"]
+    for model, mean, sd in (("horowitz2014", 0.375, r2 / 8), ("lemaire2022", 1.5, 0.0)):
+        (patch,) = bars[model].patches
+        assert patch.get_height() == pytest.approx(mean)
+        x = patch.get_x() + patch.get_width() / 2
+        assert _errorbar_segments(bars[model].errorbar) == [pytest.approx([x, mean - sd, x, mean + sd])]
+    assert E.render_energy_figures([], tmp_path / "none") == []

@@ -106,11 +106,26 @@ def test_fer_zoo_loss_is_zero_for_perfect_predictions_and_finite_for_constant_on
 
 
 def test_identity_shift_of_a_translated_identity():
-    # other = anchor + (2, 2); swapping the coordinates maps the problem onto itself, so the
-    # plan is symmetric and the OT-weighted mean displacement is exactly (2, 2)
-    anchor = t([[1.0, 0.0], [0.0, 1.0]])
-    assert identity_shift(anchor, anchor + 2.0).tolist() == pytest.approx([2.0, 2.0], abs=1e-6)
-    assert identity_shift(anchor + 2.0, anchor).tolist() == pytest.approx([-2.0, -2.0], abs=1e-6)
+    # other = anchor + (1, 1) with an asymmetric anchor, so the relevance weights are not uniform
+    # and the OT shift is not the plain mean difference (1, 1). By hand:
+    #   mean(other) = (2, 1.5): a = relu((2, 0) . (2, 1.5), (0, 1) . (2, 1.5)) = (4, 1.5) -> (8, 3) / 11
+    #   mean(anchor) = (1, 0.5): b = relu((3, 1) . (1, 0.5), (1, 2) . (1, 0.5)) = (3.5, 2) -> (7, 4) / 11
+    # In the balanced limit (large reg_m) the plan's marginals are a and b, so the shift is
+    #   sum_k b_k other_k - sum_i a_i anchor_i
+    #   = (7 (3, 1) + 4 (1, 2) - 8 (2, 0) - 3 (0, 1)) / 11 = (9, 12) / 11
+    anchor = t([[2.0, 0.0], [0.0, 1.0]])
+    other = anchor + 1.0
+    expected = [9 / 11, 12 / 11]
+    assert identity_shift(anchor, other, reg_m=1e6).tolist() == pytest.approx(expected, abs=1e-5)
+    assert identity_shift(other, anchor, reg_m=1e6).tolist() == pytest.approx([-v for v in expected], abs=1e-5)
+    # the same number from POT's exact (unregularised) transport plan, displacement weighted by it
+    ot = pytest.importorskip("ot")
+    a, b = np.array([8.0, 3.0]) / 11, np.array([7.0, 4.0]) / 11
+    za, zo = anchor.double().numpy(), other.double().numpy()
+    cost = 1.0 - (za @ zo.T) / np.outer(np.linalg.norm(za, axis=1), np.linalg.norm(zo, axis=1))
+    plan = ot.emd(a, b, cost)
+    shift = sum(plan[i, k] * (zo[k] - za[i]) for i in range(2) for k in range(2)) / plan.sum()
+    assert shift.tolist() == pytest.approx(expected, abs=1e-12)
 
 
 def test_identity_shift_follows_the_matching():

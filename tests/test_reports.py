@@ -12,6 +12,7 @@ import math
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks.results.records import read_records as load_records
@@ -251,7 +252,13 @@ def _core(paths) -> list[str]:
             and "__" not in p.name and not p.name.startswith("energy_ratio")]
 
 
-def test_write_reports_writes_markdown_and_valid_pngs(run_dir: Path) -> None:
+def test_write_reports_writes_markdown_and_valid_pngs(run_dir: Path, monkeypatch) -> None:
+    import reports.figures as F
+
+    drawn = {}
+    real_save = F._save
+    monkeypatch.setattr(F, "_save", lambda fig, path: (drawn.__setitem__(Path(path).name, fig),
+                                                      real_save(fig, path))[1])
     paths = write_reports(run_dir)
     names = _core(paths)
     assert names == ["leaderboard.md", "accuracy_vs_energy.png", "lighting_accuracy.png",
@@ -262,6 +269,26 @@ def test_write_reports_writes_markdown_and_valid_pngs(run_dir: Path) -> None:
         data = p.read_bytes()
         assert data[:8] == PNG_MAGIC, p
         assert len(data) > 10_000, p  # a drawn figure, not an empty canvas
+    # what the figures show, against the fixture's values worked out by hand (SNN_CELLS):
+    # latency: snntorch p50 mean (2+3+4+5)/4 = 3.5 ms, p95 mean 4.5 (whisker +1.0); ann 1.0, 1.5
+    (ax,) = drawn["latency.png"].axes
+    from matplotlib.container import BarContainer, ErrorbarContainer
+
+    (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert sorted(b.get_height() for b in bars.patches) == pytest.approx([1.0, 3.5])
+    (whiskers,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    tops = sorted(float(seg[1][1] - seg[0][1]) for seg in whiskers.lines[2][0].get_segments())
+    assert tops == pytest.approx([0.5, 1.0])
+    # accuracy vs steps: snntorch only (ann has none): WAR - 20, - 10, + 0 points, mean WAR 65 %
+    (ax,) = drawn["accuracy_vs_steps.png"].axes
+    (line,) = [ln for ln in ax.lines if ln.get_label() == "snntorch / tiny"]
+    assert line.get_xdata().tolist() == [1, 2, 3]
+    assert line.get_ydata().tolist() == pytest.approx([45.0, 55.0, 65.0])
+    # confusion matrices in % of the true class: the rows of the counts, each summing to 10
+    mats = {ax.get_title().split("\n")[0]: np.asarray(ax.images[0].get_array()).ravel().tolist()
+            for ax in drawn["confusion_matrices.png"].axes if ax.images}
+    assert mats["snntorch / tiny"] == pytest.approx([90, 10, 0, 30, 50, 20, 20, 40, 40])
+    assert mats["ann / tiny"] == pytest.approx([80, 20, 0, 40, 40, 20, 30, 30, 40])
     assert write_reports(run_dir)[0].read_bytes() == first  # same records -> same bytes
 
 

@@ -214,8 +214,13 @@ def _metrics(rmse_v):
     return m
 
 
-def test_va_table_and_scatter(tmp_path):
+def test_va_table_and_scatter(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
     from reports.va import va_rows, va_table_markdown, write_va_reports
+
+    drawn = []  # the figures, kept open to read back what was drawn
+    monkeypatch.setattr(plt, "close", lambda fig=None: drawn.append(fig))
 
     preds = [{"va_pred": [0.1, 0.2], "va_target": [0.3, -0.1]},
              {"va_pred": [-0.5, 0.4], "va_target": [-0.6, 0.5]}]
@@ -237,5 +242,15 @@ def test_va_table_and_scatter(tmp_path):
     written = write_va_reports(records, tmp_path)
     assert [p.name for p in written] == ["va.md", "va_scatter.png"]
     assert (tmp_path / "va_scatter.png").read_bytes()[:4] == b"\x89PNG"
+    # one visible panel (snntorch/elim has no per-sample predictions): the targets in grey and
+    # the predictions in red, both cells' samples (the same two in each), and a line per pair
+    (fig,) = drawn
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    by_label = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
+    assert by_label == {"target": [[0.3, -0.1], [-0.6, 0.5]] * 2,
+                        "prediction": [[0.1, 0.2], [-0.5, 0.4]] * 2}
+    lines = {(tuple(map(float, ln.get_xdata())), tuple(map(float, ln.get_ydata()))) for ln in ax.lines}
+    assert {((0.3, 0.1), (-0.1, 0.2)), ((-0.6, -0.5), (0.5, 0.4))} <= lines  # target -> prediction
+    assert ax.get_title().endswith("CCC V 0.50, A 0.50 (n=2)")
     assert write_va_reports(records[2:], tmp_path / "none")[0].name == "va.md"  # no scatter data
     assert va_table_markdown(records[3:]) == ""

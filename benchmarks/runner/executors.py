@@ -53,10 +53,11 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -308,7 +309,8 @@ def _parse_devices(devices: Sequence[str] | None) -> list[str] | None:
 
 
 def _init_worker(device: str, threads: int | None) -> None:
-    """Initializer of a local worker process: its GPU, its threads, and Ctrl-C left to the driver."""
+    """Initializer of a local worker process: its GPU, its threads, and Ctrl-C left to the driver
+    (the worker starts with SIGINT blocked, see :func:`_sigint_blocked`; here it is ignored too)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -317,6 +319,59 @@ def _init_worker(device: str, threads: int | None) -> None:
     if threads is not None:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(threads)
+
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in the calling thread while worker processes are spawned.
+
+    A spawned process inherits the signal mask across ``exec``: the worker starts with SIGINT
+    blocked, so a Ctrl-C sent to the whole process group (a terminal) while it is still
+    importing, before :func:`_init_worker` runs, cannot kill it; the driver gets the signal as
+    soon as the block is lifted (it stays pending, it is not lost). This is what
+    ``multiprocessing.resource_tracker`` does for its own process (CPython bpo-33613).
+    """
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
+def _sigint_as_flag() -> Iterator[threading.Event]:
+    """While the driver waits on worker processes, SIGINT only sets an event.
+
+    Python raises ``KeyboardInterrupt`` at whatever bytecode the main thread runs when the signal
+    arrives; inside :func:`concurrent.futures.wait` or ``ProcessPoolExecutor.submit`` that can be
+    between two lock acquisitions, which leaves a future's lock held by the main thread: the
+    pool's manager thread then blocks forever when it marks that future, and the interpreter's
+    exit, which joins the manager threads without a timeout, hangs with the workers waiting.
+    With this handler the driver polls the event between waits (:data:`_POLL_S`) and raises
+    ``KeyboardInterrupt`` itself, at a point where it holds no lock. Outside the main thread
+    (where handlers cannot be set) the event is never set and nothing changes.
+    """
+    import signal
+
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
+    try:
+        yield flag
+    finally:  # None: a handler set outside Python; the default is the closest we can restore
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
+_POLL_S = 0.2
+"""How often (seconds) the driver of local worker processes looks at its Ctrl-C flag."""
 
 
 class LocalExecutor(Executor):
@@ -412,57 +467,70 @@ class LocalExecutor(Executor):
         free = list(range(n_slots))[::-1]
         queue = deque(tasks)
         pending: dict[Any, tuple[int, CellTask]] = {}
-        try:
-            while queue or pending:
-                while queue and free:
-                    i = free.pop()
-                    if pools[i] is None:
-                        pools[i] = new_pool(i)
-                    t = queue.popleft()
-                    t = replace(t, device=slot_device[i], threads=self.threads(), progress=False)
-                    pending[pools[i].submit(execute_cell, t)] = (i, t)
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                for fut in done:
-                    i, t = pending.pop(fut)
-                    try:
-                        outcome = fut.result()
-                    except BrokenProcessPool as exc:
-                        outcome = Outcome(t.cell.cell_id, "died",
-                                          error=f"local worker process died while running the cell "
-                                          f"(killed, or crashed: {exc})")
-                        pools[i].shutdown(wait=False, cancel_futures=True)
-                        pools[i] = None
-                    except Exception as exc:  # noqa: BLE001 (e.g. a task that does not pickle)
-                        outcome = Outcome(t.cell.cell_id, "died",
-                                          error=f"local worker failed: {type(exc).__name__}: {exc}")
-                    free.append(i)
-                    on_done(t, outcome)
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            for p in pools:
-                if p is not None:
-                    _terminate_pool(p)
-            store = ClaimStore(tasks[0].run_dir) if tasks else None
-            for _, t in pending.values():
-                if store is not None:
-                    store.release_if_owner(t.cell.cell_id, t.owner)
-            raise
+        with _sigint_as_flag() as interrupted:
+            try:
+                while queue or pending:
+                    while queue and free and not interrupted.is_set():
+                        i = free.pop()
+                        t = queue.popleft()
+                        t = replace(t, device=slot_device[i], threads=self.threads(), progress=False)
+                        with _sigint_blocked():  # submit spawns the slot's worker the first time
+                            if pools[i] is None:
+                                pools[i] = new_pool(i)
+                            pending[pools[i].submit(execute_cell, t)] = (i, t)
+                    if interrupted.is_set():
+                        raise KeyboardInterrupt
+                    done, _ = wait(list(pending), timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        i, t = pending.pop(fut)
+                        try:
+                            outcome = fut.result()
+                        except BrokenProcessPool as exc:
+                            outcome = Outcome(t.cell.cell_id, "died",
+                                              error=f"local worker process died while running the "
+                                              f"cell (killed, or crashed: {exc})")
+                            pools[i].shutdown(wait=False, cancel_futures=True)
+                            pools[i] = None
+                        except Exception as exc:  # noqa: BLE001 (e.g. a task that does not pickle)
+                            outcome = Outcome(t.cell.cell_id, "died",
+                                              error=f"local worker failed: {type(exc).__name__}: {exc}")
+                        free.append(i)
+                        on_done(t, outcome)
+                    if interrupted.is_set():
+                        raise KeyboardInterrupt
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                for p in pools:
+                    if p is not None:
+                        _terminate_pool(p)
+                store = ClaimStore(tasks[0].run_dir) if tasks else None
+                for _, t in pending.values():
+                    if store is not None:
+                        store.release_if_owner(t.cell.cell_id, t.owner)
+                raise
         for p in pools:
             if p is not None:
                 p.shutdown(wait=True)
 
 
-def _terminate_pool(pool: Any) -> None:
-    """Stop a process pool now: its processes are terminated (their cells are not recorded)."""
-    procs = list(getattr(pool, "_processes", {}).values())  # no public API before Python 3.14
-    pool.shutdown(wait=False, cancel_futures=True)
+def _terminate_pool(pool: Any, grace_s: float = 5.0) -> None:
+    """Stop a process pool now: its processes get SIGTERM, then SIGKILL after ``grace_s``
+    seconds (their cells are not recorded); never raises, never waits longer than about
+    ``2 * grace_s``."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public API before 3.14
+    with contextlib.suppress(Exception):
+        pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         with contextlib.suppress(Exception):
             p.terminate()
     for p in procs:
         with contextlib.suppress(Exception):
-            p.join(timeout=5)
+            p.join(timeout=grace_s)
+            if p.is_alive():
+                log.warning("local worker pid %s ignored SIGTERM for %.0f s; killing it", p.pid, grace_s)
+                p.kill()
+                p.join(timeout=grace_s)
 
 
 # --------------------------------------------------------------------------------------------

@@ -324,6 +324,62 @@ class GridSummary:
                 + (" (interrupted)" if self.interrupted else "") + f" in {self.wall_time_s:.1f} s")
 
 
+@dataclass(frozen=True)
+class CellDone:
+    """A cell that finished in this run, as :func:`run_grid` reports it to ``on_cell``.
+
+    ``status``: ``"ok"``, ``"error"``, ``"died"`` (its worker died; recorded as an error),
+    ``"skipped"`` or ``"elsewhere"`` (recorded by another process meanwhile); ``record_path``:
+    the cell's record file (``RUN_DIR/cells/...json``, merged into ``results.jsonl``), ``None``
+    when this process wrote none; ``war``: its WAR (0..1) or ``None``; ``time_s``: the record's
+    ``timings_s.total_s`` or ``None``; ``reason``: the error or skip reason, or ``None``.
+    """
+
+    cell: Cell
+    status: str
+    record_path: Path | None = None
+    war: float | None = None
+    time_s: float | None = None
+    reason: str | None = None
+
+    @classmethod
+    def from_record_file(cls, cell: Cell, status: str, path: Path | None) -> CellDone:
+        """Read WAR, time and error of the record at ``path`` (fields left ``None`` if absent)."""
+        import json
+
+        rec: dict[str, Any] = {}
+        if path is not None:
+            try:
+                rec = json.loads(path.read_text())
+            except (OSError, ValueError):
+                rec = {}
+        war = (rec.get("metrics") or {}).get("war")
+        total = (rec.get("timings_s") or {}).get("total_s")
+        return cls(cell, status, path, war if isinstance(war, (int, float)) else None,
+                   total if isinstance(total, (int, float)) else None, rec.get("error"))
+
+    def line(self) -> str:
+        """One line: status, the cell, WAR (%), time (s) and the record file (relative to the
+        working folder when below it); an error or skip reason only by its first line, cut at 100
+        characters (the full text is in the record)."""
+        c = self.cell
+        parts = [f"{self.status:<7}", f"{c.backend}/{c.arch} {c.dataset} f{c.fold} s{c.seed}"]
+        if self.war is not None:
+            parts.append(f"WAR {100 * self.war:5.1f} %")
+        if self.time_s is not None:
+            parts.append(f"{self.time_s:6.1f} s")
+        if self.reason and self.status != "ok":
+            first = self.reason.strip().splitlines()[0] if self.reason.strip() else ""
+            parts.append(first if len(first) <= 100 else first[:99] + "…")
+        if self.record_path is not None:
+            try:  # relative to the working folder where it is below it
+                shown = self.record_path.relative_to(Path.cwd())
+            except ValueError:
+                shown = self.record_path
+            parts.append(f"record {shown}")
+        return "  ".join(parts)
+
+
 def run_grid(
     grid: Grid,
     run_dir: str | Path,
@@ -337,6 +393,8 @@ def run_grid(
     heartbeat_s: float = DEFAULT_HEARTBEAT_S,
     claim_timeout_s: float | None = None,
     wait_for_others: bool = True,
+    cell_progress: bool | None = None,
+    on_cell: Callable[[CellDone], None] | None = None,
 ) -> GridSummary:
     """Run every cell of ``grid`` not yet recorded in ``run_dir``, each exactly once even when
     several processes (or hosts) run the same grid into the same folder.
@@ -354,7 +412,7 @@ def run_grid(
             ``checkpoint_dir=run_dir / "checkpoints"`` (each cell's model is saved there) and,
             when its signature has it, ``train_state_dir=run_dir / "train_state"``. With worker
             processes, Ray or Slurm it must be picklable (a module-level function).
-        progress: show progress bars.
+        progress: show the grid's progress bar (one bar, cells done of cells to do).
         strict: stop (:class:`DatasetCheckFailed`) before any cell runs if a dataset is absent
             or fails its check; by default its cells are recorded as skipped with the full report
             and the sound datasets run.
@@ -369,6 +427,10 @@ def run_grid(
             again (default four heartbeats).
         wait_for_others: when cells are being run by other processes, wait until they are
             recorded (and run those whose claims go stale); otherwise leave them.
+        cell_progress: show each cell's own bars (training epochs); default ``progress``.
+        on_cell: called in this process with a :class:`CellDone` as each cell finishes (run
+            here, skipped, or recorded by another process meanwhile); the command line prints
+            its :meth:`CellDone.line`.
 
     Raises:
         UnknownNameError: an unknown backend, architecture or dataset (:func:`resolve_names`).
@@ -411,28 +473,36 @@ def run_grid(
     def task_of(cell: Cell) -> CellTask:
         return CellTask(cell=cell, data_root=str(data_root), run_dir=str(run_dir),
                         owner=make_owner(executor.name), executor=executor.name, runner=cell_runner,
-                        progress=progress, threads=executor.threads(), heartbeat_s=store.heartbeat_s,
+                        progress=progress if cell_progress is None else cell_progress,
+                        threads=executor.threads(), heartbeat_s=store.heartbeat_s,
                         timeout_s=store.timeout_s, code_version=code)
 
     others: dict[str, Cell] = {}
 
+    def report(done: CellDone) -> None:
+        if on_cell is not None:
+            on_cell(done)
+
     def on_done(task: CellTask, outcome: Outcome) -> None:
         cid = task.cell.cell_id
+        path = run_dir / outcome.record_file if outcome.record_file else None
         if outcome.status == "died":
             log.error("cell %s: %s", cid, outcome.error)
             rec = error_record(task.cell, outcome.error or "the worker died")
             rec.provenance["executor"] = {
                 **executor_block(task, new_attempt_id(), outcome.job_id, host="unknown", pid=-1),
                 "threads": task.threads, "cuda_visible_devices": None, "died": True}
-            write_cell_record(run_dir, rec)
+            path = write_cell_record(run_dir, rec)
             store.release_if_owner(cid, task.owner)
         if outcome.status in ("ok", "error", "died"):
             merge_cell_records(run_dir, store=store)
             (summary.done if outcome.status == "ok" else summary.failed).append(cid)
             bar.update(1)
+            report(CellDone.from_record_file(task.cell, outcome.status, path))
         elif outcome.status == "done":
             summary.elsewhere.append(cid)
             bar.update(1)
+            report(CellDone(task.cell, "elsewhere"))
         else:  # "running" (held by another live worker) or "lost" (taken over)
             log.info("cell %s is being run by another process (%s)", cid, outcome.holder or "?")
             others[cid] = task.cell
@@ -445,16 +515,17 @@ def run_grid(
         run_dir.mkdir(parents=True, exist_ok=True)
         for cell in todo:
             if cell in skip:
-                _record_skipped(store, cell, skip[cell], executor.name)
+                path = _record_skipped(store, cell, skip[cell], executor.name)
                 summary.skipped.append(cell.cell_id)
                 bar.update(1)
+                report(CellDone(cell, "skipped", path, reason=skip[cell]))
         batch = runnable
         while batch:
             bar.set_postfix_str(f"{len(batch)} cell(s) on {executor.name}")
             executor.run([task_of(c) for c in batch], on_done)
             if not (others and wait_for_others):
                 break
-            batch = _wait_for_others(store, others, summary, bar)
+            batch = _wait_for_others(store, others, summary, bar, report)
         if others and not wait_for_others:
             summary.elsewhere.extend(others)
     except KeyboardInterrupt:
@@ -470,25 +541,27 @@ def run_grid(
     return summary
 
 
-def _record_skipped(store: ClaimStore, cell: Cell, reason: str, executor_name: str) -> None:
-    """Record a skipped cell (claimed, so that two runs do not both record it)."""
+def _record_skipped(store: ClaimStore, cell: Cell, reason: str, executor_name: str) -> Path | None:
+    """Record a skipped cell (claimed, so that two runs do not both record it); return its record
+    file, ``None`` when another process holds the cell."""
     owner = make_owner(executor_name)
     got = store.acquire(cell.cell_id, owner)
     if isinstance(got, Held):
-        return
+        return None
     try:
         rec = Record.for_cell(cell, "skipped", error=reason, provenance=provenance(None, cell.device))
         task = CellTask(cell=cell, data_root="", run_dir=str(store.run_dir), owner=owner,
                         executor=executor_name)
         rec.provenance["executor"] = executor_block(task, new_attempt_id(), None)
-        write_cell_record(store.run_dir, rec)
+        path = write_cell_record(store.run_dir, rec)
         merge_cell_records(store.run_dir, store=store)
     finally:
         got.release()
+    return path
 
 
 def _wait_for_others(store: ClaimStore, others: dict[str, Cell], summary: GridSummary,
-                     bar: Any) -> list[Cell]:
+                     bar: Any, report: Callable[[CellDone], None] = lambda done: None) -> list[Cell]:
     """Wait while other processes hold claims on ``others``; return the cells whose claims went
     stale (to run here). A claim that turns done counts as run elsewhere; one that disappears
     without a done claim (the other process recorded an error or was interrupted) is left to a
@@ -501,6 +574,7 @@ def _wait_for_others(store: ClaimStore, others: dict[str, Cell], summary: GridSu
             if got is None or got[0].state == "done":
                 if got is not None:
                     summary.elsewhere.append(cid)
+                    report(CellDone(others[cid], "elsewhere"))
                 else:
                     log.info("cell %s: the other process released it without an ok record; "
                              "re-run to retry it", cid)

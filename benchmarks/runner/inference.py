@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def batches(n: int, batch_size: int, rng=None):
@@ -65,7 +68,11 @@ def measure_latency(backend, model, sample, cell, frames=None) -> dict[str, floa
     """
     import torch
 
-    from benchmarks.measure.measured_energy import measure_inference_energy
+    from benchmarks.measure.measured_energy import (
+        EnergyCounterUnavailable,
+        counter_for,
+        measure_inference_energy,
+    )
     from benchmarks.measure.metrics import latency_stats
 
     r = cell.recipe
@@ -93,14 +100,21 @@ def measure_latency(backend, model, sample, cell, frames=None) -> dict[str, floa
             backend.forward(model, xb, **kb)
         sync()
         dt = time.perf_counter() - t
-        # measured energy (NVML on CUDA, RAPL on CPU where exposed; "not available" otherwise)
-        measured = measure_inference_energy(lambda: backend.forward(model, x1, **k1),
-                                            device=cell.device, batch_size=1, sync=sync,
-                                            label="batch1")
-        measured.update(measure_inference_energy(lambda: backend.forward(model, xb, **kb),
-                                                 device=cell.device,
-                                                 batch_size=r.throughput_batch_size, sync=sync,
-                                                 label="throughput"))
+        # measured energy (NVML on CUDA, RAPL on CPU where exposed; "not available" otherwise):
+        # one counter for both batch sizes, so that its absence is logged once per cell
+        try:
+            counter = counter_for(cell.device)
+        except EnergyCounterUnavailable as exc:
+            log.info("measured energy: %s", exc)
+            measured = {f"energy_measured_status__{label}": str(exc) for label in ("batch1", "throughput")}
+        else:
+            measured = measure_inference_energy(lambda: backend.forward(model, x1, **k1),
+                                                device=cell.device, batch_size=1, sync=sync,
+                                                label="batch1", counter=counter)
+            measured.update(measure_inference_energy(lambda: backend.forward(model, xb, **kb),
+                                                     device=cell.device,
+                                                     batch_size=r.throughput_batch_size, sync=sync,
+                                                     label="throughput", counter=counter))
     out = latency_stats(times)
     out.update(measured)
     out["throughput_samples_per_s"] = reps * r.throughput_batch_size / dt

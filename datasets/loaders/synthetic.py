@@ -815,7 +815,7 @@ def generate_synthetic_fer_dvs(
     size: int = DEFAULTS["size"],
     n_frames: int = DEFAULTS["n_frames"],
     n_folds: int = DEFAULTS["n_folds"],
-    progress: bool = True,
+    progress: bool | None = None,
     folder: str = FOLDER,
 ) -> Path:
     """Generate ``synthetic-fer-dvs`` under ``root/<folder>`` (default ``SyntheticFerDVS``;
@@ -842,7 +842,8 @@ def generate_synthetic_fer_dvs(
         size: sensor side ``S`` in pixels (>= 16); sensor size ``(S, S, 2)``.
         n_frames: frames per sequence at 30 fps (>= 8).
         n_folds: subject-independent folds in ``folds.csv`` (2..n_subjects).
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar; default: when this module logs INFO (``run -v``),
+            so that a quiet ``run`` shows only its grid bar.
 
     Returns:
         ``root`` as a Path (the folder to pass to :class:`SyntheticFerDVS`).
@@ -853,6 +854,8 @@ def generate_synthetic_fer_dvs(
     """
     from tqdm import tqdm
 
+    if progress is None:
+        progress = log.isEnabledFor(logging.INFO)
     params = _params(n_subjects=n_subjects, takes=takes, seed=seed, size=size,
                      n_frames=n_frames, n_folds=n_folds)
     root = Path(root)
