@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     rob.add_argument("--batch-size", type=int, default=32, help="evaluation batch size (default 32)")
     rob.add_argument("--test-severity", type=int, default=3,
                      help="severity at which SNN-vs-reference drops are tested (default 3)")
+    rob.add_argument("--no-early-decision", action="store_true",
+                     help="skip the early-decision evaluation (prefixes in time of each test "
+                     "recording, recipe.early_bin_ms bins)")
     rob.add_argument("--executor", choices=["local", "ray", "slurm"], default="local",
                      help="where the cells run (as for `run`)")
     rob.add_argument("--workers", type=int, default=1, help="local: cells at once (default 1)")
@@ -425,6 +428,7 @@ def cmd_robustness(args) -> int:
         UnknownNameError, SeverityError, NoCheckpointsError, CheckpointError,
         DatasetNotFoundError, UsageError: bad input, before any evaluation (exit 2).
     """
+    from benchmarks.robustness.early import write_early_decision
     from benchmarks.robustness.sweep import plan_sweep, run_sweep
     from benchmarks.runner.executors import make_executor
     from datasets.transforms.corruptions import check_severity
@@ -447,6 +451,9 @@ def cmd_robustness(args) -> int:
              len({c.checkpoint for c in cells}), len({c.corruption for c in cells}), args.run_dir)
     summary = run_sweep(cells, args.run_dir, data_root, executor=executor, progress=not args.quiet)
     print(summary.line())
+    if not args.no_early_decision:
+        write_early_decision(args.run_dir, sorted({c.checkpoint for c in cells}), data_root,
+                             device=args.device or "cpu", batch_size=args.batch_size)
     paths = write_robustness_reports(args.run_dir, test_severity=args.test_severity)
     if paths:
         print()

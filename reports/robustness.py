@@ -374,6 +374,81 @@ def plot_accuracy_vs_severity(records: list[dict[str, Any]], path: str | os.Path
     return _save(fig, path)
 
 
+EARLY_FILE = "early_decision.json"
+"""``RUN_DIR/robustness/early_decision.json``: :func:`benchmarks.robustness.early.run_early_decision`'s
+list, one entry per checkpoint."""
+
+
+def read_early(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The early-decision results of a run (``[]`` when there are none)."""
+    import json
+
+    path = Path(run_dir) / ROBUSTNESS_DIR / EARLY_FILE
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def render_early_markdown(early: list[dict[str, Any]]) -> str:
+    """The early-decision section: accuracy against observed time, oracle and causal
+    time-to-decision, energy to the decision (empty without results)."""
+    if not early:
+        return ""
+    ok = [e for e in early if "skipped" not in e]
+    lines = ["## Early decision (prefixes in time)", "",
+             "Fixed-duration bins from each test recording's first event; prefix k keeps the "
+             "first k bins, later bins zeroed (benchmarks/robustness/early.py). Oracle: shortest "
+             "prefix after which the prediction no longer changes (an upper bound); causal: first "
+             "prefix whose softmax confidence reaches tau. Energy: the default energy model's "
+             "uJ per inference of the deciding prefix run (an upper bound for SNNs).", ""]
+    if ok:
+        times = ok[0]["time_ms"]
+        lines += ["| model | " + " | ".join(f"{t:g} ms" for t in times)
+                  + " | oracle median ms [95% CI] | energy to oracle decision (uJ) |",
+                  "|---|" + "---:|" * len(times) + "---|---:|"]
+        for e in ok:
+            lo, hi = e["oracle"]["ci_ms"]
+            en = e["oracle_energy_uj"].get(_default_energy(e))
+            lines.append(f"| {e['model']} | " + " | ".join(_pct(a) for a in e["accuracy"])
+                         + f" | {e['oracle']['median_ms']:g} [{lo:g}, {hi:g}] | "
+                         + ("-" if en is None else f"{en:.4g}") + " |")
+        lines += ["", "Causal accuracy-latency curve (accuracy % / median decision ms / energy uJ):",
+                  "", "| model | " + " | ".join(f"tau {c['tau']:g}" for c in ok[0]["causal"]) + " |",
+                  "|---|" + "---|" * len(ok[0]["causal"])]
+        for e in ok:
+            m = _default_energy(e)
+            cells = [f"{_pct(c['accuracy'])} / {c['median_ms']:g} / "
+                     + ("-" if c["energy_uj"].get(m) is None else f"{c['energy_uj'][m]:.3g}")
+                     for c in e["causal"]]
+            lines.append(f"| {e['model']} | " + " | ".join(cells) + " |")
+    for e in early:
+        if "skipped" in e:
+            lines.append(f"\n- {e['model']}: skipped: {e['skipped']}")
+    return "\n".join(lines) + "\n"
+
+
+def _default_energy(e: dict[str, Any]) -> str | None:
+    models = sorted(e.get("energy_uj_by_prefix") or {})
+    return models[0] if models else None
+
+
+def plot_accuracy_vs_time(early: list[dict[str, Any]], path: str | os.PathLike[str]) -> Path | None:
+    """Accuracy (%) against observed time (ms), one line per model, with the 95 % intervals."""
+    from reports.figures import _colors, _new_figure, _save
+
+    ok = [e for e in early if "skipped" not in e]
+    if not ok:
+        return None
+    fig, (ax,) = _new_figure(1)
+    for e, col in zip(ok, _colors(len(ok)), strict=True):
+        ci = np.asarray(e["accuracy_ci"]) * 100
+        ax.plot(e["time_ms"], np.asarray(e["accuracy"]) * 100, marker="o", color=col, label=e["model"])
+        ax.fill_between(e["time_ms"], ci[:, 0], ci[:, 1], color=col, alpha=0.15)
+    ax.set_xlabel("observed time (ms)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def robustness_records(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The records of ``RUN_DIR/robustness/results.jsonl`` (``[]`` when there is none)."""
     path = Path(run_dir) / ROBUSTNESS_DIR / "results.jsonl"
@@ -383,15 +458,20 @@ def robustness_records(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def write_robustness_reports(run_dir: str | os.PathLike[str], *, test_severity: int = 3
                              ) -> list[Path]:
     """Write ``RUN_DIR/robustness/robustness.md``, ``robustness.tex`` and
-    ``accuracy_vs_severity.png``; return their paths (``[]`` without robustness records)."""
+    ``accuracy_vs_severity.png``, and with early-decision results their section (in the same
+    markdown) and ``accuracy_vs_time.png``; return their paths (``[]`` without either)."""
     records = robustness_records(run_dir)
+    early = read_early(run_dir)
     md = render_robustness_markdown(records, test_severity=test_severity)
-    if not md:
+    md_early = render_early_markdown(early)
+    if not md and not md_early:
         return []
     out = Path(run_dir) / ROBUSTNESS_DIR
-    paths = [atomic_write_text(out / REPORT_FILE, md),
-             atomic_write_text(out / "robustness.tex", robustness_latex(records))]
-    fig = plot_accuracy_vs_severity(records, out / "accuracy_vs_severity.png")
-    if fig is not None:
-        paths.append(fig)
+    paths = [atomic_write_text(out / REPORT_FILE, "\n".join(x for x in (md, md_early) if x))]
+    if md:
+        paths.append(atomic_write_text(out / "robustness.tex", robustness_latex(records)))
+    for fig in (plot_accuracy_vs_severity(records, out / "accuracy_vs_severity.png"),
+                plot_accuracy_vs_time(early, out / "accuracy_vs_time.png")):
+        if fig is not None:
+            paths.append(fig)
     return paths

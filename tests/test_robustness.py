@@ -196,4 +196,59 @@ def test_cli_runs_and_prints_the_report(run, capsys):
                          "--corruptions", "event_drop", "--severities", "1", "5"])
     out = capsys.readouterr().out
     assert rc == 0 and "## Robustness to event corruptions" in out and "2 already recorded" in out
+    assert "## Early decision" in out and (run_dir / "robustness" / "early_decision.json").is_file()
     assert Path(run_dir / "robustness" / "robustness.md").is_file()
+
+
+# --- early decision ------------------------------------------------------------------------------
+
+
+def test_decision_steps_by_hand():
+    from benchmarks.robustness.early import (
+        causal_decision_step,
+        oracle_decision_step,
+        prefix_frames,
+    )
+
+    preds = np.array([[3, 3, 3], [0, 1, 1], [1, 0, 1], [2, 2, 0]])
+    assert oracle_decision_step(preds).tolist() == [1, 2, 3, 3]
+    conf = np.array([[0.9, 0.2, 0.2], [0.1, 0.5, 0.95], [0.1, 0.1, 0.1]])
+    assert causal_decision_step(conf, 0.5).tolist() == [1, 2, 3]
+    assert causal_decision_step(conf, 0.95).tolist() == [3, 3, 3]
+    f = np.ones((2, 4, 2, 3, 3), dtype=np.float32)
+    p = prefix_frames(f, 2)
+    assert p[:, :2].sum() == 2 * 2 * 18 and p[:, 2:].sum() == 0 and f.sum() == 2 * 4 * 18
+    with pytest.raises(ValueError, match="1..4"):
+        prefix_frames(f, 0)
+
+
+def test_early_decision_full_prefix_equals_a_hand_run(run):
+    from benchmarks.robustness.early import early_decision
+    from datasets.registry import open_dataset
+    from datasets.transforms.binning import to_frames_time_window
+
+    data, run_dir, trained, _, _ = run
+    path = run_dir / trained["snntorch"].checkpoint
+    loaded = load_checkpoint(path)
+    ds = open_dataset("synthetic-fer-dvs-mini", data)
+    _, test_idx = ds.split(0, "folds")
+    res = early_decision(loaded, ds, test_idx, 100.0)
+    t = loaded.input_shape[0]
+    assert res["time_ms"] == [100.0 * (k + 1) for k in range(t)]
+    # by hand: the whole T x 100 ms window of the first test recording, unbinarised counts
+    # resized like the training binner, run at full length
+    ev = ds.load_events(test_idx[0])
+    t0 = int(ev["t"][0])
+    f = to_frames_time_window(ev, tuple(ds.sensor_size), 100_000, start_time=t0,
+                              end_time=t0 + t * 100_000)[:t]
+    binner = loaded.binner_for(tuple(ds.sensor_size))
+    from datasets.transforms.binning import resize_nearest
+
+    f = resize_nearest(f, tuple(binner.size)) if tuple(binner.size) != f.shape[-2:] else f
+    with torch.no_grad():
+        lg = loaded.backend.forward(loaded.model, torch.from_numpy(f)[None]).logits
+    assert res["preds"][0][-1] == int(lg.argmax())
+    acc_t = np.mean([p[-1] == y for p, y in zip(res["preds"], res["labels"], strict=True)])
+    assert res["accuracy"][-1] == pytest.approx(acc_t)
+    assert all(1 <= m / 100.0 <= t for m in [res["oracle"]["median_ms"]])
+    assert res["energy_uj_by_prefix"] and all(len(v) == t for v in res["energy_uj_by_prefix"].values())

@@ -33,7 +33,7 @@ identity labels)."""
 _ROUND1_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
                   "val_fraction", "selection", "augment", "binarize", "latency_runs", "warmup_runs",
                   "throughput_batch_size", "codecarbon")
-_HOW_NOT_WHAT = ("workers", "checkpoint_every")
+_HOW_NOT_WHAT = ("workers", "checkpoint_every", "early_bin_ms")
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,10 @@ class Recipe:
         method: the training method, one of :data:`METHODS` (default ``"standard"``).
         adam_betas: Adam's ``(beta1, beta2)`` (torch's default ``(0.9, 0.999)``; FER-Zoo trains
             with ``(0.5, 0.99)``, see :data:`benchmarks.runner.methods.FER_ZOO_RECIPE`).
+        early_bin_ms: bin width (ms) of the fixed-duration time bins of the early-decision
+            evaluation (:mod:`benchmarks.robustness.early`); it changes no trained cell, so it
+            never enters :meth:`digest`. Default 100 ms: the tiny architecture's 8 bins then
+            span 0.8 s, the length of a built-in recording (24 frames at 30 fps).
 
     The fields after ``codecarbon`` were added in round 2; :meth:`digest` leaves them out while
     they keep their defaults, so cells of earlier runs keep their ids.
@@ -114,6 +118,7 @@ class Recipe:
     task: str = "classification"
     method: str = "standard"
     adam_betas: tuple[float, float] = (0.9, 0.999)
+    early_bin_ms: float = 100.0
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -132,6 +137,8 @@ class Recipe:
             raise RecipeError(f"recipe.workers must be >= 0, got {self.workers}")
         if self.checkpoint_every < 1:
             raise RecipeError(f"recipe.checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        if not (isinstance(self.early_bin_ms, (int, float)) and self.early_bin_ms > 0):
+            raise RecipeError(f"recipe.early_bin_ms must be > 0 ms, got {self.early_bin_ms!r}")
         if self.epochs < 1:
             raise RecipeError(f"recipe.epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:

@@ -349,8 +349,9 @@ class SpatialJitter:
 class ReduceResolution:
     """A sensor ``factor`` times coarser: the events of each ``factor x factor`` block are reported
     at the block's centre pixel ``(x // f) f + (f - 1) // 2`` (clipped into the sensor), so the
-    sensor size and the binning stay those of the model. No random draw. Fast path: integer
-    arithmetic on the columns; reference: a lookup table per axis."""
+    sensor size and the binning stay those of the model. No random draw. Reference: integer
+    arithmetic per event; fast path: a lookup table per axis (W + H entries) indexed by the
+    columns."""
 
     factor: int
     sensor_size: tuple[int, int, int]
@@ -361,21 +362,17 @@ class ReduceResolution:
 
     def reference(self, events: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         _check(events)
-        w, h = int(self.sensor_size[0]), int(self.sensor_size[1])
-        lut_x = np.array([min((i // self.factor) * self.factor + (self.factor - 1) // 2, w - 1)
-                          for i in range(w)])
-        lut_y = np.array([min((i // self.factor) * self.factor + (self.factor - 1) // 2, h - 1)
-                          for i in range(h)])
         out = events.copy()
-        out["x"] = lut_x[events["x"]]
-        out["y"] = lut_y[events["y"]]
+        out["x"] = self._centre(events["x"], int(self.sensor_size[0]))
+        out["y"] = self._centre(events["y"], int(self.sensor_size[1]))
         return out
 
     def __call__(self, events: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         _check(events)
+        w, h = int(self.sensor_size[0]), int(self.sensor_size[1])
         out = events.copy()
-        out["x"] = self._centre(events["x"], int(self.sensor_size[0]))
-        out["y"] = self._centre(events["y"], int(self.sensor_size[1]))
+        out["x"] = self._centre(np.arange(w), w).astype(events["x"].dtype)[events["x"]]
+        out["y"] = self._centre(np.arange(h), h).astype(events["y"].dtype)[events["y"]]
         return out
 
     def frames(self, frames: np.ndarray, rng: np.random.Generator | None = None,
