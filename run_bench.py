@@ -339,6 +339,8 @@ def cmd_run(args) -> int:
                        executor=executor, cell_runner=cell_runner, heartbeat_s=args.heartbeat_s,
                        claim_timeout_s=args.claim_timeout_s, wait_for_others=not args.no_wait)
     print(summary.line())
+    if grid.robustness and not summary.interrupted and (out / "checkpoints").is_dir():
+        _small_robustness_sweep(grid, out, data_root, quiet=args.quiet)
     paths = write_reports(out)
     leaderboard = out / "leaderboard.md"
     if leaderboard.is_file():
@@ -349,6 +351,24 @@ def cmd_run(args) -> int:
         return 130
     return (EXIT_FAILED if summary.failed and not summary.done and not summary.resumed
             and not summary.elsewhere else EXIT_OK)
+
+
+def _small_robustness_sweep(grid, out: Path, data_root: Path, *, quiet: bool) -> None:
+    """The grid's small robustness sweep (``grid.robustness`` x ``grid.robustness_severities``)
+    and the early-decision evaluation of every checkpoint in ``out``, in this process; their
+    tables join the leaderboard. Logged with its wall time."""
+    import time
+
+    from benchmarks.robustness.early import write_early_decision
+    from benchmarks.robustness.sweep import plan_sweep, run_sweep
+
+    t0 = time.perf_counter()
+    cells = plan_sweep(out, data_root, grid.robustness, grid.robustness_severities)
+    sweep = run_sweep(cells, out, data_root, progress=not quiet)
+    write_early_decision(out, sorted({c.checkpoint for c in cells}), data_root)
+    log.info("robustness sweep (%s x severities %s) and early decision: %s; %.1f s in all",
+             ", ".join(grid.robustness), list(grid.robustness_severities), sweep.line(),
+             time.perf_counter() - t0)
 
 
 def cmd_report(args) -> int:

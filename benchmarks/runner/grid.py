@@ -59,7 +59,8 @@ log = logging.getLogger(__name__)
 
 GRIDS_DIR = Path(__file__).resolve().parents[1] / "grids"
 _GRID_KEYS = {"name", "description", "datasets", "backends", "archs", "folds", "seeds", "protocol",
-              "device", "recipe", "run_backends", "transfer_via"}
+              "device", "recipe", "run_backends", "transfer_via", "robustness",
+              "robustness_severities"}
 
 
 class GridFileError(InputError, ValueError):
@@ -86,6 +87,19 @@ class Grid:
     ``"nir"``); ``()`` (default): each cell runs where it trained. A pair (b, b) is the ordinary
     cell."""
     transfer_via: str = "canonical"
+    robustness: tuple[str, ...] = ()
+    """Corruptions of the small robustness sweep that ``run_bench.py run`` makes after the grid
+    (with the early-decision evaluation; :mod:`benchmarks.robustness`); ``()``: none."""
+    robustness_severities: tuple[int, ...] = (1, 3, 5)
+    """Severities of that sweep."""
+
+    def __post_init__(self) -> None:
+        from datasets.transforms.corruptions import check_severity, get_corruption
+
+        for name in self.robustness:
+            get_corruption(name)  # an unknown name: UnknownNameError, with close matches
+        for s in self.robustness_severities:
+            check_severity(s)
 
     def cells(self) -> list[Cell]:
         """All cells, datasets outermost and backends innermost (so a dataset is binned once)."""
@@ -136,7 +150,8 @@ def load_grid(name_or_path: str | Path) -> Grid:
     except (TypeError, ValueError) as exc:  # RecipeError, or a wrong type
         raise GridFileError(f"{path}: [recipe]: {exc}") from exc
     kwargs: dict[str, Any] = {"name": data.pop("name", path.stem), "recipe": recipe}
-    for key in ("datasets", "backends", "archs", "folds", "seeds", "run_backends"):
+    for key in ("datasets", "backends", "archs", "folds", "seeds", "run_backends", "robustness",
+                "robustness_severities"):
         if key in data:
             val = data.pop(key)
             if not isinstance(val, list) or not val:
