@@ -252,3 +252,24 @@ def test_early_decision_full_prefix_equals_a_hand_run(run):
     assert res["accuracy"][-1] == pytest.approx(acc_t)
     assert all(1 <= m / 100.0 <= t for m in [res["oracle"]["median_ms"]])
     assert res["energy_uj_by_prefix"] and all(len(v) == t for v in res["energy_uj_by_prefix"].values())
+
+
+def test_web_page_section_has_the_tables(run):
+    from reports.html import _robustness_html
+
+    _, run_dir, _, _, _ = run
+    html = _robustness_html([run_dir])
+    assert "Robustness to event corruptions" in html and "<table" in html and "mCA" in html
+    assert "data:image/png;base64," in html
+
+
+def test_grid_robustness_keys():
+    from benchmarks.runner.grid import Grid, load_grid
+
+    g = load_grid("default")
+    assert g.robustness == ("background_activity", "event_drop", "reduced_resolution")
+    assert g.robustness_severities == (1, 3, 5)
+    with pytest.raises(UnknownNameError, match="did you mean 'event_drop'"):
+        Grid(robustness=("event_dropp",))
+    with pytest.raises(SeverityError):
+        Grid(robustness=("event_drop",), robustness_severities=(0,))
