@@ -273,3 +273,20 @@ def test_grid_robustness_keys():
         Grid(robustness=("event_dropp",))
     with pytest.raises(SeverityError):
         Grid(robustness=("event_drop",), robustness_severities=(0,))
+
+
+def test_run_with_a_grid_sweep_puts_it_in_the_leaderboard(tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        'name = "rob"\ndatasets = ["synthetic-fer-dvs-mini"]\nbackends = ["ann"]\narchs = ["tiny"]\n'
+        'robustness = ["event_drop"]\nrobustness_severities = [2]\n'
+        "[recipe]\nepochs = 1\nlatency_runs = 2\nwarmup_runs = 1\nthroughput_batch_size = 2\n"
+        "codecarbon = false\n")
+    out = tmp_path / "run"
+    assert run_bench.main(["run", "--grid", str(grid), "--data-root", str(tmp_path / "data"),
+                           "--out", str(out), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "## Robustness to event corruptions" in printed and "## Early decision" in printed
+    (rec,) = read_records(out / "robustness")
+    assert rec["corruption"]["name"] == "event_drop" and rec["corruption"]["severities"] == [2]
+    assert validate_run(out) == []  # the run and its sweep
