@@ -70,6 +70,7 @@ ROBUSTNESS_DIR = "robustness"
 """Sub-folder of the run folder that holds the sweep's records, claims and reports."""
 
 _FRAME_CACHE: dict[tuple, Any] = {}
+_CLEAN_CACHE: dict[tuple, Any] = {}  # clean logits of the last checkpoint evaluated
 
 
 class NoCheckpointsError(InputError, FileNotFoundError):
@@ -228,8 +229,9 @@ def plan_sweep(
 
 
 def clear_frame_cache() -> None:
-    """Forget the process's binned (clean and corrupted) test frames."""
+    """Forget the process's binned (clean and corrupted) test frames and clean logits."""
     _FRAME_CACHE.clear()
+    _CLEAN_CACHE.clear()
 
 
 def binned_test_frames(dataset, indices: Sequence[int], binner, corruption: str | None, severity: int,
@@ -317,7 +319,12 @@ def _evaluate(cell: RobustnessCell, data_root: str | Path) -> Record:
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    clean_logits, clean_steps = run(None, 0)
+    ck_path = Path(cell.checkpoint)
+    clean_key = (str(ck_path), ck_path.stat().st_mtime_ns, cell.device, cell.batch_size)
+    if clean_key not in _CLEAN_CACHE:  # the clean pass is shared by the checkpoint's cells
+        _CLEAN_CACHE.clear()
+        _CLEAN_CACHE[clean_key] = run(None, 0)
+    clean_logits, clean_steps = _CLEAN_CACHE[clean_key]
     predictions = sample_predictions(ids, y, clean_logits, clean_steps, lighting=lighting)
     timings["clean_s"] = time.perf_counter() - t
     pred = clean_logits.argmax(1).numpy()
