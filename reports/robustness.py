@@ -245,7 +245,7 @@ def _num(x: float | None) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x + 0.0:.1f}"
 
 
 def summary_rows(models: list[ModelResult]) -> list[dict[str, Any]]:
