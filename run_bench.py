@@ -11,6 +11,7 @@
     python run_bench.py convert clip.mp4 out/clip.h5 --preview           # face video -> v2e-layout events
     python run_bench.py predict runs/default/checkpoints/<cell>.pt rec.aedat4  # class per window
     python run_bench.py export runs/transfer/checkpoints/<cell>.pt model.nir  # NIR (tiny_nir)
+    python run_bench.py robustness runs/default --corruptions event_drop --severities 1 3 5
 
 Exit status: 0 success; 1 a run with failed cells (or a convert batch with failed sequences, a
 check with problems); 2 bad input (an unknown name, a missing or malformed file, a bad option:
@@ -306,6 +307,36 @@ def build_parser() -> argparse.ArgumentParser:
                      help="nir: the time step in seconds the continuous-time NIR neurons assume "
                      "(default backends.nir_exchange.NIR_DT)")
     exp.set_defaults(func=cmd_export)
+
+    rob = sub.add_parser("robustness", parents=[_COMMON],
+                         help="evaluate every checkpoint of a run under event corruptions",
+                         description="Evaluate each checkpoint of RUN_DIR (RUN_DIR/checkpoints/*.pt) "
+                         "clean and under each corruption at each severity (ImageNet-C style, "
+                         "physical units: docs/guides/robustness.md); one cell per (checkpoint, "
+                         "corruption), claimed and resumable, recorded in RUN_DIR/robustness/"
+                         "results.jsonl; then the robustness report (accuracy per corruption and "
+                         "severity, mCA, relative robustness, mCE, SNN-vs-ANN drop tests).")
+    rob.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    rob.add_argument("--corruptions", nargs="+", metavar="NAME",
+                     help="corruption names (default: all; see datasets/transforms/corruptions.py)")
+    rob.add_argument("--severities", nargs="+", type=int, metavar="S",
+                     help="severity levels 1-5 (default: all five)")
+    rob.add_argument("--seed", type=int, default=0, help="corruption seed (default 0)")
+    rob.add_argument("--data-root", type=Path, default=None,
+                     help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
+    rob.add_argument("--device", help="evaluation device (default: each trained cell's)")
+    rob.add_argument("--batch-size", type=int, default=32, help="evaluation batch size (default 32)")
+    rob.add_argument("--test-severity", type=int, default=3,
+                     help="severity at which SNN-vs-reference drops are tested (default 3)")
+    rob.add_argument("--no-early-decision", action="store_true",
+                     help="skip the early-decision evaluation (prefixes in time of each test "
+                     "recording, recipe.early_bin_ms bins)")
+    rob.add_argument("--executor", choices=["local", "ray", "slurm"], default="local",
+                     help="where the cells run (as for `run`)")
+    rob.add_argument("--workers", type=int, default=1, help="local: cells at once (default 1)")
+    rob.add_argument("--ray-address", help="ray: cluster address")
+    rob.add_argument("--slurm-partition", help="slurm: partition")
+    rob.set_defaults(func=cmd_robustness)
     return parser
 
 
@@ -406,6 +437,8 @@ def cmd_run(args) -> int:
                        cell_progress=bool(args.verbose) and not args.quiet,
                        on_cell=None if args.quiet else _print_cell)
     print(summary.line())
+    if grid.robustness and not summary.interrupted and (out / "checkpoints").is_dir():
+        _small_robustness_sweep(grid, out, data_root, quiet=args.quiet)
     paths = write_reports(out)
     leaderboard = out / "leaderboard.md"
     if leaderboard.is_file():
@@ -416,6 +449,24 @@ def cmd_run(args) -> int:
         return 130
     return (EXIT_FAILED if summary.failed and not summary.done and not summary.resumed
             and not summary.elsewhere else EXIT_OK)
+
+
+def _small_robustness_sweep(grid, out: Path, data_root: Path, *, quiet: bool) -> None:
+    """The grid's small robustness sweep (``grid.robustness`` x ``grid.robustness_severities``)
+    and the early-decision evaluation of every checkpoint in ``out``, in this process; their
+    tables join the leaderboard. Logged with its wall time."""
+    import time
+
+    from benchmarks.robustness.early import write_early_decision
+    from benchmarks.robustness.sweep import plan_sweep, run_sweep
+
+    t0 = time.perf_counter()
+    cells = plan_sweep(out, data_root, grid.robustness, grid.robustness_severities)
+    sweep = run_sweep(cells, out, data_root, progress=not quiet)
+    write_early_decision(out, sorted({c.checkpoint for c in cells}), data_root)
+    log.info("robustness sweep (%s x severities %s) and early decision: %s; %.1f s in all",
+             ", ".join(grid.robustness), list(grid.robustness_severities), sweep.line(),
+             time.perf_counter() - t0)
 
 
 def cmd_report(args) -> int:
@@ -501,6 +552,50 @@ def cmd_validate(args) -> int:
         print(f"{d}: OK" if not problems else f"{d}: {len(problems)} problem(s)")
         bad += bool(problems)
     return EXIT_FAILED if bad else EXIT_OK
+
+
+def cmd_robustness(args) -> int:
+    """Plan (every check before anything runs), run the robustness sweep, write its report.
+
+    Returns:
+        0, or 1 when every cell that ran failed.
+
+    Raises:
+        UnknownNameError, SeverityError, NoCheckpointsError, CheckpointError,
+        DatasetNotFoundError, UsageError: bad input, before any evaluation (exit 2).
+    """
+    from benchmarks.robustness.early import write_early_decision
+    from benchmarks.robustness.sweep import plan_sweep, run_sweep
+    from benchmarks.runner.executors import make_executor
+    from datasets.transforms.corruptions import check_severity
+    from reports.robustness import write_robustness_reports
+
+    if args.workers < 1 or args.batch_size < 1:
+        raise UsageError(f"--workers and --batch-size must be >= 1, got {args.workers} and "
+                         f"{args.batch_size}")
+    check_severity(args.test_severity)
+    data_root = args.data_root or default_data_root()
+    cells = plan_sweep(args.run_dir, data_root, args.corruptions, args.severities, seed=args.seed,
+                       device=args.device, batch_size=args.batch_size)
+    if args.executor == "local":
+        executor = make_executor("local", workers=args.workers)
+    elif args.executor == "ray":
+        executor = make_executor("ray", address=args.ray_address)
+    else:
+        executor = make_executor("slurm", partition=args.slurm_partition)
+    log.info("robustness: %d cells (%d checkpoints x %d corruptions) -> %s/robustness", len(cells),
+             len({c.checkpoint for c in cells}), len({c.corruption for c in cells}), args.run_dir)
+    summary = run_sweep(cells, args.run_dir, data_root, executor=executor, progress=not args.quiet)
+    print(summary.line())
+    if not args.no_early_decision:
+        write_early_decision(args.run_dir, sorted({c.checkpoint for c in cells}), data_root,
+                             device=args.device or "cpu", batch_size=args.batch_size)
+    paths = write_robustness_reports(args.run_dir, test_severity=args.test_severity)
+    if paths:
+        print()
+        print(paths[0].read_text())
+        print(f"reports: {', '.join(str(p) for p in paths)}")
+    return EXIT_FAILED if summary.failed and not summary.done and not summary.resumed else EXIT_OK
 
 
 def cmd_speed(args) -> int:

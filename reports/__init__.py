@@ -23,14 +23,18 @@ __all__ = ["leaderboard_table", "render_markdown", "report_markdown", "report_fi
            "write_reports"]
 
 
-def report_markdown(records: list[dict]) -> str:
+def report_markdown(records: list[dict], robustness: list[dict] | None = None,
+                    early: list[dict] | None = None) -> str:
     """``leaderboard.md``'s text: :func:`reports.leaderboard.render_markdown` with the published
     numbers of the records' datasets (:func:`reports.published.published_section`), the energy
-    tables of every energy model (:func:`reports.energy.render_energy_markdown`) and, for
-    valence-arousal cells, the VA tables (:func:`reports.va.va_table_markdown`) after the
-    leaderboard."""
+    tables of every energy model (:func:`reports.energy.render_energy_markdown`), for
+    valence-arousal cells the VA tables (:func:`reports.va.va_table_markdown`) and, given the
+    records of a robustness sweep, its tables (:func:`reports.robustness.render_robustness_markdown`),
+    and given early-decision results, their tables (:func:`reports.robustness.render_early_markdown`),
+    after the leaderboard."""
     from reports.energy import render_energy_markdown
     from reports.published import published_section
+    from reports.robustness import render_early_markdown, render_robustness_markdown
     from reports.va import has_va, va_table_markdown
 
     published = published_section(records)  # numbers from the papers, a section of their own
@@ -38,6 +42,10 @@ def report_markdown(records: list[dict]) -> str:
     if any(has_va(r) for r in records):  # valence-arousal cells: RMSE / CCC / PCC / SAGR tables
         extra.append("\n".join("#" + ln if ln.startswith("#") else ln  # one heading level down
                                for ln in va_table_markdown(records).splitlines()))
+    if robustness:
+        extra.append(render_robustness_markdown(robustness))
+    if early:
+        extra.append(render_early_markdown(early))
     return render_markdown(records, extra_sections=extra)
 
 
@@ -60,19 +68,23 @@ def write_reports(run_dir: str | os.PathLike[str]) -> list[Path]:
         The paths written: ``leaderboard.md`` first, then the figures that had data (see
         :func:`reports.figures.render_figures`), then the paper tables (markdown, CSV, LaTeX per
         dataset and protocol, and the published numbers of the records' datasets:
-        :func:`reports.tables.write_tables`).
+        :func:`reports.tables.write_tables`), then, when the run has a robustness sweep
+        (``RUN_DIR/robustness/``), its report, LaTeX table and figure
+        (:func:`reports.robustness.write_robustness_reports`; its tables are also in
+        ``leaderboard.md``).
 
     Raises:
         FileNotFoundError: ``run_dir`` has no ``results.jsonl``.
         RecordSchemaError: a record of a newer schema version than this code reads.
     """
+    from reports.robustness import read_early, robustness_records, write_robustness_reports
     from reports.tables import write_tables
     from reports.va import write_va_reports
 
     run = Path(run_dir)
     records = read_records(run)
     md = run / LEADERBOARD_FILE
-    atomic_write_text(md, report_markdown(records))
+    atomic_write_text(md, report_markdown(records, robustness_records(run), read_early(run)))
     log.info("wrote %s (%d records)", md, len(records))
     return [md, *report_figures(records, run), *write_tables(records, run),
-            *write_va_reports(records, run)]
+            *write_va_reports(records, run), *write_robustness_reports(run)]

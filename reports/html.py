@@ -327,6 +327,45 @@ def _figures_html(records: list[dict[str, Any]]) -> str:
     return "".join(parts) or "<p><em>No figure has data.</em></p>"
 
 
+def _robustness_html(run_dirs: Sequence[Path]) -> str:
+    """The robustness tables (:func:`reports.robustness.render_robustness_markdown`) of each run
+    folder with a sweep, as HTML tables, and its accuracy-vs-severity figure."""
+    from reports.robustness import (
+        plot_accuracy_vs_severity,
+        render_robustness_markdown,
+        robustness_records,
+    )
+
+    parts = []
+    for run in run_dirs:
+        recs = robustness_records(run)
+        md = render_robustness_markdown(recs)
+        if not md:
+            continue
+        rows: list[list[str]] = []
+        for line in md.splitlines() + [""]:
+            if line.startswith("|"):
+                if not set(line) <= set("|-: "):
+                    rows.append([c.strip() for c in line.strip("|").split("|")])
+                continue
+            if rows:
+                parts.append(_table_html(rows[0], rows[1:], text_cols=2))
+                rows = []
+            if line.startswith("#"):
+                parts.append(f"<h3>{_e(line.lstrip('#').strip())}</h3>")
+            elif line.strip():
+                parts.append(f'<p class="note">{_e(line)}</p>')
+        with tempfile.TemporaryDirectory(prefix="neurofer-html-") as tmp:
+            fig = plot_accuracy_vs_severity(recs, Path(tmp) / "accuracy_vs_severity.png")
+            if fig is not None:
+                data = base64.b64encode(fig.read_bytes()).decode("ascii")
+                parts.append(f'<figure><img alt="accuracy vs severity" src="data:image/png;base64,'
+                             f'{data}"><figcaption>accuracy vs severity ({_e(str(run))})'
+                             "</figcaption></figure>")
+    return "".join(parts) or "<p><em>No robustness sweep in these run folders "\
+        "(<code>run_bench.py robustness RUN_DIR</code>).</em></p>"
+
+
 def _methods_html() -> str:
     text = [
         "Values are mean ± std over the cells (folds × seeds) of a row (sample std, ddof = 1; "
@@ -364,6 +403,7 @@ def render_html(sources: list[tuple[Path, dict[str, Any]]], run_dirs: Sequence[P
         ("ranking", "Ranking across datasets", _ranking_html(records)),
         ("figures", "Figures", _figures_html(records)),
         ("lighting", "Per-lighting accuracy", _lighting_html(records)),
+        ("robustness", "Robustness to event corruptions", _robustness_html(run_dirs)),
         ("failed", "Failed cells", _failed_html(records)),
         ("provenance", "Provenance", _provenance_html(sources, list(run_dirs))),
         ("records", "Cell records", _records_html(sources)),

@@ -76,7 +76,7 @@ LATER_FIELDS_OFF_DEFAULT = {"amp": "bf16", "channels_last": True, "compile": Tru
                             "task": "va_regression", "method": "baseline",
                             "adam_betas": [0.5, 0.99], "label_set": "reported"}
 # Fields that change how a cell runs, not what it computes: never in the digest.
-HOW_NOT_WHAT = {"workers": 2, "checkpoint_every": 10}
+HOW_NOT_WHAT = {"workers": 2, "checkpoint_every": 10, "early_bin_ms": 50.0}
 
 
 def _sha(d):

@@ -33,7 +33,7 @@ identity labels)."""
 _V010_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
                   "val_fraction", "selection", "augment", "binarize", "latency_runs", "warmup_runs",
                   "throughput_batch_size", "codecarbon")
-_HOW_NOT_WHAT = ("workers", "checkpoint_every")
+_HOW_NOT_WHAT = ("workers", "checkpoint_every", "early_bin_ms")
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,10 @@ class Recipe:
             ``"expected"``, ``"reported"``, ``"reported_without_none"``; see
             :data:`datasets.loaders.nefer.LABEL_SETS`); ``None`` (default) is the dataset's own
             default. Part of the cell id (through :meth:`digest`) when set.
+        early_bin_ms: bin width (ms) of the fixed-duration time bins of the early-decision
+            evaluation (:mod:`benchmarks.robustness.early`); it changes no trained cell, so it
+            never enters :meth:`digest`. Default 100 ms: the tiny architecture's 8 bins then
+            span 0.8 s, the length of a built-in recording (24 frames at 30 fps).
 
     The fields after ``codecarbon`` were added in version 0.2.0; :meth:`digest` leaves them out while
     they keep their defaults, so cells of earlier runs keep their ids.
@@ -119,6 +123,7 @@ class Recipe:
     method: str = "standard"
     adam_betas: tuple[float, float] = (0.9, 0.999)
     label_set: str | None = None
+    early_bin_ms: float = 100.0
 
     def __post_init__(self) -> None:
         if self.label_set is not None and (not isinstance(self.label_set, str)
@@ -141,6 +146,8 @@ class Recipe:
             raise RecipeError(f"recipe.workers must be >= 0, got {self.workers}")
         if self.checkpoint_every < 1:
             raise RecipeError(f"recipe.checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        if not (isinstance(self.early_bin_ms, (int, float)) and self.early_bin_ms > 0):
+            raise RecipeError(f"recipe.early_bin_ms must be > 0 ms, got {self.early_bin_ms!r}")
         if self.epochs < 1:
             raise RecipeError(f"recipe.epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:

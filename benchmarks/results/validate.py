@@ -540,6 +540,76 @@ def _check_metrics(rec: dict[str, Any], say, *, require_predictions: bool) -> No
                                       "to recompute it from")
 
 
+ROBUSTNESS_METRICS = ("accuracy_clean", "uar_clean", "accuracy_by_severity", "uar_by_severity",
+                      "mean_corruption_accuracy", "n_test")
+"""Metrics every ok robustness record must have (:mod:`benchmarks.robustness.sweep`)."""
+
+
+def _check_robustness(rec: dict[str, Any], say) -> None:
+    """A ``"robustness"`` record: its corruption field, its ids, and every metric recomputed from
+    the clean and per-severity per-sample predictions."""
+    from benchmarks.measure import metrics as M
+
+    cor = rec.get("corruption") or {}
+    sev = cor.get("severities")
+    if not isinstance(cor.get("name"), str) or not cor.get("name"):
+        say("corruption.name", f"= {cor.get('name')!r}; expected the corruption's name")
+    if not (isinstance(sev, list) and sev and all(isinstance(s, int) and not isinstance(s, bool)
+                                                  and 1 <= s <= 5 for s in sev)):
+        say("corruption.severities", f"= {sev!r}; expected a non-empty list of levels 1-5")
+        return
+    if not isinstance(cor.get("seed"), int):
+        say("corruption.seed", f"= {cor.get('seed')!r}; expected an integer")
+    src = cor.get("cell_id")
+    cid = str(rec.get("cell_id"))
+    if not isinstance(src, str) or not cid.startswith(f"robustness/{cor.get('name')}/") \
+            or not cid.endswith(f"/{src}"):
+        say("cell_id", f"{cid!r} is not robustness/<corruption>/.../<trained cell id {src!r}>")
+    _check_cell_id({"cell": rec.get("cell"), "cell_id": src}, lambda f, msg: say(
+        "corruption.cell_id", msg))
+    m = rec.get("metrics") or {}
+    for key in ROBUSTNESS_METRICS:
+        if key not in m:
+            say(f"metrics.{key}", "missing (required)")
+    classes = rec.get("classes") or []
+    preds = rec.get("predictions")
+    if not classes or not preds:
+        say("predictions", "absent or no classes: the metrics cannot be recomputed")
+        return
+    k = len(classes)
+    parsed = _parse_predictions(preds, k, say)
+    if parsed is None:
+        return
+    ids, y, p, _, _ = parsed
+    if m.get("n_test") is not None and m.get("n_test") != len(ids):
+        say("metrics.n_test", f"= {m.get('n_test')!r} but {len(ids)} predictions are stored")
+    want: dict[str, Any] = {"accuracy_clean": M.accuracy(p, y), "uar_clean": M.uar(p, y, num_classes=k),
+                            "accuracy_by_severity": {}, "uar_by_severity": {}}
+    for s in sev:
+        entries = [(q.get("corrupted") or {}).get(str(s)) for q in preds]
+        bad = [i for i, e in enumerate(entries) if not isinstance(e, dict)
+               or isinstance(e.get("pred"), bool) or not isinstance(e.get("pred"), int)
+               or not 0 <= e["pred"] < k]
+        if bad:
+            say(f"predictions[{bad[0]}].corrupted.{s}", f"missing or no class index in [0, {k}) "
+                                                        f"({len(bad)} samples in all)")
+            return
+        ps = np.array([e["pred"] for e in entries], dtype=np.int64)
+        lg = [e.get("logits") for e in entries]
+        wrong = [i for i, (q, g) in enumerate(zip(ps, lg, strict=True))
+                 if not (isinstance(g, list) and len(g) == k and g[q] == max(g))]
+        if wrong:
+            say(f"predictions[{wrong[0]}].corrupted.{s}", f"pred is not an argmax of its {k} "
+                                                          f"logits ({len(wrong)} samples in all)")
+        want["accuracy_by_severity"][str(s)] = M.accuracy(ps, y)
+        want["uar_by_severity"][str(s)] = M.uar(ps, y, num_classes=k)
+    accs = list(want["accuracy_by_severity"].values())
+    want["mean_corruption_accuracy"] = float(sum(accs) / len(accs))
+    for key, value in want.items():
+        if key in m:
+            _compare(say, key, m[key], value)
+
+
 def validate_record(rec: dict[str, Any], run_dir: str | os.PathLike, *, where: str = "",
                     require_predictions: bool = True) -> list[str]:
     """Every problem of one schema-valid record (a dict as :func:`read_records` returns it).
@@ -562,6 +632,9 @@ def validate_record(rec: dict[str, Any], run_dir: str | os.PathLike, *, where: s
     if rec.get("status") != "ok":
         return problems
     _check_provenance(rec, say)
+    if rec.get("kind") == "robustness":
+        _check_robustness(rec, say)
+        return problems
     if rec.get("kind") != "published":
         _check_cell_id(rec, say)
     _check_metrics(rec, say, require_predictions=require_predictions)
@@ -637,4 +710,7 @@ def validate_run(run_dir: str | os.PathLike, *, require_predictions: bool = True
                             f"has no ok record: {msg[:200]}")
     if n_records == 0 and not problems:
         problems.append(f"{path}: no records")
+    sweep = run / "robustness" / RESULTS_FILE
+    if run.name != "robustness" and sweep.is_file():  # the robustness sweep of this run
+        problems.extend(validate_run(sweep, require_predictions=require_predictions))
     return problems

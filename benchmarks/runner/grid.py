@@ -59,7 +59,8 @@ log = logging.getLogger(__name__)
 
 GRIDS_DIR = Path(__file__).resolve().parents[1] / "grids"
 _GRID_KEYS = {"name", "description", "datasets", "backends", "archs", "folds", "seeds", "protocol",
-              "device", "recipe", "run_backends", "transfer_via", "plugins"}
+              "device", "recipe", "run_backends", "transfer_via", "plugins", "robustness",
+              "robustness_severities"}
 
 
 class GridFileError(InputError, ValueError):
@@ -104,6 +105,20 @@ class Grid:
                 if is_native(arch):
                     out[a] = arch.backend
         return out
+
+    robustness: tuple[str, ...] = ()
+    """Corruptions of the small robustness sweep that ``run_bench.py run`` makes after the grid
+    (with the early-decision evaluation; :mod:`benchmarks.robustness`); ``()``: none."""
+    robustness_severities: tuple[int, ...] = (1, 3, 5)
+    """Severities of that sweep."""
+
+    def __post_init__(self) -> None:
+        from datasets.transforms.corruptions import check_severity, get_corruption
+
+        for name in self.robustness:
+            get_corruption(name)  # an unknown name: UnknownNameError, with close matches
+        for s in self.robustness_severities:
+            check_severity(s)
 
     def cells(self) -> list[Cell]:
         """All cells, datasets outermost and backends innermost (so a dataset is binned once).
@@ -164,7 +179,8 @@ def load_grid(name_or_path: str | Path) -> Grid:
     if "plugins" in data:  # paths relative to the grid file
         data["plugins"] = [str((path.parent / p).resolve()) if not Path(p).is_absolute() else p
                            for p in data["plugins"]]
-    for key in ("datasets", "backends", "archs", "folds", "seeds", "run_backends", "plugins"):
+    for key in ("datasets", "backends", "archs", "folds", "seeds", "run_backends", "plugins",
+                "robustness", "robustness_severities"):
         if key in data:
             val = data.pop(key)
             if not isinstance(val, list) or not val:

@@ -1,0 +1,294 @@
+"""The robustness sweep (benchmarks.robustness.sweep), its records, validation, report and CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import run_bench
+from benchmarks.results.records import read_records
+from benchmarks.results.validate import validate_run
+from benchmarks.robustness.sweep import (
+    NoCheckpointsError,
+    plan_sweep,
+    run_robustness_cell,
+    run_sweep,
+)
+from benchmarks.runner.cell import Cell, Recipe, run_cell
+from benchmarks.runner.checkpoints import load_checkpoint
+from datasets.common import DatasetNotFoundError, UnknownNameError
+from datasets.transforms.corruptions import SeverityError, corrupt_events
+from reports.robustness import (
+    load_results,
+    render_robustness_markdown,
+    sign_test,
+    sign_test_power,
+    write_robustness_reports,
+)
+
+RECIPE = Recipe(epochs=1, codecarbon=False, latency_runs=2, warmup_runs=1, throughput_batch_size=2)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Two tiny cells (ANN and its snntorch twin) trained one epoch on the mini dataset."""
+    tmp = tmp_path_factory.mktemp("robust")
+    data, run_dir = tmp / "data", tmp / "run"
+    trained = {}
+    for backend in ("ann", "snntorch"):
+        cell = Cell(dataset="synthetic-fer-dvs-mini", backend=backend, arch="tiny", recipe=RECIPE)
+        trained[backend] = run_cell(cell, data, progress=False, checkpoint_dir=run_dir / "checkpoints")
+    cells = plan_sweep(run_dir, data, ["event_drop", "reduced_resolution"], [1, 5])
+    summary = run_sweep(cells, run_dir, data, progress=False)
+    return data, run_dir, trained, cells, summary
+
+
+def test_one_cell_per_checkpoint_and_corruption(run):
+    _, run_dir, trained, cells, summary = run
+    assert len(cells) == 4 and len(summary.done) == 4 and not summary.failed
+    recs = read_records(run_dir / "robustness")
+    assert len(recs) == 4 and {r["kind"] for r in recs} == {"robustness"}
+    for r in recs:
+        assert r["corruption"]["severities"] == [1, 5]
+        assert r["corruption"]["cell_id"] in {t.cell_id for t in trained.values()}
+        assert set(r["metrics"]["accuracy_by_severity"]) == {"1", "5"}
+
+
+def test_clean_accuracy_equals_the_trained_cells(run):
+    _, run_dir, trained, _, _ = run
+    by_src = {t.cell_id: t for t in trained.values()}
+    for r in read_records(run_dir / "robustness"):
+        t = by_src[r["corruption"]["cell_id"]]
+        assert r["metrics"]["accuracy_clean"] == pytest.approx(t.metrics["accuracy"], abs=1e-12)
+        assert [p["pred"] for p in r["predictions"]] == [p["pred"] for p in t.predictions]
+
+
+def test_corrupted_predictions_equal_a_hand_built_pipeline(run):
+    """Every test sample at severity 5 of event_drop: corrupt, bin and forward by hand."""
+    from datasets.registry import open_dataset
+
+    data, run_dir, _, _, _ = run
+    rec = next(r for r in read_records(run_dir / "robustness")
+               if r["corruption"]["name"] == "event_drop" and r["cell"]["backend"] == "ann")
+    loaded = load_checkpoint(run_dir / rec["checkpoint"])
+    ds = open_dataset("synthetic-fer-dvs-mini", data)
+    _, test_idx = ds.split(0, "folds")
+    binner = loaded.binner_for(tuple(ds.sensor_size))
+    xs = []
+    for i in test_idx:
+        ev = corrupt_events(ds.load_events(i), "event_drop", 5, tuple(ds.sensor_size), seed=0,
+                            sample=i)
+        assert 0.1 < ev.shape[0] / ds.load_events(i).shape[0] < 0.3  # fraction 0.8 dropped
+        xs.append(torch.from_numpy(binner(ev)))
+    with torch.no_grad():
+        logits = loaded.backend.forward(loaded.model, torch.stack(xs)).logits
+    assert [p["corrupted"]["5"]["pred"] for p in rec["predictions"]] == logits.argmax(1).tolist()
+
+
+def test_validate_recomputes_and_catches_a_tampered_metric(run, tmp_path):
+    _, run_dir, _, _, _ = run
+    assert validate_run(run_dir / "robustness") == []
+    lines = (run_dir / "robustness" / "results.jsonl").read_text().splitlines()
+    d = json.loads(lines[0])
+    d["metrics"]["accuracy_by_severity"]["5"] = 0.123456
+    d["predictions"][1]["corrupted"]["1"]["pred"] = (d["predictions"][1]["corrupted"]["1"]["pred"] + 1) % 7
+    (tmp_path / "results.jsonl").write_text(json.dumps(d) + "\n")
+    problems = validate_run(tmp_path / "results.jsonl")
+    assert any("accuracy_by_severity" in p for p in problems)
+    assert any("not an argmax" in p for p in problems)
+
+
+def test_rerun_resumes_without_running_again(run):
+    data, run_dir, _, cells, _ = run
+    again = run_sweep(cells, run_dir, data, progress=False)
+    assert again.done == [] and len(again.resumed) == 4
+    assert len(read_records(run_dir / "robustness")) == 4
+
+
+def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(run, tmp_path):
+    from dataclasses import replace
+
+    data, run_dir, _, cells, _ = run
+    broken = replace(cells[0], checkpoint=str(tmp_path / "gone.pt"))
+    rec = run_robustness_cell(broken, data)
+    assert rec.status == "error" and rec.kind == "robustness" and "gone.pt" in rec.error
+    assert rec.corruption["name"] == cells[0].corruption
+
+
+def test_report_tables_and_mce_by_hand(run):
+    _, run_dir, _, _, _ = run
+    recs = read_records(run_dir / "robustness")
+    models = load_results(recs)
+    ann = next(m for m in models if m.backend == "ann")
+    snn = next(m for m in models if m.backend == "snntorch")
+    # mCE of the SNN against its ANN twin, from the stored metrics (independently of the report)
+    by = {(r["cell"]["backend"], r["corruption"]["name"]): r["metrics"] for r in recs}
+    ces = []
+    for c in ("event_drop", "reduced_resolution"):
+        e_s = sum(1 - by[("snntorch", c)]["accuracy_by_severity"][s] for s in ("1", "5"))
+        e_a = sum(1 - by[("ann", c)]["accuracy_by_severity"][s] for s in ("1", "5"))
+        ces.append(e_s / e_a)
+    md = render_robustness_markdown(recs)
+    row = next(ln for ln in md.splitlines() if ln.startswith(f"| {snn.label} |"))
+    assert f"| {100 * np.mean(ces):.1f} | {ann.label} |" in row
+    ann_row = next(ln for ln in md.splitlines() if ln.startswith(f"| {ann.label} |"))
+    assert "| 100.0 |" in ann_row  # the reference against itself
+    paths = write_robustness_reports(run_dir)
+    assert [p.name for p in paths] == ["robustness.md", "robustness.tex", "accuracy_vs_severity.png"]
+
+
+def test_sign_test_by_hand():
+    # changes: A gains on 2 samples where B stays, B gains on 1 where A stays -> b = 2, c = 1
+    b, c, p = sign_test([1, 1, 0, 0, -1], [0, 0, 1, 0, -1])
+    assert (b, c) == (2, 1) and p == pytest.approx(1.0)  # P(|X - 1.5| >= 0.5), X ~ B(3, 1/2)
+    b, c, p = sign_test([0] * 8, [-1] * 8)
+    assert (b, c) == (8, 0) and p == pytest.approx(2 / 256)
+
+
+def test_sign_test_power_limits():
+    assert sign_test_power(30, 0.0) == 0.0
+    # every pair discordant and favouring A (theta = 1): reject whenever 2 * 0.5**n <= 0.05 -> n >= 6
+    assert sign_test_power(6, 1.0, effect=1.0) == pytest.approx(1.0)
+    assert sign_test_power(5, 1.0, effect=1.0) == pytest.approx(0.0)
+
+
+# --- bad input: exit 2 before anything runs ---------------------------------------------------
+
+
+def test_plan_errors(run, tmp_path):
+    data, run_dir, _, _, _ = run
+    with pytest.raises(UnknownNameError, match="did you mean 'event_drop'"):
+        plan_sweep(run_dir, data, ["event_dropp"])
+    with pytest.raises(SeverityError):
+        plan_sweep(run_dir, data, ["event_drop"], [0])
+    with pytest.raises(NoCheckpointsError):
+        plan_sweep(tmp_path, data, ["event_drop"])
+    # a checkpoint of a cell whose dataset (mmi-dvs) is absent under the data root
+    src = next((run_dir / "checkpoints").glob("*.pt"))
+    ck = torch.load(src, weights_only=True)
+    ck["cell"] = {**ck["cell"], "dataset": "mmi-dvs"}
+    (tmp_path / "other" / "checkpoints").mkdir(parents=True)
+    torch.save(ck, tmp_path / "other" / "checkpoints" / "mmi.pt")
+    with pytest.raises(DatasetNotFoundError, match="mmi.pt: dataset 'mmi-dvs'"):
+        plan_sweep(tmp_path / "other", tmp_path / "empty_root", ["event_drop"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--corruptions", "polarity_flipp"], "did you mean 'polarity_flip'"),
+    (["--severities", "6"], "outside 1-5"),
+])
+def test_cli_bad_input_exit_2(run, argv, message, capsys):
+    data, run_dir, _, _, _ = run
+    rc = run_bench.main(["robustness", str(run_dir), "--data-root", str(data), "-q", *argv])
+    assert rc == 2 and message in capsys.readouterr().err
+
+
+def test_cli_without_checkpoints_exit_2(tmp_path, capsys):
+    assert run_bench.main(["robustness", str(tmp_path), "-q"]) == 2
+    assert "no checkpoints" in capsys.readouterr().err
+
+
+def test_cli_runs_and_prints_the_report(run, capsys):
+    data, run_dir, _, _, _ = run
+    rc = run_bench.main(["robustness", str(run_dir), "--data-root", str(data), "-q",
+                         "--corruptions", "event_drop", "--severities", "1", "5"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "## Robustness to event corruptions" in out and "2 already recorded" in out
+    assert "## Early decision" in out and (run_dir / "robustness" / "early_decision.json").is_file()
+    assert Path(run_dir / "robustness" / "robustness.md").is_file()
+
+
+# --- early decision ------------------------------------------------------------------------------
+
+
+def test_decision_steps_by_hand():
+    from benchmarks.robustness.early import (
+        causal_decision_step,
+        oracle_decision_step,
+        prefix_frames,
+    )
+
+    preds = np.array([[3, 3, 3], [0, 1, 1], [1, 0, 1], [2, 2, 0]])
+    assert oracle_decision_step(preds).tolist() == [1, 2, 3, 3]
+    conf = np.array([[0.9, 0.2, 0.2], [0.1, 0.5, 0.95], [0.1, 0.1, 0.1]])
+    assert causal_decision_step(conf, 0.5).tolist() == [1, 2, 3]
+    assert causal_decision_step(conf, 0.95).tolist() == [3, 3, 3]
+    f = np.ones((2, 4, 2, 3, 3), dtype=np.float32)
+    p = prefix_frames(f, 2)
+    assert p[:, :2].sum() == 2 * 2 * 18 and p[:, 2:].sum() == 0 and f.sum() == 2 * 4 * 18
+    with pytest.raises(ValueError, match="1..4"):
+        prefix_frames(f, 0)
+
+
+def test_early_decision_full_prefix_equals_a_hand_run(run):
+    from benchmarks.robustness.early import early_decision
+    from datasets.registry import open_dataset
+    from datasets.transforms.binning import to_frames_time_window
+
+    data, run_dir, trained, _, _ = run
+    path = run_dir / trained["snntorch"].checkpoint
+    loaded = load_checkpoint(path)
+    ds = open_dataset("synthetic-fer-dvs-mini", data)
+    _, test_idx = ds.split(0, "folds")
+    res = early_decision(loaded, ds, test_idx, 100.0)
+    t = loaded.input_shape[0]
+    assert res["time_ms"] == [100.0 * (k + 1) for k in range(t)]
+    # by hand: the whole T x 100 ms window of the first test recording, unbinarised counts
+    # resized like the training binner, run at full length
+    ev = ds.load_events(test_idx[0])
+    t0 = int(ev["t"][0])
+    f = to_frames_time_window(ev, tuple(ds.sensor_size), 100_000, start_time=t0,
+                              end_time=t0 + t * 100_000)[:t]
+    binner = loaded.binner_for(tuple(ds.sensor_size))
+    from datasets.transforms.binning import resize_nearest
+
+    f = resize_nearest(f, tuple(binner.size)) if tuple(binner.size) != f.shape[-2:] else f
+    with torch.no_grad():
+        lg = loaded.backend.forward(loaded.model, torch.from_numpy(f)[None]).logits
+    assert res["preds"][0][-1] == int(lg.argmax())
+    acc_t = np.mean([p[-1] == y for p, y in zip(res["preds"], res["labels"], strict=True)])
+    assert res["accuracy"][-1] == pytest.approx(acc_t)
+    assert all(1 <= m / 100.0 <= t for m in [res["oracle"]["median_ms"]])
+    assert res["energy_uj_by_prefix"] and all(len(v) == t for v in res["energy_uj_by_prefix"].values())
+
+
+def test_web_page_section_has_the_tables(run):
+    from reports.html import _robustness_html
+
+    _, run_dir, _, _, _ = run
+    html = _robustness_html([run_dir])
+    assert "Robustness to event corruptions" in html and "<table" in html and "mCA" in html
+    assert "data:image/png;base64," in html
+
+
+def test_grid_robustness_keys():
+    from benchmarks.runner.grid import Grid, load_grid
+
+    g = load_grid("default")
+    assert g.robustness == ("background_activity", "event_drop", "reduced_resolution")
+    assert g.robustness_severities == (1, 3, 5)
+    with pytest.raises(UnknownNameError, match="did you mean 'event_drop'"):
+        Grid(robustness=("event_dropp",))
+    with pytest.raises(SeverityError):
+        Grid(robustness=("event_drop",), robustness_severities=(0,))
+
+
+def test_run_with_a_grid_sweep_puts_it_in_the_leaderboard(tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        'name = "rob"\ndatasets = ["synthetic-fer-dvs-mini"]\nbackends = ["ann"]\narchs = ["tiny"]\n'
+        'robustness = ["event_drop"]\nrobustness_severities = [2]\n'
+        "[recipe]\nepochs = 1\nlatency_runs = 2\nwarmup_runs = 1\nthroughput_batch_size = 2\n"
+        "codecarbon = false\n")
+    out = tmp_path / "run"
+    assert run_bench.main(["run", "--grid", str(grid), "--data-root", str(tmp_path / "data"),
+                           "--out", str(out), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "## Robustness to event corruptions" in printed and "## Early decision" in printed
+    (rec,) = read_records(out / "robustness")
+    assert rec["corruption"]["name"] == "event_drop" and rec["corruption"]["severities"] == [2]
+    assert validate_run(out) == []  # the run and its sweep
