@@ -285,7 +285,7 @@ def plot_accuracy_vs_energy(records: Sequence[dict[str, Any]],
     """Accuracy (WAR, %) vs estimated energy per inference (µJ), one panel per dataset column,
     with the Pareto front (lower energy, higher accuracy; :func:`pareto_front`) as a dashed
     staircase. Vertical error bars: the 95% interval of :func:`reports.stats.group_interval`
-    (t over cells, or the bootstrap over one cell's test samples); horizontal: one sample std
+    (t over cells, or the bootstrap over one cell's test subjects or samples); horizontal: one sample std
     of the energy over cells. Each row has its own colour and marker; markers that would
     overlap (:func:`dodge_offsets`) are drawn side by side and labelled with their row, so no
     point hides another. Energy axis logarithmic when it spans more than two decades.
@@ -330,7 +330,7 @@ def plot_lighting_accuracy(records: Sequence[dict[str, Any]],
     """Per-lighting accuracy (%, bars grouped by lighting condition, one bar per row), one panel
     per dataset column that has ``per_lighting_accuracy``. Error bars: the 95% interval of
     :func:`reports.stats.group_interval` (t over cells, or the bootstrap over one cell's test
-    samples of that lighting condition; none when neither is available).
+    subjects or samples of that lighting condition; none when neither is available).
 
     Returns:
         ``path``, or ``None`` when no record has ``per_lighting_accuracy``.

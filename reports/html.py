@@ -371,12 +371,15 @@ def _methods_html() -> str:
         "Values are mean ± std over the cells (folds × seeds) of a row (sample std, ddof = 1; "
         "none for a single cell); n is the number of cells.",
         "95% CI: for n ≥ 2 cells the Student-t interval of the mean over cells; for a single "
-        "cell the percentile bootstrap over its test samples (2,000 resamples, seed 0) from the "
-        "per-sample predictions stored in the record (— when it has none).",
+        "cell the percentile bootstrap (2,000 resamples, seed 0) from the per-sample "
+        "predictions stored in the record: over its test subjects when the predictions name "
+        "them (a subject's sequences are not independent), else over its test samples (— when "
+        "it has none).",
         "Pairwise comparisons (WAR) on the cells two rows share (same fold and seed): Wilcoxon "
         "signed-rank over cells with ≥ 6 pairs (effect: mean paired difference with its "
         "t-interval, matched-pairs rank-biserial r; paired t-test alongside); with fewer pairs "
-        "the exact McNemar test on the per-sample predictions; p-values Holm-corrected over the "
+        "the exact sign-flip test over subjects on the per-sample predictions (the exact "
+        "McNemar test when they name no subjects); p-values Holm-corrected over the "
         "pairs of each dataset column.",
         "Ranking: average rank by mean WAR over the dataset columns, Friedman test and Nemenyi "
         "critical difference (Demsar, JMLR 7, 2006).",

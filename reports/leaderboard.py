@@ -423,8 +423,9 @@ def leaderboard_table(records: Iterable[dict[str, Any]]) -> str:
     method; columns ``model``, ``source``, ``n`` (cells), WAR % and its 95% CI, UAR % and its
     95% CI, estimated energy (µJ per inference), batch-1 latency p50 (ms), spikes per sample,
     SynOps per sample, parameters; values ``mean ± std`` over the cells (see module docstring),
-    intervals as :func:`reports.stats.group_interval` (t over cells for n >= 2, percentile
-    bootstrap over the test samples of a single cell with stored predictions). Notes under the
+    intervals as :func:`reports.stats.group_interval` (t over cells for n >= 2; for a single
+    cell with stored predictions the percentile bootstrap over its subjects when the
+    predictions name them, else over its test samples). Notes under the
     tables flag rows that pool several training recipes or devices.
 
     Args:
@@ -496,12 +497,12 @@ def comparison_cells(c: S.Comparison) -> list[str]:
     if c.effect is not None:
         name, v = c.effect
         effect = f"{name} = {v:.2f}" if isinstance(v, float) else f"{name} = {v}"
-    cells = str(c.n) + (f" ({c.n_samples} samples)" if c.n_samples else "")
+    cells = str(c.n)
+    if c.n_samples:
+        cells += (f" ({c.n_samples} samples, {c.n_subjects} subjects)" if c.n_subjects
+                  else f" ({c.n_samples} samples)")
     test = c.test or "none (see below)"
-    if c.test == "McNemar exact" or (c.test or "").startswith("Wilcoxon"):
-        sig = "**yes**" if c.significant() else "no"
-    else:
-        sig = MISSING
+    sig = ("**yes**" if c.significant() else "no") if c.p is not None else MISSING
     return [f"{_escape(c.row_a)} − {_escape(c.row_b)}", cells, _escape(test), diff,
             _escape(effect), _p(c.p), _p(c.p_holm), _p(c.t_p), sig]
 
@@ -526,7 +527,8 @@ def significance_line(cs: Sequence[S.Comparison]) -> str:
 
 COMPARISON_HEADERS = ["pair (A − B)", "cells", "test", "ΔWAR (pp) [95% CI]", "effect size",
                       "p", "p (Holm)", "paired t p", "significant (0.05)"]
-"""Columns of the pairwise table: ``p`` is the reported test's (Wilcoxon or McNemar), ``p
+"""Columns of the pairwise table: ``p`` is the reported test's (Wilcoxon, subject sign-flip or
+McNemar), ``p
 (Holm)`` after Holm's correction over the pairs of the dataset column (the significance mark
 uses it), ``paired t p`` the paired t-test over the same cells (n >= 6; uncorrected, shown for
 reference)."""
@@ -536,8 +538,9 @@ def comparisons_table(records: Iterable[dict[str, Any]]) -> str:
     """The pairwise comparisons of WAR within each dataset column, as markdown.
 
     Each pair of rows: the cells they share (same fold and seed), the test made (Wilcoxon
-    signed-rank over cells for n >= 6, else the exact McNemar test on the per-sample
-    predictions when the cells share their test samples, else the reason none was made), the
+    signed-rank over cells for n >= 6, else, when the cells share their test samples, the exact
+    sign-flip test over subjects when the per-sample predictions name the subjects and the
+    exact McNemar test when they do not, else the reason none was made), the
     mean paired difference in points with its 95% interval, the effect size, the p-value, the
     Holm-adjusted p over the pairs of the dataset column, and whether it is significant at
     0.05 after the correction.
@@ -819,8 +822,10 @@ def render_markdown(records: Iterable[dict[str, Any]], *, extra_sections: Sequen
         "standard deviation (ddof = 1) of the per-cell values, omitted for a single cell; n is",
         "the number of cells, and `(n=k)` marks a value that only k of them have.",
         "95% CI: for n >= 2 cells the Student-t interval of the mean over cells; for a single",
-        "cell the percentile bootstrap over its test samples (2,000 resamples, seed 0) from the",
-        "per-sample predictions in the record (— when the record has none).",
+        "cell the percentile bootstrap (2,000 resamples, seed 0) from the per-sample predictions",
+        "in the record: over its test subjects (whole subjects resampled with their sequences,",
+        "which are not independent) when the predictions name them, else over its test samples",
+        "(— when the record has no predictions).",
         "WAR = accuracy; UAR = mean recall over the classes present in the test set.",
         "Energy is an estimate from operation counts (see `energy_model` in the records), not a",
         "measurement; latency is batch-1. Published rows are scored from released predictions",
@@ -839,9 +844,12 @@ def render_markdown(records: Iterable[dict[str, Any]], *, extra_sections: Sequen
         "Rows of one dataset column compared on the cells they share (same fold and seed).",
         "Test: Wilcoxon signed-rank over cells (two-sided; effect size: mean paired difference",
         "with its t-interval, matched-pairs rank-biserial r) when there are >= 6 pairs; with",
-        "fewer, the exact McNemar test (binomial test on the discordant samples b, c; effect:",
-        "accuracy difference (b - c) / N with its paired-bootstrap interval) when the records",
-        "store per-sample predictions on the same test samples; otherwise no test. p-values are",
+        "fewer, when the records store per-sample predictions on the same test samples: the",
+        "exact sign-flip test over subjects (per subject d = b - c, its discordant samples;",
+        "all 2^K sign patterns of the K subjects) when the predictions name the subjects, else",
+        "the exact McNemar test (binomial test on the discordant samples b, c); effect: accuracy",
+        "difference (b - c) / N with its paired bootstrap interval (over subjects, or samples);",
+        "otherwise no test. p-values are",
         "Holm-corrected over the pairs of each dataset column; significant = Holm p <= 0.05;",
         "the paired t-test over the same cells is shown alongside (uncorrected).",
         "",

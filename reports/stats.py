@@ -8,6 +8,12 @@ Methods (each function's docstring gives its formula and source):
   (``numpy.random.default_rng(seed)``, :data:`BOOTSTRAP_SEED` = 0), the metric recomputed on each,
   the interval the 2.5th and 97.5th percentiles of the 2,000 values (numpy's linear
   interpolation). It needs the record's per-sample ``predictions``.
+* **Interval over subjects** (:func:`cluster_bootstrap_ci`), used instead when the predictions
+  name the subject of every sample: the sequences of one person are not independent (a model
+  that misreads a face misreads most of its sequences), so whole subjects are resampled with
+  their sequences (the cluster bootstrap; Davison & Hinkley 1997, Sec. 3.8; Field & Welsh,
+  J. R. Stat. Soc. B 69, 2007). Where subjects differ it is wider than the bootstrap over
+  samples, which would understate the uncertainty.
 * **Interval of a mean over cells** (:func:`t_interval`): the Student-t interval
   ``mean +- t(0.975, n - 1) * s / sqrt(n)`` over the n >= 2 per-cell values (folds x seeds). It
   describes the spread between training runs and test folds, not the sampling error of each
@@ -24,6 +30,12 @@ Methods (each function's docstring gives its formula and source):
   samples: a two-sided binomial test (``scipy.stats.binomtest``, p = 1/2) on the discordant
   pairs (McNemar, Psychometrika 12, 1947; exact form: Fagerland, Lydersen & Laake, BMC Med. Res.
   Methodol. 13:91, 2013).
+* **Exact sign-flip test over subjects** (:func:`cluster_sign_flip_test`), used instead of
+  McNemar when the predictions name the subjects: per subject the difference of its discordant
+  samples ``b_k - c_k``, referred to the exact distribution of their sum over all sign
+  patterns (Fisher's randomisation test for matched pairs); with one sample per subject it is
+  McNemar's exact test. Its interval: the paired cluster bootstrap
+  (:func:`cluster_bootstrap_diff_ci`).
 * **Holm's step-down correction** (:func:`holm`) over the pairs of one table (Holm, Scand. J.
   Statist. 6, 1979).
 * **Ranking across datasets** (:func:`friedman`, :func:`nemenyi_cd`, :func:`cd_cliques`): average
@@ -53,6 +65,10 @@ __all__ = [
     "Interval",
     "bootstrap_ci",
     "bootstrap_diff_ci",
+    "cluster_bootstrap_ci",
+    "cluster_bootstrap_diff_ci",
+    "ClusteredPairedResult",
+    "cluster_sign_flip_test",
     "t_interval",
     "rank_biserial",
     "PairedResult",
@@ -107,9 +123,11 @@ class Interval:
 
     Attributes:
         low, high: the bounds (the metric's own unit: a fraction for accuracies).
-        method: ``"bootstrap"`` (percentile, over test samples) or ``"t"`` (over cells).
+        method: ``"bootstrap"`` (percentile, over test samples), ``"cluster bootstrap"``
+            (percentile, over subjects: :func:`cluster_bootstrap_ci`) or ``"t"`` (over cells).
         confidence: the level (0.95).
         n: the number of values it rests on (test samples for a bootstrap, cells for ``"t"``).
+        n_clusters: the clusters (subjects) a cluster bootstrap resampled, else 0.
     """
 
     low: float
@@ -117,6 +135,7 @@ class Interval:
     method: str
     confidence: float = CONFIDENCE
     n: int = 0
+    n_clusters: int = 0
 
     def format(self, scale: float = 1.0, decimals: int = 1) -> str:
         """``"[low, high]"`` scaled (100 for %) with ``decimals`` decimals."""
@@ -678,6 +697,233 @@ def cd_cliques(avg_ranks: Sequence[float], cd: float) -> list[tuple[int, ...]]:
 
 
 # --------------------------------------------------------------------------------------------
+# clustered samples: several test sequences per subject
+# --------------------------------------------------------------------------------------------
+
+
+def _cluster_codes(clusters: Any, n: int) -> tuple[np.ndarray, int]:
+    """``(codes, K)``: each sample's cluster as an index ``0..K-1`` (clusters in sorted order).
+
+    Raises:
+        ValueError: ``clusters`` is not ``(n,)``.
+    """
+    c = np.asarray(clusters)
+    if c.ndim != 1 or c.shape[0] != n:
+        raise ValueError(f"clusters: expected shape ({n},) like the samples, got shape {c.shape}")
+    _, codes = np.unique(c.astype(str), return_inverse=True)
+    return codes.astype(np.int64), int(codes.max()) + 1
+
+
+def _cluster_weights(k: int, n_resamples: int, seed: int, chunk: int):
+    """Yield ``(B_i, K)`` blocks of cluster multiplicities of a cluster bootstrap: row ``b``
+    counts how often each of the K clusters was drawn among K draws with replacement (the
+    indices of a block come from one ``rng.integers(0, K, size=(B_i, K))`` call of
+    ``numpy.random.default_rng(seed)``), ``sum B_i = n_resamples``."""
+    for idx in _draws(k, n_resamples, seed, chunk):
+        b = idx.shape[0]
+        flat = (idx + k * np.arange(b)[:, None]).ravel()
+        yield np.bincount(flat, minlength=b * k).reshape(b, k).astype(np.float64)
+
+
+def _check_resamples(n_resamples: Any) -> int:
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 100:
+        raise ValueError(f"n_resamples: expected an int >= 100, got {n_resamples!r}")
+    return n_resamples
+
+
+def cluster_bootstrap_ci(preds: Any, target: Any, clusters: Any, statistic: str = "accuracy",
+                         *, n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE,
+                         seed: int = BOOTSTRAP_SEED) -> Interval:
+    """Percentile interval of a classification metric from a bootstrap over clusters (subjects).
+
+    When the test samples come in clusters that are not independent (several sequences of one
+    subject: a model that fails on a face fails on most of its sequences), resampling samples
+    understates the uncertainty. The cluster bootstrap resamples whole clusters: each of
+    ``n_resamples`` resamples draws K of the K clusters with replacement and takes every sample
+    of every drawn cluster (a cluster drawn twice counts twice); the metric is recomputed on
+    that pooled sample and the interval is the percentiles of the resampled values, as in
+    :func:`bootstrap_ci` (Davison & Hinkley, *Bootstrap Methods and their Application*, 1997,
+    Sec. 3.8, "strategy 1": resample the clusters, keep their contents; Field & Welsh, "Bootstrapping
+    clustered data", J. R. Stat. Soc. B 69(3), 2007). Accuracy is the ratio ``sum_k w_k hits_k /
+    sum_k w_k n_k`` (``w_k`` the multiplicity of cluster k); UAR the mean over the classes present
+    in the resample of ``sum_k w_k hits_kc / sum_k w_k support_kc``. With every cluster of one
+    sample it draws the same index matrix as :func:`bootstrap_ci` and gives the same interval.
+
+    Args:
+        preds, target: ``(N,)`` predicted and true class indices.
+        clusters: ``(N,)`` cluster of each sample (e.g. the subject id; any values, compared as
+            strings).
+        statistic: ``"accuracy"`` (= WAR) or ``"uar"``.
+        n_resamples: resamples, >= 100. confidence: level in (0, 1). seed: the generator's seed.
+
+    Returns:
+        An :class:`Interval` with ``method = "cluster bootstrap"``, ``n = N`` samples and
+        ``n_clusters = K``; bounds as fractions.
+
+    Raises:
+        ValueError: shapes differ, N = 0, non-integer labels, an unknown ``statistic``, too
+            few resamples or a confidence outside (0, 1).
+
+    Example:
+        >>> # subject a: 4 of 4 right, b: 0 of 4; resamples (a,a), (a,b), (b,b): 1, 0.5, 0
+        >>> cluster_bootstrap_ci([1] * 8, [1] * 4 + [0] * 4, list("aaaabbbb")).format(scale=100)
+        '[0.0, 100.0]'
+    """
+    if statistic not in _STATISTICS:
+        raise ValueError(f"statistic: expected one of {_STATISTICS}, got {statistic!r}")
+    confidence = _check_confidence(confidence)
+    n_resamples = _check_resamples(n_resamples)
+    p = _as_labels(preds, "preds")
+    t = _as_labels(target, "target")
+    if p.shape != t.shape:
+        raise ValueError(f"preds and target: expected the same shape (N,), got {p.shape} and "
+                         f"{t.shape}")
+    codes, k = _cluster_codes(clusters, p.shape[0])
+    correct = (p == t).astype(np.float64)
+    chunk = max(1, min(n_resamples, 4_000_000 // max(k, 1)))
+    values = []
+    if statistic == "accuracy":
+        hits = np.bincount(codes, weights=correct, minlength=k)
+        sizes = np.bincount(codes, minlength=k).astype(np.float64)
+        for w in _cluster_weights(k, n_resamples, seed, chunk):
+            values.append((w @ hits) / (w @ sizes))
+    else:
+        classes, tc = np.unique(t, return_inverse=True)
+        hits = np.zeros((k, classes.size))
+        support = np.zeros((k, classes.size))
+        np.add.at(hits, (codes, tc), correct)
+        np.add.at(support, (codes, tc), 1.0)
+        for w in _cluster_weights(k, n_resamples, seed, chunk):
+            h, s = w @ hits, w @ support
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values.append(np.nanmean(np.where(s > 0, h / np.maximum(s, 1), np.nan), axis=1))
+    v = np.concatenate(values)
+    alpha = 1.0 - confidence
+    lo, hi = np.percentile(v, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return Interval(float(lo), float(hi), "cluster bootstrap", confidence, int(p.shape[0]), k)
+
+
+def cluster_bootstrap_diff_ci(correct_a: Any, correct_b: Any, clusters: Any, *,
+                              n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE,
+                              seed: int = BOOTSTRAP_SEED) -> Interval:
+    """Percentile interval of the paired accuracy difference ``acc_a - acc_b`` from a bootstrap
+    over clusters (:func:`cluster_bootstrap_ci`'s resampling; the same clusters are drawn for
+    both models): ``sum_k w_k (hits_a,k - hits_b,k) / sum_k w_k n_k``.
+
+    Args:
+        correct_a, correct_b: ``(N,)`` booleans: sample i classified correctly by A / by B.
+        clusters: ``(N,)`` cluster (subject) of each sample.
+
+    Returns:
+        An :class:`Interval` of the difference (a fraction; ``method = "cluster bootstrap"``).
+
+    Raises:
+        ValueError: shapes differ, N = 0, too few resamples, a confidence outside (0, 1).
+
+    Example:
+        >>> cluster_bootstrap_diff_ci([1, 1, 0], [1, 1, 0], ["a", "a", "b"]).format()
+        '[0.0, 0.0]'
+    """
+    confidence = _check_confidence(confidence)
+    n_resamples = _check_resamples(n_resamples)
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+        raise ValueError(f"correct_a and correct_b: expected the same shape (N,), N >= 1, got "
+                         f"{a.shape} and {b.shape}")
+    codes, k = _cluster_codes(clusters, a.shape[0])
+    d = np.bincount(codes, weights=a.astype(np.float64) - b.astype(np.float64), minlength=k)
+    sizes = np.bincount(codes, minlength=k).astype(np.float64)
+    chunk = max(1, min(n_resamples, 4_000_000 // max(k, 1)))
+    v = np.concatenate([(w @ d) / (w @ sizes)
+                        for w in _cluster_weights(k, n_resamples, seed, chunk)])
+    alpha = 1.0 - confidence
+    lo, hi = np.percentile(v, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return Interval(float(lo), float(hi), "cluster bootstrap", confidence, int(a.size), k)
+
+
+@dataclass(frozen=True)
+class ClusteredPairedResult:
+    """Exact sign-flip test of two classifiers on the same clustered test samples
+    (:func:`cluster_sign_flip_test`).
+
+    Attributes:
+        b: samples A classified correctly and B wrongly; c: the reverse.
+        n: test samples; n_clusters: clusters (subjects).
+        p: two-sided exact p-value (1.0 when every cluster's ``b_k - c_k`` is 0).
+        diff: accuracy difference ``acc_A - acc_B = (b - c) / n``.
+    """
+
+    b: int
+    c: int
+    n: int
+    n_clusters: int
+    p: float
+    diff: float
+
+
+def cluster_sign_flip_test(correct_a: Any, correct_b: Any, clusters: Any
+                           ) -> ClusteredPairedResult:
+    """Exact two-sided sign-flip (randomisation) test of paired per-sample outcomes whose
+    samples come in clusters (subjects).
+
+    Per cluster k, ``d_k = b_k - c_k`` (samples A got right and B wrong, minus the reverse).
+    Under H0 the two models are exchangeable within each subject, so every ``d_k`` is as likely
+    as ``-d_k``, independently across subjects; the test statistic ``S = sum_k d_k`` (= N times
+    the accuracy difference) is referred to its exact null distribution over the ``2^K`` sign
+    patterns, computed by convolution over the clusters (no Monte Carlo):
+    ``p = P(|S*| >= |S|)``. This is Fisher's randomisation test for matched pairs (Fisher, *The
+    Design of Experiments*, 1935, Sec. 21) applied to the subjects' differences; its normal
+    approximation, ``S^2 / sum_k d_k^2 ~ chi2(1)``, is the clustered McNemar statistic of
+    Durkalski et al. ("Analysis of clustered matched-pair data", Stat. Med. 22, 2003). With every
+    cluster of one sample it is the exact McNemar test (:func:`mcnemar_exact`): then ``|d_k| = 1``
+    for the ``b + c`` discordant samples and ``S`` is ``2b - (b + c)`` with ``b ~
+    Binomial(b + c, 1/2)``.
+
+    Args:
+        correct_a, correct_b: ``(N,)`` booleans, sample i correct for A / for B.
+        clusters: ``(N,)`` cluster of each sample.
+
+    Returns:
+        A :class:`ClusteredPairedResult`.
+
+    Raises:
+        ValueError: shapes differ or N = 0.
+
+    Example:
+        >>> # d = (2, -1, 3): S = 4; of the 8 sign patterns |S*| >= 4 for (2,-1,3) -> 4,
+        >>> # (2,1,3) -> 6 and their negations: p = 4 / 8
+        >>> cluster_sign_flip_test([1, 1, 0, 1, 1, 1], [0, 0, 1, 0, 0, 0], list("aabccc")).p
+        0.5
+    """
+    a = np.asarray(correct_a).astype(bool)
+    bb = np.asarray(correct_b).astype(bool)
+    if a.ndim != 1 or a.shape != bb.shape or a.size == 0:
+        raise ValueError(f"correct_a and correct_b: expected the same shape (N,), N >= 1, got "
+                         f"{a.shape} and {bb.shape}")
+    codes, k = _cluster_codes(clusters, a.shape[0])
+    d = np.bincount(codes, weights=(a & ~bb).astype(np.float64) - (~a & bb), minlength=k)
+    d = np.abs(np.rint(d).astype(np.int64))
+    d = d[d > 0]
+    b = int(np.sum(a & ~bb))
+    c = int(np.sum(~a & bb))
+    s_obs = abs(b - c)
+    total = int(d.sum())
+    if total == 0:
+        p = 1.0
+    else:
+        # prob[s + total] = P(S* = s), built one cluster at a time: S* += d_k or -d_k
+        prob = np.zeros(2 * total + 1)
+        prob[total] = 1.0
+        for v in d:
+            prob = 0.5 * (np.roll(prob, v) + np.roll(prob, -v))  # no wrap: |S*| <= total
+        s = np.arange(-total, total + 1)
+        p = float(min(1.0, prob[np.abs(s) >= s_obs].sum()))
+    return ClusteredPairedResult(b=b, c=c, n=int(a.size), n_clusters=k, p=p,
+                                 diff=(b - c) / a.size)
+
+
+# --------------------------------------------------------------------------------------------
 # from records (the per-sample ``predictions`` of benchmarks.results.records)
 # --------------------------------------------------------------------------------------------
 
@@ -690,12 +936,15 @@ class Predictions:
         ids: ``(N,)`` sequence ids.
         target, preds: ``(N,)`` true and predicted class indices.
         lighting: ``(N,)`` lighting condition of each sample, or ``None`` when not stored.
+        subjects: ``(N,)`` subject of each sample, or ``None`` when not stored for every sample
+            (records before the ``subject`` field, or datasets without subjects).
     """
 
     ids: tuple[str, ...]
     target: np.ndarray
     preds: np.ndarray
     lighting: tuple[str | None, ...] | None
+    subjects: tuple[str, ...] | None = None
 
     @property
     def correct(self) -> np.ndarray:
@@ -711,12 +960,20 @@ class Predictions:
             return None
         return Predictions(tuple(i for i, k in zip(self.ids, m, strict=True) if k),
                            self.target[m], self.preds[m],
-                           tuple(g for g, k in zip(self.lighting, m, strict=True) if k))
+                           tuple(g for g, k in zip(self.lighting, m, strict=True) if k),
+                           None if self.subjects is None else
+                           tuple(g for g, k in zip(self.subjects, m, strict=True) if k))
+
+    @property
+    def n_subjects(self) -> int:
+        """Distinct subjects among the samples (0 when not stored)."""
+        return 0 if self.subjects is None else len(set(self.subjects))
 
 
 def record_predictions(rec: dict[str, Any]) -> Predictions | None:
     """The ``predictions`` of a record as arrays, or ``None`` when it has none (or they are
-    malformed: a missing ``label``/``pred``, non-integer classes)."""
+    malformed: a missing ``label``/``pred``, non-integer classes). ``subjects`` is set when every
+    entry has a non-empty string ``subject`` (:func:`benchmarks.results.validate.sample_predictions`)."""
     preds = rec.get("predictions")
     if not isinstance(preds, list) or not preds:
         return None
@@ -730,7 +987,10 @@ def record_predictions(rec: dict[str, Any]) -> Predictions | None:
     if any(isinstance(p, dict) and p.get("lighting") is not None for p in preds):
         lighting = tuple(None if p.get("lighting") is None else str(p["lighting"])
                          for p in preds)
-    return Predictions(ids, target, pred, lighting)
+    subjects = None
+    if all(isinstance(p.get("subject"), str) and p["subject"] for p in preds):
+        subjects = tuple(p["subject"] for p in preds)
+    return Predictions(ids, target, pred, lighting, subjects)
 
 
 _ACCURACY_KEYS = {"war": "accuracy", "accuracy": "accuracy", "uar": "uar",
@@ -740,9 +1000,12 @@ _ACCURACY_KEYS = {"war": "accuracy", "accuracy": "accuracy", "uar": "uar",
 
 def cell_interval(rec: dict[str, Any], key: str, condition: str | None = None
                   ) -> Interval | None:
-    """Percentile-bootstrap interval (:func:`bootstrap_ci`) of one record's metric ``key``
-    (``"war"``, ``"accuracy"``, ``"uar"``, or ``"per_lighting_accuracy"`` /
-    ``"per_lighting_uar"`` with a lighting ``condition``), from its per-sample predictions.
+    """Percentile-bootstrap interval of one record's metric ``key`` (``"war"``, ``"accuracy"``,
+    ``"uar"``, or ``"per_lighting_accuracy"`` / ``"per_lighting_uar"`` with a lighting
+    ``condition``), from its per-sample predictions: over subjects
+    (:func:`cluster_bootstrap_ci`) when the predictions name the subject of every sample and
+    there are at least two subjects, since the sequences of one subject are not independent;
+    else over the test samples (:func:`bootstrap_ci`).
 
     Returns:
         The interval, or ``None`` when the record has no (usable) predictions, the metric has no
@@ -760,6 +1023,8 @@ def cell_interval(rec: dict[str, Any], key: str, condition: str | None = None
         p = p.subset(condition)
         if p is None:
             return None
+    if p.n_subjects >= 2:
+        return cluster_bootstrap_ci(p.preds, p.target, p.subjects, statistic)
     return bootstrap_ci(p.preds, p.target, statistic)
 
 
@@ -778,8 +1043,9 @@ def _value(rec: dict[str, Any], key: str, condition: str | None = None) -> float
 def group_interval(records: Sequence[dict[str, Any]], key: str,
                    condition: str | None = None) -> Interval | None:
     """The 95% interval shown for a leaderboard value: the t-interval over the cells
-    (:func:`t_interval`) when two or more cells have the value, else the bootstrap over the
-    single cell's test samples (:func:`cell_interval`).
+    (:func:`t_interval`) when two or more cells have the value, else the single cell's
+    bootstrap (:func:`cell_interval`: over its subjects when the predictions name them, else
+    over its test samples).
 
     Returns:
         The interval, or ``None`` (one cell without predictions, or no value).
@@ -807,16 +1073,19 @@ class Comparison:
         key: the metric compared (``"war"``).
         n: pairs of cells (same fold and seed).
         test: the test made: ``"Wilcoxon signed-rank (exact)"`` / ``"(approx)"`` over cells,
-            ``"McNemar exact"`` over test samples, or ``None``.
+            :data:`SUBJECT_TEST` over the subjects of the test samples, ``"McNemar exact"`` over
+            test samples (predictions without subjects), or ``None``.
         p: its two-sided p-value (``None`` without a test).
         p_holm: ``p`` after Holm's correction over the table (set by :func:`holm_table`).
         diff: the mean paired difference (fraction): over cells for Wilcoxon, over samples
-            (``(b - c) / N``) for McNemar.
-        diff_ci: its 95% interval: t over cells, or the paired bootstrap over samples.
+            (``(b - c) / N``) for the subject and McNemar tests.
+        diff_ci: its 95% interval: t over cells, the paired cluster bootstrap over subjects, or
+            the paired bootstrap over samples.
         effect: ``("rank-biserial r", value)`` for Wilcoxon, ``("discordant b/c", "b/c")``
-            for McNemar, ``None`` without a test.
+            for the subject and McNemar tests, ``None`` without a test.
         t_p: paired t-test p over cells (n >= 6), else ``None``.
-        n_samples: paired test samples of a McNemar test, else ``None``.
+        n_samples: paired test samples of a subject or McNemar test, else ``None``.
+        n_subjects: subjects (clusters) of a subject test, else ``None``.
         reason: why no test was made.
     """
 
@@ -833,6 +1102,7 @@ class Comparison:
     n_samples: int | None = None
     reason: str | None = None
     p_holm: float | None = None
+    n_subjects: int | None = None
 
     def significant(self, alpha: float = ALPHA) -> bool:
         """Holm-adjusted p <= alpha (the raw p when no correction was applied)."""
@@ -840,26 +1110,39 @@ class Comparison:
         return p is not None and p <= alpha
 
 
+SUBJECT_TEST = "subject sign-flip (exact)"
+"""Name of :func:`cluster_sign_flip_test` over subjects in the comparisons."""
+
+
 def _paired_samples(pairs: list[tuple[dict[str, Any], dict[str, Any]]]
-                    ) -> tuple[np.ndarray, np.ndarray] | str:
-    """Per-sample correctness of A and B over the paired cells, aligned by sequence id, or the
-    reason why an exact McNemar test cannot be pooled over them."""
-    ca, cb, seen = [], [], set()
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None, bool] | str:
+    """``(correct_a, correct_b, subjects, shared)``: per-sample correctness of A and B over the
+    paired cells, aligned by sequence id; the subject of each sample (``None`` unless A's
+    predictions name it for every sample of every pair); whether two pairs share a test sample
+    (several seeds, or subjects tested in every fold: then only the subject test may pool them,
+    as it keeps all of a subject's samples, from every cell, in one cluster). Or the reason why
+    no test on samples can be made."""
+    ca, cb, subj, seen = [], [], [], set()
+    clustered = True
+    shared = False
     for ra, rb in pairs:
         pa, pb = record_predictions(ra), record_predictions(rb)
         if pa is None or pb is None:
             return "no per-sample predictions in the records for a McNemar test"
         if len(set(pa.ids)) != len(pa.ids) or set(pa.ids) != set(pb.ids):
             return "the paired cells were not evaluated on the same test samples"
-        if seen & set(pa.ids):
-            return ("the paired cells share test samples (several seeds): McNemar is not "
-                    "pooled over them")
+        shared = shared or bool(seen & set(pa.ids))
         seen.update(pa.ids)
         order_b = {i: k for k, i in enumerate(pb.ids)}
         idx_b = np.array([order_b[i] for i in pa.ids])
         ca.append(pa.correct)
         cb.append(pb.correct[idx_b])
-    return np.concatenate(ca), np.concatenate(cb)
+        if pa.subjects is None:
+            clustered = False
+        else:
+            subj.extend(pa.subjects)
+    return (np.concatenate(ca), np.concatenate(cb), tuple(subj) if clustered else None,
+            shared)
 
 
 def compare_rows(row_a: str, recs_a: Sequence[dict[str, Any]], row_b: str,
@@ -869,10 +1152,13 @@ def compare_rows(row_a: str, recs_a: Sequence[dict[str, Any]], row_b: str,
     Cells pair by ``(fold, seed)``. With >= :data:`MIN_PAIRS` pairs: Wilcoxon signed-rank over
     the per-cell values (the reported test) and the paired t-test, effect = mean paired
     difference with its t-interval and the rank-biserial r. With fewer pairs, for accuracy/WAR
-    only, and when every paired cell stores per-sample predictions on the same test samples
-    and no sample occurs in two pairs (one seed per fold): the exact McNemar test on the pooled
-    samples, effect = accuracy difference ``(b - c) / N`` with its paired-bootstrap interval.
-    Otherwise no test, with the reason.
+    only, and when every paired cell stores per-sample predictions on the same test samples:
+    when they name the subject of every sample and there are >= 2 subjects, the exact sign-flip
+    test over subjects (:func:`cluster_sign_flip_test`; the sequences of one subject are not
+    independent), effect = accuracy difference ``(b - c) / N`` with its paired cluster-bootstrap
+    interval (:func:`cluster_bootstrap_diff_ci`); else, when no sample occurs in two pairs (one
+    seed per fold), the exact McNemar test on the pooled samples with the paired bootstrap
+    interval over samples. Otherwise no test, with the reason.
 
     Returns:
         A :class:`Comparison` (``p_holm`` unset; see :func:`holm_table`).
@@ -913,8 +1199,18 @@ def compare_rows(row_a: str, recs_a: Sequence[dict[str, Any]], row_b: str,
         samples = _paired_samples([k[2] for k in keep])
         if isinstance(samples, str):
             reason = f"{reason}; {samples}"
+        elif samples[2] is not None and len(set(samples[2])) >= 2:
+            ca, cb, subjects, _ = samples
+            st = cluster_sign_flip_test(ca, cb, subjects)
+            return Comparison(**base, n=n, test=SUBJECT_TEST, p=st.p, diff=st.diff,
+                              diff_ci=cluster_bootstrap_diff_ci(ca, cb, subjects),
+                              effect=("discordant b/c", f"{st.b}/{st.c}"),
+                              n_samples=st.n, n_subjects=st.n_clusters)
+        elif samples[3]:
+            reason = (f"{reason}; the paired cells share test samples (several seeds): McNemar "
+                      "is not pooled over them")
         else:
-            ca, cb = samples
+            ca, cb, _, _ = samples
             mc = mcnemar_exact(ca, cb)
             return Comparison(**base, n=n, test="McNemar exact", p=mc.p, diff=mc.diff,
                               diff_ci=bootstrap_diff_ci(ca, cb),

@@ -5,7 +5,7 @@ columns are the metrics of :data:`PAPER_COLUMNS`, each with its unit. A value is
 over the row's cells (folds x seeds; sample std, ``ddof = 1``, omitted for one cell), ``n`` the
 number of cells; WAR and UAR are followed by their 95% intervals
 (:func:`reports.stats.group_interval`: Student t over cells for n >= 2, percentile bootstrap
-over the test samples of a single cell). The best mean of a column whose direction is known
+over the test subjects, or samples, of a single cell). The best mean of a column whose direction is known
 (``Column.better``) is bold; ties are all bold. The caption states the protocol, folds, seeds,
 model selection, energy model, interval methods and the suite version, so that a table copied
 into a paper says what it is.
@@ -225,7 +225,8 @@ def _caption(dataset: str, protocol: str, groups: list[Group]) -> str:
             f"seeds {_values_str(c.get('seed') for c in cells)}; model selection: {sel}. "
             "Values are mean ± std over the n cells (folds × seeds) of a row (sample std; none "
             "for one cell); 95% CI: Student t over cells for n ≥ 2, percentile bootstrap "
-            "(2,000 resamples) over the test samples of a single cell. Best mean in bold. "
+            "(2,000 resamples) over the test subjects (or, without subjects, the test samples) "
+            "of a single cell. Best mean in bold. "
             f"Energy: estimate from operation counts, {'; '.join(sorted(energy)) or 'none'}; "
             f"latency: batch 1 on {devices}. NeuroFER-Bench {versions}.")
 

@@ -251,7 +251,7 @@ def mini(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("mini")
     generate_synthetic_fer_dvs(root, progress=False, n_subjects=4, takes=2, size=32, n_frames=12,
-                               n_folds=2, folder="SyntheticFerDVSMini")
+                               n_folds=2, test_subjects=0, folder="SyntheticFerDVSMini")
     return root
 
 

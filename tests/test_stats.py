@@ -284,3 +284,169 @@ def test_compare_rows_chooses_the_test() -> None:
     holmed = S.holm_table([c, cw])
     assert [h.p_holm for h in holmed] == pytest.approx(S.holm([c.p, cw.p]))
     assert holmed[1].significant() is (holmed[1].p_holm <= 0.05)
+
+
+# ------------------------------------------------------------------ clustered samples (subjects)
+
+
+def _by_loop_cluster_bootstrap(correct, clusters, n_resamples, seed):
+    """Reference: draw K cluster labels per resample from the same generator call as the
+    module, then concatenate the drawn clusters' samples one by one and average them."""
+    names = sorted(set(clusters))
+    members = {c: [i for i, x in enumerate(clusters) if x == c] for c in names}
+    idx = np.random.default_rng(seed).integers(0, len(names), size=(n_resamples, len(names)))
+    values = []
+    for row in idx:
+        pooled = [correct[i] for j in row for i in members[names[j]]]
+        values.append(sum(pooled) / len(pooled))
+    return np.percentile(values, [2.5, 97.5])
+
+
+def test_cluster_bootstrap_by_hand_two_subjects() -> None:
+    # subject a: 4 of 4 right, b: 0 of 4. Two draws of two subjects: (a, a) -> 1 with p 1/4,
+    # (a, b) or (b, a) -> 1/2 with p 1/2, (b, b) -> 0 with p 1/4; so the 2.5th percentile is 0
+    # and the 97.5th is 1 (each extreme has far more than 2.5 % of the mass)
+    preds, target = [1] * 8, [1] * 4 + [0] * 4
+    iv = S.cluster_bootstrap_ci(preds, target, list("aaaabbbb"))
+    assert (iv.low, iv.high) == (0.0, 1.0)
+    assert iv.method == "cluster bootstrap" and iv.n == 8 and iv.n_clusters == 2
+    # the same 8 samples as independent draws: Binomial(8, 1/2) / 8 -> [1/8, 7/8]
+    iid = S.bootstrap_ci(preds, target)
+    assert (iid.low, iid.high) == (0.125, 0.875)
+    # unequal sizes: a has 1 sample (right), b has 3 (wrong): the ratio estimator gives
+    # (a, a) -> 1, (a, b) -> 1 / 4, (b, b) -> 0; P(1/4) = 1/2 and the median is 1/4
+    iv2 = S.cluster_bootstrap_ci([1, 1, 1, 1], [1, 0, 0, 0], list("abbb"), n_resamples=4000)
+    assert (iv2.low, iv2.high) == (0.0, 1.0)
+    values = np.array([1.0, 0.25, 0.25, 0.0])
+    assert np.median(values) == 0.25
+
+
+def test_cluster_bootstrap_matches_a_loop_and_is_wider_when_subjects_are_correlated() -> None:
+    # 30 subjects x 8 sequences; each subject has its own accuracy (a face the model reads
+    # well or badly): a strong between-subject spread
+    rng = np.random.default_rng(3)
+    p_subject = rng.choice([0.15, 0.5, 0.9], size=30)
+    clusters = [f"S{k:03d}" for k in range(30) for _ in range(8)]
+    correct = np.concatenate([rng.random(8) < p for p in p_subject])
+    target = np.zeros(correct.size, dtype=int)
+    preds = np.where(correct, 0, 1)
+    ours = S.cluster_bootstrap_ci(preds, target, clusters, n_resamples=500, seed=11)
+    ref = _by_loop_cluster_bootstrap(list(correct), clusters, 500, 11)
+    np.testing.assert_allclose([ours.low, ours.high], ref, rtol=0, atol=1e-12)
+    iid = S.bootstrap_ci(preds, target)
+    clustered = S.cluster_bootstrap_ci(preds, target, clusters)
+    assert clustered.low < correct.mean() < clustered.high
+    # sequences of one subject are not independent here: the interval over subjects is wider
+    # (the design effect 1 + (m - 1) ICC is large with m = 8 and this spread)
+    assert clustered.high - clustered.low > 1.5 * (iid.high - iid.low)
+    # subjects that do not differ: no wider than the iid interval (up to Monte Carlo noise)
+    flat = rng.random(240) < 0.6
+    a = S.cluster_bootstrap_ci(np.where(flat, 0, 1), target, clusters)
+    b = S.bootstrap_ci(np.where(flat, 0, 1), target)
+    assert (a.high - a.low) < 1.25 * (b.high - b.low)
+
+
+def test_cluster_bootstrap_of_singletons_is_the_iid_bootstrap_and_uar() -> None:
+    rng = np.random.default_rng(5)
+    target = rng.integers(0, 3, size=50)
+    preds = np.where(rng.random(50) < 0.7, target, rng.integers(0, 3, size=50))
+    ids = [f"s{i:03d}" for i in range(50)]  # sorted in sample order: the same draws
+    for stat in ("accuracy", "uar"):
+        a = S.cluster_bootstrap_ci(preds, target, ids, stat)
+        b = S.bootstrap_ci(preds, target, stat)
+        assert a.low == pytest.approx(b.low, abs=1e-12) and a.high == pytest.approx(b.high, abs=1e-12)
+    # UAR over subjects by a loop: mean recall over the classes present in each resample
+    clusters = [f"S{i // 5:02d}" for i in range(50)]
+    names = sorted(set(clusters))
+    idx = np.random.default_rng(0).integers(0, 10, size=(300, 10))
+    vals = []
+    for row in idx:
+        take = np.concatenate([np.flatnonzero(np.array(clusters) == names[j]) for j in row])
+        vals.append(M.uar(preds[take], target[take]))
+    ref = np.percentile(vals, [2.5, 97.5])
+    ours = S.cluster_bootstrap_ci(preds, target, clusters, "uar", n_resamples=300)
+    np.testing.assert_allclose([ours.low, ours.high], ref, atol=1e-12)
+    with pytest.raises(ValueError, match="clusters"):
+        S.cluster_bootstrap_ci(preds, target, clusters[:-1])
+    with pytest.raises(ValueError, match="n_resamples"):
+        S.cluster_bootstrap_ci(preds, target, clusters, n_resamples=10)
+
+
+def test_cluster_bootstrap_diff_by_loop() -> None:
+    rng = np.random.default_rng(9)
+    clusters = [f"S{k:02d}" for k in range(12) for _ in range(7)]
+    a = rng.random(84) < 0.7
+    b = rng.random(84) < 0.5
+    ours = S.cluster_bootstrap_diff_ci(a, b, clusters, n_resamples=400, seed=2)
+    names = sorted(set(clusters))
+    idx = np.random.default_rng(2).integers(0, 12, size=(400, 12))
+    vals = []
+    for row in idx:
+        take = np.concatenate([np.flatnonzero(np.array(clusters) == names[j]) for j in row])
+        vals.append(a[take].mean() - b[take].mean())
+    np.testing.assert_allclose([ours.low, ours.high], np.percentile(vals, [2.5, 97.5]),
+                               atol=1e-12)
+    assert ours.n_clusters == 12 and ours.n == 84
+
+
+def test_cluster_sign_flip_test_by_hand_and_as_mcnemar() -> None:
+    # d = (b_k - c_k) = (2, -1, 3), S = 4. The 8 sign patterns give S* = +-2 +-1 +-3:
+    # 6, 4, 0, -2, 2, 0, -4, -6; |S*| >= 4 for 4 of them: p = 1/2
+    a = [1, 1, 0, 1, 1, 1]
+    b = [0, 0, 1, 0, 0, 0]
+    r = S.cluster_sign_flip_test(a, b, list("aabccc"))
+    assert (r.b, r.c, r.n, r.n_clusters) == (5, 1, 6, 3)
+    assert r.p == 0.5 and r.diff == pytest.approx(4 / 6)
+    # ... whereas McNemar on the 6 samples as if independent: b = 5, c = 1 -> p = 14 / 64
+    assert S.mcnemar_exact(a, b).p == pytest.approx(14 / 64)
+    # clusters of one sample: the exact McNemar (binomial) test
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        x, y = rng.random(40) < 0.7, rng.random(40) < 0.5
+        one = S.cluster_sign_flip_test(x, y, [f"{i:02d}" for i in range(40)])
+        assert one.p == pytest.approx(S.mcnemar_exact(x, y).p, rel=1e-9)
+    # identical models: every d_k = 0, p = 1
+    assert S.cluster_sign_flip_test(a, a, list("aabccc")).p == 1.0
+    # against brute-force enumeration of the 2^K sign patterns (K = 10)
+    clusters = [f"S{k}" for k in range(10) for _ in range(6)]
+    x, y = rng.random(60) < 0.75, rng.random(60) < 0.45
+    d = np.array([int(np.sum(x[6 * k:6 * k + 6] & ~y[6 * k:6 * k + 6]))
+                  - int(np.sum(~x[6 * k:6 * k + 6] & y[6 * k:6 * k + 6])) for k in range(10)])
+    signs = np.array([[1 if (m >> k) & 1 else -1 for k in range(10)] for m in range(1024)])
+    brute = np.mean(np.abs(signs @ d) >= abs(d.sum()))
+    assert S.cluster_sign_flip_test(x, y, clusters).p == pytest.approx(brute, rel=1e-12)
+    with pytest.raises(ValueError, match="same shape"):
+        S.cluster_sign_flip_test([1], [1, 0], ["a"])
+
+
+def _subject_rec(fold: int, seed: int, correct: list[bool], subjects: list[str]) -> dict:
+    rec = _rec(fold, seed, correct, ids=[f"{s}/{i:03d}" for i, s in enumerate(subjects)])
+    for p, s in zip(rec["predictions"], subjects, strict=True):
+        p["subject"] = s
+    return rec
+
+
+def test_records_with_subjects_use_the_subject_bootstrap_and_test() -> None:
+    subjects = [f"S{k:02d}" for k in range(6) for _ in range(4)]
+    ca = [True] * 4 + [True] * 4 + [True, True, False, False] + [False] * 4 + [True] * 8
+    cb = [False] * 4 + [True] * 4 + [False] * 4 + [False] * 4 + [True] * 4 + [True, False] * 2
+    a, b = _subject_rec(0, 0, ca, subjects), _subject_rec(0, 0, cb, subjects)
+    iv = S.group_interval([a], "war")
+    assert iv == S.cluster_bootstrap_ci(np.where(ca, 0, 1), [0] * 24, subjects)
+    assert iv.n_clusters == 6
+    c = S.compare_rows("A", [a], "B", [b])
+    assert c.test == S.SUBJECT_TEST and c.n_subjects == 6 and c.n_samples == 24
+    # d_k = (4, 0, 2, 0, 0, 2): the zeros flip to themselves; of the 8 sign patterns of
+    # (4, 2, 2) only all-plus and all-minus reach |S*| >= S = 8: p = 2/8
+    assert c.p == pytest.approx(2 / 8) and c.effect == ("discordant b/c", "8/0")
+    assert c.diff_ci == S.cluster_bootstrap_diff_ci(ca, cb, subjects)
+    # records without the field: the iid bootstrap and McNemar as before
+    plain_a = _rec(0, 0, ca, ids=[p["sequence_id"] for p in a["predictions"]])
+    plain_b = _rec(0, 0, cb, ids=[p["sequence_id"] for p in b["predictions"]])
+    assert S.group_interval([plain_a], "war").method == "bootstrap"
+    assert S.compare_rows("A", [plain_a], "B", [plain_b]).test == "McNemar exact"
+    # cells that share samples (two seeds) pool over subjects: one cluster per subject
+    a2, b2 = _subject_rec(0, 1, ca, subjects), _subject_rec(0, 1, cb, subjects)
+    c2 = S.compare_rows("A", [a, a2], "B", [b, b2])
+    assert c2.test == S.SUBJECT_TEST and c2.n_samples == 48 and c2.n_subjects == 6
+    assert c2.p == pytest.approx(2 / 8)  # every d_k doubled: the same sign-flip p

@@ -1,6 +1,7 @@
 """Tests of datasets/loaders/synthetic.py (synthetic-fer-dvs) and its registry entry.
 
-A tiny dataset (2 subjects x 7 classes x 2 takes at 24x24, 10 frames) is generated per module.
+A tiny dataset (2 fold subjects x 7 classes x 2 takes + 1 held-out test subject x 7 classes x 1
+take, at 24x24, 10 frames) is generated per module.
 Expected values come from the file formats (parsed with the csv/json modules) or from the pixel
 model's definition: a pixel whose intensity never changes emits no events without noise, so every
 event there is noise; a clipped (saturated) pixel never changes.
@@ -33,8 +34,9 @@ from datasets.loaders.synthetic import (
 )
 from datasets.registry import open_dataset
 
-TINY = dict(n_subjects=2, takes=2, seed=7, size=24, n_frames=10, n_folds=2)
-N_SEQ = 2 * 7 * 2
+TINY = dict(n_subjects=2, takes=2, seed=7, size=24, n_frames=10, n_folds=2, test_subjects=1,
+            test_takes=1)
+N_SEQ = 2 * 7 * 2 + 1 * 7 * 1  # S001, S002: 14 sequences each; S003 (held out): 7
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
@@ -104,10 +106,12 @@ def test_interrupted_generation_resumes(tiny, tmp_path, monkeypatch):
 def test_other_parameters_restart_cleanly(tmp_path):
     generate_synthetic_fer_dvs(tmp_path, progress=False, **{**TINY, "n_subjects": 3})
     d = tmp_path / "SyntheticFerDVS"
-    assert (d / "S003").is_dir()
+    assert (d / "S004").is_dir()  # 3 fold subjects, then the held-out one
+    assert len(list((d / "S003").iterdir())) == 14  # S003 a fold subject: 7 classes x 2 takes
     (d / "notes.txt").write_text("user file")
     generate_synthetic_fer_dvs(tmp_path, progress=False, **TINY)
-    assert not (d / "S003").exists()  # previous generation removed
+    assert not (d / "S004").exists()  # previous generation removed
+    assert len(list((d / "S003").iterdir())) == 7  # S003 now the held-out subject, 1 take
     assert (d / "notes.txt").read_text() == "user file"  # foreign files left alone
     assert len(read_csv_rows(d / "folds.csv", delimiter=";")) == N_SEQ
 
@@ -135,13 +139,18 @@ def test_folds_file_balanced_and_subject_independent(tiny):
     raw = (tiny / "SyntheticFerDVS" / "folds.csv").read_bytes()
     assert raw.count(b"\r\n") == raw.count(b"\n") == N_SEQ  # CRLF, no header
     assert all(len(r) == 3 + 2 for r in rows)
-    assert Counter(int(r[2]) for r in rows) == {lab: 4 for lab in range(1, 8)}  # 2 subjects x 2 takes
+    # per class: 2 fold subjects x 2 takes + 1 held-out subject x 1 take
+    assert Counter(int(r[2]) for r in rows) == {lab: 5 for lab in range(1, 8)}
     for r in rows:
-        assert sum(int(f) for f in r[3:]) == 1  # each sequence in exactly one test fold
+        if r[0] == "S003":  # the held-out test subject: in the test split of both folds
+            assert r[3:] == ["1", "1"]
+        else:
+            assert sum(int(f) for f in r[3:]) == 1  # each sequence in exactly one test fold
     for k in range(2):
         test_subj = {r[0] for r in rows if r[3 + k] == "1"}
         train_subj = {r[0] for r in rows if r[3 + k] == "0"}
-        assert test_subj and not test_subj & train_subj
+        assert "S003" in test_subj and len(test_subj) == 2 and len(train_subj) == 1
+        assert not test_subj & train_subj
 
 
 def test_metadata_lighting_balanced_and_manifest(tiny):
@@ -153,7 +162,7 @@ def test_metadata_lighting_balanced_and_manifest(tiny):
     for label in range(1, 8):
         counts = Counter(m["lighting"] for m in meta if int(m["label"]) == label)
         full = [counts.get(c, 0) for c in LIGHTING_CONDITIONS]
-        assert sum(full) == 4 and max(full) - min(full) <= 1
+        assert sum(full) == 5 and max(full) - min(full) <= 1
     for m in meta:
         assert SYNTHETIC_CLASSES[int(m["label"]) - 1] == m["class"]
         ev = read_v2e_h5(d / m["subject"] / f"{m['sequence']}.h5", (24, 24, 2))
@@ -292,3 +301,65 @@ def test_identity_differs_between_subjects_and_specs_are_deterministic():
         make_spec(0, 0, 0, 0, takes=1, n_frames=4)
     with pytest.raises(ValueError, match="unknown lighting"):
         make_spec(0, 0, 0, 0, takes=1, n_frames=12, lighting="dusk")
+
+
+# -- the default dataset's structure (worked out from its parameters, without generating it) ---
+
+
+def test_default_dataset_sizes_subjects_and_fold_0_split():
+    params = syn._params()
+    assert params == {"n_subjects": 16, "takes": 2, "seed": 0, "size": 64, "n_frames": 24,
+                      "n_folds": 4, "test_subjects": 36, "test_takes": 1}
+    specs = syn.all_specs(params)
+    # 16 fold subjects x 7 classes x 2 takes = 224, + 36 held-out subjects x 7 x 1 = 252
+    assert len(specs) == 224 + 252 == 476
+    subjects = Counter(s.subject for s in specs)
+    assert len(subjects) == 52
+    assert all(subjects[f"S{i:03d}"] == 14 for i in range(1, 17))
+    assert all(subjects[f"S{i:03d}"] == 7 for i in range(17, 53))
+    rows = syn.fold_rows(params, specs)
+    for k in range(4):
+        test = [r for r in rows if r.test_folds[k]]
+        train = [r for r in rows if not r.test_folds[k]]
+        # 16 fold subjects in 4 folds of 4, plus the 36 held out: 40 test subjects
+        assert len({r.subject for r in test}) == 40 and len(test) == 4 * 14 + 36 * 7 == 308
+        assert len({r.subject for r in train}) == 12 and len(train) == 12 * 14 == 168
+        assert {f"S{i:03d}" for i in range(17, 53)} <= {r.subject for r in test}
+    # each held-out subject: one sequence per class (ids 001..007), lighting balanced per class
+    # over the 36 held-out subjects: (subject + class) % 4 takes each value 9 times
+    held = [s for s in specs if s.subject_index >= 16]
+    assert sorted({s.sequence for s in held}) == [f"{i:03d}" for i in range(1, 8)]
+    for label in range(7):
+        c = Counter(s.lighting for s in held if s.label == label)
+        assert c == {g: 9 for g in LIGHTING_CONDITIONS}
+
+
+def test_held_out_subjects_leave_the_fold_subjects_and_folds_unchanged():
+    # the fold subjects' sequences and folds are those of a tree without held-out subjects
+    # (generator 1.0): the specs and fold flags of S001..S016 are equal
+    with_panel = syn._params()
+    without = syn._params(test_subjects=0)
+    a, b = syn.all_specs(with_panel), syn.all_specs(without)
+    assert a[:224] == b and len(b) == 224
+    assert syn.fold_rows(with_panel, a)[:224] == syn.fold_rows(without, b)
+    # a held-out subject is a new identity: different from every fold subject's face
+    faces = {s.identity for s in a[:224]}
+    assert all(s.identity not in faces for s in a[224:])
+
+
+def test_a_tree_of_generator_1_0_is_regenerated(tiny, tmp_path, monkeypatch):
+    root = tmp_path / "old"
+    generate_synthetic_fer_dvs(root, progress=False, **TINY)
+    d = root / "SyntheticFerDVS"
+    manifest = json.loads((d / "manifest.json").read_text())
+    # as generator 1.0 wrote it: no held-out subjects, no test_* parameters
+    manifest["generator_version"] = "1.0"
+    manifest["params"] = {k: v for k, v in TINY.items() if not k.startswith("test_")}
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    calls = []
+    original = syn.generate_sequence
+    monkeypatch.setattr(syn, "generate_sequence",
+                        lambda spec, *a: calls.append(spec) or original(spec, *a))
+    generate_synthetic_fer_dvs(root, progress=False, **TINY)
+    assert len(calls) == N_SEQ  # everything regenerated, nothing mixed with the old tree
+    assert tree_hashes(root) == tree_hashes(tiny)

@@ -66,8 +66,9 @@ def test_a_fresh_run_passes(fresh_run: Path, capsys) -> None:
     for r in recs:
         preds = r["predictions"]
         assert len(preds) == r["metrics"]["n_test"] == 28
-        assert {"sequence_id", "label", "pred", "logits", "logits_per_step", "lighting"} <= set(
-            preds[0])
+        assert {"sequence_id", "label", "pred", "logits", "logits_per_step", "lighting",
+                "subject"} <= set(preds[0])
+        assert all(p["sequence_id"].split("/")[0] == p["subject"] for p in preds)
         assert len(preds[0]["logits"]) == len(r["classes"])
     assert validate_run(fresh_run) == []
     assert run_bench.main(["validate", str(fresh_run)]) == 0
@@ -110,6 +111,7 @@ def test_every_failure_is_reported(fresh_run: Path, tmp_path: Path) -> None:
         m["latency_ms_p50"] = -1.0
         del r["provenance"]["code_version"]
         r["predictions"][0]["pred"] = (r["predictions"][0]["pred"] + 1) % len(r["classes"])
+        r["predictions"][1]["subject"] = ""
 
     _edit(run, 1, first)
 
@@ -139,6 +141,7 @@ def test_every_failure_is_reported(fresh_run: Path, tmp_path: Path) -> None:
         "metrics.accuracy_per_step", "metrics.per_lighting_uar",
         "metrics.energy_uj_per_inference", "metrics.latency_ms_p50: = -1.0",
         "provenance.code_version: missing", "predictions[0]: pred",
+        "predictions[1]: subject = ''; expected a non-empty string",
         "results.jsonl:2", "metrics.confusion_matrix", "metrics.throughput_samples_per_s",
         "metrics.energy_ac_pj", f"checkpoint: {ckpt} is referenced but absent",
         "recorded 2 times with status ok (lines 1, 3)", "results.jsonl:4: not valid JSON",
@@ -204,6 +207,17 @@ def test_sample_predictions_by_hand() -> None:
         sample_predictions(["a", "b"], [0, 0], [[1.0, 0.0]])
     with pytest.raises(ValueError, match="finite"):
         sample_predictions(["a"], [0], [[float("nan"), 0.0]])
+
+
+def test_sample_predictions_carry_the_subject() -> None:
+    out = sample_predictions(["S001/001", "S017/003"], [0, 1], [[1.0, 0.0], [0.0, 1.0]],
+                             subjects=["S001", "S017"])
+    assert [p["subject"] for p in out] == ["S001", "S017"]
+    assert "subject" not in sample_predictions(["a"], [0], [[1.0, 0.0]])[0]
+    with pytest.raises(ValueError, match="subjects: expected 2 entries"):
+        sample_predictions(["a", "b"], [0, 0], [[1.0, 0.0], [1.0, 0.0]], subjects=["s"])
+    with pytest.raises(ValueError, match="empty subject"):
+        sample_predictions(["a"], [0], [[1.0, 0.0]], subjects=[""])
 
 
 def test_predictions_field_keeps_schema_version_2_readable(tmp_path: Path) -> None:

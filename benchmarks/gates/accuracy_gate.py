@@ -4,7 +4,7 @@ The default grid (``benchmarks/grids/default.toml``: ann, snntorch, lava-dl x sy
 tiny, fixed seeds) is run (or its records are read from ``--run-dir``), and each backend's
 accuracy is compared with the floor recorded in ``benchmarks/gates/accuracy_floors.json``. With fixed
 seeds on a CPU the accuracy is reproducible up to the float summation order (thread count), so the
-floor is the recorded accuracy minus a margin (default 0.12, about 7 of the 56 test sequences),
+floor is the recorded accuracy minus a margin (default 0.12, about 37 of the 308 test sequences),
 and never below 3x chance. A backend below its floor, a cell that failed, or a backend without a
 recorded floor (unless ``--accept-new``) fails the gate with both numbers printed.
 

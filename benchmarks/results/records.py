@@ -32,8 +32,10 @@ Schema (:data:`SCHEMA_VERSION` 3), the fields of :class:`Record`:
   :func:`benchmarks.results.validate.sample_predictions` builds them: ``sequence_id`` (str, unique within
   the record, e.g. ``"<subject>/<sequence>"``), ``label`` and ``pred`` (class indices into
   ``classes``), ``logits`` (K floats, the scores whose argmax is ``pred``), ``logits_per_step``
-  (T x K, the readout after t = 1..T steps; only where the backend has one) and ``lighting``
-  (the sample's lighting condition, or ``None``). :mod:`benchmarks.results.validate` recomputes every
+  (T x K, the readout after t = 1..T steps; only where the backend has one), ``lighting``
+  (the sample's lighting condition, or ``None``) and ``subject`` (the person of the sample, so
+  that the reports resample subjects rather than sequences; added within version 3, absent in
+  older records and where the dataset has no subjects). :mod:`benchmarks.results.validate` recomputes every
   accuracy metric from them; the reports compute intervals and paired tests from them. Added
   within version 2: a record without the field reads as ``predictions = None``.
 

@@ -109,7 +109,8 @@ def _round_logits(a: np.ndarray) -> list:
 
 def sample_predictions(sequence_ids: Sequence[str], y: Any, logits: Any,
                        logits_per_step: Any | None = None,
-                       lighting: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
+                       lighting: Sequence[str | None] | None = None,
+                       subjects: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """The ``predictions`` field of a record: one object per test sample, in test order.
 
     Args:
@@ -120,15 +121,19 @@ def sample_predictions(sequence_ids: Sequence[str], y: Any, logits: Any,
         logits_per_step: ``(N, T, K)`` readout after t = 1..T steps, or ``None``.
         lighting: ``(N,)`` lighting condition of each sample (``None`` entries allowed), or
             ``None`` when the dataset has none.
+        subjects: ``(N,)`` subject (person) of each sample, or ``None``: the reports resample
+            subjects, not sequences, for intervals and paired tests when every sample has one
+            (:func:`reports.stats.cluster_bootstrap_ci`).
 
     Returns:
-        ``[{"sequence_id", "label", "pred", "logits", "logits_per_step"?, "lighting"?}, ...]``:
-        ``logits`` stored as float32 values with :data:`LOGIT_DIGITS` significant digits
-        (exact for float32, so a recomputed argmax equals the model's); ``logits_per_step``
-        only when given, ``lighting`` only when given.
+        ``[{"sequence_id", "label", "pred", "logits", "logits_per_step"?, "lighting"?,
+        "subject"?}, ...]``: ``logits`` stored as float32 values with :data:`LOGIT_DIGITS`
+        significant digits (exact for float32, so a recomputed argmax equals the model's);
+        ``logits_per_step``, ``lighting`` and ``subject`` only when given.
 
     Raises:
-        ValueError: shapes that do not match, non-finite logits, or duplicate sequence ids.
+        ValueError: shapes that do not match, non-finite logits, duplicate sequence ids, or an
+            empty subject.
 
     Example:
         >>> sample_predictions(["s1/001", "s2/001"], [0, 1], [[2.0, 1.0], [0.5, 0.25]])[1]
@@ -157,6 +162,12 @@ def sample_predictions(sequence_ids: Sequence[str], y: Any, logits: Any,
             raise ValueError("logits_per_step: expected finite scores, got NaN or inf")
     if lighting is not None and len(lighting) != n:
         raise ValueError(f"lighting: expected {n} entries like sequence_ids, got {len(lighting)}")
+    if subjects is not None:
+        if len(subjects) != n:
+            raise ValueError(f"subjects: expected {n} entries like sequence_ids, got "
+                             f"{len(subjects)}")
+        if not all(str(s) for s in subjects):
+            raise ValueError("subjects: expected non-empty subject ids, got an empty one")
     pred = lg.argmax(axis=1)
     stored = _round_logits(lg)
     stored_ps = _round_logits(ps) if ps is not None else None
@@ -168,6 +179,8 @@ def sample_predictions(sequence_ids: Sequence[str], y: Any, logits: Any,
             d["logits_per_step"] = stored_ps[i]
         if lighting is not None:
             d["lighting"] = None if lighting[i] is None else str(lighting[i])
+        if subjects is not None:
+            d["subject"] = str(subjects[i])
         out.append(d)
     return out
 
@@ -366,6 +379,9 @@ def _parse_predictions(preds: list[dict[str, Any]], k: int, say
         light = p.get("lighting")
         if light is not None and not isinstance(light, str):
             problems.append(f"lighting = {light!r}; expected a string or null")
+        subject = p.get("subject")
+        if subject is not None and (not isinstance(subject, str) or not subject):
+            problems.append(f"subject = {subject!r}; expected a non-empty string")
         if problems:
             bad += 1
             if bad <= 5:

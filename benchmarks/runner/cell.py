@@ -114,15 +114,19 @@ def run_cell(
     seqs = [data.dataset.sequences[i] for i in data.test.indices]
     ids = [f"{s.subject}/{s.sequence}" for s in seqs]
     lighting = list(data.test.lighting) if any(g is not None for g in data.test.lighting) else None
+    subjects = [s.subject for s in seqs] if all(s.subject for s in seqs) else None
     names = list(data.classes)
     if logits is None:  # va_regression: no class head; keep the true class for breakdowns
         predictions = [{"sequence_id": i, "label": int(lab),
-                        **({"lighting": g} if lighting is not None else {})}
-                       for i, lab, g in zip(ids, y, lighting or [None] * len(ids), strict=True)]
+                        **({"lighting": g} if lighting is not None else {}),
+                        **({"subject": s} if s else {})}
+                       for i, lab, g, s in zip(ids, y, lighting or [None] * len(ids),
+                                               subjects or [None] * len(ids), strict=True)]
         metrics: dict[str, Any] = {}
     else:
         pred = logits.argmax(1).numpy()
-        predictions = sample_predictions(ids, y, logits, per_step, lighting=lighting)
+        predictions = sample_predictions(ids, y, logits, per_step, lighting=lighting,
+                                         subjects=subjects)
         metrics = _class_metrics(pred, y, k, names, per_step, data)
     if task != "classification":
         import torch

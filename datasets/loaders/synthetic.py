@@ -11,8 +11,11 @@ What it is
     scene's linear light before conversion. It is written in the FerDVS layout
     (``<root>/SyntheticFerDVS/<subject>/<sequence>.h5`` + ``folds.csv``) so that the same loader,
     binning and protocols run on it as on the real datasets, and the default benchmark needs no
-    download. The default (16 subjects x 7 classes x 2 takes = 224 sequences of 24 frames at
-    64x64, ~1.5 M events, ~8 MB) generates in about 10 s on two CPU cores.
+    download. The default: 16 subjects x 7 classes x 2 takes = 224 sequences in four
+    subject-independent folds, plus 36 held-out test subjects x 7 classes x 1 take = 252
+    sequences in the test split of every fold (new identities no fold trains on, so that a test
+    accuracy is an estimate over 40 people, not 4: :data:`TEST_PANEL_NOTE`); 476 sequences of
+    24 frames at 64x64, ~3.3 M events, ~18 MB, generated in about 20 s on two idle CPU cores.
 
     Learnability (measured on the default, fold 0 of its subject-independent folds, chance 14 %):
     a logistic regression on 4x16x16 event-count histograms reaches ~47 % (mean of 4 folds) and a
@@ -91,8 +94,11 @@ from datasets.loaders.ferdvs import FerDVSDataset
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1.0"
-"""Version of the generator; a change of the drawing or of the conversion bumps it (cache key)."""
+GENERATOR_VERSION = "1.1"
+"""Version of the generator; a change of the drawing, of the conversion or of what a tree holds
+bumps it (cache key). 1.0: ``n_subjects`` subjects only; 1.1: plus the held-out test subjects
+(``test_subjects``, ``test_takes``). The sequences of the first ``n_subjects`` subjects are
+byte-identical in both."""
 
 METADATA_VERSION = 2
 """Version of ``metadata.csv``'s content (not a cache key of the events): 1 = version 0.1.0 (no
@@ -160,9 +166,27 @@ DEFAULTS: dict[str, Any] = {
     "size": 64,
     "n_frames": 24,
     "n_folds": 4,
+    "test_subjects": 36,
+    "test_takes": 1,
 }
-"""Default generation parameters: 16 x 7 x 2 = 224 sequences of 24 frames (0.77 s) at 64x64, four
-subject-independent folds (4 test subjects each)."""
+"""Default generation parameters: 16 subjects x 7 classes x 2 takes = 224 sequences in four
+subject-independent folds (4 subjects each), plus 36 held-out test subjects x 7 classes x 1 take
+= 252 sequences in the test split of every fold (never trained on); 476 sequences of 24 frames
+(0.77 s) at 64x64. Fold 0 trains on 12 subjects (168 sequences, of which the validation split
+holds out whole subjects) and tests on 4 + 36 = 40 subjects (56 + 252 = 308 sequences). Why 36
+test subjects of one take each: see :data:`TEST_PANEL_NOTE`."""
+
+TEST_PANEL_NOTE = (
+    "A test accuracy on 4 subjects is an estimate over 4 people: its sequences are not "
+    "independent (a model that fails on a face fails on most of its sequences), so its 95% "
+    "interval over subjects spans about +-12 points and no two backends differed significantly "
+    "in the default grid. The interval of a mean over K subjects shrinks as "
+    "sqrt((s_b^2 + p(1-p)/m) / K) for a between-subject spread s_b and m sequences per subject: "
+    "at a fixed number of test sequences K m, one take per class (m = 7) and more subjects give "
+    "the narrowest interval. 36 held-out subjects (252 sequences, about 10 s to generate and a "
+    "few seconds of inference per cell) bring the interval to about +-6 points."
+)
+"""Why the default dataset has a held-out test panel (see ``docs/guides/default-benchmark.md``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -718,7 +742,8 @@ def _params(**params: Any) -> dict[str, Any]:
         if not isinstance(p[key], (int, np.integer)) or isinstance(p[key], bool):
             raise ValueError(f"parameter {key} must be an integer, got {p[key]!r}")
         p[key] = int(p[key])
-    limits = {"n_subjects": 2, "takes": 1, "size": 16, "n_frames": 8, "n_folds": 2}
+    limits = {"n_subjects": 2, "takes": 1, "size": 16, "n_frames": 8, "n_folds": 2,
+              "test_subjects": 0, "test_takes": 1}
     for key, lo in limits.items():
         if p[key] < lo:
             raise ValueError(f"parameter {key} must be >= {lo}, got {p[key]}")
@@ -793,17 +818,42 @@ def _clear(directory: Path) -> None:
             sub.unlink()
 
 
+def is_test_subject(subject_index: int, params: Mapping[str, Any]) -> bool:
+    """Whether the subject of 0-based index ``subject_index`` is a held-out test subject: the
+    ``test_subjects`` subjects after the first ``n_subjects`` (``S<n_subjects+1>`` on)."""
+    return subject_index >= params["n_subjects"]
+
+
 def all_specs(params: Mapping[str, Any]) -> list[SequenceSpec]:
     """The specifications of every sequence for validated ``params``, in file order
-    (subject, class, take)."""
+    (subject, class, take): the ``n_subjects`` fold subjects with ``takes`` takes per class,
+    then the ``test_subjects`` held-out test subjects with ``test_takes`` takes per class. A
+    subject's face and sequences depend only on the seed and its indices (not on how many
+    subjects there are), so a held-out subject is a new identity drawn like any other."""
     specs = []
-    for si in range(params["n_subjects"]):
+    for si in range(params["n_subjects"] + params["test_subjects"]):
         identity = draw_identity(np.random.default_rng(np.random.SeedSequence([params["seed"], si])))
+        takes = params["test_takes"] if is_test_subject(si, params) else params["takes"]
         for label in range(len(SYNTHETIC_CLASSES)):
-            for take in range(params["takes"]):
-                specs.append(make_spec(params["seed"], si, label, take, takes=params["takes"],
+            for take in range(takes):
+                specs.append(make_spec(params["seed"], si, label, take, takes=takes,
                                        n_frames=params["n_frames"], identity=identity))
     return specs
+
+
+def fold_rows(params: Mapping[str, Any], specs: list[SequenceSpec]) -> list[FoldRow]:
+    """The rows of ``folds.csv`` for validated ``params`` and their :func:`all_specs`: labels
+    1..7; the ``n_subjects`` fold subjects in ``n_folds`` subject-independent folds
+    (:func:`datasets.folds.subject_folds` with ``seed``, over those subjects only, so the folds
+    do not depend on ``test_subjects``); every held-out test subject in the test split of every
+    fold."""
+    assignment = subject_folds([s.subject for s in specs
+                                if not is_test_subject(s.subject_index, params)],
+                               params["n_folds"], params["seed"])
+    return [FoldRow(s.subject, s.sequence, s.label + 1,
+                    tuple(is_test_subject(s.subject_index, params) or assignment[s.subject] == k
+                          for k in range(params["n_folds"])))
+            for s in specs]
 
 
 def generate_synthetic_fer_dvs(
@@ -815,6 +865,8 @@ def generate_synthetic_fer_dvs(
     size: int = DEFAULTS["size"],
     n_frames: int = DEFAULTS["n_frames"],
     n_folds: int = DEFAULTS["n_folds"],
+    test_subjects: int = DEFAULTS["test_subjects"],
+    test_takes: int = DEFAULTS["test_takes"],
     progress: bool | None = None,
     folder: str = FOLDER,
 ) -> Path:
@@ -822,9 +874,11 @@ def generate_synthetic_fer_dvs(
     cached, resumable). Variants with other parameters use another ``folder`` so that they never
     overwrite each other.
 
-    Writes ``<subject>/<sequence>.h5`` (v2e layout, one per sequence: ``n_subjects x 7 x takes``),
-    ``folds.csv`` (Spiking-FER format; labels 1..7 in :data:`SYNTHETIC_CLASSES` order;
-    ``n_folds`` subject-independent folds from :func:`datasets.folds.subject_folds` with ``seed``),
+    Writes ``<subject>/<sequence>.h5`` (v2e layout, one per sequence: ``n_subjects x 7 x takes
+    + test_subjects x 7 x test_takes``), ``folds.csv`` (Spiking-FER format; labels 1..7 in
+    :data:`SYNTHETIC_CLASSES` order; ``n_folds`` subject-independent folds of the
+    ``n_subjects`` fold subjects from :func:`datasets.folds.subject_folds` with ``seed``; the
+    held-out test subjects are in the test split of every fold, so no fold trains on them),
     ``metadata.csv`` (one row per sequence: subject, sequence, label, class, take, lighting,
     amplitude, onset/apex/blink frames, n_events) and ``manifest.json`` (parameters, generator and
     eventcv versions, ``complete``).
@@ -842,6 +896,9 @@ def generate_synthetic_fer_dvs(
         size: sensor side ``S`` in pixels (>= 16); sensor size ``(S, S, 2)``.
         n_frames: frames per sequence at 30 fps (>= 8).
         n_folds: subject-independent folds in ``folds.csv`` (2..n_subjects).
+        test_subjects: held-out test subjects (>= 0), after the fold subjects
+            (``S<n_subjects+1>``...): new identities tested in every fold, never trained on.
+        test_takes: repetitions per held-out subject and class (>= 1).
         progress: show a tqdm progress bar; default: when this module logs INFO (``run -v``),
             so that a quiet ``run`` shows only its grid bar.
 
@@ -857,7 +914,8 @@ def generate_synthetic_fer_dvs(
     if progress is None:
         progress = log.isEnabledFor(logging.INFO)
     params = _params(n_subjects=n_subjects, takes=takes, seed=seed, size=size,
-                     n_frames=n_frames, n_folds=n_folds)
+                     n_frames=n_frames, n_folds=n_folds, test_subjects=test_subjects,
+                     test_takes=test_takes)
     root = Path(root)
     directory = root / folder
     manifest_path = directory / MANIFEST_FILE
@@ -901,13 +959,7 @@ def generate_synthetic_fer_dvs(
         write_v2e_h5(path, events)
         counts.append(int(events.shape[0]))
 
-    assignment = subject_folds([s.subject for s in specs], params["n_folds"], params["seed"])
-    write_folds_csv(
-        directory / "folds.csv",
-        [FoldRow(s.subject, s.sequence, s.label + 1,
-                 tuple(assignment[s.subject] == k for k in range(params["n_folds"])))
-         for s in specs],
-    )
+    write_folds_csv(directory / "folds.csv", fold_rows(params, specs))
     _write_metadata(directory, params, specs, counts)
     log.info("%s: %d sequences, %d events in %s", NAME, len(specs), sum(counts), directory)
     return root
@@ -1125,8 +1177,10 @@ def spec_dict(spec: SequenceSpec) -> dict[str, Any]:
 class SyntheticFerDVSMini(SyntheticFerDVS):
     """``synthetic-fer-dvs-mini``: a tiny variant for CI, tests and the performance gate (like
     timm's ``test_*`` models): 4 subjects x 7 classes x 2 takes = 56 sequences of 12 frames at
-    32x32, 2 subject-independent folds; generates in a few seconds."""
+    32x32, 2 subject-independent folds, no held-out test subjects; generates in a few seconds.
+    Its sequences are those of generator version 1.0 (same bytes)."""
 
     name = "synthetic-fer-dvs-mini"
     folder = "SyntheticFerDVSMini"
-    generation_params = {"n_subjects": 4, "takes": 2, "size": 32, "n_frames": 12, "n_folds": 2}
+    generation_params = {"n_subjects": 4, "takes": 2, "size": 32, "n_frames": 12, "n_folds": 2,
+                         "test_subjects": 0}
