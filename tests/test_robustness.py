@@ -265,12 +265,17 @@ def test_web_page_section_has_the_tables(run):
     assert "data:image/png;base64," in html
 
 
-def test_grid_robustness_keys():
+def test_grid_robustness_keys(tmp_path):
     from benchmarks.runner.grid import Grid, load_grid
 
-    g = load_grid("default")
-    assert g.robustness == ("background_activity", "event_drop", "reduced_resolution")
-    assert g.robustness_severities == (1, 3, 5)
+    assert load_grid("default").robustness == ()  # off by default (the run's time budget)
+    path = tmp_path / "g.toml"
+    path.write_text('datasets = ["synthetic-fer-dvs-mini"]\nbackends = ["ann"]\n'
+                    'robustness = ["background_activity", "event_drop"]\n'
+                    'robustness_severities = [1, 5]\n')
+    g = load_grid(str(path))
+    assert g.robustness == ("background_activity", "event_drop")
+    assert g.robustness_severities == (1, 5)
     with pytest.raises(UnknownNameError, match="did you mean 'event_drop'"):
         Grid(robustness=("event_dropp",))
     with pytest.raises(SeverityError):

@@ -381,7 +381,9 @@ def _parse_predictions(preds: list[dict[str, Any]], k: int, say
             problems.append(f"lighting = {light!r}; expected a string or null")
         subject = p.get("subject")
         if subject is not None and (not isinstance(subject, str) or not subject):
-            problems.append(f"subject = {subject!r}; expected a non-empty string")
+            # not fatal: no accuracy metric depends on it (only the reports' intervals), so the
+            # metrics are still recomputed
+            say(where, f"subject = {subject!r}; expected a non-empty string")
         if problems:
             bad += 1
             if bad <= 5:
