@@ -1,7 +1,7 @@
 """Every registered dataset as a ``torch.utils.data.Dataset``, for use outside the suite.
 
-``open_torch_dataset(name, root)`` opens a registered dataset (:func:`datasets.registry.
-open_dataset`; built-in data is generated first) and wraps it in :class:`TorchEventDataset`,
+``open_torch_dataset(name, root)`` opens a registered dataset
+(:func:`datasets.registry.open_dataset`; built-in data is generated first) and wraps it in :class:`TorchEventDataset`,
 whose item ``i`` is ``(data, label, metadata)``:
 
 * a dataset with event streams (``"events"`` in ``provides``: the synthetic datasets, the
@@ -52,7 +52,9 @@ class TorchEventDataset(Dataset):
         target_transform: applied to the integer label, or ``None``.
 
     Attributes:
-        dataset, transform, target_transform: as passed.
+        dataset: the dataset, as passed.
+        transform: the data transform, as passed.
+        target_transform: the label transform, as passed.
         classes: the dataset's class names (index = label).
         sensor_size: ``(W, H, C)`` of the dataset.
         kind: ``"events"`` (tonic structured arrays) or ``"frames"``.

@@ -11,7 +11,7 @@ Only the frameworks whose own writer takes an arbitrary user network write NIR h
 
 Refused, with the reason: ``torch`` (an ANN: NIR describes spiking graphs), lava-dl (no NIR
 writer), norse and sinabs (their writers are not faithful for user graphs:
-:data:`backends.nir_exchange.FRAMEWORK_WRITER_NOTES` gives the details for each).
+:mod:`backends.nir_exchange.writers` gives the details for each).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def export_native_nir(model: NativeModel, path: str | Path, *, dt: float = 1e-4)
         The path written.
 
     Raises:
-        backends.nir_exchange.NIRExportError: the framework has no faithful writer (the reason
+        backends.nir_exchange.common.NIRExportError: the framework has no faithful writer (the reason
             from :data:`REFUSED`), or its writer fails on this network (its message, and the
             hint for snntorch's per-step ``nir_module``).
     """

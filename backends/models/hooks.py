@@ -171,7 +171,9 @@ class HookMeter:
         meter.layers()            # list[LayerActivity] of that pass
         meter.membrane_total      # NeuroBench MembraneUpdates, summed over passes and samples
 
-    Attributes (after passes):
+    After passes, the attributes hold what was measured.
+
+    Attributes:
         unmeasured: ``{module name: why}`` (static ones found at construction, plus membranes
             that could not be observed).
         non_binary: ``{module name: class}`` of allow-listed neurons whose output was not binary.

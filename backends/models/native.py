@@ -86,6 +86,7 @@ def default_reset(framework: str, net: nn.Module) -> None:
     * sinabs: every module's ``reset_states``;
     * norse, lava-dl, torch: nothing (norse's modules take and return their state per call;
       lava-dl's neurons keep none across calls unless ``persistent_state``).
+
     Modules following the suite's neuron protocol need nothing (they start from rest).
     """
     if framework == "spikingjelly":

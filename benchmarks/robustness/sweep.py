@@ -13,8 +13,8 @@ They run through the grid's machinery (:mod:`benchmarks.runner.claims`,
 resumes (cells already recorded ``ok`` are not run again) on any executor. A cell that fails is
 recorded as ``status: "error"`` (kind ``"robustness"``, with its corruption) and the sweep goes on.
 
-One cell (:func:`run_robustness_cell`): the checkpoint's model (:func:`benchmarks.runner.checkpoints.
-load_checkpoint`) is run on its cell's test split (same dataset, fold and protocol), clean and at
+One cell (:func:`run_robustness_cell`): the checkpoint's model
+(:func:`benchmarks.runner.checkpoints.load_checkpoint`) is run on its cell's test split (same dataset, fold and protocol), clean and at
 each severity. Each test recording's events are corrupted with
 :func:`datasets.transforms.corruptions.corrupt_events` (generator of (seed, dataset index of the
 recording, corruption, severity): every model sees the same corrupted recordings) and binned like

@@ -123,7 +123,7 @@ class Grid:
     def cells(self) -> list[Cell]:
         """All cells, datasets outermost and backends innermost (so a dataset is binned once).
 
-        A native model (a :func:`backends.register_model` card) is paired with its own
+        A native model (a :func:`backends.models.card.register_model` card) is paired with its own
         framework's backend only, whatever :attr:`backends` lists, and is never transferred
         (:attr:`run_backends` apply to spec'd architectures)."""
         native = self.native_backends()
