@@ -184,7 +184,7 @@ def test_both_folder_name_variants(tmp_path):
 def test_label_set_is_part_of_the_cell_id_and_defaults_keep_ids():
     from benchmarks.results.spec import Cell, Recipe, RecipeError
 
-    # the round-1 digest written out by hand (as tests/test_training.py): label_set at its
+    # the 0.1.0 digest written out by hand (as tests/test_training.py): label_set at its
     # default (None) leaves it unchanged
     round1 = {"epochs": 30, "batch_size": 16, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
               "weight_decay": 5e-4, "schedule": "cosine", "val_fraction": 0.15, "selection": "val",
