@@ -140,8 +140,31 @@ def _count_frames(frames: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+class _AddedEvents:
+    """Corruptions that add events drawn by ``self._draw(events, rng)`` (a structured array of
+    the new events) and merge them into the stream: the numpy reference and the fast path differ
+    only in the merge (:func:`_insert_reference`, :func:`_insert_fast`), so they are one here."""
+
+    def _draw(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def reference(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The numpy reference: the drawn events merged by a stable sort."""
+        _check(events)
+        if events.shape[0] == 0:
+            return events.copy()
+        return _insert_reference(events, self._draw(events, rng))
+
+    def __call__(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The fast path: the same draws, merged without a full sort (bit-identical)."""
+        _check(events)
+        if events.shape[0] == 0:
+            return events.copy()
+        return _insert_fast(events, self._draw(events, rng))
+
+
 @dataclass(frozen=True)
-class BackgroundActivity:
+class BackgroundActivity(_AddedEvents):
     """Background-activity noise: uncorrelated events at ``rate_hz`` per pixel (both polarities
     together), a homogeneous Poisson process over the recording span.
 
@@ -165,18 +188,6 @@ class BackgroundActivity:
         p = rng.integers(0, 2, m)
         return _new_events(events.dtype, t, x, y, p)
 
-    def reference(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        _check(events)
-        if events.shape[0] == 0:
-            return events.copy()
-        return _insert_reference(events, self._draw(events, rng))
-
-    def __call__(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        _check(events)
-        if events.shape[0] == 0:
-            return events.copy()
-        return _insert_fast(events, self._draw(events, rng))
-
     def frames(self, frames: np.ndarray, rng: np.random.Generator, bin_us: float) -> np.ndarray:
         """Add ``Poisson(rate_hz / 2 * bin_us / 1e6)`` events per pixel, polarity and bin."""
         f = _count_frames(frames)
@@ -184,7 +195,7 @@ class BackgroundActivity:
 
 
 @dataclass(frozen=True)
-class HotPixels:
+class HotPixels(_AddedEvents):
     """``count`` hot pixels, each firing at ``rate_hz`` (Poisson) for the whole recording.
 
     Draws: the pixels (``rng.choice(W * H, count, replace=False)``, index ``y * W + x``), the
@@ -211,18 +222,6 @@ class HotPixels:
         p = rng.integers(0, 2, k)
         flat = np.repeat(pix, n)
         return _new_events(events.dtype, t, flat % w, flat // w, p)
-
-    def reference(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        _check(events)
-        if events.shape[0] == 0:
-            return events.copy()
-        return _insert_reference(events, self._draw(events, rng))
-
-    def __call__(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        _check(events)
-        if events.shape[0] == 0:
-            return events.copy()
-        return _insert_fast(events, self._draw(events, rng))
 
     def frames(self, frames: np.ndarray, rng: np.random.Generator, bin_us: float) -> np.ndarray:
         """The same pixels; per bin ``Poisson(rate_hz * bin_us / 1e6)`` events, split between
