@@ -325,7 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     rob.add_argument("--data-root", type=Path, default=None,
                      help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
     rob.add_argument("--device", help="evaluation device (default: each trained cell's)")
-    rob.add_argument("--batch-size", type=int, default=32, help="evaluation batch size (default 32)")
+    rob.add_argument("--batch-size", type=int, default=None,
+                     help="evaluation batch size (default 16, the fastest on a CPU for the "
+                     "default grid's models; larger on a GPU)")
+    rob.add_argument("--max-test", type=int, default=None, metavar="N",
+                     help="evaluate at most N test recordings per checkpoint, evenly spaced over "
+                     "the test split (default: all; the default grid's own small sweep uses a "
+                     "subset, see benchmarks/grids/default.toml)")
     rob.add_argument("--test-severity", type=int, default=3,
                      help="severity at which SNN-vs-reference drops are tested (default 3)")
     rob.add_argument("--no-early-decision", action="store_true",
@@ -461,11 +467,15 @@ def _small_robustness_sweep(grid, out: Path, data_root: Path, *, quiet: bool) ->
     from benchmarks.robustness.sweep import plan_sweep, run_sweep
 
     t0 = time.perf_counter()
-    cells = plan_sweep(out, data_root, grid.robustness, grid.robustness_severities)
+    cells = plan_sweep(out, data_root, grid.robustness, grid.robustness_severities,
+                       max_test=grid.robustness_max_test)
     sweep = run_sweep(cells, out, data_root, progress=not quiet)
-    write_early_decision(out, sorted({c.checkpoint for c in cells}), data_root)
-    log.info("robustness sweep (%s x severities %s) and early decision: %s; %.1f s in all",
-             ", ".join(grid.robustness), list(grid.robustness_severities), sweep.line(),
+    write_early_decision(out, sorted({c.checkpoint for c in cells}), data_root,
+                         max_test=grid.robustness_max_test)
+    log.info("robustness sweep (%s x severities %s, %s) and early decision: %s; %.1f s in all",
+             ", ".join(grid.robustness), list(grid.robustness_severities),
+             f"at most {grid.robustness_max_test} test recordings per checkpoint"
+             if grid.robustness_max_test else "the whole test split", sweep.line(),
              time.perf_counter() - t0)
 
 
@@ -565,18 +575,22 @@ def cmd_robustness(args) -> int:
         DatasetNotFoundError, UsageError: bad input, before any evaluation (exit 2).
     """
     from benchmarks.robustness.early import write_early_decision
-    from benchmarks.robustness.sweep import plan_sweep, run_sweep
+    from benchmarks.robustness.sweep import EVAL_BATCH_SIZE, plan_sweep, run_sweep
     from benchmarks.runner.executors import make_executor
     from datasets.transforms.corruptions import check_severity
     from reports.robustness import write_robustness_reports
 
+    if args.batch_size is None:
+        args.batch_size = EVAL_BATCH_SIZE
     if args.workers < 1 or args.batch_size < 1:
         raise UsageError(f"--workers and --batch-size must be >= 1, got {args.workers} and "
                          f"{args.batch_size}")
+    if args.max_test is not None and args.max_test < 1:
+        raise UsageError(f"--max-test must be >= 1, got {args.max_test}")
     check_severity(args.test_severity)
     data_root = args.data_root or default_data_root()
     cells = plan_sweep(args.run_dir, data_root, args.corruptions, args.severities, seed=args.seed,
-                       device=args.device, batch_size=args.batch_size)
+                       device=args.device, batch_size=args.batch_size, max_test=args.max_test)
     if args.executor == "local":
         executor = make_executor("local", workers=args.workers)
     elif args.executor == "ray":
@@ -589,7 +603,8 @@ def cmd_robustness(args) -> int:
     print(summary.line())
     if not args.no_early_decision:
         write_early_decision(args.run_dir, sorted({c.checkpoint for c in cells}), data_root,
-                             device=args.device or "cpu", batch_size=args.batch_size)
+                             device=args.device or "cpu", batch_size=args.batch_size,
+                             max_test=args.max_test)
     paths = write_robustness_reports(args.run_dir, test_severity=args.test_severity)
     if paths:
         print()

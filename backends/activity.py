@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -110,32 +111,91 @@ def connection_ops(x: torch.Tensor, layer: torch.nn.Module) -> tuple[int, int, b
 
     Raises:
         TypeError: unsupported layer type.
+
+    How: NeuroBench's effective count is ``sum(layer(x != 0, w != 0))`` (bias excluded). The layer
+    is linear in its input, so that sum equals ``sum_i [x_i != 0] * R_i`` where ``R_i`` is the
+    number of (non-zero weight, output) pairs input position ``i`` reaches (``R`` = the layer's
+    transpose applied to an all-ones output, i.e. the gradient of the output sum;
+    :func:`reach_counts`). ``R`` and the dense count per sample depend only on the weights' zero
+    pattern and the input shape, so they are computed once per layer and shape and re-used while
+    the zero pattern is unchanged (compared exactly on every call); a call then costs one
+    element-wise product instead of two convolutions. Every count is an integer computed exactly
+    (float32 holds the 0/1 sums below 2**24; the final sum is float64), so the result equals the
+    direct two-convolution count bit for bit (``tests/test_activity.py`` checks both).
+    """
+    import torch
+
+    x2, view = _conv1d_as_2d(x, layer)
+    with torch.no_grad(), torch.autocast(device_type=x2.device.type, enabled=False):
+        wb = view.weight.detach() != 0
+        reach, dense_per_sample = reach_counts(layer, view, wb, tuple(x2.shape[1:]), x2.device)
+        xs = torch.count_nonzero(x2.detach(), dim=0).to(torch.float64)  # non-zeros per position
+        eff = (xs * reach).sum()
+    return int(round(eff.item())), int(dense_per_sample) * int(x2.shape[0]), is_spiking_input(x)
+
+
+_REACH_CACHE: dict[int, tuple[Any, dict]] = {}
+"""Per layer (by ``id``, with a weak reference that drops the entry when the layer goes):
+``{(input shape, device): (weight zero pattern, R, dense per sample)}``."""
+
+
+def reach_counts(layer: Any, view: Any, wb: torch.Tensor, in_shape: tuple[int, ...], device: Any
+                 ) -> tuple[torch.Tensor, int]:
+    """Per input position, the number of (non-zero weight, output) pairs it reaches, and the dense
+    operation count of one sample (every input and weight taken as 1, zero padding excluded).
+
+    Args:
+        layer: the layer (cache key; held weakly).
+        view: the layer or its 2-d view (:func:`_conv1d_as_2d`): ``weight`` and conv parameters.
+        wb: ``view.weight != 0`` (bool).
+        in_shape: one sample's input shape, ``(C, H, W)`` or ``(F,)``.
+
+    Returns:
+        ``(R, dense)``: ``R`` float64 of shape ``in_shape``; ``dense`` an int. Cached per
+        (layer, input shape, device) while ``wb`` is unchanged.
+
+    Raises:
+        TypeError: unsupported layer type.
     """
     import torch
     import torch.nn.functional as F
 
-    # The 0/1 products are computed in float32 with autocast off (in float16/bfloat16 a count
-    # above 2048/256 is not exact), and summed in float64 (a float32 sum of more than 2**24 is
-    # not exact: SEW-ResNet-18 at batch 32 reaches ~1e9 per layer call).
-    x, layer = _conv1d_as_2d(x, layer)
-    with torch.no_grad(), torch.autocast(device_type=x.device.type, enabled=False):
-        w = layer.weight.detach()
-        wb = (w != 0).to(torch.float32)
-        xb = (x.detach() != 0).to(torch.float32)
-        ones_w = torch.ones_like(wb)
-        ones_x = torch.ones_like(xb)
+    per_layer = _layer_cache(layer)
+    key = (in_shape, str(device))
+    hit = per_layer.get(key)
+    if hit is not None and hit[0].shape == wb.shape and torch.equal(hit[0], wb):
+        return hit[1], hit[2]
+    w = wb.to(torch.float32)
+    x0 = torch.ones((1, *in_shape), dtype=torch.float32, device=device, requires_grad=True)
+    with torch.enable_grad():
         if isinstance(layer, torch.nn.Linear) or w.dim() == 2:
-            eff = F.linear(xb, wb).sum(dtype=torch.float64)
-            dense = F.linear(ones_x, ones_w).sum(dtype=torch.float64)
-        elif isinstance(layer, torch.nn.Conv2d) or w.dim() == 4:
-            kw = dict(
-                stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups
-            )
-            eff = F.conv2d(xb, wb, **kw).sum(dtype=torch.float64)
-            dense = F.conv2d(ones_x, ones_w, **kw).sum(dtype=torch.float64)
+            reach_of = lambda v, ww: F.linear(v, ww)  # noqa: E731
+        elif isinstance(layer, (torch.nn.Conv2d, torch.nn.Conv1d)) or w.dim() == 4:
+            kw = dict(stride=view.stride, padding=view.padding, dilation=view.dilation,
+                      groups=view.groups)
+            reach_of = lambda v, ww: F.conv2d(v, ww, **kw)  # noqa: E731
         else:
             raise TypeError(f"connection_ops: unsupported layer {type(layer).__name__}")
-    return int(round(eff.item())), int(round(dense.item())), is_spiking_input(x)
+        (reach,) = torch.autograd.grad(reach_of(x0, w).sum(), x0)
+        dense = reach_of(x0.detach(), torch.ones_like(w)).sum(dtype=torch.float64)
+    out = (reach[0].to(torch.float64), int(round(dense.item())))
+    per_layer[key] = (wb.clone(), *out)
+    return out
+
+
+def _layer_cache(layer: Any) -> dict:
+    """The layer's entry of :data:`_REACH_CACHE` (a fresh, uncached dict for an object that
+    cannot be weakly referenced)."""
+    key = id(layer)
+    hit = _REACH_CACHE.get(key)
+    if hit is not None and hit[0]() is layer:
+        return hit[1]
+    try:
+        ref = weakref.ref(layer, lambda _r, k=key: _REACH_CACHE.pop(k, None))
+    except TypeError:
+        return {}
+    _REACH_CACHE[key] = (ref, {})
+    return _REACH_CACHE[key][1]
 
 
 @dataclass(frozen=True)
@@ -289,7 +349,7 @@ class ActivityRecorder:
     def spikes(self, name: str, kind: str, s: torch.Tensor, *, steps: int = 1) -> None:
         """Add the non-zero outputs of ``s`` (``(B, ...)`` for one step, or ``steps`` steps)."""
         la = self._get(name, kind)
-        la.spikes += float((s.detach() != 0).sum().item())
+        la.spikes += float(torch_count_nonzero(s))
         per_sample = s[0].numel() // steps if s.dim() > 0 and s.shape[0] else 0
         la.neurons = per_sample
         la.time_steps += steps

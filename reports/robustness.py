@@ -84,13 +84,27 @@ def _label(cell: dict[str, Any]) -> str:
 def load_results(records: list[dict[str, Any]]) -> list[ModelResult]:
     """The ok ``"robustness"`` records as one :class:`ModelResult` per trained cell.
 
+    A model evaluated both on a subset of its test split (``corruption.max_test``, e.g. the
+    default grid's small sweep) and on more of it is reported from the records with the most
+    test recordings only (the others are superseded; logged).
+
     Raises:
         ValueError: two records of the same model whose clean predictions disagree or whose
             samples differ (they were not evaluated on the same test split).
     """
     models: dict[str, ModelResult] = {}
-    for r in records:
-        if r.get("kind") != "robustness" or r.get("status") != "ok" or not r.get("predictions"):
+    usable = [r for r in records if r.get("kind") == "robustness" and r.get("status") == "ok"
+              and r.get("predictions")]
+    largest: dict[str, int] = {}
+    for r in usable:
+        key = str(r["corruption"]["cell_id"])
+        largest[key] = max(largest.get(key, 0), len(r["predictions"]))
+    superseded = [r for r in usable if len(r["predictions"]) < largest[str(r["corruption"]["cell_id"])]]
+    if superseded:
+        log.info("robustness report: %d records on a subset of the test split are superseded by "
+                 "records of the same models on more test recordings", len(superseded))
+    for r in usable:
+        if len(r["predictions"]) < largest[str(r["corruption"]["cell_id"])]:
             continue
         cor = r["corruption"]
         cell = r.get("cell") or {}
@@ -244,6 +258,10 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f}"
 
 
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x + 0.0:.1f}"
 
@@ -272,6 +290,22 @@ def summary_rows(models: list[ModelResult]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: -r["mca"])
 
 
+def _subset_note(records: list[dict[str, Any]], models: list[ModelResult]) -> str:
+    """A sentence when some reported model was evaluated on a subset of its test split."""
+    n_of = {m.key: len(m.ids) for m in models}
+    sizes = sorted({(n_of[k], int(cor["n_test_split"])) for r in records
+                    if r.get("kind") == "robustness" and r.get("status") == "ok"
+                    for cor in [r.get("corruption") or {}]
+                    for k in [str(cor.get("cell_id"))]
+                    if k in n_of and isinstance(cor.get("n_test_split"), int)
+                    and n_of[k] < cor["n_test_split"]})
+    if not sizes:
+        return ""
+    return (" Evaluated on a subset of each test split, evenly spaced over it ("
+            + ", ".join(f"{n} of {m}" for n, m in sizes)
+            + " recordings); `run_bench.py robustness RUN_DIR` evaluates all of them.")
+
+
 def render_robustness_markdown(records: list[dict[str, Any]], *, test_severity: int = 3) -> str:
     """The robustness section (markdown): the ranking by mCA, accuracy per corruption and
     severity, and the drop tests. Empty string when there are no robustness records."""
@@ -283,13 +317,14 @@ def render_robustness_markdown(records: list[dict[str, Any]], *, test_severity: 
              "severities 1-5 in physical units). Accuracies in %; mCA = mean corruption "
              "accuracy over the corruptions and severities evaluated, [95 % bootstrap interval "
              "over test samples]; relative = mCA / clean; mCE = 100 x mean over corruptions of "
-             "sum_s err / sum_s err(reference) (ImageNet-C), reference = the ANN twin.", "",
+             "sum_s err / sum_s err(reference) (ImageNet-C), reference = the ANN twin."
+             + _subset_note(records, models), "",
              "| model | dataset | clean | mCA [95% CI] | relative | mCE (%) | reference | n test |",
              "|---|---|---:|---|---:|---:|---|---:|"]
     for r in summary_rows(models):
         lo, hi = r["mca_ci"]
         lines.append(f"| {r['model']} | {r['dataset']} | {_pct(r['clean'])} | {_pct(r['mca'])} "
-                     f"[{_pct(lo)}, {_pct(hi)}] | {r['relative']:.3f} | "
+                     f"[{_pct(lo)}, {_pct(hi)}] | {_ratio(r['relative'])} | "
                      f"{_num(r['mce'])} | {r['reference']} | "
                      f"{r['n_test']} |")
     corruptions = sorted({c for m in models for c in m.corrupted})
@@ -342,7 +377,7 @@ def robustness_latex(records: list[dict[str, Any]]) -> str:
         lo, hi = r["mca_ci"]
         mce = "--" if r["mce"] is None else f"{r['mce']:.1f}"
         out.append(f"{latex_escape(r['model'])} & {latex_escape(r['dataset'])} & {_pct(r['clean'])} & "
-                   f"{_pct(r['mca'])} [{_pct(lo)}, {_pct(hi)}] & {r['relative']:.3f} & {mce} \\\\")
+                   f"{_pct(r['mca'])} [{_pct(lo)}, {_pct(hi)}] & {_ratio(r['relative'])} & {mce} \\\\")
     out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     return "\n".join(out)
 
@@ -399,7 +434,7 @@ def render_early_markdown(early: list[dict[str, Any]]) -> str:
              "prefix after which the prediction no longer changes (an upper bound); causal: first "
              "prefix whose softmax confidence reaches tau. Energy: the default energy model's "
              "uJ per inference of the deciding prefix run (an upper bound for SNNs); every "
-             "energy model's figures are in early_decision.json.", ""]
+             "energy model's figures are in early_decision.json." + _early_n_note(ok), ""]
     if ok:
         times = ok[0]["time_ms"]
         lines += ["| model | " + " | ".join(f"{t:g} ms" for t in times)
@@ -424,6 +459,19 @@ def render_early_markdown(early: list[dict[str, Any]]) -> str:
         if "skipped" in e:
             lines.append(f"\n- {e['model']}: skipped: {e['skipped']}")
     return "\n".join(lines) + "\n"
+
+
+def _early_n_note(ok: list[dict[str, Any]]) -> str:
+    """How many test recordings the early-decision results used (and whether a subset)."""
+    sizes = sorted({(int(e["n_test"]), int(e.get("n_test_split") or e["n_test"])) for e in ok
+                    if e.get("n_test") is not None})
+    if not sizes:
+        return ""
+    if all(n == m for n, m in sizes):
+        return f" Test recordings per model: {', '.join(str(n) for n, _ in sizes)}."
+    return (" Test recordings per model: " + ", ".join(f"{n} of {m}" for n, m in sizes)
+            + " (an evenly spaced subset of the test split; `run_bench.py robustness RUN_DIR` "
+            "evaluates all of them).")
 
 
 def _default_energy(e: dict[str, Any]) -> str | None:

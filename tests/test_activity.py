@@ -104,6 +104,44 @@ def test_ops_are_exact_beyond_float32_integer_range():
     assert dense == eff == 16_793_603
 
 
+
+def _direct_ops(x, layer):
+    """NeuroBench's definition computed literally: the layer run with ``x != 0`` and ``w != 0``
+    (effective) and with all-ones input and weights (dense), summed in float64."""
+    import torch.nn.functional as F
+
+    w = layer.weight.detach()
+    xb, wb = (x != 0).double(), (w != 0).double()
+    if isinstance(layer, nn.Linear):
+        return int(F.linear(xb, wb).sum()), int(F.linear(torch.ones_like(xb), torch.ones_like(wb)).sum())
+    conv = F.conv1d if isinstance(layer, nn.Conv1d) else F.conv2d
+    kw = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
+    return (int(conv(xb, wb, **kw).sum()),
+            int(conv(torch.ones_like(xb), torch.ones_like(wb), **kw).sum()))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ops_equal_the_direct_definition_and_follow_weight_changes(seed):
+    g = torch.Generator().manual_seed(seed)
+    layers = [
+        (nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=False), (5, 4, 11, 9)),
+        (nn.Conv2d(4, 8, (3, 5), padding="same", dilation=(1, 2), groups=2), (3, 4, 10, 12)),
+        (nn.Conv2d(3, 5, 2, stride=(1, 3), padding="valid"), (2, 3, 7, 8)),
+        (nn.Conv1d(6, 4, 3, padding=2, stride=2), (4, 6, 13)),
+        (nn.Linear(30, 7), (6, 30)),
+    ]
+    for layer, shape in layers:
+        for trial in range(3):  # the same layer, its zero pattern changed in place each trial
+            with torch.no_grad():
+                layer.weight.mul_((torch.rand(layer.weight.shape, generator=g) > 0.3).float())
+            x = torch.where(torch.rand(shape, generator=g) > 0.6,
+                            torch.randint(-1, 2, shape, generator=g).float(), torch.zeros(shape))
+            eff, dense, _ = connection_ops(x, layer)
+            assert (eff, dense) == _direct_ops(x, layer), (layer, trial)
+            # a different batch size re-uses the layer's cached counts
+            assert connection_ops(x[:1], layer)[:2] == _direct_ops(x[:1], layer)
+
+
 def test_recorder_counts_readout_time_steps_and_neurons():
     rec = ActivityRecorder()
     lin = nn.Linear(4, 3, bias=False)

@@ -17,6 +17,7 @@ from benchmarks.robustness.sweep import (
     plan_sweep,
     run_robustness_cell,
     run_sweep,
+    subsample_test_split,
 )
 from benchmarks.runner.cell import Cell, Recipe, run_cell
 from benchmarks.runner.checkpoints import load_checkpoint
@@ -266,9 +267,11 @@ def test_web_page_section_has_the_tables(run):
 
 
 def test_grid_robustness_keys(tmp_path):
-    from benchmarks.runner.grid import Grid, load_grid
+    from benchmarks.runner.grid import Grid, GridFileError, load_grid
 
-    assert load_grid("default").robustness == ()  # off by default (the run's time budget)
+    default = load_grid("default")  # the small sweep of the default report, on a subset
+    assert default.robustness == ("background_activity", "event_drop", "reduced_resolution")
+    assert default.robustness_severities == (1, 3, 5) and default.robustness_max_test == 48
     path = tmp_path / "g.toml"
     path.write_text('datasets = ["synthetic-fer-dvs-mini"]\nbackends = ["ann"]\n'
                     'robustness = ["background_activity", "event_drop"]\n'
@@ -280,6 +283,9 @@ def test_grid_robustness_keys(tmp_path):
         Grid(robustness=("event_dropp",))
     with pytest.raises(SeverityError):
         Grid(robustness=("event_drop",), robustness_severities=(0,))
+    for bad in (0, -3, True, 2.5):
+        with pytest.raises(GridFileError, match="robustness_max_test"):
+            Grid(robustness=("event_drop",), robustness_max_test=bad)
 
 
 def test_run_with_a_grid_sweep_puts_it_in_the_leaderboard(tmp_path, capsys):
@@ -297,3 +303,56 @@ def test_run_with_a_grid_sweep_puts_it_in_the_leaderboard(tmp_path, capsys):
     (rec,) = read_records(out / "robustness")
     assert rec["corruption"]["name"] == "event_drop" and rec["corruption"]["severities"] == [2]
     assert validate_run(out) == []  # the run and its sweep
+
+
+# --- a subset of the test split (the default grid's small sweep) -----------------------------------
+
+
+def test_subsample_test_split_by_hand():
+    # positions round(linspace(0, 9, 4)) = round(0, 3, 6, 9); round(linspace(0, 9, 3)) = 0, 4.5 -> 4
+    # (numpy rounds half to even), 9
+    assert subsample_test_split(range(10, 20), 4) == [10, 13, 16, 19]
+    assert subsample_test_split(range(10, 20), 3) == [10, 14, 19]
+    assert subsample_test_split(range(10, 20), 1) == [10]
+    assert subsample_test_split([7, 3, 5], None) == [7, 3, 5]  # None or >= M: all, in order
+    assert subsample_test_split([7, 3, 5], 3) == [7, 3, 5] == subsample_test_split([7, 3, 5], 9)
+
+
+def test_a_subset_sweep_is_its_own_cell_and_a_whole_split_one_supersedes_it(run, tmp_path):
+    import shutil
+
+    from benchmarks.robustness.early import write_early_decision
+    from reports.robustness import read_early, render_early_markdown
+
+    data, run_dir, trained, _, _ = run
+    sub = tmp_path / "run"
+    shutil.copytree(run_dir / "checkpoints", sub / "checkpoints")
+    whole = [p["sequence_id"] for p in trained["ann"].predictions]
+    m = len(whole)
+    assert m > 3
+    cells = plan_sweep(sub, data, ["event_drop"], [1], max_test=3)
+    assert all("/seed0/n3/" in c.cell_id for c in cells)
+    assert not run_sweep(cells, sub, data, progress=False).failed
+    recs = read_records(sub / "robustness")
+    picked = [whole[round(q)] for q in np.linspace(0, m - 1, 3)]  # evenly spaced, by hand
+    for r in recs:
+        assert [p["sequence_id"] for p in r["predictions"]] == picked
+        assert r["corruption"]["max_test"] == 3 and r["corruption"]["n_test_split"] == m
+        assert r["metrics"]["n_test"] == 3
+    assert validate_run(sub / "robustness") == []
+    md = render_robustness_markdown(recs)
+    assert f"3 of {m} recordings" in md
+
+    write_early_decision(sub, sorted(c.checkpoint for c in cells[:1]), data, max_test=3)
+    early = read_early(sub)
+    assert [(e["n_test"], e["max_test"], e["n_test_split"]) for e in early] == [(3, 3, m)]
+    assert f"3 of {m} (an evenly spaced subset" in render_early_markdown(early)
+
+    # the whole split's cells are other cells; the report then shows them only
+    cells = plan_sweep(sub, data, ["event_drop"], [1])
+    assert not run_sweep(cells, sub, data, progress=False).failed
+    recs = read_records(sub / "robustness")
+    assert sorted(len(r["predictions"]) for r in recs) == [3, 3, m, m]
+    models = load_results(recs)
+    assert [len(x.ids) for x in models] == [m, m]
+    assert "recordings); `run_bench.py robustness" not in render_robustness_markdown(recs)

@@ -578,6 +578,11 @@ def _check_robustness(rec: dict[str, Any], say) -> None:
         return
     if not isinstance(cor.get("seed"), int):
         say("corruption.seed", f"= {cor.get('seed')!r}; expected an integer")
+    max_test = cor.get("max_test")
+    if max_test is not None and (isinstance(max_test, bool) or not isinstance(max_test, int)
+                                 or max_test < 1):
+        say("corruption.max_test", f"= {max_test!r}; expected a positive integer or null")
+        max_test = None
     src = cor.get("cell_id")
     cid = str(rec.get("cell_id"))
     if not isinstance(src, str) or not cid.startswith(f"robustness/{cor.get('name')}/") \
@@ -601,6 +606,8 @@ def _check_robustness(rec: dict[str, Any], say) -> None:
     ids, y, p, _, _ = parsed
     if m.get("n_test") is not None and m.get("n_test") != len(ids):
         say("metrics.n_test", f"= {m.get('n_test')!r} but {len(ids)} predictions are stored")
+    if max_test is not None and len(ids) > max_test:
+        say("predictions", f"{len(ids)} samples stored, more than corruption.max_test = {max_test}")
     want: dict[str, Any] = {"accuracy_clean": M.accuracy(p, y), "uar_clean": M.uar(p, y, num_classes=k),
                             "accuracy_by_severity": {}, "uar_by_severity": {}}
     for s in sev:

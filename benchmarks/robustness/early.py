@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.robustness.sweep import EVAL_BATCH_SIZE
+
 log = logging.getLogger(__name__)
 
 THRESHOLDS: tuple[float, ...] = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
@@ -109,7 +111,7 @@ def time_bins(events: np.ndarray, binner: Any, n_bins: int, bin_us: int) -> np.n
 
 
 def early_decision(loaded: Any, dataset: Any, test_idx: list[int], bin_ms: float, *,
-                   batch_size: int = 32, device: str = "cpu") -> dict[str, Any]:
+                   batch_size: int = EVAL_BATCH_SIZE, device: str = "cpu") -> dict[str, Any]:
     """The early-decision measures of one model (see the module docstring).
 
     Returns:
@@ -190,11 +192,16 @@ def early_decision(loaded: Any, dataset: Any, test_idx: list[int], bin_ms: float
 
 
 def run_early_decision(checkpoints: list[str], data_root: Any, *, device: str = "cpu",
-                       batch_size: int = 32) -> list[dict[str, Any]]:
-    """:func:`early_decision` of every checkpoint (its cell's test split and
-    ``recipe.early_bin_ms``); a checkpoint that cannot be evaluated gives
-    ``{"model", "cell_id", "skipped": reason}`` and the others go on."""
+                       batch_size: int = EVAL_BATCH_SIZE, max_test: int | None = None
+                       ) -> list[dict[str, Any]]:
+    """:func:`early_decision` of every checkpoint (its cell's test split, or at most ``max_test``
+    recordings of it: :func:`benchmarks.robustness.sweep.subsample_test_split`, and
+    ``recipe.early_bin_ms``); each result carries ``max_test`` and ``n_test_split`` (the whole
+    test split's size). A checkpoint that cannot be
+    evaluated gives ``{"model", "cell_id", "max_test", "skipped": reason}`` and the others go
+    on."""
     from benchmarks.results.spec import Recipe
+    from benchmarks.robustness.sweep import subsample_test_split
     from benchmarks.runner.checkpoints import load_checkpoint
     from benchmarks.runner.data import open_dataset_cached
 
@@ -208,21 +215,25 @@ def run_early_decision(checkpoints: list[str], data_root: Any, *, device: str = 
                 raise ValueError(f"dataset {src['dataset']!r} provides frames, not event streams: "
                                  "no time prefixes to take")
             _, test_idx = dataset.split(int(src.get("fold", 0)), str(src.get("protocol", "folds")))
+            n_split = len(test_idx)
+            test_idx = subsample_test_split(test_idx, max_test)
             bin_ms = Recipe.from_dict(src.get("recipe") or {}).early_bin_ms
-            out.append(early_decision(loaded, dataset, test_idx, bin_ms, batch_size=batch_size,
-                                      device=device))
+            result = early_decision(loaded, dataset, test_idx, bin_ms, batch_size=batch_size,
+                                    device=device)
+            out.append({**result, "max_test": max_test, "n_test_split": n_split})
         except Exception as exc:  # noqa: BLE001 (one model's failure is reported; others go on)
             log.error("early decision of %s skipped: %s: %s", path, type(exc).__name__, exc)
-            out.append({"model": str(path), "cell_id": None,
+            out.append({"model": str(path), "cell_id": None, "max_test": max_test,
                         "skipped": f"{type(exc).__name__}: {exc}"})
     return out
 
 
 def write_early_decision(run_dir: Any, checkpoints: list[str], data_root: Any, *,
-                         device: str = "cpu", batch_size: int = 32) -> Any:
+                         device: str = "cpu", batch_size: int = EVAL_BATCH_SIZE,
+                         max_test: int | None = None) -> Any:
     """:func:`run_early_decision` of ``checkpoints`` into ``RUN_DIR/robustness/early_decision.json``
-    (atomically); a file that already covers exactly these checkpoints (by cell id) is kept
-    (resume). Returns its path."""
+    (atomically); a file that already covers exactly these checkpoints (by cell id) with the same
+    ``max_test`` is kept (resume). Returns its path."""
     import json
     from pathlib import Path
 
@@ -230,14 +241,16 @@ def write_early_decision(run_dir: Any, checkpoints: list[str], data_root: Any, *
     from datasets.common import atomic_write_text
 
     path = Path(run_dir) / ROBUSTNESS_DIR / "early_decision.json"
-    want = sorted(str(read_checkpoint_meta(Path(p))["cell_id"]) for p in checkpoints)
+    want = sorted((str(read_checkpoint_meta(Path(p))["cell_id"]), max_test) for p in checkpoints)
     if path.is_file():
         try:
-            have = sorted(str(e.get("cell_id")) for e in json.loads(path.read_text()))
-        except (ValueError, AttributeError):
+            have = sorted((str(e.get("cell_id")), e.get("max_test"))
+                          for e in json.loads(path.read_text()))
+        except (ValueError, AttributeError, TypeError):
             have = []
         if have == want:
             log.info("early decision: %s already covers these checkpoints", path)
             return path
-    results = run_early_decision(checkpoints, data_root, device=device, batch_size=batch_size)
+    results = run_early_decision(checkpoints, data_root, device=device, batch_size=batch_size,
+                                 max_test=max_test)
     return atomic_write_text(path, json.dumps(results, sort_keys=True))

@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 GRIDS_DIR = Path(__file__).resolve().parents[1] / "grids"
 _GRID_KEYS = {"name", "description", "datasets", "backends", "archs", "folds", "seeds", "protocol",
               "device", "recipe", "run_backends", "transfer_via", "plugins", "robustness",
-              "robustness_severities"}
+              "robustness_severities", "robustness_max_test"}
 
 
 class GridFileError(InputError, ValueError):
@@ -111,6 +111,10 @@ class Grid:
     (with the early-decision evaluation; :mod:`benchmarks.robustness`); ``()``: none."""
     robustness_severities: tuple[int, ...] = (1, 3, 5)
     """Severities of that sweep."""
+    robustness_max_test: int | None = None
+    """At most this many test recordings per checkpoint in that sweep and the early-decision
+    evaluation (evenly spaced over the test split: :func:`benchmarks.robustness.sweep.test_subset`);
+    ``None``: the whole test split."""
 
     def __post_init__(self) -> None:
         from datasets.transforms.corruptions import check_severity, get_corruption
@@ -119,6 +123,10 @@ class Grid:
             get_corruption(name)  # an unknown name: UnknownNameError, with close matches
         for s in self.robustness_severities:
             check_severity(s)
+        m = self.robustness_max_test
+        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
+            raise GridFileError(f"grid {self.name!r}: robustness_max_test must be a positive "
+                                f"integer, got {m!r}")
 
     def cells(self) -> list[Cell]:
         """All cells, datasets outermost and backends innermost (so a dataset is binned once).
