@@ -194,6 +194,35 @@ def test_frame_skip_reasons():
         corrupt_frames(np.full((1, 2, 20, 34), 0.5), "event_drop", 1, SENSOR, 1000)
 
 
+def test_polarity_free_frame_forms():
+    # one channel (NEFER's binary frames): background activity at the full per-pixel rate
+    one = corrupt_frames(np.zeros((30, 1, 20, 34)), "background_activity", 5, SENSOR, 100_000)
+    assert one.shape == (30, 1, 20, 34)
+    assert abs(one.sum() / (30 * 0.1 * 34 * 20) - 5.0) < 0.3  # 5 Hz x 0.1 s x 680 px x 30 bins
+    # hot pixels: 20 pixels at 10 kHz, 1 ms bins -> Poisson(10) each per bin, all in channel 0
+    hot = corrupt_frames(np.zeros((50, 1, 20, 34), dtype=np.int64), "hot_pixels", 5, SENSOR, 1000)
+    assert int((hot.sum(axis=0) > 0).sum()) == 20
+    assert abs(hot.sum() / (50 * 20) - 10.0) < 0.5
+    with pytest.raises(ValueError, match=r"\(T, 2, H, W\)"):
+        corrupt_frames(np.zeros((2, 1, 20, 34)), "polarity_flip", 1, SENSOR, 1000)
+    with pytest.raises(ValueError, match="shape"):
+        corrupt_frames(np.zeros((2, 3, 20, 34)), "event_drop", 1, SENSOR, 1000)
+
+
+def test_frame_dataset_skip_reasons():
+    from datasets.transforms.corruptions import frame_dataset_skip_reason as why
+
+    applies = {n for n in CORRUPTIONS if why(n, channels=2, frame_us=33_000.0) is None}
+    assert applies == {"background_activity", "hot_pixels", "event_drop", "drop_burst",
+                       "reduced_resolution", "polarity_flip"}
+    # polarity-free frames of unknown duration (NEFER): only the time-free, polarity-free forms
+    assert {n for n in CORRUPTIONS if why(n, channels=1, frame_us=None) is None} == {
+        "event_drop", "reduced_resolution"}
+    assert "polarity-free" in why("polarity_flip", channels=1, frame_us=1000.0)
+    assert "how long" in why("drop_burst", channels=2, frame_us=None)
+    assert "timing" in why("temporal_jitter", channels=2, frame_us=1000.0)
+
+
 # --- table and bad input -------------------------------------------------------------------------
 
 

@@ -356,3 +356,59 @@ def test_a_subset_sweep_is_its_own_cell_and_a_whole_split_one_supersedes_it(run,
     models = load_results(recs)
     assert [len(x.ids) for x in models] == [m, m]
     assert "recordings); `run_bench.py robustness" not in render_robustness_markdown(recs)
+
+
+# --- frame datasets -------------------------------------------------------------------------------
+
+
+def test_nefer_tbr_frames_take_the_frame_forms_that_fit_them(tmp_path):
+    from datasets.loaders.nefer import (
+        NEFERDataset,
+        binary_time_bins,
+        synthetic_annotations,
+        tbr_binary_frames,
+        tbr_time_bins,
+        write_nefer_tree,
+    )
+    from datasets.transforms.corruptions import corruption_rng
+
+    data, run_dir = tmp_path / "data", tmp_path / "run"
+    write_nefer_tree(data, annotations=synthetic_annotations(
+        ["user_01", "user_02", "user_04"], ["user_03", "user_07"], 3))
+    recipe = Recipe(epochs=1, batch_size=4, codecarbon=False, latency_runs=2, warmup_runs=1,
+                    throughput_batch_size=2)
+    trained = run_cell(Cell(dataset="nefer", backend="ann", arch="tiny", recipe=recipe), data,
+                       progress=False, checkpoint_dir=run_dir / "checkpoints")
+    names = ["event_drop", "background_activity", "polarity_flip", "temporal_jitter"]
+    cells = plan_sweep(run_dir, data, names, [1, 5])
+    run_sweep(cells, run_dir, data, progress=False)
+    recs = {r["corruption"]["name"]: r for r in read_records(run_dir / "robustness")}
+    assert recs["event_drop"]["status"] == "ok"
+    # NEFER's frames: one polarity-free channel, of unstated duration
+    for name, why in [("background_activity", "does not state how long one of its frames lasts"),
+                      ("polarity_flip", "polarity-free"), ("temporal_jitter", "no frame form")]:
+        assert recs[name]["status"] == "skipped" and why in recs[name]["error"], name
+    rec = recs["event_drop"]
+    assert [p["pred"] for p in rec["predictions"]] == [p["pred"] for p in trained.predictions]
+    assert validate_run(run_dir / "robustness") == []
+
+    # by hand: the first test recording's binary frames, each 1 kept with probability 1 - 0.8
+    # (severity 5) by a binomial draw of the recording's generator, binned and run
+    ds = NEFERDataset(data)
+    _, test_idx = ds.split(0, "folds")
+    i = test_idx[0]
+    codes, n = ds.load_tbr(i)
+    bits = tbr_binary_frames(np.stack(codes), n).reshape(-1, 1, *codes[0].shape)
+    # the two ways of binning binary frames in time agree
+    assert np.array_equal(binary_time_bins(bits[:, 0].astype(np.uint8), 4), tbr_time_bins(codes, n, 4))
+    kept = corruption_rng(0, i, "event_drop", 5).binomial(bits.astype(np.int64), 0.2)
+    loaded = load_checkpoint(run_dir / "checkpoints" / Path(rec["checkpoint"]).name)
+    t, _, h, w = loaded.input_shape
+    x = ds.event_tensor(i, t, (h, w), recipe.binarize, frame_transform=lambda f: kept)
+    assert torch.equal(ds.event_tensor(i, t, (h, w), recipe.binarize),
+                       ds.event_tensor(i, t, (h, w), recipe.binarize, frame_transform=lambda f: f))
+    with torch.no_grad():
+        logits = loaded.backend.forward(loaded.model, x[None]).logits[0]
+    stored = rec["predictions"][0]["corrupted"]["5"]
+    assert stored["pred"] == int(logits.argmax())
+    assert stored["logits"] == pytest.approx(logits.tolist(), abs=1e-5)

@@ -28,7 +28,9 @@ first), each as one line naming the file, line, cell and field:
 * **timing**: ``latency_ms_p50``, ``latency_ms_p95`` (>= p50) and ``throughput_samples_per_s``
   present, finite and positive;
 * **the folder**: no cell recorded twice with status ok, no failed or skipped cell without a
-  later ok record, and every referenced checkpoint present (a non-empty file inside the folder).
+  later ok record (a robustness cell skipped because its corruption cannot apply to the
+  dataset's data is not a problem: the record gives the reason), and every referenced
+  checkpoint present (a non-empty file inside the folder).
 
 :func:`sample_predictions` builds the ``predictions`` field in the cell. Command line:
 ``run_bench.py validate RUN_DIR [RUN_DIR ...]`` prints the problems and exits 1 when
@@ -720,6 +722,8 @@ def validate_run(run_dir: str | os.PathLike, *, require_predictions: bool = True
         cid = rec["cell_id"]
         if rec["status"] == "ok":
             ok_lines[cid].append(lineno)
+        elif rec["status"] == "skipped" and rec.get("kind") == "robustness":
+            pass  # a corruption that cannot apply to the dataset's data: recorded with its reason
         else:
             failed[cid] = (lineno, str(rec.get("error") or ""))
         problems.extend(validate_record(rec, run, where=f"{where} ({cid})",

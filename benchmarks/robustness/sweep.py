@@ -28,7 +28,11 @@ checkpoint, max_test (``None``: the whole test split), n_test_split (the test sp
 (keys ``"1"``..``"5"``), ``n_test``; ``predictions``: the clean per-sample predictions
 (:func:`benchmarks.results.validate.sample_predictions`) with, per sample,
 ``corrupted[<severity>] = {"pred", "logits"}``, from which ``validate`` recomputes every metric.
-Frame datasets (``provides == ("frames",)``) are recorded as skipped with the reason.
+Frame datasets: a binary-frame dataset (NEFER's TBR frames) is evaluated with the frame forms
+of the corruptions that apply to its frames (:func:`corruption_skip_reason`), applied to each
+test recording's binary frames before they are binned (:func:`binary_test_frames`); the other
+corruptions, and every corruption on SEE's rendered event frames, are recorded as skipped with
+the reason.
 """
 
 from __future__ import annotations
@@ -316,42 +320,106 @@ def run_robustness_cell(cell: RobustnessCell, data_root: str | Path, *, progress
         return _error(cell, "error", f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
 
 
+def corruption_skip_reason(dataset: Any, corruption: str) -> str | None:
+    """Why ``corruption`` cannot be evaluated on ``dataset`` (``None``: it can).
+
+    Event-stream datasets take every corruption. Binary-frame datasets (``"binary_frames"`` in
+    ``provides``, e.g. NEFER's TBR frames, built by ``dataset.event_tensor``) take the frame forms
+    that apply to their frames (:func:`datasets.transforms.corruptions.frame_dataset_skip_reason`:
+    their channels and ``dataset.frame_us``). Other frame datasets (SEE's rendered event frames)
+    give their ``corruption_skip_reason``.
+    """
+    from datasets.transforms.corruptions import frame_dataset_skip_reason
+
+    if "events" in dataset.provides:
+        return None
+    if "binary_frames" in dataset.provides and hasattr(dataset, "event_tensor"):
+        return frame_dataset_skip_reason(corruption, channels=int(getattr(dataset, "in_channels", 2)),
+                                         frame_us=getattr(dataset, "frame_us", None))
+    return (getattr(dataset, "corruption_skip_reason", None)
+            or "the dataset provides neither event streams nor count frames")
+
+
+def binary_test_frames(dataset, indices: Sequence[int], shape: tuple[int, int, int], binarize: bool,
+                       corruption: str | None, severity: int, seed: int):
+    """A binary-frame dataset's test inputs ``(N, T, C, H, W)`` (``shape`` = ``(T, H, W)``), clean
+    or with ``corruption``'s frame form applied to each recording's binary frames
+    (``dataset.event_tensor(..., frame_transform=...)``; frames of ``dataset.frame_us`` µs; the
+    generator of (seed, dataset index, corruption, severity) as for events); cached like
+    :func:`binned_test_frames`."""
+    import functools
+
+    import torch
+
+    from datasets.transforms.corruptions import corrupt_frames
+
+    t, h, w = (int(v) for v in shape)
+    xs = []
+    for i in indices:
+        key = (dataset.name, str(dataset.root), getattr(dataset, "label_set", None), int(i),
+               "binary", t, h, w, bool(binarize), corruption,
+               int(severity) if corruption else 0, int(seed) if corruption else 0)
+        if key not in _FRAME_CACHE:
+            transform = None if corruption is None else functools.partial(
+                corrupt_frames, name=corruption, severity=severity,
+                sensor_size=tuple(dataset.sensor_size),
+                bin_us=float(getattr(dataset, "frame_us", None) or 0.0), seed=seed, sample=int(i))
+            _FRAME_CACHE[key] = dataset.event_tensor(int(i), t, (h, w), bool(binarize),
+                                                     frame_transform=transform)
+        xs.append(_FRAME_CACHE[key])
+    return torch.stack(xs)
+
+
 def _evaluate(cell: RobustnessCell, data_root: str | Path) -> Record:
+    import types
+
     import torch
 
     from benchmarks.measure import metrics as M
     from benchmarks.results.provenance import provenance
+    from benchmarks.results.spec import Recipe
     from benchmarks.results.validate import sample_predictions
     from benchmarks.runner.checkpoints import load_checkpoint
-    from benchmarks.runner.data import open_dataset_cached
+    from benchmarks.runner.data import dataset_params, open_dataset_cached
     from benchmarks.runner.inference import predict
 
     t0 = time.perf_counter()
     src = cell.source_cell
-    dataset = open_dataset_cached(cell.dataset, data_root)
-    if "events" not in dataset.provides:
-        reason = get_corruption(cell.corruption).frame_skip_reason
-        return _error(cell, "skipped", (
-            f"dataset {cell.dataset!r} provides frames, not event streams: "
-            + (f"{cell.corruption} has no frame form ({reason})" if reason else
-               f"the frame form of {cell.corruption} is not wired to frame datasets' evaluation")))
-    task = (src.get("recipe") or {}).get("task", "classification")
-    if task == "va_regression":
+    recipe = Recipe.from_dict(src.get("recipe") or {})
+    dataset = open_dataset_cached(cell.dataset, data_root, **dataset_params(
+        types.SimpleNamespace(dataset=cell.dataset, recipe=recipe)))
+    reason = corruption_skip_reason(dataset, cell.corruption)
+    if reason is not None:
+        return _error(cell, "skipped", f"dataset {cell.dataset!r}, corruption "
+                                       f"{cell.corruption!r}: {reason}")
+    if recipe.task == "va_regression":
         return _error(cell, "skipped", "a valence-arousal model has no class head to score")
     loaded = load_checkpoint(cell.checkpoint, cell.device)
     k = len(loaded.classes)
     _, test_idx = dataset.split(int(src.get("fold", 0)), str(src.get("protocol", "folds")))
     n_split = len(test_idx)
     test_idx = subsample_test_split(test_idx, cell.max_test)
-    binner = loaded.binner_for(tuple(dataset.sensor_size))
+    if "events" in dataset.provides:
+        binner = loaded.binner_for(tuple(dataset.sensor_size))
+
+        def inputs(corruption: str | None, severity: int):
+            return binned_test_frames(dataset, test_idx, binner, corruption, severity, cell.seed)
+    else:
+        n_bins, _, height, width = loaded.input_shape
+
+        def inputs(corruption: str | None, severity: int):
+            return binary_test_frames(dataset, test_idx, (n_bins, height, width), recipe.binarize,
+                                      corruption, severity, cell.seed)
+    still = _intensity_frames(dataset, test_idx, loaded)
     y = torch.tensor([dataset.sequences[i].label for i in test_idx], dtype=torch.long).numpy()
     ids = [f"{dataset.sequences[i].subject}/{dataset.sequences[i].sequence}" for i in test_idx]
     lighting = [dataset.sequences[i].lighting for i in test_idx]
     lighting = lighting if any(g is not None for g in lighting) else None
 
     def run(corruption: str | None, severity: int):
-        x = binned_test_frames(dataset, test_idx, binner, corruption, severity, cell.seed)
-        logits, per_step, _ = predict(loaded.backend, loaded.model, x, cell.batch_size, cell.device)
+        x = inputs(corruption, severity)
+        logits, per_step, _ = predict(loaded.backend, loaded.model, x, cell.batch_size, cell.device,
+                                      frames=still)
         per_step = per_step.float()[..., :k] if per_step is not None else None
         return logits.float()[:, :k], per_step
 
@@ -389,6 +457,23 @@ def _evaluate(cell: RobustnessCell, data_root: str | Path) -> Record:
                   provenance=prov, corruption={**cell.corruption_field(), "n_test_split": n_split},
                   predictions=predictions,
                   checkpoint=f"checkpoints/{Path(cell.checkpoint).name}")
+
+
+def _intensity_frames(dataset, indices: Sequence[int], loaded):
+    """The clean intensity frames ``(N, F, 1, H, W)`` of a two-input architecture (events and
+    frames; corruptions apply to the events only), else ``None``."""
+    import torch
+
+    from backends.specs import arch_inputs, get_arch
+
+    try:
+        arch = get_arch(str(loaded.checkpoint.get("arch")))
+    except Exception:  # noqa: BLE001 (an architecture not in this process's registry: events only)
+        return None
+    if "frames" not in arch_inputs(arch) or not hasattr(dataset, "intensity_tensor"):
+        return None
+    _, _, h, w = loaded.input_shape
+    return torch.stack([dataset.intensity_tensor(int(i), (h, w)) for i in indices])
 
 
 # --------------------------------------------------------------------------------------------

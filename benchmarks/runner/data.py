@@ -236,7 +236,7 @@ def open_dataset_cached(name: str, data_root: str | Path, **params: Any):
     return _DATASET_CACHE[key]
 
 
-def _dataset_params(cell) -> dict[str, Any]:
+def dataset_params(cell) -> dict[str, Any]:
     """Constructor options a cell's recipe asks of its dataset: ``label_set`` when set.
 
     Raises:
@@ -368,7 +368,7 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
     from backends.specs import arch_inputs
     from datasets.folds import validation_split
 
-    dataset = open_dataset_cached(cell.dataset, data_root, **_dataset_params(cell))
+    dataset = open_dataset_cached(cell.dataset, data_root, **dataset_params(cell))
     frame_data = "frames" in dataset.provides
     binary = "binary_frames" in dataset.provides
     wants_frames = "frames" in arch_inputs(arch)

@@ -262,6 +262,30 @@ def tbr_binary_frames(codes: np.ndarray, n_bits: int) -> np.ndarray:
     return np.moveaxis(bits.astype(bool), 0, -3)
 
 
+def binary_time_bins(binary: np.ndarray, n_time_bins: int) -> np.ndarray:
+    """Count binary frames ``(K, H, W)`` (0/1, in time order) in ``n_time_bins`` equal time bins:
+    frame ``k`` goes to bin ``k * T // K``, as :func:`tbr_time_bins` (which does the same from
+    the TBR codes without decoding them).
+
+    Returns:
+        uint16 ``(T, H, W)``.
+
+    Raises:
+        ValueError: no frame or ``n_time_bins < 1``.
+
+    >>> binary_time_bins(np.ones((5, 1, 1), dtype=np.uint8), 2)[:, 0, 0].tolist()
+    [3, 2]
+    """
+    k = int(binary.shape[0])
+    if k == 0 or n_time_bins < 1:
+        raise ValueError(f"need >= 1 frame and n_time_bins >= 1, got {k}, {n_time_bins}")
+    which = np.arange(k) * int(n_time_bins) // k
+    out = np.zeros((int(n_time_bins), *binary.shape[1:]), dtype=np.uint16)
+    for b in range(int(n_time_bins)):
+        out[b] = binary[which == b].sum(axis=0, dtype=np.uint16)
+    return out
+
+
 def _popcount(codes: np.ndarray) -> np.ndarray:
     if codes.dtype == np.uint8:
         return np.take(_POPCOUNT8, codes)
@@ -633,6 +657,10 @@ class NEFERDataset(EventDataset):
     folder: ClassVar[str] = "NEFER"
     provides: ClassVar[tuple[str, ...]] = ("binary_frames", "intensity")
     in_channels: ClassVar[int] = 1
+    frame_us: ClassVar[float | None] = None
+    """Duration of one binary frame (µs): not stated by NEFER's release or paper (51 TBR images
+    per clip, N binary frames each, over a clip of unstated length), so ``None``; corruptions
+    whose frame form needs it (a rate, a window) are skipped for NEFER with that reason."""
     classes: tuple[str, ...] = NEFER_EMOTIONS
     sensor_size: tuple[int, int, int] = (0, 0, 1)
 
@@ -793,13 +821,21 @@ class NEFERDataset(EventDataset):
         return bits.reshape(-1, 1, *bits.shape[-2:])
 
     def event_tensor(self, index: int, n_time_bins: int, size: tuple[int, int],
-                     binarize: bool = False) -> Any:
+                     binarize: bool = False, frame_transform: Any = None) -> Any:
         """The model input of sequence ``index``: float32 torch tensor ``(T, 1, H, W)``.
 
         The ``F * N`` binary frames are counted in ``T`` equal bins (:func:`tbr_time_bins`: the
         binary frames are equal time slices, so this is binning in time), resized to ``size``
         with area interpolation (the mean count over the pixels each output pixel covers), then,
         with ``binarize``, set to 1 where non-zero.
+
+        Args:
+            frame_transform: ``None``, or a function of the binary frames as counts, uint8
+                ``(F * N, 1, H, W)`` in time order, returning counts of that shape (an event
+                corruption's frame form: :mod:`datasets.transforms.corruptions`); its result is
+                set back to presence (``min(count, 1)``: a TBR binary frame records whether a
+                pixel fired, not how often) and binned like the frames it replaces. ``None``
+                takes the direct path from the TBR codes (equal to the identity transform).
 
         Raises:
             DatasetError: see :meth:`load_tbr`.
@@ -811,7 +847,15 @@ class NEFERDataset(EventDataset):
         # (_release_heap): results kept by a cache must not pin the transients' pages
         out = torch.empty((int(n_time_bins), 1, *size), dtype=torch.float32)
         frames, n = self.load_tbr(index)
-        counts = tbr_time_bins(frames, n, int(n_time_bins))
+        if frame_transform is None:
+            counts = tbr_time_bins(frames, n, int(n_time_bins))
+        else:
+            bits = tbr_binary_frames(np.stack(frames), n)  # (F, N, H, W)
+            binary = bits.reshape(-1, 1, *bits.shape[-2:]).astype(np.uint8)
+            del bits
+            binary = np.minimum(np.asarray(frame_transform(binary)), 1).astype(np.uint16)
+            counts = binary_time_bins(binary[:, 0], int(n_time_bins))
+            del binary
         del frames
         for t in range(counts.shape[0]):  # one bin at a time: a float copy of 1 bin, not T
             out[t] = _resize_area(counts[t][None, None], tuple(size))[0]

@@ -314,6 +314,12 @@ class SEEDataset(EventDataset):
     classes: ClassVar[tuple[str, ...]] = SEE_CLASSES
     sensor_size: ClassVar[tuple[int, int, int]] = SENSOR_SIZE_DAVIS346
     frame_period_ms: ClassVar[float] = 33.0
+    corruption_skip_reason: ClassVar[str] = (
+        "SEE's event frames are JPG renderings (33 ms each) whose pixel values are not event "
+        "counts and whose polarity coding is undocumented: no count frames for a corruption's "
+        "frame form to act on")
+    """Why the robustness sweep skips every corruption for SEE
+    (:func:`benchmarks.robustness.sweep.corruption_skip_reason`)."""
 
     def __init__(
         self,

@@ -28,7 +28,9 @@ dtype, sorted by ``t``, inside ``sensor_size`` ``(W, H, 2)``; inputs are never m
 
 Frame form (for datasets that ship frames, not event streams: SEE's event frames, NEFER's TBR
 frames): ``frames`` is a count array ``(T, 2, H, W)`` (non-negative integer values; channel 0
-OFF, 1 ON as in :mod:`datasets.transforms.binning`) whose bins last ``bin_us`` each. The frame
+OFF, 1 ON as in :mod:`datasets.transforms.binning`) or ``(T, 1, H, W)`` for polarity-free frames
+(NEFER's), whose bins last ``bin_us`` each; :func:`frame_dataset_skip_reason` says which frame
+forms apply to a dataset's frames. The frame
 forms reproduce the event form's distribution on count frames (e.g. thinning each count with a
 binomial draw is uniform event drop). Corruptions without a frame form have
 :attr:`CorruptionSpec.frame_skip_reason`; :func:`frame_skip_reason` returns it.
@@ -126,10 +128,11 @@ def _insert_fast(events: np.ndarray, extra: np.ndarray) -> np.ndarray:
     return merge_sorted(events, extra)
 
 
-def _count_frames(frames: np.ndarray) -> np.ndarray:
+def _count_frames(frames: np.ndarray, *, channels: tuple[int, ...] = (1, 2)) -> np.ndarray:
     f = np.asarray(frames)
-    if f.ndim != 4 or f.shape[1] != 2:
-        raise ValueError(f"frames must have shape (T, 2, H, W), got {f.shape}")
+    if f.ndim != 4 or f.shape[1] not in channels:
+        want = " or ".join(f"(T, {c}, H, W)" for c in channels)
+        raise ValueError(f"frames must have shape {want}, got {f.shape}")
     if f.size and (np.any(f < 0) or np.any(f != np.floor(f))):
         raise ValueError("frames must hold non-negative integer event counts for a frame-form corruption")
     return f
@@ -189,9 +192,12 @@ class BackgroundActivity(_AddedEvents):
         return _new_events(events.dtype, t, x, y, p)
 
     def frames(self, frames: np.ndarray, rng: np.random.Generator, bin_us: float) -> np.ndarray:
-        """Add ``Poisson(rate_hz / 2 * bin_us / 1e6)`` events per pixel, polarity and bin."""
+        """Add ``Poisson(rate_hz / 2 * bin_us / 1e6)`` events per pixel, polarity and bin
+        (polarity-free frames ``(T, 1, H, W)``: ``Poisson(rate_hz * bin_us / 1e6)`` per pixel
+        and bin, both polarities' events)."""
         f = _count_frames(frames)
-        return f + rng.poisson(self.rate_hz / 2 * bin_us * 1e-6, f.shape).astype(f.dtype)
+        per_channel = self.rate_hz / f.shape[1]
+        return f + rng.poisson(per_channel * bin_us * 1e-6, f.shape).astype(f.dtype)
 
 
 @dataclass(frozen=True)
@@ -225,13 +231,17 @@ class HotPixels(_AddedEvents):
 
     def frames(self, frames: np.ndarray, rng: np.random.Generator, bin_us: float) -> np.ndarray:
         """The same pixels; per bin ``Poisson(rate_hz * bin_us / 1e6)`` events, split between
-        the polarities by a fair binomial draw."""
+        the polarities by a fair binomial draw (polarity-free frames ``(T, 1, H, W)``: all in
+        the one channel, no split drawn)."""
         f = _count_frames(frames).copy()
         w = int(self.sensor_size[0])
         pix = self._pixels(rng)
         n = rng.poisson(self.rate_hz * bin_us * 1e-6, (f.shape[0], pix.shape[0]))
-        on = rng.binomial(n, 0.5)
         ys, xs = pix // w, pix % w
+        if f.shape[1] == 1:
+            f[:, 0, ys, xs] += n.astype(f.dtype)
+            return f
+        on = rng.binomial(n, 0.5)
         f[:, 1, ys, xs] += on
         f[:, 0, ys, xs] += n - on
         return f
@@ -404,8 +414,12 @@ class FlipPolarity:
     reference = __call__
 
     def frames(self, frames: np.ndarray, rng: np.random.Generator, bin_us: float = 0.0) -> np.ndarray:
-        """``Binomial(c, fraction)`` of each count move to the other polarity (OFF draws first)."""
-        f = _count_frames(frames)
+        """``Binomial(c, fraction)`` of each count move to the other polarity (OFF draws first).
+
+        Raises:
+            ValueError: polarity-free frames (one channel): no polarity to flip.
+        """
+        f = _count_frames(frames, channels=(2,))
         moved = rng.binomial(f.astype(np.int64), self.fraction).astype(f.dtype)
         return f - moved + moved[:, ::-1]
 
@@ -600,6 +614,30 @@ def frame_skip_reason(name: str) -> str | None:
     return get_corruption(name).frame_skip_reason
 
 
+FRAME_FORMS_NEEDING_DURATION: frozenset[str] = frozenset(
+    {"background_activity", "hot_pixels", "drop_burst"})
+"""Frame forms that need the duration of a frame (a rate in Hz, a window in ms)."""
+
+
+def frame_dataset_skip_reason(name: str, *, channels: int, frame_us: float | None) -> str | None:
+    """Why corruption ``name`` cannot apply to a dataset's count frames of ``channels`` channels
+    (2: OFF/ON, 1: polarity-free) lasting ``frame_us`` µs each (``None``: not known), or
+    ``None`` when its frame form applies.
+
+    Raises:
+        UnknownNameError: an unknown corruption.
+    """
+    spec = get_corruption(name)
+    if spec.frame_skip_reason is not None:
+        return f"no frame form ({spec.frame_skip_reason})"
+    if name == "polarity_flip" and channels == 1:
+        return "the frames are polarity-free (one channel): no polarity to flip"
+    if name in FRAME_FORMS_NEEDING_DURATION and frame_us is None:
+        return ("the dataset does not state how long one of its frames lasts, which this "
+                "corruption's rate or window needs")
+    return None
+
+
 def corrupt_events(
     events: np.ndarray,
     name: str,
@@ -641,7 +679,8 @@ def corrupt_frames(
     seed: int = 0,
     sample: int = 0,
 ) -> np.ndarray:
-    """The frame form of corruption ``name`` on count frames ``(T, 2, H, W)`` of bins ``bin_us`` µs.
+    """The frame form of corruption ``name`` on count frames ``(T, C, H, W)`` (``C`` 2, or 1 for
+    polarity-free frames) of bins ``bin_us`` µs.
 
     Raises:
         UnknownNameError, SeverityError; ValueError: the corruption has no frame form (the
