@@ -530,7 +530,7 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     for rank, i in enumerate(order):
         adj = min(1.0, (m - rank) * float(pvalues[i]))  # type: ignore[arg-type]
         running = max(running, adj)
-        out[i] = round(running, 12)
+        out[i] = float(f"{running:.12g}")  # 12 significant digits: a tiny p stays > 0
     return out
 
 

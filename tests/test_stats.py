@@ -173,6 +173,8 @@ def test_holm_by_hand() -> None:
     assert S.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert S.holm([0.01, None, 0.02]) == [0.02, None, 0.02]  # m = 2 tests made
     assert S.holm([0.6, 0.9]) == [1.0, 1.0]  # capped at 1
+    # a tiny p-value keeps its size: 3 x 4.2e-17 and 2 x 1e-14, not rounded to 0
+    assert S.holm([4.2e-17, 1e-14, 0.5]) == pytest.approx([1.26e-16, 2e-14, 0.5], rel=1e-9, abs=0)
     assert S.holm([]) == []
     with pytest.raises(ValueError, match=r"pvalues\[0\]"):
         S.holm([1.5])
