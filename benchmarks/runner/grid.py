@@ -113,7 +113,7 @@ class Grid:
     """Severities of that sweep."""
     robustness_max_test: int | None = None
     """At most this many test recordings per checkpoint in that sweep and the early-decision
-    evaluation (evenly spaced over the test split: :func:`benchmarks.robustness.sweep.test_subset`);
+    evaluation (evenly spaced over the test split: :func:`benchmarks.robustness.sweep.subsample_test_split`);
     ``None``: the whole test split."""
 
     def __post_init__(self) -> None:
