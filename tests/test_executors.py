@@ -532,15 +532,22 @@ def test_missing_sbatch_stops_before_anything(tmp_path, monkeypatch, capsys, min
     assert "'sbatch' is not on PATH" in capsys.readouterr().err and not out.exists()
 
 
-def need_slurm() -> None:
-    """Skip without Slurm; under CI (``CI`` set) fail instead: `.ci/run` starts a cluster."""
+def need_slurm(*, node: bool = True) -> None:
+    """Skip without Slurm; under CI (``CI`` set) fail instead: `.ci/run` starts a cluster.
+
+    ``node``: also need a node that can run jobs (idle, mixed or allocated); without it only the
+    controller must answer (a node still completing the previous test's jobs is fine)."""
     why = None
     if shutil.which("sbatch") is None:
         why = "no sbatch on PATH (start a single-node cluster with .ci/slurm.sh)"
-    else:
+    elif node:
         r = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
         if r.returncode != 0 or not any(s in r.stdout for s in ("idle", "mixed", "alloc")):
             why = f"the Slurm cluster does not answer or has no usable node: {r.stderr.strip() or r.stdout.strip()}"
+    else:
+        r = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True)
+        if r.returncode != 0:
+            why = f"the Slurm controller does not answer: {r.stderr.strip() or r.stdout.strip()}"
     if why:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set but Slurm is unavailable: {why}")
@@ -676,5 +683,5 @@ def test_squeue_states_of_unknown_jobs_is_empty(tmp_path, monkeypatch):
 
 
 def test_squeue_states_of_unknown_jobs_on_a_real_cluster():
-    need_slurm()  # squeue installed with its controller down answers like the fake above: None
+    need_slurm(node=False)  # with its controller down squeue answers like the fake above: None
     assert _squeue_states(["999999991_0"]) == {}
