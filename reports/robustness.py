@@ -99,13 +99,11 @@ def load_results(records: list[dict[str, Any]]) -> list[ModelResult]:
     for r in usable:
         key = str(r["corruption"]["cell_id"])
         largest[key] = max(largest.get(key, 0), len(r["predictions"]))
-    superseded = [r for r in usable if len(r["predictions"]) < largest[str(r["corruption"]["cell_id"])]]
-    if superseded:
+    kept = [r for r in usable if len(r["predictions"]) == largest[str(r["corruption"]["cell_id"])]]
+    if len(kept) < len(usable):
         log.info("robustness report: %d records on a subset of the test split are superseded by "
-                 "records of the same models on more test recordings", len(superseded))
-    for r in usable:
-        if len(r["predictions"]) < largest[str(r["corruption"]["cell_id"])]:
-            continue
+                 "records of the same models on more test recordings", len(usable) - len(kept))
+    for r in kept:
         cor = r["corruption"]
         cell = r.get("cell") or {}
         key = str(cor["cell_id"])

@@ -197,9 +197,8 @@ def run_early_decision(checkpoints: list[str], data_root: Any, *, device: str = 
     """:func:`early_decision` of every checkpoint (its cell's test split, or at most ``max_test``
     recordings of it: :func:`benchmarks.robustness.sweep.subsample_test_split`, and
     ``recipe.early_bin_ms``); each result carries ``max_test`` and ``n_test_split`` (the whole
-    test split's size). A checkpoint that cannot be
-    evaluated gives ``{"model", "cell_id", "max_test", "skipped": reason}`` and the others go
-    on."""
+    test split's size). A checkpoint that cannot be evaluated gives ``{"model", "cell_id",
+    "max_test", "skipped": reason}`` and the others go on."""
     from benchmarks.results.spec import Recipe
     from benchmarks.robustness.sweep import subsample_test_split
     from benchmarks.runner.checkpoints import load_checkpoint

@@ -274,6 +274,23 @@ def clear_frame_cache() -> None:
     _CLEAN_CACHE.clear()
 
 
+def _cached_stack(variant: tuple, indices: Sequence[int], corruption: str | None, severity: int,
+                  seed: int, build):
+    """``torch.stack`` of ``build(i)`` over ``indices``, each cached in the process under
+    (``variant``, recording ``i``, corruption, severity, seed); severity and seed are 0 for the
+    clean input."""
+    import torch
+
+    tag = (corruption, int(severity) if corruption else 0, int(seed) if corruption else 0)
+    xs = []
+    for i in indices:
+        key = (*variant, int(i), *tag)
+        if key not in _FRAME_CACHE:
+            _FRAME_CACHE[key] = build(int(i))
+        xs.append(_FRAME_CACHE[key])
+    return torch.stack(xs)
+
+
 def binned_test_frames(dataset, indices: Sequence[int], binner, corruption: str | None, severity: int,
                 seed: int):
     """Binned test frames ``(N, T, 2, H, W)`` float32 (a torch tensor), clean (``corruption``
@@ -282,18 +299,15 @@ def binned_test_frames(dataset, indices: Sequence[int], binner, corruption: str 
 
     from datasets.transforms.corruptions import corrupt_events
 
-    xs = []
-    for i in indices:
-        key = (dataset.name, str(dataset.root), int(i), repr(binner), corruption,
-               int(severity) if corruption else 0, int(seed) if corruption else 0)
-        if key not in _FRAME_CACHE:
-            events = dataset.load_events(int(i))
-            if corruption is not None:
-                events = corrupt_events(events, corruption, severity, tuple(dataset.sensor_size),
-                                        seed=seed, sample=int(i))
-            _FRAME_CACHE[key] = torch.from_numpy(binner(events))
-        xs.append(_FRAME_CACHE[key])
-    return torch.stack(xs)
+    def build(i: int):
+        events = dataset.load_events(i)
+        if corruption is not None:
+            events = corrupt_events(events, corruption, severity, tuple(dataset.sensor_size),
+                                    seed=seed, sample=i)
+        return torch.from_numpy(binner(events))
+
+    return _cached_stack((dataset.name, str(dataset.root), repr(binner)), indices, corruption,
+                         severity, seed, build)
 
 
 def _error(cell: RobustnessCell, status: str, message: str, tb: str | None = None) -> Record:
@@ -349,25 +363,20 @@ def binary_test_frames(dataset, indices: Sequence[int], shape: tuple[int, int, i
     :func:`binned_test_frames`."""
     import functools
 
-    import torch
-
     from datasets.transforms.corruptions import corrupt_frames
 
     t, h, w = (int(v) for v in shape)
-    xs = []
-    for i in indices:
-        key = (dataset.name, str(dataset.root), getattr(dataset, "label_set", None), int(i),
-               "binary", t, h, w, bool(binarize), corruption,
-               int(severity) if corruption else 0, int(seed) if corruption else 0)
-        if key not in _FRAME_CACHE:
-            transform = None if corruption is None else functools.partial(
-                corrupt_frames, name=corruption, severity=severity,
-                sensor_size=tuple(dataset.sensor_size),
-                bin_us=float(getattr(dataset, "frame_us", None) or 0.0), seed=seed, sample=int(i))
-            _FRAME_CACHE[key] = dataset.event_tensor(int(i), t, (h, w), bool(binarize),
-                                                     frame_transform=transform)
-        xs.append(_FRAME_CACHE[key])
-    return torch.stack(xs)
+
+    def build(i: int):
+        transform = None if corruption is None else functools.partial(
+            corrupt_frames, name=corruption, severity=severity,
+            sensor_size=tuple(dataset.sensor_size),
+            bin_us=float(getattr(dataset, "frame_us", None) or 0.0), seed=seed, sample=i)
+        return dataset.event_tensor(i, t, (h, w), bool(binarize), frame_transform=transform)
+
+    variant = (dataset.name, str(dataset.root), getattr(dataset, "label_set", None), "binary", t,
+               h, w, bool(binarize))
+    return _cached_stack(variant, indices, corruption, severity, seed, build)
 
 
 def _evaluate(cell: RobustnessCell, data_root: str | Path) -> Record:
