@@ -209,7 +209,7 @@ def test_suite_sew_resnet18_equals_spikingjellys_own(mode):
     outputs and logits, identical gradients (train mode: batch statistics of the T*B frames)."""
     from spikingjelly.activation_based import functional
 
-    from backends.torch_blocks import readout
+    from backends.blocks.forward import readout
 
     t, size = 3, 32
     backend, suite, zoo = _two_sew_resnets(t, size)

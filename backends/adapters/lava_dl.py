@@ -56,7 +56,7 @@ and maps to the canonical neuron of :mod:`backends.specs` with
 * firing at the threshold: SLAYER adds ``threshold_eps = 0.01 / 4096`` to the threshold
   (``neuron/cuba.py``, "Loihi spikes if voltage > vth"), so out of the box it fires only when
   ``v > threshold`` (on the 1/4096 grid). The canonical neuron of this project fires at
-  ``v >= threshold`` (``H(0) = 1``, :func:`backends.torch_blocks.canonical_neuron_reference`, as
+  ``v >= threshold`` (``H(0) = 1``, :func:`backends.blocks.neurons.canonical_neuron_reference`, as
   spikingjelly), so the adapter sets ``threshold_eps = 0`` on every neuron;
   ``LavaDLOptions(strict_threshold=True)`` keeps SLAYER's / Loihi's strict comparison. The two
   differ only where ``v`` equals the threshold exactly;
@@ -129,9 +129,9 @@ import torch.nn.functional as F
 
 from backends.activity import ActivityRecorder
 from backends.base import BackendUnavailableError, ForwardOutput, LayerActivity, register_backend
+from backends.blocks.plans import check_input_shape, convnet_plan, resnet_plan
 from backends.equality import Equality, check_state_matches
 from backends.specs import ConvNetSpec, NeuronSpec, ResNetSpec, SEENSpec, get_arch
-from backends.torch_blocks import check_input_shape, convnet_plan, resnet_plan
 
 log = logging.getLogger(__name__)
 
@@ -565,7 +565,7 @@ class SlayerConvNet(LavaDLNet):
             raise ValueError(f"{spec.name}.denses: expected at least the readout layer, got ()")
         hook = {} if options.quantize_weights else {"pre_hook_fx": FloatWeights(options.scale)}
         cuba = slayer.block.cuba
-        try:  # layer shapes as every torch backend plans them (one place: torch_blocks)
+        try:  # layer shapes as every torch backend plans them (one place: backends.blocks.plans)
             conv_plans, dense_plans = convnet_plan(spec, input_shape, num_classes, fold=False)
         except ValueError as exc:
             raise ValueError(f"input_shape {input_shape}: {exc}") from exc
@@ -706,7 +706,7 @@ class SlayerSEWResNet(LavaDLNet):
             return block
 
         _, c_in, h, w = input_shape
-        try:  # the blocks as every torch backend plans them (one place: torch_blocks)
+        try:  # the blocks as every torch backend plans them (one place: backends.blocks.plans)
             plans = resnet_plan(spec, (h, w))
         except ValueError as exc:
             raise ValueError(f"input_shape {input_shape}: {exc}") from exc

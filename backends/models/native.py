@@ -15,7 +15,7 @@ architecture, a :class:`NativeBackend` for a card (whose name is that backend's)
 
 Readouts: ``per_step`` logits ``I[t]`` give ``logits = mean_t I[t]`` and the cumulative
 per-step readout ``mean_{s<=t} I[s]`` (as the suite's own models,
-:func:`backends.torch_blocks.readout`); ``final`` logits are used as they are (no per-step
+:func:`backends.blocks.forward.readout`); ``final`` logits are used as they are (no per-step
 readout: early-decision metrics are skipped); ``rates`` are averaged over time when given per
 step (the firing rate of each output), and the default loss is the MSE between the rates and the
 one-hot target (Fang et al., ICCV 2021, ``parametric_lif_net`` training in spikingjelly).
