@@ -21,7 +21,8 @@ LAYERS = {"datasets": 0, "backends": 1, "benchmarks": 2, "reports": 3, "run_benc
 #: may not import each other. New sub-packages must be given a rank here.
 SUBLAYERS = {
     "datasets": {"io": 0, "transforms": 1, "conversion": 1, "loaders": 2, "top": 3},
-    "backends": {"blocks": 0, "top": 1, "adapters": 2, "nir_exchange": 3, "models": 4},
+    "backends": {"blocks": 0, "top": 1, "adapters": 2, "nir_exchange": 3, "native": 4,
+                 "models": 5},
     "benchmarks": {"measure": 0, "results": 1, "runner": 2, "robustness": 3, "gates": 4},
     "reports": {"top": 0},
 }

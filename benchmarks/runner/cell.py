@@ -46,8 +46,8 @@ def run_cell(
         records it as an error and carries on.
     """
     from backends.membrane import MembraneProbe
-    from backends.models.card import is_native, load_plugins
-    from backends.models.native import backend_for
+    from backends.native.backend import backend_for
+    from backends.native.card import is_native, load_plugins
     from backends.specs import get_arch
     from benchmarks.measure import metrics as M
     from benchmarks.measure.carbon import CarbonTracker
