@@ -1,6 +1,6 @@
-"""``backends.models``: the import path of :mod:`backends.native` (the user's native models and
-the frameworks' zoos) under its earlier name, for user code, plugins and the factory names that
-records store (``backends.models.zoo.sew_resnet.build_sew_resnet18``).
+"""``backends.models``: a second import path of :mod:`backends.native` (the user's native models
+and the frameworks' zoos), which user code, plugins and the factory names stored in records
+(``backends.models.zoo.sew_resnet.build_sew_resnet18``) use.
 
 Every submodule resolves to the module of :mod:`backends.native` itself, not a copy (one
 registry, one ``ZOO``): ``backends.models.card`` is ``backends.native.card``,
