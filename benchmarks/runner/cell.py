@@ -155,7 +155,7 @@ def run_cell(
     hooks = backend.measurement(net) if native else None
     membrane = (hooks["membrane_updates"] if hooks is not None else probe.total()) \
         if backend.spiking else None
-    metrics.update(energy_metrics(  # every energy model, each with its source (benchmarks/measure/energy.py)
+    metrics.update(energy_metrics(  # every energy model, each with its source (benchmarks/measure/energy/)
         summary, activity, n_samples=len(y), params=metrics["params"], spiking=backend.spiking,
         neuron=getattr(arch, "neuron", "lif"), membrane_updates=membrane))
     if native and per_step is None and logits is not None:  # no early-decision readout
