@@ -115,7 +115,7 @@ def cuda_arch_list(capability: tuple[int, int]) -> str:
 
 @dataclass(frozen=True)
 class CubaMapping:
-    """The CUBA neuron parameters that realise a :class:`NeuronSpec` (see the module docstring).
+    """The CUBA neuron parameters that realise a :class:`NeuronSpec` (see docs/backends.md, "The lava-dl adapter").
 
     Attributes:
         scale: SLAYER's ``scale`` (``w_scale``); states are integers in units of
@@ -163,7 +163,7 @@ class CubaMapping:
 
 
 def cuba_mapping(neuron: NeuronSpec, scale: int = SLAYER_W_SCALE) -> CubaMapping:
-    """Map a :class:`NeuronSpec` to SLAYER CUBA parameters (formulas in the module docstring).
+    """Map a :class:`NeuronSpec` to SLAYER CUBA parameters (formulas in docs/backends.md, "The lava-dl adapter").
 
     ``scale`` is SLAYER's ``scale`` (default ``1 << 6``, Loihi's); a larger power of two makes the
     fixed-point states finer (unit ``1 / (64 * scale)``) and the dynamics closer to float.
@@ -436,7 +436,7 @@ class LavaDLNet(torch.nn.Module, abc.ABC):
 
 
 class SlayerConvNet(LavaDLNet):
-    """A :class:`ConvNetSpec` compiled to SLAYER CUBA blocks (see the module docstring).
+    """A :class:`ConvNetSpec` compiled to SLAYER CUBA blocks (see docs/backends.md, "The lava-dl adapter").
 
     Submodules are named after the spec layers (tiny: ``conv1``, ``conv2``, ``conv3``, ``fc``);
     each is a ``slayer.block.cuba`` block with ``.synapse`` and ``.neuron``.
@@ -912,7 +912,7 @@ def _dist_version(dist: str) -> str:
 
 
 class LavaDLBackend:
-    """The ``lava-dl`` backend (SLAYER, CUBA neurons); see the module docstring.
+    """The ``lava-dl`` backend (SLAYER, CUBA neurons); see docs/backends.md, "The lava-dl adapter".
 
     Args:
         options: :class:`LavaDLOptions` (default: float weights, SLAYER's default scale).
