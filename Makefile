@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml Makefile
 	#    which its activation_based modules import here (torchvision from the index would pull a
 	#    CUDA torch); what it does import, loguru, is a project dependency. Its model/sew_resnet.py
 	#    and spiking_vgg.py import torchvision's load_state_dict_from_url (pretrained weights only):
-	#    the model zoo imports them through a stand-in (backends/models/zoo/_torchvision_shim.py),
+	#    the model zoo imports them through a stand-in (backends/native/zoo/_torchvision_shim.py),
 	#    since PyPI's torchvision 0.28.0 is a CUDA build that fails to import beside this CPU torch.
 	$(PY) -m pip install -q --no-deps spikingjelly==2.0.0
 	#    norse 1.1.0 (a source package) declares torchvision, which it does not import here.

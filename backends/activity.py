@@ -30,7 +30,7 @@ once ``backends/base.py`` declares them; until then plain instance attributes, w
 NeuroBench's ``MembraneUpdates`` (neurobench 2.3.0 ``metrics/workload/membrane_updates.py``)
 needs the membrane potential, which the recorder does not see: :class:`MembraneProbe` counts it
 with forward hooks on the neuron modules (NeuroBench's habit), from the input currents through
-the canonical neuron (:func:`backends.torch_blocks.canonical_neuron_reference`), which every
+the canonical neuron (:func:`backends.blocks.neurons.canonical_neuron_reference`), which every
 spiking backend here is held to (``backends.equality``).
 """
 
@@ -375,7 +375,7 @@ def membrane_updates(v_pre: torch.Tensor) -> int:
     elements whose ``mem`` changed: ``numel(v[0]) + sum_{t >= 1} count_nonzero(v[t] - v[t-1])``.
     snntorch's ``Leaky`` (``reset_delay=True``) keeps the potential *before* its own reset, so
     ``v`` is the canonical pre-reset potential
-    (:func:`backends.torch_blocks.canonical_neuron_reference`).
+    (:func:`backends.blocks.neurons.canonical_neuron_reference`).
 
     Args:
         v_pre: ``(T, B, ...)`` pre-reset membrane potential, time first.

@@ -121,7 +121,7 @@ class Backend(Protocol):
 
         ``frames``: ``(B, F, 1, H, W)`` float32 intensity frames in [0, 1], for architectures whose
         spec's ``inputs`` include ``"frames"`` (``backends.specs.arch_inputs``); event-only
-        architectures are called exactly as before, with ``frames=None``.
+        architectures are called with ``frames=None``.
 
         Raises:
             TypeError: a wrong model type, or ``x`` / ``frames`` not float32 tensors.

@@ -18,7 +18,7 @@ forward hooks (NeuroBench's habit: no recorder threaded through the model), and
 (:func:`copy_weights`) on the same input and reports, per layer, the fraction of identical
 spikes, plus the largest logit difference.
 
-Models compiled by :func:`backends.torch_blocks.build_model` name their neuron modules after the
+Models compiled by :func:`backends.blocks.build.build_model` name their neuron modules after the
 spec's layers in every backend, and their synapse and batch-norm parameters alike, so weights
 and spikes line up by name.
 """

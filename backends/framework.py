@@ -1,12 +1,12 @@
 """The part every torch-based SNN framework adapter shares.
 
 The adapters of snntorch, spikingjelly, sinabs and norse compile every spec with
-:func:`backends.torch_blocks.build_model` and differ only in their neuron layer (a
-:class:`backends.torch_blocks.TimeActivation` wrapping the framework's neuron), the framework's
+:func:`backends.blocks.build.build_model` and differ only in their neuron layer (a
+:class:`backends.blocks.activations.TimeActivation` wrapping the framework's neuron), the framework's
 import and its neuron self-check. :class:`TorchSpikingBackend` implements the rest of the Backend
 protocol once: ``available`` (import, then the neuron self-check on :attr:`self_check_neurons`,
 never raising), ``build`` (spec checks, the self-check for the spec's neuron, compilation),
-``forward`` (:func:`backends.torch_blocks.run_forward`) and ``versions``.
+``forward`` (:func:`backends.blocks.forward.run_forward`) and ``versions``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ import torch
 from torch import nn
 
 from backends.base import BackendUnavailableError, ForwardOutput
+from backends.blocks.build import build_model
+from backends.blocks.forward import run_forward
+from backends.blocks.neurons import check_neuron
 from backends.specs import ConvNetSpec, NeuronSpec, ResNetSpec, SEENSpec
-from backends.torch_blocks import build_model, check_neuron, run_forward
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ class TorchSpikingBackend:
         raise NotImplementedError
 
     def make_neuron(self, neuron: NeuronSpec) -> nn.Module:
-        """A :class:`backends.torch_blocks.TimeActivation` running the framework's neuron."""
+        """A :class:`backends.blocks.activations.TimeActivation` running the framework's neuron."""
         raise NotImplementedError
 
     def extra_versions(self) -> dict[str, str]:
@@ -123,7 +125,7 @@ class TorchSpikingBackend:
         Raises:
             BackendUnavailableError: the framework is missing or its neuron dynamics changed.
             TypeError, ValueError: bad arguments (see
-                :func:`backends.torch_blocks.check_build_args`), or a neuron the framework
+                :func:`backends.blocks.plans.check_build_args`), or a neuron the framework
                 cannot express (the message says why).
         """
         self.import_framework()
@@ -145,7 +147,7 @@ class TorchSpikingBackend:
     ) -> ForwardOutput:
         """Run ``model`` on ``x`` ``(B, T, 2, H, W)`` float32 (and ``frames`` ``(B, F, 1, H, W)``
         for a two-input spec such as ``seen``, ValueError otherwise); see
-        :func:`backends.torch_blocks.run_forward`. ``activity[i].spikes`` are spike counts."""
+        :func:`backends.blocks.forward.run_forward`. ``activity[i].spikes`` are spike counts."""
         return run_forward(model, x, frames=frames, record_activity=record_activity)
 
     def versions(self) -> dict[str, str]:

@@ -1,10 +1,10 @@
 """Counting NeuroBench's membrane updates of a model's spiking layers during forward passes.
 
 :class:`MembraneProbe` hooks the neuron modules (the layers with ``spiking = True`` that
-:mod:`backends.torch_blocks` compiles), replays the canonical neuron
-(:func:`backends.torch_blocks.canonical_neuron_reference`) on the captured currents and counts
+:mod:`backends.blocks` compiles), replays the canonical neuron
+(:func:`backends.blocks.neurons.canonical_neuron_reference`) on the captured currents and counts
 NeuroBench's ``MembraneUpdates`` with :func:`backends.activity.membrane_updates`. It lives above
-both :mod:`backends.activity` and :mod:`backends.torch_blocks` (which imports the activity
+both :mod:`backends.activity` and :mod:`backends.blocks` (which imports the activity
 recorder), so that neither imports the other.
 """
 
@@ -71,7 +71,7 @@ class MembraneProbe:
     def _hook(self, name: str, module: Any, args: tuple, kwargs: dict, output: Any) -> None:
         import torch
 
-        from backends.torch_blocks import canonical_neuron_reference
+        from backends.blocks.neurons import canonical_neuron_reference
 
         x = args[0] if args else kwargs.get("x")
         steps = args[1] if len(args) > 1 else kwargs.get("steps", 1)

@@ -233,10 +233,10 @@ class NotASpecError(InputError, TypeError):
 
 
 ARCHS: Registry[Callable[[], ArchSpec]] = Registry(
-    "architecture", package="backends.models.zoo", entry_point_group="neurofer_bench.archs"
+    "architecture", package="backends.native.zoo", entry_point_group="neurofer_bench.archs"
 )
 """Registry: architecture name -> zero-argument spec factory. The built-in specs register below;
-the frameworks' model zoos (native models, :mod:`backends.models.zoo`) register on the first
+the frameworks' model zoos (native models, :mod:`backends.native.zoo`) register on the first
 lookup; third-party packages add theirs through the ``neurofer_bench.archs`` entry-point group."""
 
 

@@ -370,7 +370,7 @@ def test_plain_snntorch_leaky_subtract_differs_from_canonical():
 
 
 def test_surrogate_gradient_is_spikingjelly_atan():
-    from backends.torch_blocks import SurrogateSpike
+    from backends.blocks.neurons import SurrogateSpike
 
     x = torch.tensor([-1.0, -0.2, 0.0, 0.3], requires_grad=True)
     alpha = 2.0

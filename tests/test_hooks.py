@@ -1,4 +1,4 @@
-"""Measurement of any module graph by forward hooks (backends.models.hooks.HookMeter).
+"""Measurement of any module graph by forward hooks (backends.native.hooks.HookMeter).
 
 Three proofs: (a) the suite's own compiled ``tiny`` and ``sew_resnet18``, wrapped as native
 models, give per-layer counts identical to the suite's recorder (ActivityRecorder +
@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from backends.models.hooks import HookMeter
+from backends.native.hooks import HookMeter
 
 # one small dense layer shared by the hand counts: 4 inputs, 2 outputs, no bias
 W = torch.tensor([[1.5, 0.0, 1.5, 0.0], [0.0, 0.5, 0.0, 0.0]])
@@ -291,8 +291,8 @@ _FIELDS = ("spikes", "effective_acs", "effective_macs", "dense_ops", "input_nonz
 def test_suite_models_wrapped_as_native_give_identical_counts(arch_name, batch):
     from backends.base import get_backend
     from backends.membrane import MembraneProbe
-    from backends.models.card import ModelCard
-    from backends.models.native import NativeBackend
+    from backends.native.backend import NativeBackend
+    from backends.native.card import ModelCard
     from backends.specs import get_arch
 
     arch = get_arch(arch_name)
@@ -372,8 +372,8 @@ def test_snntorch_native_model_counts_equal_neurobench():
     from neurobench.models import SNNTorchModel
     from torch.utils.data import DataLoader, TensorDataset
 
-    from backends.models.card import ModelCard
-    from backends.models.native import NativeBackend
+    from backends.native.backend import NativeBackend
+    from backends.native.card import ModelCard
     from benchmarks.measure.metrics import activity_summary
 
     torch.manual_seed(0)
@@ -420,7 +420,7 @@ def test_spikingjelly_neurons_outside_basenode_are_neurons():
     meter = HookMeter(mods, n_time_bins=4)
     assert sorted(meter.neurons) == sorted(["psn", "masked", "sliding", "gated", "dsr_if",
                                             "dsr_lif", "plif"])
-    from backends.models.hooks import neuron_classes
+    from backends.native.hooks import neuron_classes
 
     assert "FlexSN" in [c.__name__ for c in neuron_classes()]
 

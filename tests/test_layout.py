@@ -21,13 +21,14 @@ LAYERS = {"datasets": 0, "backends": 1, "benchmarks": 2, "reports": 3, "run_benc
 #: may not import each other. New sub-packages must be given a rank here.
 SUBLAYERS = {
     "datasets": {"io": 0, "transforms": 1, "conversion": 1, "loaders": 2, "top": 3},
-    "backends": {"top": 0, "adapters": 1, "nir_exchange": 2, "models": 3},
+    "backends": {"blocks": 0, "top": 1, "adapters": 2, "nir_exchange": 3, "native": 4,
+                 "models": 5},
     "benchmarks": {"measure": 0, "results": 1, "runner": 2, "robustness": 3, "gates": 4},
     "reports": {"top": 0},
 }
 #: Top-level modules of a package that sit *below* its sub-packages (its core, imported by all).
-CORE = {"datasets": {"common", "folds", "base"}, "backends": set(), "benchmarks": set(),
-        "reports": set()}
+CORE = {"datasets": {"common", "folds", "base"}, "backends": {"base", "specs", "activity"},
+        "benchmarks": set(), "reports": set()}
 
 
 def _modules() -> dict[str, Path]:

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 import run_bench
-from backends.models.card import ModelCard, ModelCardError, PluginError, load_plugin
-from backends.models.native import NativeBackend, NativeModelError
+from backends.native.backend import NativeBackend, NativeModelError
+from backends.native.card import ModelCard, ModelCardError, PluginError, load_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "examples" / "my_model.py"
@@ -31,7 +31,7 @@ def _one_torch_thread():
 def _restore_archs():
     """Each test's registrations are dropped afterwards, so that other test modules listing
     every architecture (contract, NIR) see the suite's own only."""
-    from backends.models import card as card_mod
+    from backends.native import card as card_mod
     from backends.specs import ARCHS
 
     ARCHS.names()  # loaded before the snapshot
@@ -404,7 +404,7 @@ def _sj_net(k, c):
 def test_nir_export_of_a_native_model(tmp_path, framework, factory):
     pytest.importorskip(framework)
     nir = pytest.importorskip("nir")
-    from backends.models.export import export_native_nir
+    from backends.native.export import export_native_nir
 
     card = _card(factory, framework=framework, layout="TBCHW")
     model = NativeBackend(card).build(card, (3, 2, 6, 6), 7)
@@ -418,8 +418,8 @@ def test_nir_export_of_a_native_model(tmp_path, framework, factory):
                                               ("norse", "no mapping for torch.nn.Flatten"),
                                               ("lava-dl", "has no NIR writer")])
 def test_nir_export_refused_with_the_reason(framework, reason):
-    from backends.models.export import export_native_nir
-    from backends.models.native import NativeModel
+    from backends.native.backend import NativeModel
+    from backends.native.export import export_native_nir
     from backends.nir_exchange import NIRExportError
 
     card = _card(lambda k, c: PerStep(k, c), framework=framework)
@@ -430,7 +430,7 @@ def test_nir_export_refused_with_the_reason(framework, reason):
 
 def test_snntorch_loop_without_nir_module_names_the_fix(tmp_path):
     pytest.importorskip("snntorch")
-    from backends.models.export import export_native_nir
+    from backends.native.export import export_native_nir
     from backends.nir_exchange import NIRExportError
 
     class Bare(SnnLoop):

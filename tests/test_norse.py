@@ -148,7 +148,7 @@ def test_lif_tie_at_threshold_does_not_fire_in_norse():
     # norse (fires at v > 1):      0.5; 1.0 -> no spike, stays 1.0; 0.5 + 0.5 = 1.0 -> no spike;
     #                              0.5 + 1.0 = 1.5 -> spike
     # (norse: 0.5 + 0.5 * (1.5 - 0.5) = 1.0 and 1.0 + 0.5 * (1.0 - 1.0) = 1.0 exactly)
-    from backends.torch_blocks import canonical_neuron_reference
+    from backends.blocks.neurons import canonical_neuron_reference
 
     neuron = NeuronSpec(model="lif", beta=0.5)
     current = [0.5, 0.75, 0.5, 1.0]

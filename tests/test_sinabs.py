@@ -22,9 +22,9 @@ import pytest
 import torch
 
 from backends.base import BackendUnavailableError, backend_names, backend_status, get_backend
+from backends.blocks.neurons import canonical_neuron_reference
 from backends.equality import copy_weights, neuron_modules, spike_agreement
 from backends.specs import NeuronSpec, get_arch
-from backends.torch_blocks import canonical_neuron_reference
 
 K = 7
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Tests of the frameworks' own model zoos registered as native models (backends/models/zoo/).
+"""Tests of the frameworks' own model zoos registered as native models (backends/native/zoo/).
 
 Expected values are worked out by hand in the comments (parameter counts, output shapes, the
 values firing rates can take), or come from the suite's own compiled ``sew_resnet18``
@@ -15,8 +15,8 @@ import torch
 
 pytest.importorskip("spikingjelly.activation_based")
 
-from backends.models.card import ModelCard  # noqa: E402
-from backends.models.zoo import ZOO, register_ci, zoo_names  # noqa: E402
+from backends.native.card import ModelCard  # noqa: E402
+from backends.native.zoo import ZOO, register_ci, zoo_names  # noqa: E402
 from backends.specs import get_arch  # noqa: E402
 
 K = 7
@@ -128,7 +128,7 @@ def test_zoo_models_are_rebuilt_for_the_input_size():
     with pytest.raises(ValueError, match="too small"):
         ZOO["sj_plif_dvsgesture"].build(K, 2, (16, 16), 2)
     # Spikformer: patch size 4 below 128x128 (12x12 = 144 tokens at 48x48), 16 at 128x128
-    from backends.models.zoo.transformers import spikformer_patch_size
+    from backends.native.zoo.transformers import spikformer_patch_size
 
     assert spikformer_patch_size((48, 48)) == 4 and spikformer_patch_size((128, 128)) == 16
     # norse's ConvNet4 at 48x48: ((48 - 4) / 2 - 4) / 2 = 9 -> fc1 9*9*64 -> 1024; K-class readout
@@ -137,8 +137,8 @@ def test_zoo_models_are_rebuilt_for_the_input_size():
 
 
 def test_spikingjelly_modules_import_without_torchvision():
-    from backends.models.zoo import _torchvision_shim as shim
-    from backends.models.zoo.sew_resnet import if_neuron
+    from backends.native.zoo import _torchvision_shim as shim
+    from backends.native.zoo.sew_resnet import if_neuron
 
     if shim._torchvision_works():
         pytest.skip("a working torchvision is installed: the stand-in is not used")
@@ -178,7 +178,7 @@ def _record_spikes(model: torch.nn.Module, rename) -> dict[str, torch.Tensor]:
 
 def _two_sew_resnets(t: int, size: int):
     from backends.base import get_backend
-    from backends.models.zoo.sew_resnet import build_sew_resnet18
+    from backends.native.zoo.sew_resnet import build_sew_resnet18
 
     backend = get_backend("spikingjelly")
     ok, why = backend.available()
@@ -209,7 +209,7 @@ def test_suite_sew_resnet18_equals_spikingjellys_own(mode):
     outputs and logits, identical gradients (train mode: batch statistics of the T*B frames)."""
     from spikingjelly.activation_based import functional
 
-    from backends.torch_blocks import readout
+    from backends.blocks.forward import readout
 
     t, size = 3, 32
     backend, suite, zoo = _two_sew_resnets(t, size)

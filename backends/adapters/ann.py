@@ -25,7 +25,9 @@ import torch
 from torch import nn
 
 from backends.base import ForwardOutput, register_backend
-from backends.torch_blocks import ReLUAct, build_model, run_forward
+from backends.blocks.activations import ReLUAct
+from backends.blocks.build import build_model
+from backends.blocks.forward import run_forward
 
 if TYPE_CHECKING:
     from backends.specs import ConvNetSpec, ResNetSpec, SEENSpec
@@ -55,7 +57,7 @@ class AnnBackend:
 
         Raises:
             TypeError, ValueError: bad arguments (see
-                :func:`backends.torch_blocks.check_build_args`).
+                :func:`backends.blocks.plans.check_build_args`).
         """
         return build_model(arch, input_shape, num_classes, lambda name: ReLUAct(), spiking=False)
 
@@ -69,7 +71,7 @@ class AnnBackend:
     ) -> ForwardOutput:
         """Run ``model`` on ``x`` ``(B, T, 2, H, W)`` float32 (and ``frames`` ``(B, F, 1, H, W)``
         for a two-input spec such as ``seen``, ValueError otherwise); see
-        :func:`backends.torch_blocks.run_forward`. ``logits_per_step`` is None for a
+        :func:`backends.blocks.forward.run_forward`. ``logits_per_step`` is None for a
         time-folded model; ``activity[i].spikes`` counts non-zero activations."""
         return run_forward(model, x, frames=frames, record_activity=record_activity)
 

@@ -1,114 +1,9 @@
 """lava-dl SLAYER adapter: compiles the architecture specs into SLAYER blocks with CUBA neurons.
 
-Layout. The backend boundary is ``(B, T, 2, H, W)``; SLAYER works on ``(N, C, H, W, T)`` (time
-last, lava-dl ``slayer/synapse/layer.py``: synapses are ``Conv3d`` with kernel ``(kh, kw, 1)``).
-:meth:`LavaDLBackend.forward` converts with ``x.permute(0, 2, 3, 4, 1)``; the readout current
-``(N, K, T)`` becomes ``(B, T, K)``.
-
-Compiled layers (lava-dl 0.6.0):
-
-* a hidden conv layer is a ``slayer.block.cuba.Conv`` (synapse ``slayer.synapse.Conv``, weight
-  ``(O, C, kh, kw, 1)``, no bias) and a hidden dense layer a ``slayer.block.cuba.Dense``
-  (synapse ``slayer.synapse.Dense``, weight ``(O, F, 1, 1, 1)``), both built with
-  ``delay_shift=False``: SLAYER's default ``delay_shift=True`` (``block/base.py``, ``step_delay``)
-  delays every block's output by one step to model Loihi's axon latency, which the canonical
-  neuron does not have;
-* max pooling is ``torch.nn.functional.max_pool3d`` with kernel ``(p, p, 1)`` on the spikes of
-  each step (SLAYER's own ``block.cuba.Pool`` is a sum-pool synapse followed by a neuron, not a
-  max pool; Loihi has no max pool);
-* batch norm (``sew_resnet18``, or a ``ConvLayer`` with ``batch_norm=True``) is a
-  ``torch.nn.BatchNorm3d`` plugged into the CUBA neuron's ``norm`` hook (``neuron/base.py``,
-  ``neuron/cuba.py`` ``Neuron.dynamics``: it normalises the neuron's current before the voltage
-  integrates it, so the conv output is truncated to the state grid once before and once after
-  the batch norm). On ``(N, C, H, W, T)`` it normalises each channel over ``(N, H, W, T)``, i.e.
-  it is BatchNorm2d over the time-folded batch (spikingjelly's multi-step ``SeqToANNContainer``
-  convention); in eval mode it equals BatchNorm2d applied per time step;
-* the readout is a ``slayer.block.cuba.Affine`` with ``dynamics=False`` (its synapse only, no
-  neuron): its output current averaged over time gives the logits;
-* the SEW residual ADD of ``sew_resnet18`` is a plain tensor addition of the spike tensors.
-
-Weights are float by default: the synapses get a pre-hook that leaves them unchanged (SLAYER's
-blocks otherwise install ``neuron.quantize_8bit``, rounding weights to a step of ``2 / 64`` and
-clamping them to ``[-4, 3.97]``); ``LavaDLOptions(quantize_weights=True)`` keeps SLAYER's 8-bit
-hook.
-
-Neuron mapping (:func:`cuba_mapping`). SLAYER's CUBA neuron (``neuron/cuba.py``, ``Neuron``;
-dynamics in ``neuron/dynamics/leaky_integrator.py``, ``_li_dynamics_fwd``) is
-
-    u[t] = (1 - alpha_u) u[t-1] + x[t]            (current)
-    v[t] = (1 - alpha_v) v[t-1] + u[t]            (voltage)
-    s[t] = v[t] >= threshold + threshold_eps;  v[t] <- 0 if s[t]
-
-and maps to the canonical neuron of :mod:`backends.specs` with
-
-* ``current_decay = 1`` (``alpha_u = 1``): the current of a step is that step's synaptic input,
-  ``u[t] = x[t] = I[t]``;
-* ``voltage_decay = 1 - beta`` (``alpha_v``; IF: ``beta = 1`` so ``voltage_decay = 0``);
-* ``threshold = threshold``; hard reset to zero (``reset="zero"``). SLAYER's CUBA neuron has no
-  subtractive reset: ``reset="subtract"`` raises ``ValueError``;
-* fixed point, as on Loihi: decays are stored as ``round(4096 * decay)`` (``p_scale = 1 << 12``),
-  the threshold as ``int(threshold * 64) / 64`` (``w_scale = scale = 1 << 6``,
-  ``neuron/base.py``), and the states as integers in units of ``1 / 4096`` (``s_scale =
-  scale * (1 << 6)``): each step the input is truncated toward zero to that grid and the decayed
-  state is ``right_shift_to_zero(v * (4096 - decay_int), 12)`` (``utils/int_utils.py``). The
-  effective beta is therefore ``1 - round(4096 * (1 - beta)) / 4096`` (exact for beta = 0.5 and
-  beta = 1);
-* firing at the threshold: SLAYER adds ``threshold_eps = 0.01 / 4096`` to the threshold
-  (``neuron/cuba.py``, "Loihi spikes if voltage > vth"), so out of the box it fires only when
-  ``v > threshold`` (on the 1/4096 grid). The canonical neuron of this project fires at
-  ``v >= threshold`` (``H(0) = 1``, :func:`backends.torch_blocks.canonical_neuron_reference`, as
-  spikingjelly), so the adapter sets ``threshold_eps = 0`` on every neuron;
-  ``LavaDLOptions(strict_threshold=True)`` keeps SLAYER's / Loihi's strict comparison. The two
-  differ only where ``v`` equals the threshold exactly;
-* SLAYER's dynamics agree exactly with the canonical float neuron when every state stays on the
-  grid: binary (or integer) inputs, weights that are multiples of ``2**-12 * 2**(T-1)`` for
-  ``beta = 0.5`` (``1/32`` for ``T = 8``, the step of SLAYER's own 8-bit weights), thresholds on
-  the ``1/64`` grid. Otherwise spikes differ only where the voltage lies within a few ``2**-12``
-  of the threshold;
-* ``scale`` is SLAYER's default ``1 << 6`` so the exported parameters are Loihi's
-  (``LavaDLOptions(scale=1 << 12)`` makes the state unit ``2**-18``, nearly float arithmetic);
-  ``persistent_state=False`` (states start at zero in every forward pass, as in the other
-  backends); ``graded_spike=False`` (binary spikes); ``shared_param=True``; ``requires_grad=False``
-  (the decays are fixed by the spec; :func:`build_model` turns the two decay parameters of every
-  neuron into buffers so that ``model.parameters()`` holds only the spec's weights and the batch
-  norm affine parameters).
-
-Surrogate gradient. SLAYER's spike function (``spike/spike.py``, ``_spike_backward``; Shrestha &
-Orchard, "SLAYER: Spike Layer Error Reassignment in Time", NeurIPS 2018: the derivative of the
-spike function is replaced by the probability density of a spike-state change,
-``rho = alpha exp(-beta |u - threshold|)``, a Laplace kernel) has the derivative::
-
-    ds/dv = scale_rho / (2 tau_rho) * exp(-|v - threshold| / tau_rho),
-    tau_rho = TAU_RHO_MULT * tau_grad * threshold,  scale_rho = SCALE_RHO_MULT * scale_grad
-
-(``TAU_RHO_MULT = 100``, ``SCALE_RHO_MULT = 0.1`` in ``neuron/cuba.py``). The ATan surrogate of
-the spec (``alpha / 2 / (1 + (pi/2 alpha x)^2)``, Fang et al., ICCV 2021) cannot be selected in
-SLAYER's CUBA neuron, so :func:`cuba_mapping` picks the Laplace kernel with the same peak
-(``alpha / 2`` at the threshold) and the same area (1): ``tau_rho = 1 / alpha``,
-``scale_rho = 1``. For ``fast_sigmoid`` (``1 / (1 + alpha |x|)^2``: peak 1, area ``2 / alpha``):
-``tau_rho = 1 / alpha``, ``scale_rho = 2 / alpha``. The kernels differ in shape: for ATan
-(alpha = 2) at ``|v - threshold| = 1`` SLAYER's is larger (``exp(-2) = 0.135`` vs
-``1 / (1 + pi^2) = 0.092``), at 3 much smaller (0.0025 vs 0.011: exponential vs ``1 / x^2`` tail).
-Two further differences in the backward pass (``leaky_integrator._li_dynamics_bwd``): the gradient
-through the voltage ignores the reset (it flows through ``(1 - alpha_v)`` even across a spike)
-and the truncations are straight-through.
-
-Acceleration. On CPU SLAYER's dynamics run in Python (``_LIDynamics``, a loop over time steps in
-int64); nothing is compiled. On CUDA tensors ``leaky_integrator.dynamics`` JIT-compiles
-``leaky_integrator.cu`` with ``torch.utils.cpp_extension.load(name="dynamics")`` on first use
-(needs nvcc and ninja; cached under ``$TORCH_EXTENSIONS_DIR``, default
-``~/.cache/torch_extensions/<python>_<cuda>/dynamics``); ``delay_shift=False`` avoids the
-``shift`` extension. lava-dl's ``jitconfig`` builds for ``sm_80`` on every GPU of compute
-capability >= 8, whose code does not run on a later architecture (an H100 is ``sm_90``):
-:func:`import_slayer` sets it to the device's own (:func:`cuda_arch_list`). The kernels read
-float32 only (``data<float>()`` in ``leaky_integrator.cu``), so this backend declares no mixed
-precision (``amp_support``): a recipe's ``amp`` leaves it in float32
-(:func:`benchmarks.runner.training.autocast`).
-
-Import. ``lava.lib.dl.slayer`` imports its ``object_detection`` subpackage, which needs torchvision
-and OpenCV (not dependencies of this project): :func:`import_slayer` registers an empty module
-under that name first. lava-nc / netx (Loihi deployment) are not used (they do not install on
-Python 3.11 with numpy 2).
+The layout conversion, the compiled layers, the neuron mapping (:func:`cuba_mapping`: fixed
+point, threshold, decays), the surrogate gradient, the CUDA extension and the import workaround
+are described, with their lava-dl 0.6.0 sources, in ``docs/backends.md`` ("The lava-dl
+adapter").
 """
 
 from __future__ import annotations
@@ -129,9 +24,9 @@ import torch.nn.functional as F
 
 from backends.activity import ActivityRecorder
 from backends.base import BackendUnavailableError, ForwardOutput, LayerActivity, register_backend
+from backends.blocks.plans import check_input_shape, convnet_plan, resnet_plan
 from backends.equality import Equality, check_state_matches
 from backends.specs import ConvNetSpec, NeuronSpec, ResNetSpec, SEENSpec, get_arch
-from backends.torch_blocks import check_input_shape, convnet_plan, resnet_plan
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +115,7 @@ def cuda_arch_list(capability: tuple[int, int]) -> str:
 
 @dataclass(frozen=True)
 class CubaMapping:
-    """The CUBA neuron parameters that realise a :class:`NeuronSpec` (see the module docstring).
+    """The CUBA neuron parameters that realise a :class:`NeuronSpec` (see docs/backends.md, "The lava-dl adapter").
 
     Attributes:
         scale: SLAYER's ``scale`` (``w_scale``); states are integers in units of
@@ -268,7 +163,7 @@ class CubaMapping:
 
 
 def cuba_mapping(neuron: NeuronSpec, scale: int = SLAYER_W_SCALE) -> CubaMapping:
-    """Map a :class:`NeuronSpec` to SLAYER CUBA parameters (formulas in the module docstring).
+    """Map a :class:`NeuronSpec` to SLAYER CUBA parameters (formulas in docs/backends.md, "The lava-dl adapter").
 
     ``scale`` is SLAYER's ``scale`` (default ``1 << 6``, Loihi's); a larger power of two makes the
     fixed-point states finer (unit ``1 / (64 * scale)``) and the dynamics closer to float.
@@ -541,7 +436,7 @@ class LavaDLNet(torch.nn.Module, abc.ABC):
 
 
 class SlayerConvNet(LavaDLNet):
-    """A :class:`ConvNetSpec` compiled to SLAYER CUBA blocks (see the module docstring).
+    """A :class:`ConvNetSpec` compiled to SLAYER CUBA blocks (see docs/backends.md, "The lava-dl adapter").
 
     Submodules are named after the spec layers (tiny: ``conv1``, ``conv2``, ``conv3``, ``fc``);
     each is a ``slayer.block.cuba`` block with ``.synapse`` and ``.neuron``.
@@ -565,7 +460,7 @@ class SlayerConvNet(LavaDLNet):
             raise ValueError(f"{spec.name}.denses: expected at least the readout layer, got ()")
         hook = {} if options.quantize_weights else {"pre_hook_fx": FloatWeights(options.scale)}
         cuba = slayer.block.cuba
-        try:  # layer shapes as every torch backend plans them (one place: torch_blocks)
+        try:  # layer shapes as every torch backend plans them (one place: backends.blocks.plans)
             conv_plans, dense_plans = convnet_plan(spec, input_shape, num_classes, fold=False)
         except ValueError as exc:
             raise ValueError(f"input_shape {input_shape}: {exc}") from exc
@@ -706,7 +601,7 @@ class SlayerSEWResNet(LavaDLNet):
             return block
 
         _, c_in, h, w = input_shape
-        try:  # the blocks as every torch backend plans them (one place: torch_blocks)
+        try:  # the blocks as every torch backend plans them (one place: backends.blocks.plans)
             plans = resnet_plan(spec, (h, w))
         except ValueError as exc:
             raise ValueError(f"input_shape {input_shape}: {exc}") from exc
@@ -1017,7 +912,7 @@ def _dist_version(dist: str) -> str:
 
 
 class LavaDLBackend:
-    """The ``lava-dl`` backend (SLAYER, CUBA neurons); see the module docstring.
+    """The ``lava-dl`` backend (SLAYER, CUBA neurons); see docs/backends.md, "The lava-dl adapter".
 
     Args:
         options: :class:`LavaDLOptions` (default: float weights, SLAYER's default scale).

@@ -90,7 +90,7 @@ the module name ``norse.torch.utils.pytree``, where pickle does not find it); st
 checkpoints never needed that.
 
 :func:`check_neuron_semantics` runs both paths against
-:func:`backends.torch_blocks.canonical_neuron_reference` (once per neuron spec; :meth:`build`
+:func:`backends.blocks.neurons.canonical_neuron_reference` (once per neuron spec; :meth:`build`
 and :meth:`available` call it): spikes exactly and membranes bit-exactly (IF) or to 8 float32
 ulps (LIF) on inputs without ties, and the tie behaviour separately. Hence
 ``equality = Equality("bounded", eps=1e-4)``: LIF only to rounding, plus the strict ``>``
@@ -111,13 +111,10 @@ import torch
 from torch import nn
 
 from backends.base import BackendUnavailableError, register_backend
+from backends.blocks.neurons import canonical_neuron_reference, check_neuron
 from backends.equality import Equality
 from backends.framework import TorchSpikingBackend
 from backends.specs import NeuronSpec
-from backends.torch_blocks import (
-    canonical_neuron_reference,
-    check_neuron,
-)
 
 if TYPE_CHECKING:
     pass
@@ -213,7 +210,7 @@ def norse_surrogate(neuron: NeuronSpec) -> tuple[str, float]:
     match rescaled in ``x`` as ATan's width is.
 
     Raises:
-        ValueError: unknown surrogate (see :func:`backends.torch_blocks.check_neuron`).
+        ValueError: unknown surrogate (see :func:`backends.blocks.neurons.check_neuron`).
     """
     check_neuron(neuron)
     a = float(neuron.surrogate_alpha)
@@ -261,7 +258,7 @@ def make_cell(neuron: NeuronSpec) -> tuple[nn.Module, float]:
     Raises:
         BackendUnavailableError: norse is missing.
         ValueError: IF with ``reset="subtract"`` (:data:`IF_SUBTRACT_REASON`); an invalid
-            ``neuron`` (see :func:`backends.torch_blocks.check_neuron`).
+            ``neuron`` (see :func:`backends.blocks.neurons.check_neuron`).
         TypeError: ``neuron`` is not a NeuronSpec.
     """
     check_neuron(neuron)
@@ -289,7 +286,7 @@ def make_cell(neuron: NeuronSpec) -> tuple[nn.Module, float]:
 
 class NorseNeuron(nn.Module):
     """A layer of norse neurons stepped through time (a
-    :class:`backends.torch_blocks.TimeActivation`); the norse cell is the child ``cell``
+    :class:`backends.blocks.activations.TimeActivation`); the norse cell is the child ``cell``
     (``LIFBoxCell`` or ``IAFCell``), ``input_scale`` the factor applied to the input current
     before the cell (``1 / (1 - beta)`` for LIF, 1 for IF).
 
@@ -395,7 +392,7 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
 
     On the inputs of :func:`_check_sequences` it runs :meth:`NorseNeuron.forward` and
     :meth:`NorseNeuron.step` and compares with
-    :func:`backends.torch_blocks.canonical_neuron_reference`, leaving out the sequences whose
+    :func:`backends.blocks.neurons.canonical_neuron_reference`, leaving out the sequences whose
     reference membrane comes within ``1e-5 * thr`` of the threshold (ties and near-ties, where
     norse's ``>`` and its rounding may legitimately differ): spikes must be equal; the
     pre-reset membrane of ``step`` equal bit for bit for IF and within 8 float32 ulps of
@@ -465,9 +462,9 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
 class NorseBackend(TorchSpikingBackend):
     """The ``norse`` backend (see the module docstring for the neuron mapping).
 
-    ``build`` compiles a ConvNetSpec into :class:`backends.torch_blocks.PerStepConvNet`, a
-    ResNetSpec into a SEW-ResNet (:class:`backends.torch_blocks.ResNet` with ``sew=True``) and a
-    SEENSpec into :class:`backends.torch_blocks.SEENNet`, with :class:`NorseNeuron` as the
+    ``build`` compiles a ConvNetSpec into :class:`backends.blocks.convnet.PerStepConvNet`, a
+    ResNetSpec into a SEW-ResNet (:class:`backends.blocks.resnet.ResNet` with ``sew=True``) and a
+    SEENSpec into :class:`backends.blocks.seen.SEENNet`, with :class:`NorseNeuron` as the
     neurons.
     """
 

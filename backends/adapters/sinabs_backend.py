@@ -33,7 +33,7 @@ set explicitly here:
   ``MembraneReset`` does implicitly (``s == 0`` has no gradient), snntorch's ``mem_reset`` and
   spikingjelly's ``detach_reset=True`` (Spiking-FER) do;
 * ``surrogate_grad_fn``: :class:`SurrogateGrad`, the backward of
-  :class:`backends.torch_blocks.SurrogateSpike` written as sinabs' ``(v_mem, thr) -> dS/dv``
+  :class:`backends.blocks.neurons.SurrogateSpike` written as sinabs' ``(v_mem, thr) -> dS/dv``
   callable (sinabs has no arc-tangent surrogate; its default is ``SingleExponential``);
   ``SingleSpike.backward`` multiplies the upstream gradient by it;
 * ``min_v_mem=None`` (no lower bound; the default), ``tau_syn=None`` (no synaptic current).
@@ -56,7 +56,7 @@ Two things need a subclass (:class:`CanonicalLIF` of ``sinabs.layers.LIF`` and
   parameters as the snntorch backend's (``tiny``: 22,848 for 7 classes).
 
 Layout: :class:`SinabsNeuron.forward` gets the time-major ``(T*B, ...)`` tensor of
-:mod:`backends.torch_blocks`. ``LIFSqueeze`` / ``IAFSqueeze`` expect the batch-major fold
+:mod:`backends.blocks`. ``LIFSqueeze`` / ``IAFSqueeze`` expect the batch-major fold
 ``(B*T, ...)`` (``SqueezeMixin``: ``reshape(batch_size, num_timesteps, ...)``) and would mix
 samples and steps, so the adapter uses ``LIF`` / ``IAF`` on ``(B, T, ...)``
 (``x.reshape(T, B, ...).transpose(0, 1)``) and folds the output back.
@@ -70,7 +70,7 @@ neuron's state as its membrane): each step applies sinabs' ``reset_fn`` to the p
 then sinabs' update and ``spike_fn``.
 
 :func:`check_neuron_semantics` runs the compiled neuron (both paths) against
-:func:`backends.torch_blocks.canonical_neuron_reference` (once per neuron spec; :meth:`build` and
+:func:`backends.blocks.neurons.canonical_neuron_reference` (once per neuron spec; :meth:`build` and
 :meth:`available` call it), so a future sinabs that changes its update disables this backend
 with a clear message instead of silently changing the dynamics. With the mapping above the
 neuron is bit-identical to the reference, hence ``equality = Equality("exact")``.
@@ -88,14 +88,10 @@ import torch
 from torch import nn
 
 from backends.base import BackendUnavailableError, register_backend
+from backends.blocks.neurons import SurrogateSpike, canonical_neuron_reference, check_neuron
 from backends.equality import Equality
 from backends.framework import TorchSpikingBackend, import_or_unavailable
 from backends.specs import NeuronSpec
-from backends.torch_blocks import (
-    SurrogateSpike,
-    canonical_neuron_reference,
-    check_neuron,
-)
 
 log = logging.getLogger(__name__)
 
@@ -117,23 +113,23 @@ def _import_sinabs() -> Any:
 @dataclass(frozen=True)
 class SurrogateGrad:
     """sinabs ``surrogate_grad_fn`` with the backward of
-    :class:`backends.torch_blocks.SurrogateSpike`.
+    :class:`backends.blocks.neurons.SurrogateSpike`.
 
     ``__call__(v_mem, spike_threshold) -> dS/dv``, elementwise, same shape and dtype as
     ``v_mem``, with ``x = v_mem - spike_threshold``:
 
     * ``"atan"``: ``alpha / 2 / (1 + (pi / 2 * alpha * x)^2)`` (Fang et al., ICCV 2021;
-      spikingjelly ``surrogate.ATan``; :class:`backends.torch_blocks.ATanSpike`);
+      spikingjelly ``surrogate.ATan``; :class:`backends.blocks.neurons.ATanSpike`);
     * ``"fast_sigmoid"``: ``1 / (1 + alpha |x|)^2`` (Zenke & Ganguli, Neural Computation 2018,
-      eq. 7; :class:`backends.torch_blocks.FastSigmoidSpike`);
+      eq. 7; :class:`backends.blocks.neurons.FastSigmoidSpike`);
     * ``"rect"``: ``1 if |x| < alpha else 0`` (Wu et al., Front. Neurosci. 2018; SEEN's
-      ``ActFun``; :class:`backends.torch_blocks.RectSpike`).
+      ``ActFun``; :class:`backends.blocks.neurons.RectSpike`).
 
     sinabs' ``SingleSpike.backward`` returns ``grad_output * surrogate_grad_fn(v_mem, thr)``.
 
     Raises:
         ValueError: unknown ``kind`` or ``alpha`` not a positive finite number (as
-            :class:`~backends.torch_blocks.SurrogateSpike`).
+            :class:`~backends.blocks.neurons.SurrogateSpike`).
     """
 
     kind: str = "atan"
@@ -307,7 +303,7 @@ def make_sinabs_layer(neuron: NeuronSpec) -> nn.Module:
 
     Raises:
         BackendUnavailableError: sinabs is missing.
-        ValueError, TypeError: invalid ``neuron`` (see :func:`backends.torch_blocks.check_neuron`).
+        ValueError, TypeError: invalid ``neuron`` (see :func:`backends.blocks.neurons.check_neuron`).
     """
     check_neuron(neuron)
     iaf_cls, lif_cls = _canonical_classes()
@@ -322,7 +318,7 @@ def make_sinabs_layer(neuron: NeuronSpec) -> nn.Module:
 
 class SinabsNeuron(nn.Module):
     """A layer of sinabs neurons stepped through time (a
-    :class:`backends.torch_blocks.TimeActivation`); the sinabs layer is the child ``layer``."""
+    :class:`backends.blocks.activations.TimeActivation`); the sinabs layer is the child ``layer``."""
 
     spiking = True
 
@@ -387,7 +383,7 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
 
     Drives one neuron per input sequence over 8 steps with currents that hit the threshold
     exactly, exceed twice the threshold, stay below it and go negative, and compares with
-    :func:`backends.torch_blocks.canonical_neuron_reference` (``torch.equal``: bit-identical):
+    :func:`backends.blocks.neurons.canonical_neuron_reference` (``torch.equal``: bit-identical):
     the spikes of :meth:`SinabsNeuron.forward` (sinabs' ``LIF.forward``), the post-reset membrane
     sinabs keeps, and the spikes and pre-reset membrane of :meth:`SinabsNeuron.step`.
 
@@ -451,9 +447,9 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
 class SinabsBackend(TorchSpikingBackend):
     """The ``sinabs`` backend (see the module docstring for the neuron mapping).
 
-    ``build`` compiles a ConvNetSpec into :class:`backends.torch_blocks.PerStepConvNet`, a
-    ResNetSpec into a SEW-ResNet (:class:`backends.torch_blocks.ResNet` with ``sew=True``) and a
-    SEENSpec into :class:`backends.torch_blocks.SEENNet`, with :class:`SinabsNeuron` as the
+    ``build`` compiles a ConvNetSpec into :class:`backends.blocks.convnet.PerStepConvNet`, a
+    ResNetSpec into a SEW-ResNet (:class:`backends.blocks.resnet.ResNet` with ``sew=True``) and a
+    SEENSpec into :class:`backends.blocks.seen.SEENNet`, with :class:`SinabsNeuron` as the
     neurons.
     """
 

@@ -23,7 +23,7 @@ i.e. the reset of step ``t-1``'s spike is applied inside step ``t``'s update ("d
   ``beta * thr`` (it decays the reset potential). Identical for IF (``beta = 1``); for LIF the
   adapter uses :class:`CanonicalLeaky`, a ``Leaky`` subclass whose subtract update is
   ``U[t] = beta * (U[t-1] - r * thr) + I[t]`` (everything else is snntorch's code);
-* ``spike_grad`` = :class:`backends.torch_blocks.SurrogateSpike`, whose forward is ``x >= 0``
+* ``spike_grad`` = :class:`backends.blocks.neurons.SurrogateSpike`, whose forward is ``x >= 0``
   (``H(0) = 1``, as spikingjelly and lava-dl; snntorch's ``surrogate.atan`` uses ``x > 0``) and
   whose ATan backward is ``alpha / 2 / (1 + (pi / 2 alpha x)^2)``: the same formula as
   spikingjelly's ``surrogate.ATan`` and snntorch's ``surrogate.ATan`` (so ``alpha`` maps 1:1;
@@ -37,7 +37,7 @@ i.e. the reset of step ``t-1``'s spike is applied inside step ``t``'s update ("d
 suppressed when ``thr <= v[t] < 2 thr``; the forward pass is not the canonical one.
 
 :func:`check_neuron_semantics` runs the compiled neuron against
-:func:`backends.torch_blocks.canonical_neuron_reference` (once per neuron spec; :meth:`build`
+:func:`backends.blocks.neurons.canonical_neuron_reference` (once per neuron spec; :meth:`build`
 and :meth:`available` call it), so a future snntorch that changes its update order disables
 this backend with a clear message instead of silently changing the dynamics.
 
@@ -58,14 +58,10 @@ import torch
 from torch import nn
 
 from backends.base import BackendUnavailableError, register_backend
+from backends.blocks.neurons import canonical_neuron_reference, check_neuron, surrogate_for
 from backends.equality import Equality
 from backends.framework import TorchSpikingBackend, import_or_unavailable
 from backends.specs import NeuronSpec
-from backends.torch_blocks import (
-    canonical_neuron_reference,
-    check_neuron,
-    surrogate_for,
-)
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +106,7 @@ def make_leaky(neuron: NeuronSpec) -> nn.Module:
 
     Raises:
         BackendUnavailableError: snntorch is missing.
-        ValueError, TypeError: invalid ``neuron`` (see :func:`backends.torch_blocks.check_neuron`).
+        ValueError, TypeError: invalid ``neuron`` (see :func:`backends.blocks.neurons.check_neuron`).
     """
     check_neuron(neuron)
     snn = _import_snntorch()
@@ -132,7 +128,7 @@ def make_leaky(neuron: NeuronSpec) -> nn.Module:
 
 class LeakyNeuron(nn.Module):
     """A layer of snntorch ``Leaky`` neurons stepped through time (a
-    :class:`backends.torch_blocks.TimeActivation`); the ``Leaky`` module is the child ``lif``
+    :class:`backends.blocks.activations.TimeActivation`); the ``Leaky`` module is the child ``lif``
     (NeuroBench's hooks look for ``snntorch.SpikingNeuron`` modules)."""
 
     spiking = True
@@ -181,7 +177,7 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
 
     Drives one neuron per input sequence over 8 steps with currents that hit the threshold
     exactly, exceed twice the threshold, stay below it and go negative, and compares spikes and
-    pre-reset membrane with :func:`backends.torch_blocks.canonical_neuron_reference`
+    pre-reset membrane with :func:`backends.blocks.neurons.canonical_neuron_reference`
     (``torch.equal``: bit-identical).
 
     Raises:
@@ -228,8 +224,8 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
 class SnnTorchBackend(TorchSpikingBackend):
     """The ``snntorch`` backend (see the module docstring for the neuron mapping).
 
-    ``build`` compiles a ConvNetSpec into :class:`backends.torch_blocks.PerStepConvNet` and a
-    ResNetSpec into a SEW-ResNet (:class:`backends.torch_blocks.ResNet` with ``sew=True``), with
+    ``build`` compiles a ConvNetSpec into :class:`backends.blocks.convnet.PerStepConvNet` and a
+    ResNetSpec into a SEW-ResNet (:class:`backends.blocks.resnet.ResNet` with ``sew=True``), with
     :class:`LeakyNeuron` as the neurons.
     """
 

@@ -40,9 +40,9 @@ kernels under ``_ops/{if_,lif}/``: ``reference.py``, ``cpu.py``, ``triton.py``,
   subclass is needed for it).
 * ``detach_reset=True`` (Spiking-FER's setting): the reset term carries no gradient.
 * surrogate: ``"atan"`` -> ``surrogate.ATan(alpha)`` (``dS/dx = alpha / 2 / (1 + (pi / 2 alpha
-  x)^2)``, the formula of :class:`backends.torch_blocks.ATanSpike`); it is one of the built-in
+  x)^2)``, the formula of :class:`backends.blocks.neurons.ATanSpike`); it is one of the built-in
   surrogates of spikingjelly's fused neuron ops (``_ops/surrogate.py: _SURROGATE_IDS``).
-  ``"fast_sigmoid"`` and ``"rect"`` use the suite's :class:`backends.torch_blocks.SurrogateSpike`
+  ``"fast_sigmoid"`` and ``"rect"`` use the suite's :class:`backends.blocks.neurons.SurrogateSpike`
   (spikingjelly's ``SuperSpike`` is ``alpha / (1 + |x|)^2``, not ``1 / (1 + alpha |x|)^2``; its
   ``Rect(a)`` has height ``a`` and half-width ``0.5 / a``, not height 1 and half-width ``alpha``);
   spikingjelly then runs its autograd torch reference (a Python surrogate has no fused kernel).
@@ -61,7 +61,7 @@ measured here. :func:`kernel_label` names the path a neuron layer took in its la
 
 :func:`check_neuron_semantics` runs the compiled neuron (spikingjelly's multi-step node, and the
 adapter's :meth:`SJNeuron.forward` and :meth:`SJNeuron.step`) against
-:func:`backends.torch_blocks.canonical_neuron_reference` (once per neuron spec; :meth:`build` and
+:func:`backends.blocks.neurons.canonical_neuron_reference` (once per neuron spec; :meth:`build` and
 :meth:`available` call it), so a spikingjelly that changes its update order disables this
 backend with a clear message instead of silently changing the dynamics.
 
@@ -83,14 +83,10 @@ import torch
 from torch import nn
 
 from backends.base import BackendUnavailableError, register_backend
+from backends.blocks.neurons import canonical_neuron_reference, check_neuron, surrogate_for
 from backends.equality import Equality, neuron_modules
 from backends.framework import TorchSpikingBackend, import_or_unavailable
 from backends.specs import NeuronSpec
-from backends.torch_blocks import (
-    canonical_neuron_reference,
-    check_neuron,
-    surrogate_for,
-)
 
 if TYPE_CHECKING:
     pass
@@ -208,7 +204,7 @@ def make_node(neuron: NeuronSpec) -> nn.Module:
 
     Raises:
         BackendUnavailableError: spikingjelly is missing.
-        ValueError, TypeError: invalid ``neuron`` (see :func:`backends.torch_blocks.check_neuron`);
+        ValueError, TypeError: invalid ``neuron`` (see :func:`backends.blocks.neurons.check_neuron`);
             TypeError also when spikingjelly's constructors reject these arguments.
     """
     check_neuron(neuron)
@@ -260,7 +256,7 @@ def kernel_label(node: nn.Module, x: torch.Tensor) -> str:
 
 
 class SJNeuron(nn.Module):
-    """A layer of spikingjelly neurons (a :class:`backends.torch_blocks.TimeActivation`); the
+    """A layer of spikingjelly neurons (a :class:`backends.blocks.activations.TimeActivation`); the
     spikingjelly node is the child ``node`` (multi-step mode), so spikingjelly's tools
     (``functional.reset_net``, monitors) find it.
 
@@ -341,7 +337,7 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
 
     Drives one neuron per input sequence over 8 steps with currents that hit the threshold
     exactly, exceed twice the threshold, stay below it and go negative, and compares with
-    :func:`backends.torch_blocks.canonical_neuron_reference` (``torch.equal``: bit-identical):
+    :func:`backends.blocks.neurons.canonical_neuron_reference` (``torch.equal``: bit-identical):
     spikingjelly's multi-step node (spikes, and the post-reset membrane ``v_seq`` against the
     reference's ``v (1 - s)`` / ``v - thr s``), :meth:`SJNeuron.forward` (spikes) and
     :meth:`SJNeuron.step` (spikes and pre-reset membrane).
@@ -404,9 +400,9 @@ def check_neuron_semantics(neuron: NeuronSpec) -> None:
 class SpikingJellyBackend(TorchSpikingBackend):
     """The ``spikingjelly`` backend (see the module docstring for the neuron mapping).
 
-    ``build`` compiles a ConvNetSpec into :class:`backends.torch_blocks.PerStepConvNet`, a
-    ResNetSpec into a SEW-ResNet (:class:`backends.torch_blocks.ResNet` with ``sew=True``) and a
-    SEENSpec into :class:`backends.torch_blocks.SEENNet`, with :class:`SJNeuron` as the neurons.
+    ``build`` compiles a ConvNetSpec into :class:`backends.blocks.convnet.PerStepConvNet`, a
+    ResNetSpec into a SEW-ResNet (:class:`backends.blocks.resnet.ResNet` with ``sew=True``) and a
+    SEENSpec into :class:`backends.blocks.seen.SEENNet`, with :class:`SJNeuron` as the neurons.
     """
 
     name = "spikingjelly"

@@ -206,13 +206,13 @@ def canonical_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
     Raises:
         TypeError: ``model`` is not a ConvNetSpec model of a torch backend
-            (:class:`backends.torch_blocks.PerStepConvNet`) or of lava-dl.
+            (:class:`backends.blocks.convnet.PerStepConvNet`) or of lava-dl.
     """
     if _is_lava(model):
         from backends.adapters import lava_dl
 
         return {k: v.cpu() for k, v in lava_dl.canonical_state(model).items()}
-    from backends.torch_blocks import PerStepConvNet
+    from backends.blocks.convnet import PerStepConvNet
 
     if not isinstance(model, PerStepConvNet):
         raise TypeError(

@@ -275,7 +275,7 @@ class NIRReaderBackend:
     def forward(self, model: FrameworkNIRModel, x: torch.Tensor, *, frames: Any = None,
                 record_activity: bool = False) -> Any:
         from backends.base import ForwardOutput
-        from backends.torch_blocks import readout
+        from backends.blocks.forward import readout
 
         if frames is not None:
             raise ValueError("frames: NIR models take events only")

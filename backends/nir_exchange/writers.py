@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def _plans(arch: ConvNetSpec, input_shape: tuple[int, int, int, int], num_classes: int):
-    from backends.torch_blocks import convnet_plan
+    from backends.blocks.plans import convnet_plan
 
     return convnet_plan(arch, tuple(input_shape), num_classes, fold=False)
 

@@ -1,7 +1,7 @@
 """The suite's adapter overhead on one network run two ways: SEW-ResNet-18 (Spiking-FER's) as the
 suite compiles it (``sew_resnet18`` spec, spikingjelly backend) and as spikingjelly's own
 ``sew_resnet18`` run through the native-model adapter (``sj_sew_resnet18`` card,
-:class:`backends.models.native.NativeBackend`), each against the bare spikingjelly model with the
+:class:`backends.native.backend.NativeBackend`), each against the bare spikingjelly model with the
 same weights called directly (``functional.reset_net(net); net(x_tbchw).mean(0)``).
 
 Both sides compute the same spikes and logits (``tests/test_zoo.py``), so a ratio above 1 is the
@@ -54,7 +54,7 @@ def build_three(size: int, steps: int, seed: int = 0) -> dict[str, Any]:
     import torch
 
     from backends.base import get_backend
-    from backends.models.native import NativeBackend
+    from backends.native.backend import NativeBackend
     from backends.specs import ARCHS, get_arch
 
     ARCHS.names()

@@ -214,7 +214,7 @@ class Cell:
     transfer_via: str = "canonical"
     plugins: tuple[str, ...] = ()
     """Plugin files (absolute paths) whose native models the cell needs; every process that runs
-    the cell imports them first (:func:`backends.models.card.load_plugins`). Not part of the id."""
+    the cell imports them first (:func:`backends.native.card.load_plugins`). Not part of the id."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plugins", tuple(self.plugins or ()))

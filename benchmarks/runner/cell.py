@@ -46,8 +46,8 @@ def run_cell(
         records it as an error and carries on.
     """
     from backends.membrane import MembraneProbe
-    from backends.models.card import is_native, load_plugins
-    from backends.models.native import backend_for
+    from backends.native.backend import backend_for
+    from backends.native.card import is_native, load_plugins
     from backends.specs import get_arch
     from benchmarks.measure import metrics as M
     from benchmarks.measure.carbon import CarbonTracker
@@ -155,7 +155,7 @@ def run_cell(
     hooks = backend.measurement(net) if native else None
     membrane = (hooks["membrane_updates"] if hooks is not None else probe.total()) \
         if backend.spiking else None
-    metrics.update(energy_metrics(  # every energy model, each with its source (benchmarks/measure/energy.py)
+    metrics.update(energy_metrics(  # every energy model, each with its source (benchmarks/measure/energy/)
         summary, activity, n_samples=len(y), params=metrics["params"], spiking=backend.spiking,
         neuron=getattr(arch, "neuron", "lif"), membrane_updates=membrane))
     if native and per_step is None and logits is not None:  # no early-decision readout

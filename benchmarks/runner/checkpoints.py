@@ -165,8 +165,8 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     for key in ("backend", "arch", "input_shape", "classes", "state_dict"):
         if key not in ckpt:
             raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
-    from backends.models.card import PluginError, load_plugins
-    from backends.models.native import backend_for
+    from backends.native.backend import backend_for
+    from backends.native.card import PluginError, load_plugins
 
     try:
         load_plugins(tuple((ckpt.get("cell") or {}).get("plugins") or ()))

@@ -115,7 +115,7 @@ def measure_training_rate(backend_name: str, arch_name: str, *, batch_size: int,
     """
     import torch
 
-    from backends.models.native import backend_for
+    from backends.native.backend import backend_for
     from backends.specs import get_arch
     from benchmarks.runner.training import autocast
 

@@ -89,12 +89,12 @@ class Grid:
     transfer_via: str = "canonical"
     plugins: tuple[str, ...] = ()
     """Plugin files (``--plugin``) registering native models; recorded in every cell, so that
-    worker processes import them (:func:`backends.models.card.load_plugin`)."""
+    worker processes import them (:func:`backends.native.card.load_plugin`)."""
 
     def native_backends(self) -> dict[str, str]:
         """``{arch: backend}`` for the native models among :attr:`archs` (after loading
         :attr:`plugins`): each runs only under its framework's backend."""
-        from backends.models.card import is_native, load_plugins
+        from backends.native.card import is_native, load_plugins
         from backends.specs import ARCHS, get_arch
 
         load_plugins(self.plugins)
@@ -131,7 +131,7 @@ class Grid:
     def cells(self) -> list[Cell]:
         """All cells, datasets outermost and backends innermost (so a dataset is binned once).
 
-        A native model (a :func:`backends.models.card.register_model` card) is paired with its own
+        A native model (a :func:`backends.native.card.register_model` card) is paired with its own
         framework's backend only, whatever :attr:`backends` lists, and is never transferred
         (:attr:`run_backends` apply to spec'd architectures)."""
         native = self.native_backends()
@@ -223,7 +223,7 @@ def resolve_names(grid: Grid) -> Grid:
         UnknownNameError: every unknown name, in one message, each with its close matches.
     """
     from backends.base import BACKENDS
-    from backends.models.card import load_plugins
+    from backends.native.card import load_plugins
     from backends.specs import ARCHS
     from datasets.base import DATASETS
     from datasets.common import UnknownNameError

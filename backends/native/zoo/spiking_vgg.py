@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.models.zoo import register_zoo, store_membranes
-from backends.models.zoo._torchvision_shim import import_model_module
-from backends.models.zoo.sew_resnet import SJ_CODE_URL, SJ_LICENCE
+from backends.native.zoo import register_zoo, store_membranes
+from backends.native.zoo._torchvision_shim import import_model_module
+from backends.native.zoo.sew_resnet import SJ_CODE_URL, SJ_LICENCE
 
 
 def build_spiking_vgg11_bn(num_classes: int, in_channels: int, input_size: tuple[int, int],

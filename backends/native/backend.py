@@ -1,4 +1,4 @@
-"""Running a native model (a :class:`backends.models.card.ModelCard`) as a backend would.
+"""Running a native model (a :class:`backends.native.card.ModelCard`) as a backend would.
 
 :class:`NativeBackend` implements the Backend protocol (:mod:`backends.base`) for one card: it
 builds the user's network with the card's factory (wrapped in :class:`NativeModel`), checks it
@@ -6,16 +6,16 @@ before any training (:func:`check_native_model`: the factory runs, the output ha
 card declares, no state leaks from one batch into the next), and runs it on the suite's batches
 ``(B, T, 2, H, W)``: state reset before every batch, the input reordered to the card's
 ``layout``, the output read as the card's ``output`` says, and, when asked, every layer measured
-by forward hooks (:class:`backends.models.hooks.HookMeter`).
+by forward hooks (:class:`backends.native.hooks.HookMeter`).
 
 Pairing (documented in docs/guides/your-model.md): a native model runs only in its own
-framework, under the backend named after it (:data:`backends.models.card.FRAMEWORK_BACKENDS`).
+framework, under the backend named after it (:data:`backends.native.card.FRAMEWORK_BACKENDS`).
 :func:`backend_for` returns the runner of a cell: the registered adapter for a spec'd
 architecture, a :class:`NativeBackend` for a card (whose name is that backend's).
 
 Readouts: ``per_step`` logits ``I[t]`` give ``logits = mean_t I[t]`` and the cumulative
 per-step readout ``mean_{s<=t} I[s]`` (as the suite's own models,
-:func:`backends.torch_blocks.readout`); ``final`` logits are used as they are (no per-step
+:func:`backends.blocks.forward.readout`); ``final`` logits are used as they are (no per-step
 readout: early-decision metrics are skipped); ``rates`` are averaged over time when given per
 step (the firing rate of each output), and the default loss is the MSE between the rates and the
 one-hot target (Fang et al., ICCV 2021, ``parametric_lif_net`` training in spikingjelly).
@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from backends.base import BackendUnavailableError, ForwardOutput, get_backend
-from backends.models.card import FRAMEWORK_PACKAGES, ModelCard, is_native
+from backends.native.card import FRAMEWORK_PACKAGES, ModelCard, is_native
 from datasets.common import InputError
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ class NativeBackend:
         activity = []
         if record_activity:
             if inner.meter is None:
-                from backends.models.hooks import HookMeter
+                from backends.native.hooks import HookMeter
 
                 inner.meter = HookMeter(inner.net, n_time_bins=self.card.n_time_bins,
                                         layout=self.card.layout,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from backends.models.native import NativeModel
+from backends.native.backend import NativeModel
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def export_native_nir(model: NativeModel, path: str | Path, *, dt: float = 1e-4)
     """Write the native model ``model`` as a ``.nir`` file with its framework's writer.
 
     Args:
-        model: a :class:`~backends.models.native.NativeModel` (e.g. a loaded checkpoint's).
+        model: a :class:`~backends.native.backend.NativeModel` (e.g. a loaded checkpoint's).
         path: the file to write (parent folders are created).
         dt: seconds per time step stated in the file (spikingjelly's writer; snntorch's writer
             fixes 1e-4).
@@ -69,7 +69,7 @@ def export_native_nir(model: NativeModel, path: str | Path, *, dt: float = 1e-4)
                 from spikingjelly.activation_based import functional
                 from spikingjelly.activation_based.nir_exchange import export_to_nir
 
-                from backends.models.native import to_layout
+                from backends.native.backend import to_layout
 
                 functional.reset_net(net)
                 sample = to_layout(torch.zeros(1, 1, c, h, w), card.layout)

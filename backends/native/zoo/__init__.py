@@ -19,7 +19,7 @@ class ZooModel:
         build: see :data:`Build`; the card's factory is ``build`` bound to the card's size.
         ci_n_time_bins, ci_input_size: the reduced size at which the tests run one epoch of it
             (a model card has no such field; :func:`register_ci` registers ``<name>-ci``).
-        card: the keywords given to :func:`backends.models.card.register_model`.
+        card: the keywords given to :func:`backends.native.card.register_model`.
     """
 
     name: str
@@ -46,13 +46,13 @@ def _bind(build: Build, input_size: tuple[int, int], n_time_bins: int,
 def register_zoo(name: str, build: Build, *, ci_n_time_bins: int,
                  ci_input_size: tuple[int, int], **card: Any) -> ZooModel:
     """Register ``build`` at the card's size as the native model ``name`` (``card``: the keywords
-    of :func:`backends.models.card.register_model`) and remember its CI size.
+    of :func:`backends.native.card.register_model`) and remember its CI size.
 
     Raises:
-        backends.models.card.ModelCardError: an invalid card field.
+        backends.native.card.ModelCardError: an invalid card field.
         ValueError: ``name`` is already taken.
     """
-    from backends.models.card import register_model
+    from backends.native.card import register_model
 
     factory = _bind(build, card["input_size"], card["n_time_bins"],
                     getattr(build, "__qualname__", name))
@@ -69,7 +69,7 @@ def register_ci(name: str) -> str:
     Raises:
         KeyError: ``name`` is not a zoo model.
     """
-    from backends.models.card import register_model
+    from backends.native.card import register_model
     from backends.specs import ARCHS
 
     ARCHS.names()  # load the zoo

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from backends.models.zoo import register_zoo
+from backends.native.zoo import register_zoo
 
 
 def _features(size: int) -> int:

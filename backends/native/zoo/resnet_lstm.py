@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from backends.models.zoo import register_zoo
+from backends.native.zoo import register_zoo
 
 LSTM_HIDDEN = 512
 
@@ -20,11 +20,12 @@ def _resnet_lstm_class() -> type:
     import torch
     from torch import nn
 
+    from backends.blocks.activations import ReLUAct
+    from backends.blocks.resnet import ResNet
     from backends.specs import ResNetSpec
-    from backends.torch_blocks import ReLUAct, ResNet
 
     class ResNet18LSTM(nn.Module):
-        """ResNet-18 (He et al., CVPR 2016; the suite's :class:`backends.torch_blocks.ResNet` with
+        """ResNet-18 (He et al., CVPR 2016; the suite's :class:`backends.blocks.resnet.ResNet` with
         ReLU, standard residuals, run per time bin) -> global average pool (512 features per
         bin) -> ``nn.LSTM(512, 512)`` over the bins -> ``Linear(512, K)`` on the last hidden
         state.

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.models.zoo import register_zoo, store_membranes
-from backends.models.zoo._torchvision_shim import import_model_module
+from backends.native.zoo import register_zoo, store_membranes
+from backends.native.zoo._torchvision_shim import import_model_module
 
 SJ_CODE_URL = "https://github.com/fangwei123456/spikingjelly"
 SJ_LICENCE = "Apache-2.0 (spikingjelly 2.0)"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.models.zoo import register_zoo, store_membranes
-from backends.models.zoo.sew_resnet import SJ_CODE_URL, SJ_LICENCE
+from backends.native.zoo import register_zoo, store_membranes
+from backends.native.zoo.sew_resnet import SJ_CODE_URL, SJ_LICENCE
 
 VOTES = 10
 """Neurons per class in the voting layer (the original ``VotingLayer(10)``)."""

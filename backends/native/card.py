@@ -15,7 +15,7 @@ The name becomes an architecture name (the registry of :func:`backends.specs.get
 ``--archs plif-net`` selects it); :func:`backends.specs.get_arch` returns the :class:`ModelCard`.
 A native model runs only in its own framework: the grid pairs it with the backend named after its
 framework (:data:`FRAMEWORK_BACKENDS`: ``torch`` -> ``ann``), whatever ``--backends`` says, and
-:mod:`backends.models.native` runs it there (:func:`backends.models.native.backend_for`).
+:mod:`backends.native.backend` runs it there (:func:`backends.native.backend.backend_for`).
 
 A plugin file (``run_bench.py run --plugin my_model.py``) is imported by path with
 :func:`load_plugin`; what it registers is remembered with the file, so that worker processes
@@ -99,7 +99,7 @@ class ModelCard:
             logits, or, for ``output="rates"``, MSE between the rates and one-hot targets (Fang et
             al., ICCV 2021, their voting-layer training).
         reset: ``reset(model)`` called before every batch; ``None``: the framework's default
-            (:func:`backends.models.native.default_reset`).
+            (:func:`backends.native.backend.default_reset`).
         neuron_classes: extra module classes counted as spiking neurons by the hooks.
         optimizer: ``optimizer(params, recipe) -> (optimizer, scheduler or None)``; ``None``: the
             recipe's optimiser.
