@@ -1,5 +1,6 @@
-"""NEFER (datasets/loaders/nefer.py): the annotation files as released, TBR decoding, label sets,
-protocols, the one-pass check, bad input, the cell path and a one-epoch run.
+"""NEFER (datasets/loaders/nefer.py, nefer_index.py, nefer_fixture.py; datasets/io/tbr.py): the
+annotation files as released, TBR decoding, label sets, protocols, the one-pass check, bad input,
+the cell path and a one-epoch run.
 
 Trees are written in the published layout by :func:`write_nefer_tree`: from the real annotation
 files (``../shared/real/nefer``; skipped when absent) and from a small synthetic annotation set
@@ -18,17 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.loaders.nefer import (
-    NEFERDataset,
-    NEFERError,
-    NEFERRawDataset,
-    index_nefer,
-    read_tbr,
-    synthetic_annotations,
-    tbr_binary_frames,
-    tbr_time_bins,
-    write_nefer_tree,
-)
+from datasets.io.tbr import read_tbr, tbr_binary_frames, tbr_time_bins
+from datasets.loaders.nefer import NEFERDataset, NEFERRawDataset
+from datasets.loaders.nefer_fixture import synthetic_annotations, write_nefer_tree
+from datasets.loaders.nefer_index import NEFERError, index_nefer
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "nefer"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real/nefer (the NEFER "
