@@ -239,6 +239,70 @@ def test_check_names_every_problem_in_one_pass(tmp_path):
     assert len(err.value.problems) == len(result.problems) - 1  # frames are verified by check only
 
 
+def test_check_reads_every_label_set(tmp_path):
+    # a damaged reported_emotions file: `run --label-set reported` would fail on it, so `check
+    # nefer` must name it, in the same pass as the expected-label files
+    from datasets.check import check_dataset
+
+    d = _synthetic_tree(tmp_path)
+    rep = d / "annotations" / "reported_emotions" / "train_event_subjective.csv"
+    lines = _lines(rep)
+    lines[9] = lines[9].rsplit(",", 1)[0] + ",Angr"  # line 10: a label outside the set
+    rep.write_text("".join(f"{ln}\n" for ln in lines))
+    (d / "annotations" / "reported_emotions" / "validation_gopro_subjective.csv").unlink()
+    result = check_dataset("nefer", tmp_path)
+    assert not result.ok
+    got = {(p.file.name, p.field, p.value) for p in result.problems}
+    assert ("train_event_subjective.csv", "label", "Angr") in got
+    assert ("validation_gopro_subjective.csv", "file", "missing") in got
+    assert f"{rep}, line 10: field 'label' = 'Angr'" in "\n".join(p.message for p in result.problems)
+    # the expected labels are intact: the default dataset opens, the reported one does not
+    assert len(NEFERDataset(tmp_path).sequences) == 15
+    with pytest.raises(NEFERError, match="train_event_subjective.csv, line 10: field 'label'"):
+        NEFERDataset(tmp_path, label_set="reported")
+    # a frame that is missing is named once, not once per label set
+    frame = d / "event_frame_NEW" / "user_01" / "user01_2022-06-08_12-00-00_cd" / "frame_00.png"
+    frame.unlink()
+    again = check_dataset("nefer", tmp_path, use_cache=False).problems
+    assert sum(p.file == frame for p in again) == 1
+    # one label set only, when asked
+    _, _, only = NEFERDataset.dataset_problems(tmp_path, label_set="expected")
+    assert {p.file.name for p in only} == {frame.name}
+
+
+def test_annotation_files_with_a_byte_order_mark(tmp_path):
+    # spreadsheet tools save UTF-8 with a byte-order mark (EF BB BF): the first row must read as
+    # without it, for every label set
+    d = _synthetic_tree(tmp_path)
+    plain = [(s.subject, s.sequence, s.label) for s in NEFERDataset(tmp_path).sequences]
+    for csv_file in sorted((d / "annotations").rglob("*.csv")):
+        csv_file.write_bytes(b"\xef\xbb\xbf" + csv_file.read_bytes())
+    assert [(s.subject, s.sequence, s.label) for s in NEFERDataset(tmp_path).sequences] == plain
+    reported = NEFERDataset(tmp_path, label_set="reported")
+    assert reported.sequences[0].subject == "user_01"
+    assert NEFERDataset.dataset_problems(tmp_path)[2] == []
+
+
+def test_problem_messages_escape_invisible_characters(tmp_path):
+    # a value that differs from the expected one by an invisible character (zero-width space,
+    # byte-order mark inside the file, word joiner) is shown escaped, so the difference is seen
+    d = _synthetic_tree(tmp_path)
+    ev = d / "annotations" / "expected_emotions" / "train_event.csv"
+    lines = _lines(ev)
+    lines[3] = lines[3].replace("user_01,", "user_01\u200b,", 1)  # line 4: the user column
+    lines[60] = "\ufeff" + lines[60]  # line 61: a BOM that is not at the start of the file
+    lines[120] = lines[120].rsplit(",", 1)[0] + ",Fear\u2060"  # line 121: a word joiner
+    ev.write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
+    _, _, problems = NEFERDataset.dataset_problems(tmp_path, label_set="expected")
+    by_line = {p.line: p for p in problems if p.file == ev}
+    assert "user_01\\u200b/" in by_line[4].message  # the expected path names the user as read
+    assert "\\ufeffuser_01/" in by_line[61].message
+    assert by_line[121].field == "label" and by_line[121].value == "Fear\u2060"
+    assert "'Fear\\u2060'" in by_line[121].message
+    for p in problems:
+        assert p.message.isprintable(), p.message
+
+
 def test_pairing_and_frame_counts(tmp_path):
     from datasets.check import check_dataset
 

@@ -247,26 +247,49 @@ class NEFERDataset(EventDataset):
                  label_set, len(self.sequences), len(self.subjects()), directory, ev)
 
     @classmethod
-    def dataset_problems(cls, root: str | Path, *, label_set: str = "expected"
+    def dataset_problems(cls, root: str | Path, *, label_set: str | None = None
                          ) -> tuple[Path, int, list[NEFERProblem]]:
         """Every problem of the NEFER tree under ``root`` in one pass (for ``check nefer``):
-        annotations as the constructor checks them, and every frame read (PNG header and chunk
-        check, sizes and bit depths compared), without decoding pixels.
+        the annotations of every label folder (``expected_emotions/`` and
+        ``reported_emotions/``, so that no ``--label-set`` fails on files the check passed) as
+        the constructor checks them, and every frame they name read (PNG header and chunk check,
+        sizes and bit depths compared, once) without decoding pixels; a frame problem is listed
+        once even when both label folders name the frame.
+
+        Args:
+            label_set: ``None`` (every label set) or one key of :data:`LABEL_SETS`.
 
         Returns:
-            ``(directory, n_frames_named, problems)``.
+            ``(directory, n_frames_named, problems)``: ``n_frames_named`` counts distinct frame
+            files (event and RGB) over the label sets checked.
 
         Raises:
             DatasetNotFoundError: no NEFER folder under ``root``.
+            ValueError: an unknown ``label_set``.
         """
         root = Path(root)
         directory = _find_directory(root)
         if directory is None:
             raise DatasetNotFoundError(f"{cls.name}: no NEFER folder with annotations under "
                                        f"{root}. {_how_to_get()}")
-        found, problems, _ = index_nefer(directory, label_set, frames="verify")
-        n = sum(len(s["frames"]) * (2 if s["rgb_dir"] is not None else 1) for s in found)
-        return directory, n, problems
+        # one label set per folder ("reported" reads reported_emotions/ with all its labels);
+        # the frames are read in the first pass and only looked up in the second
+        checked = ["expected", "reported"] if label_set is None else [label_set]
+        problems: list[NEFERProblem] = []
+        seen: set[tuple[Path, int | None, str, str]] = set()
+        frames: set[Path] = set()
+        for i, k in enumerate(checked):
+            found, found_problems, _ = index_nefer(directory, k,
+                                                   frames="verify" if i == 0 else "exist")
+            for q in found_problems:
+                key = (q.file, q.line, q.field, repr(q.value))
+                if key not in seen:
+                    seen.add(key)
+                    problems.append(q)
+            for s in found:
+                dirs = [s["event_dir"]] + ([s["rgb_dir"]] if s["rgb_dir"] is not None else [])
+                frames.update(Path(d) / f for d in dirs for f in s["frames"])
+        return directory, len(frames), problems
 
     # -- what the files say ----------------------------------------------------------------
 
@@ -530,12 +553,12 @@ class NEFERRawDataset(NEFERDataset):
         self.sensor_size = tuple(self.raw_sensor_size)
 
     @classmethod
-    def dataset_problems(cls, root: str | Path, *, label_set: str = "expected"
+    def dataset_problems(cls, root: str | Path, *, label_set: str | None = None
                          ) -> tuple[Path, int, list[NEFERProblem]]:
         """As :meth:`NEFERDataset.dataset_problems`, plus every sequence without a raw recording
         and every recording the Prophesee reader refuses (its one-line message)."""
         directory, n, problems = super().dataset_problems(root, label_set=label_set)
-        found, _, _ = index_nefer(directory, label_set, frames="none")
+        found, _, _ = index_nefer(directory, label_set or "expected", frames="none")
         seqs = [SequenceInfo(s["user"], s["sequence"], 0, s["event_dir"],
                              extra={"raw": str(s["raw"]) if s["raw"] else None}) for s in found]
         problems += _raw_problems(seqs)

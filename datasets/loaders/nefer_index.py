@@ -95,11 +95,24 @@ class NEFERProblem:
     message: str
 
 
+def escape_invisible(text: str) -> str:
+    """``text`` with every character that does not print escaped as Python's ``repr`` escapes it
+    (``\\ufeff``, ``\\u200b``, ``\\xa0``, ``\\t``; :meth:`str.isprintable`): two values that
+    differ only by an invisible character read differently in a message.
+
+    >>> escape_invisible("\\ufeffuser_01 ok")
+    '\\\\ufeffuser_01 ok'
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def make_problem(file: Path, line: int | None, fld: str, value: Any, what: str) -> NEFERProblem:
     """A :class:`NEFERProblem` whose message names ``file`` (and ``line``), the field ``fld``
-    and ``value``, then says ``what`` is wrong."""
+    and ``value``, then says ``what`` is wrong; invisible characters anywhere in the message are
+    escaped (:func:`escape_invisible`)."""
     where = f"{file}, line {line}" if line is not None else f"{file}"
-    return NEFERProblem(Path(file), line, fld, value, f"{where}: field {fld!r} = {value!r}: {what}")
+    return NEFERProblem(Path(file), line, fld, value,
+                        escape_invisible(f"{where}: field {fld!r} = {value!r}: {what}"))
 
 
 
@@ -142,9 +155,11 @@ def annotation_files(directory: Path, label_set: str) -> dict[tuple[str, str], P
 
 def _read_annotation_file(path: Path, labels: tuple[str, ...],
                           problems: list[NEFERProblem]) -> list[_Seq]:
-    """The sequences of one annotation file in file order; every malformed row is a problem."""
+    """The sequences of one annotation file in file order; every malformed row is a problem.
+    The file is read as UTF-8 with an optional byte-order mark (``utf-8-sig``: spreadsheet tools
+    write one), which is not part of the first row."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         problems.append(make_problem(path, None, "file", "missing", "annotation file not found"))
         return []
