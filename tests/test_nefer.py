@@ -125,15 +125,36 @@ def test_tbr_bits_by_hand(tmp_path):
 
 
 def test_event_tensor_counts_the_binary_frames(tmp_path):
-    _synthetic_tree(tmp_path)
+    from PIL import Image
+
+    _synthetic_tree(tmp_path)  # 8-bit TBR frames, 32x24
     ds = NEFERDataset(tmp_path)
-    frames, n = ds.load_tbr(0)
-    # independent count: total set bits of the 51 images = sum over time bins
-    total = sum(int(np.unpackbits(f).sum()) for f in frames)
-    x = ds.event_tensor(0, 8, (24, 32))  # native size: no resampling
-    assert tuple(x.shape) == (8, 1, 24, 32) and int(x.sum()) == total
-    assert ds.load_frames(0).shape == (51 * n, 1, 24, 32)
-    assert set(np.unique(ds.event_tensor(0, 8, (48, 48), binarize=True).numpy())) <= {0.0, 1.0}
+    s = ds.sequences[0]
+    # an independent decode: each PNG's pixel values are 8-bit codes; bit i of image f is binary
+    # frame f * 8 + i (least significant bit first); K = 51 * 8 = 408 frames, frame k in bin
+    # k * T // K; T = 7 does not divide K, so the bins hold 59 or 58 frames
+    codes = np.stack([np.asarray(Image.open(Path(s.path) / name)) for name in s.extra["frames"]])
+    binary = np.unpackbits(codes[:, None], axis=1, bitorder="little")  # (51, 8, 24, 32)
+    binary = binary.reshape(-1, 24, 32)
+    k, t = binary.shape[0], 7
+    which = np.arange(k) * t // k
+    assert np.bincount(which).tolist() == [59, 58, 58, 59, 58, 58, 58]
+    want = np.stack([binary[which == b].sum(axis=0) for b in range(t)]).astype(np.float32)
+    assert want.sum() > 0 and (want.max(axis=(1, 2)) > 1).all()  # counts, not only presence
+    x = ds.event_tensor(0, t, (24, 32)).numpy()  # native size: no resampling
+    assert x.shape == (t, 1, 24, 32)
+    np.testing.assert_array_equal(x[:, 0], want)
+    # half size: area interpolation is the mean of each 2x2 block
+    half = want.reshape(t, 12, 2, 16, 2).mean(axis=(2, 4))
+    np.testing.assert_allclose(ds.event_tensor(0, t, (12, 16)).numpy()[:, 0], half, rtol=1e-6)
+    np.testing.assert_array_equal(ds.event_tensor(0, t, (24, 32), binarize=True).numpy()[:, 0],
+                                  (want > 0).astype(np.float32))
+    # the frame-transform path: counts set back to presence, binned as the direct path
+    doubled = ds.event_tensor(0, t, (24, 32), frame_transform=lambda b: 2 * b).numpy()
+    np.testing.assert_array_equal(doubled[:, 0], want)
+    frames = ds.load_frames(0)
+    assert frames.shape == (k, 1, 24, 32)
+    np.testing.assert_array_equal(frames[:, 0], binary.astype(bool))
 
 
 # --------------------------------------------------------------------------------------------
