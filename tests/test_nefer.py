@@ -1,5 +1,6 @@
-"""NEFER (datasets/loaders/nefer.py): the annotation files as released, TBR decoding, label sets,
-protocols, the one-pass check, bad input, the cell path and a one-epoch run.
+"""NEFER (datasets/loaders/nefer.py, nefer_index.py, nefer_fixture.py; datasets/io/tbr.py): the
+annotation files as released, TBR decoding, label sets, protocols, the one-pass check, bad input,
+the cell path and a one-epoch run.
 
 Trees are written in the published layout by :func:`write_nefer_tree`: from the real annotation
 files (``../shared/real/nefer``; skipped when absent) and from a small synthetic annotation set
@@ -18,17 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.loaders.nefer import (
-    NEFERDataset,
-    NEFERError,
-    NEFERRawDataset,
-    index_nefer,
-    read_tbr,
-    synthetic_annotations,
-    tbr_binary_frames,
-    tbr_time_bins,
-    write_nefer_tree,
-)
+from datasets.io.tbr import read_tbr, tbr_binary_frames, tbr_time_bins
+from datasets.loaders.nefer import NEFERDataset, NEFERRawDataset
+from datasets.loaders.nefer_fixture import synthetic_annotations, write_nefer_tree
+from datasets.loaders.nefer_index import NEFERError, index_nefer
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "nefer"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real/nefer (the NEFER "
@@ -131,15 +125,36 @@ def test_tbr_bits_by_hand(tmp_path):
 
 
 def test_event_tensor_counts_the_binary_frames(tmp_path):
-    _synthetic_tree(tmp_path)
+    from PIL import Image
+
+    _synthetic_tree(tmp_path)  # 8-bit TBR frames, 32x24
     ds = NEFERDataset(tmp_path)
-    frames, n = ds.load_tbr(0)
-    # independent count: total set bits of the 51 images = sum over time bins
-    total = sum(int(np.unpackbits(f).sum()) for f in frames)
-    x = ds.event_tensor(0, 8, (24, 32))  # native size: no resampling
-    assert tuple(x.shape) == (8, 1, 24, 32) and int(x.sum()) == total
-    assert ds.load_frames(0).shape == (51 * n, 1, 24, 32)
-    assert set(np.unique(ds.event_tensor(0, 8, (48, 48), binarize=True).numpy())) <= {0.0, 1.0}
+    s = ds.sequences[0]
+    # an independent decode: each PNG's pixel values are 8-bit codes; bit i of image f is binary
+    # frame f * 8 + i (least significant bit first); K = 51 * 8 = 408 frames, frame k in bin
+    # k * T // K; T = 7 does not divide K, so the bins hold 59 or 58 frames
+    codes = np.stack([np.asarray(Image.open(Path(s.path) / name)) for name in s.extra["frames"]])
+    binary = np.unpackbits(codes[:, None], axis=1, bitorder="little")  # (51, 8, 24, 32)
+    binary = binary.reshape(-1, 24, 32)
+    k, t = binary.shape[0], 7
+    which = np.arange(k) * t // k
+    assert np.bincount(which).tolist() == [59, 58, 58, 59, 58, 58, 58]
+    want = np.stack([binary[which == b].sum(axis=0) for b in range(t)]).astype(np.float32)
+    assert want.sum() > 0 and (want.max(axis=(1, 2)) > 1).all()  # counts, not only presence
+    x = ds.event_tensor(0, t, (24, 32)).numpy()  # native size: no resampling
+    assert x.shape == (t, 1, 24, 32)
+    np.testing.assert_array_equal(x[:, 0], want)
+    # half size: area interpolation is the mean of each 2x2 block
+    half = want.reshape(t, 12, 2, 16, 2).mean(axis=(2, 4))
+    np.testing.assert_allclose(ds.event_tensor(0, t, (12, 16)).numpy()[:, 0], half, rtol=1e-6)
+    np.testing.assert_array_equal(ds.event_tensor(0, t, (24, 32), binarize=True).numpy()[:, 0],
+                                  (want > 0).astype(np.float32))
+    # the frame-transform path: counts set back to presence, binned as the direct path
+    doubled = ds.event_tensor(0, t, (24, 32), frame_transform=lambda b: 2 * b).numpy()
+    np.testing.assert_array_equal(doubled[:, 0], want)
+    frames = ds.load_frames(0)
+    assert frames.shape == (k, 1, 24, 32)
+    np.testing.assert_array_equal(frames[:, 0], binary.astype(bool))
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,6 +258,70 @@ def test_check_names_every_problem_in_one_pass(tmp_path):
                        r"'columns' = 3.* and \d+ more \(run `check nefer`") as err:
         NEFERDataset(tmp_path)
     assert len(err.value.problems) == len(result.problems) - 1  # frames are verified by check only
+
+
+def test_check_reads_every_label_set(tmp_path):
+    # a damaged reported_emotions file: `run --label-set reported` would fail on it, so `check
+    # nefer` must name it, in the same pass as the expected-label files
+    from datasets.check import check_dataset
+
+    d = _synthetic_tree(tmp_path)
+    rep = d / "annotations" / "reported_emotions" / "train_event_subjective.csv"
+    lines = _lines(rep)
+    lines[9] = lines[9].rsplit(",", 1)[0] + ",Angr"  # line 10: a label outside the set
+    rep.write_text("".join(f"{ln}\n" for ln in lines))
+    (d / "annotations" / "reported_emotions" / "validation_gopro_subjective.csv").unlink()
+    result = check_dataset("nefer", tmp_path)
+    assert not result.ok
+    got = {(p.file.name, p.field, p.value) for p in result.problems}
+    assert ("train_event_subjective.csv", "label", "Angr") in got
+    assert ("validation_gopro_subjective.csv", "file", "missing") in got
+    assert f"{rep}, line 10: field 'label' = 'Angr'" in "\n".join(p.message for p in result.problems)
+    # the expected labels are intact: the default dataset opens, the reported one does not
+    assert len(NEFERDataset(tmp_path).sequences) == 15
+    with pytest.raises(NEFERError, match="train_event_subjective.csv, line 10: field 'label'"):
+        NEFERDataset(tmp_path, label_set="reported")
+    # a frame that is missing is named once, not once per label set
+    frame = d / "event_frame_NEW" / "user_01" / "user01_2022-06-08_12-00-00_cd" / "frame_00.png"
+    frame.unlink()
+    again = check_dataset("nefer", tmp_path, use_cache=False).problems
+    assert sum(p.file == frame for p in again) == 1
+    # one label set only, when asked
+    _, _, only = NEFERDataset.dataset_problems(tmp_path, label_set="expected")
+    assert {p.file.name for p in only} == {frame.name}
+
+
+def test_annotation_files_with_a_byte_order_mark(tmp_path):
+    # spreadsheet tools save UTF-8 with a byte-order mark (EF BB BF): the first row must read as
+    # without it, for every label set
+    d = _synthetic_tree(tmp_path)
+    plain = [(s.subject, s.sequence, s.label) for s in NEFERDataset(tmp_path).sequences]
+    for csv_file in sorted((d / "annotations").rglob("*.csv")):
+        csv_file.write_bytes(b"\xef\xbb\xbf" + csv_file.read_bytes())
+    assert [(s.subject, s.sequence, s.label) for s in NEFERDataset(tmp_path).sequences] == plain
+    reported = NEFERDataset(tmp_path, label_set="reported")
+    assert reported.sequences[0].subject == "user_01"
+    assert NEFERDataset.dataset_problems(tmp_path)[2] == []
+
+
+def test_problem_messages_escape_invisible_characters(tmp_path):
+    # a value that differs from the expected one by an invisible character (zero-width space,
+    # byte-order mark inside the file, word joiner) is shown escaped, so the difference is seen
+    d = _synthetic_tree(tmp_path)
+    ev = d / "annotations" / "expected_emotions" / "train_event.csv"
+    lines = _lines(ev)
+    lines[3] = lines[3].replace("user_01,", "user_01\u200b,", 1)  # line 4: the user column
+    lines[60] = "\ufeff" + lines[60]  # line 61: a BOM that is not at the start of the file
+    lines[120] = lines[120].rsplit(",", 1)[0] + ",Fear\u2060"  # line 121: a word joiner
+    ev.write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
+    _, _, problems = NEFERDataset.dataset_problems(tmp_path, label_set="expected")
+    by_line = {p.line: p for p in problems if p.file == ev}
+    assert "user_01\\u200b/" in by_line[4].message  # the expected path names the user as read
+    assert "\\ufeffuser_01/" in by_line[61].message
+    assert by_line[121].field == "label" and by_line[121].value == "Fear\u2060"
+    assert "'Fear\\u2060'" in by_line[121].message
+    for p in problems:
+        assert p.message.isprintable(), p.message
 
 
 def test_pairing_and_frame_counts(tmp_path):

@@ -46,7 +46,7 @@ def test_frames_of_see_and_nefer(tmp_path):
 
     from PIL import Image
 
-    from datasets.loaders.nefer import synthetic_annotations, write_nefer_tree
+    from datasets.loaders.nefer_fixture import synthetic_annotations, write_nefer_tree
 
     # a one-sequence SEE tree: 3 grey intensity frames, 3 RGB event frames of 12x8 pixels
     name = "1_001_man_24_Master_normal_angry_45_take000"
