@@ -22,7 +22,8 @@ LAYERS = {"datasets": 0, "backends": 1, "benchmarks": 2, "reports": 3, "run_benc
 SUBLAYERS = {
     "datasets": {"io": 0, "transforms": 1, "conversion": 1, "loaders": 2, "top": 3},
     "backends": {"top": 0, "adapters": 1, "nir_exchange": 2, "models": 3},
-    "benchmarks": {"measure": 0, "results": 1, "runner": 2, "robustness": 3, "gates": 4},
+    "benchmarks": {"measure": 0, "results": 1, "runner": 2, "robustness": 3, "submissions": 4,
+                   "gates": 5},
     "reports": {"top": 0},
 }
 #: Top-level modules of a package that sit *below* its sub-packages (its core, imported by all).
