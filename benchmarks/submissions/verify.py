@@ -83,12 +83,12 @@ def task_reference(rec: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str
         known version, or a stored ``task`` field that differs from the one its cell and
         predictions give.
     """
-    try:
-        from benchmarks.results import tasks
-    except ImportError as exc:
-        if getattr(exc, "name", None) not in ("benchmarks.results.tasks", None):
-            raise
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("benchmarks.results.tasks") is None:
         return rec.get("task"), ["task not checked (no task registry)"], []
+    tasks = importlib.import_module("benchmarks.results.tasks")
     ref = tasks.task_for_record(rec)
     problems = []
     if ref is None:
