@@ -48,16 +48,24 @@ from datasets.common import InputError
 log = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = "neurofer-bundle"
+"""The manifest's ``bundle_format``: what kind of folder this is."""
 BUNDLE_VERSION = 1
+"""The manifest's ``bundle_version``: the version of this layout (a reader refuses newer ones)."""
 MANIFEST = "manifest.json"
+"""The bundle's manifest file."""
 RESULTS = "results.jsonl"
+"""The bundle's records file."""
 VERIFICATION = "verification.json"
+"""The verifier's report in the bundle (not listed in the manifest)."""
 CHECKPOINTS_DIR = "checkpoints"
+"""The bundle's folder of checkpoint copies."""
 PLUGINS_DIR = "plugins"
+"""The bundle's folder of native models' plugin files."""
 MANDATORY_META = ("title", "authors", "contact", "licence")
 """Metadata a submitter must give (issue #29: title, authors or team, contact, licence of the
 weights)."""
 OPTIONAL_META = ("url", "notes")
+"""Metadata a submitter may give: a paper or code link and free notes."""
 DEFAULT_MAX_CHECKPOINT_MIB = 100.0
 """Checkpoints above this size (MiB) are listed by digest and URL instead of copied: GitHub
 refuses files above 100 MB in a repository, and the leaderboard folder is a repository."""

@@ -69,13 +69,15 @@ costs a full training. On the same machine class (same torch version, CPU model,
 and device) training is deterministic (seeded, deterministic kernels), so the accuracy must be
 equal (:data:`REPLICATE_SAME_MACHINE_TOL`)."""
 REPLICATE_SAME_MACHINE_TOL = 1e-12
+"""Tolerance of a replicated accuracy on the same machine class (equal up to float rounding)."""
 SAME_MACHINE_KEYS = ("torch", "cpu", "threads", "device")
+"""Provenance keys that must match this machine's for the same-machine rule."""
 
 
 def task_reference(rec: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str], list[str]]:
     """The record's task reference and the task check.
 
-    Uses :func:`benchmarks.results.tasks.task_for_record` where the task registry exists;
+    Uses ``benchmarks.results.tasks.task_for_record`` where the task registry exists;
     without it the task is reported as not checked.
 
     Returns:
