@@ -290,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parser(sub)
     add_score_parser(sub)
     add_predict_parser(sub)
+    add_submit_parser(sub)
+    add_verify_parser(sub)
 
     exp = sub.add_parser("export", parents=[_COMMON],
                          help="export a trained SNN checkpoint to NIR or lava-dl's HDF5 format",
@@ -1087,6 +1089,95 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.csv is not None:
         print(f"wrote {write_predictions_csv(args.csv, preds)}")
     return 0
+
+
+def add_submit_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``submit`` subcommand on ``subparsers``; sets ``func=cmd_submit``."""
+    from benchmarks.submissions.bundle import DEFAULT_MAX_CHECKPOINT_MIB
+
+    p = subparsers.add_parser(
+        parents=[_COMMON], name="submit",
+        help="pack run folders into a submission bundle (manifest, records, checkpoints, plugins)",
+        description="Write BUNDLE_DIR: manifest.json (your metadata, the environment, the sha256 "
+        "and size of every file), results.jsonl (the ok records with their predictions), "
+        "checkpoints/ (byte copies) and plugins/ (native models' plugin files). The same inputs "
+        "give a byte-identical bundle; nothing is half-written. See docs/guides/submitting.md.",
+    )
+    p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders")
+    p.add_argument("--out", type=Path, required=True, metavar="BUNDLE_DIR",
+                   help="the bundle folder to write (must not exist)")
+    p.add_argument("--meta", type=Path, default=None, metavar="FILE.toml",
+                   help="TOML with title, authors, contact, licence, url, notes (flags override)")
+    p.add_argument("--title", default=None, help="title of the submission (mandatory)")
+    p.add_argument("--authors", default=None, help="authors or team, comma-separated (mandatory)")
+    p.add_argument("--contact", default=None, help="contact e-mail or address (mandatory)")
+    p.add_argument("--licence", default=None, help="licence of the weights (mandatory)")
+    p.add_argument("--url", default=None, help="paper or code link")
+    p.add_argument("--notes", default=None, help="free notes")
+    p.add_argument("--supersedes", default=None, metavar="BUNDLE_ID",
+                   help="the id of a bundle this one replaces")
+    p.add_argument("--max-checkpoint-mib", type=float, default=DEFAULT_MAX_CHECKPOINT_MIB,
+                   help="checkpoints above this size are listed by digest and URL, not copied "
+                   f"(default {DEFAULT_MAX_CHECKPOINT_MIB:g})")
+    p.add_argument("--checkpoint-url-base", default=None, metavar="URL",
+                   help="where the checkpoints above the limit are published")
+    p.set_defaults(func=cmd_submit)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Write the bundle and print its id, path and size."""
+    from benchmarks.submissions.bundle import bundle_id, bundle_size, read_meta, write_bundle
+
+    meta = read_meta({k: getattr(args, k) for k in ("title", "authors", "contact", "licence",
+                                                    "url", "notes")}, args.meta)
+    out = write_bundle(args.run_dirs, args.out, meta, supersedes=args.supersedes,
+                       max_checkpoint_mib=args.max_checkpoint_mib,
+                       checkpoint_url_base=args.checkpoint_url_base)
+    print(f"bundle {bundle_id(out)}: {out} ({bundle_size(out) / (1 << 20):.2f} MiB)")
+    return EXIT_OK
+
+
+def add_verify_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``verify`` subcommand on ``subparsers``; sets ``func=cmd_verify``."""
+    p = subparsers.add_parser(
+        parents=[_COMMON], name="verify",
+        help="check submission bundles: digests, records, task, and a replay of every checkpoint",
+        description="Check each bundle (structure, digests, manifest, every record as validate "
+        "does, the task), replay each checkpoint on the test samples and compare with the stored "
+        "outputs; write BUNDLE/verification.json. Several bundles are also checked against each "
+        "other. Exit 0 only when nothing is rejected.",
+    )
+    p.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE", help="bundle folders")
+    p.add_argument("--replay", type=int, default=None, metavar="N",
+                   help="replay a deterministic sample of N test samples per record (default: all)")
+    p.add_argument("--replicate", action="store_true",
+                   help="also train each trained cell again from its recipe and seed (costly)")
+    p.add_argument("--trust-plugins", action="store_true",
+                   help="import the bundles' plugin files (code) to replay native models")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help=f"dataset root (default: ${DATA_ROOT_ENV} or ./data, as for run)")
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Print each bundle's problems and verdicts; 0 when nothing is rejected, else 1."""
+    from benchmarks.submissions.verify import verify_bundles
+
+    if args.replay is not None and args.replay < 1:
+        raise UsageError(f"--replay = {args.replay}; expected a positive number of samples")
+    reports = verify_bundles(args.bundles, replay_n=args.replay, replicate=args.replicate,
+                             trust_plugins=args.trust_plugins,
+                             data_root=args.data_root or default_data_root())
+    for path, rep in zip(args.bundles, reports, strict=True):
+        for p in rep["problems"]:
+            print(p)
+        for r in rep["records"]:
+            for p in r["problems"]:
+                print(p)
+            why = f" ({'; '.join(r['reasons'])})" if r["reasons"] and r["verdict"] != "rejected" else ""
+            print(f"  {r['verdict']:<10} {r['cell_id']}{why}")
+        print(f"{path}: {rep['verdict']} (bundle {rep['bundle_id']})")
+    return EXIT_FAILED if any(r["verdict"] == "rejected" for r in reports) else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

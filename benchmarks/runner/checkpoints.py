@@ -141,7 +141,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     import torch
 
     from backends.base import UnknownNameError
-    from backends.specs import get_arch
+    from backends.specs import ARCHS, get_arch
 
     path = Path(path)
     if not path.is_file():
@@ -169,7 +169,8 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     from backends.native.card import PluginError, load_plugins
 
     try:
-        load_plugins(tuple((ckpt.get("cell") or {}).get("plugins") or ()))
+        if ckpt["arch"] not in ARCHS.names():  # a plugin loaded already (e.g. a bundle's copy)
+            load_plugins(tuple((ckpt.get("cell") or {}).get("plugins") or ()))
         arch = get_arch(ckpt["arch"])
         backend = backend_for(ckpt["backend"], arch)
     except (UnknownNameError, PluginError) as exc:

@@ -1,0 +1,338 @@
+"""Replay of a bundled record: its checkpoint run again on the test samples through the suite's
+own evaluation path, and the outputs compared with the stored ones.
+
+Paths (the same code that made the record):
+
+- a ``"trained"`` record: the cell's data (:func:`benchmarks.runner.data.load_cell_data`, the
+  test split binned exactly as the cell binned it), the model rebuilt from the checkpoint
+  (:func:`benchmarks.runner.checkpoints.load_checkpoint`), moved to the run backend by
+  :func:`backends.nir_exchange.transfer` for a cell trained in one backend and evaluated in
+  another, and run by :func:`benchmarks.runner.inference.predict` at the recipe's batch size
+  and mixed precision;
+- a ``"robustness"`` record: the clean and corrupted test inputs of
+  :mod:`benchmarks.robustness.sweep` (the corruption's generator is seeded per recording, so a
+  subset of recordings gets the same corrupted events), clean and at each stored severity.
+
+Samples: all of the record's, or with ``n`` a deterministic subset of ``n``, evenly spaced over
+the stored order (:func:`benchmarks.robustness.sweep.subsample_test_split`).
+
+Comparison (:data:`REPLAY_REL_TOL`): per record, ``max |replayed - stored| / max |stored|`` over
+the replayed samples' outputs (class logits, and ``va_pred`` for a valence-arousal head) must be
+at most the tolerance; a replayed argmax may differ from the stored ``pred`` only where the stored
+top two logits are within the tolerance of each other (a tie that rounding can flip).
+
+The stored samples must be exactly the test split's (sequence ids and labels), else the record
+is rejected: predictions for samples not in the split, or missing some, are named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datasets.common import InputError
+
+log = logging.getLogger(__name__)
+
+REPLAY_REL_TOL = 1e-5
+"""Relative tolerance of replayed outputs (of the largest stored |output| of the record). Measured
+on the 2-core CPU: every backend's ``tiny`` replays its stored logits exactly or within 5e-10,
+native models within 3e-6 (float32 sums in another order); stored logits have 9 significant
+digits (float32-exact). 1e-5 leaves a factor of 3 above the largest measured difference and is
+far below any change of the weights (a swapped or retrained checkpoint differs by > 1e-2)."""
+MAX_NAMED = 5
+"""How many differing samples a mismatch message names."""
+
+
+@dataclass
+class ReplayResult:
+    """What a replay found: ``status`` ``"verified"`` (replayed and matching), ``"consistent"``
+    (not replayed; ``reasons`` says why) or ``"rejected"`` (``problems``); ``replay`` the
+    numbers (``n_samples``, ``max_rel_logit_diff``, ``changed_predictions``, ``rel_tol``,
+    ``time_s``) or ``None``."""
+
+    status: str
+    reasons: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    replay: dict[str, Any] | None = None
+
+
+def _cell(spec: dict[str, Any]):
+    from benchmarks.results.spec import Cell, Recipe
+
+    spec = dict(spec)
+    spec["recipe"] = Recipe.from_dict(spec.get("recipe") or {})
+    spec["plugins"] = tuple(spec.get("plugins") or ())
+    return dataclasses.replace(Cell(**spec), device="cpu")
+
+
+def _outputs(stored: dict[str, Any], corrupted: str | None) -> list[float] | None:
+    """The stored outputs of one sample: logits (+ va_pred), or a severity's corrupted logits."""
+    if corrupted is not None:
+        e = (stored.get("corrupted") or {}).get(corrupted) or {}
+        return e.get("logits")
+    out = list(stored.get("logits") or [])
+    out += list(stored.get("va_pred") or [])
+    return out or None
+
+
+def compare(say, what: str, ids: list[str], stored: list[dict[str, Any]], replayed: np.ndarray,
+            k: int, corrupted: str | None = None) -> tuple[float, int]:
+    """Compare replayed outputs ``(n, D)`` with the stored ones of the same samples.
+
+    Args:
+        say: ``say(field, message)`` records a problem.
+        what: label of the compared outputs in messages (``"logits"``, ``"severity 3 logits"``).
+        ids: the samples' sequence ids; stored: their stored prediction objects.
+        k: number of class logits at the front of each output (0: no class head).
+        corrupted: a severity key to compare the stored ``corrupted[<s>]`` entry instead.
+
+    Returns:
+        ``(max relative difference, number of changed predictions)``.
+    """
+    want = [_outputs(p, corrupted) for p in stored]
+    bad_shape = [i for i, w in enumerate(want) if w is None or len(w) != replayed.shape[1]]
+    if bad_shape:
+        say("predictions", f"{what}: {len(bad_shape)} stored sample(s) have no or a wrong-sized "
+                           f"output, first {ids[bad_shape[0]]!r}")
+        return float("inf"), 0
+    w = np.asarray(want, dtype=np.float64)
+    r = np.asarray(replayed, dtype=np.float64)
+    scale = max(float(np.abs(w).max()) if w.size else 0.0, 1e-30)
+    rel = np.abs(r - w).max(axis=1) / scale
+    worst = float(rel.max()) if rel.size else 0.0
+    off = [i for i in np.argsort(-rel, kind="stable") if rel[i] > REPLAY_REL_TOL]
+    if off:
+        named = ", ".join(f"{ids[i]} ({rel[i]:.2e})" for i in sorted(off)[:MAX_NAMED])
+        say("predictions", f"replayed {what} differ from the stored ones by up to {worst:.3e} of "
+                           f"max |logit| (tolerance {REPLAY_REL_TOL:g}) on {len(off)} of {len(ids)} "
+                           f"sample(s); first: {named}")
+    changed = 0
+    if k:
+        stored_pred = w[:, :k].argmax(1)
+        new_pred = r[:, :k].argmax(1)
+        top2 = np.sort(w[:, :k], axis=1)[:, -2:] if k > 1 else np.zeros((len(w), 2))
+        tie = (top2[:, 1] - top2[:, 0]) <= REPLAY_REL_TOL * scale
+        flips = [i for i in range(len(ids)) if new_pred[i] != stored_pred[i]]
+        changed = len(flips)
+        hard = [i for i in flips if not tie[i]]
+        if hard:
+            named = ", ".join(f"{ids[i]} ({stored_pred[i]}->{new_pred[i]})" for i in hard[:MAX_NAMED])
+            say("predictions", f"replayed {what} change the predicted class of {len(hard)} "
+                               f"sample(s) whose stored top two logits are not tied; first: {named}")
+    return worst, changed
+
+
+def _check_samples(say, stored: list[dict[str, Any]], ids: list[str], labels: list[int]) -> bool:
+    """The stored samples are exactly the split's (ids, labels); report every difference."""
+    have = {str(p.get("sequence_id")): p for p in stored}
+    want = dict(zip(ids, labels, strict=True))
+    extra = sorted(set(have) - set(want))
+    missing = sorted(set(want) - set(have))
+    if extra:
+        say("predictions", f"{len(extra)} sample(s) not in the task's test split, first "
+                           f"{extra[:MAX_NAMED]}")
+    if missing:
+        say("predictions", f"{len(missing)} sample(s) of the task's test split missing, first "
+                           f"{missing[:MAX_NAMED]}")
+    wrong = [i for i in sorted(set(have) & set(want)) if have[i].get("label") != want[i]]
+    if wrong:
+        say("predictions", f"{len(wrong)} sample(s) stored with another label than the test "
+                           f"split's, first {wrong[0]!r}: {have[wrong[0]].get('label')!r} != "
+                           f"{want[wrong[0]]}")
+    return not (extra or missing or wrong)
+
+
+def replay_record(rec: dict[str, Any], bundle_dir: str | Path, data_root: str | Path, *,
+                  n: int | None = None, trust_plugins: bool = False,
+                  external: frozenset[str] = frozenset()) -> ReplayResult:
+    """Replay one schema-valid record of a bundle (see the module docstring).
+
+    Args:
+        rec: the record (as :func:`benchmarks.results.records.read_records` returns it).
+        bundle_dir: the bundle folder (``checkpoints/``, ``plugins/``).
+        data_root: where the datasets are (the built-in data is generated there).
+        n: replay a deterministic subset of ``n`` samples; ``None``: all.
+        trust_plugins: import the bundle's plugin files (code) to rebuild native models.
+        external: bundle paths of checkpoints given only by URL (not replayed).
+
+    Returns:
+        A :class:`ReplayResult`. Problems name the field; the caller prefixes the file and record.
+    """
+    res = ReplayResult("consistent")
+
+    def say(fld: str, msg: str) -> None:
+        res.problems.append(f"{fld}: {msg}")
+
+    kind = rec.get("kind")
+    ck = rec.get("checkpoint")
+    cell_spec = rec.get("cell") or {}
+    if kind == "published":
+        res.reasons.append("published predictions: no checkpoint to replay (metrics recomputed "
+                           "from the stored predictions)")
+        return res
+    if not ck:
+        res.reasons.append("the record has no checkpoint to replay")
+        return res
+    if ck in external:
+        res.reasons.append(f"checkpoint {ck} is given by URL only (not downloaded)")
+        return res
+    plugins = list(cell_spec.get("plugins") or ())
+    if (plugins or rec.get("model")) and not trust_plugins:
+        res.reasons.append("plugin not run: a native model's plugin files are code, imported "
+                           "only with --trust-plugins")
+        return res
+    if plugins:
+        from backends.models.card import PluginError, load_plugins
+
+        try:
+            load_plugins(tuple(str(Path(bundle_dir) / p) for p in plugins))
+        except PluginError as exc:
+            say("cell.plugins", f"plugin fails to import: {exc}")
+            res.status = "rejected"
+            return res
+    t0 = time.perf_counter()
+    try:
+        out = _replay(rec, Path(bundle_dir), data_root, n, say, res)
+    except _Unavailable as exc:
+        res.reasons.append(str(exc))
+        return res
+    if res.problems:
+        res.status = "rejected"
+    elif out is not None:
+        res.status = "verified"
+    if out is not None:
+        res.replay = {**out, "rel_tol": REPLAY_REL_TOL,
+                      "time_s": round(time.perf_counter() - t0, 3)}
+    return res
+
+
+class _Unavailable(Exception):
+    """The data needed to replay is not available here (the record stays consistent)."""
+
+
+def _open_dataset(name: str, recipe, data_root):
+    import types
+
+    from benchmarks.runner.data import dataset_params, open_dataset_cached
+
+    try:
+        return open_dataset_cached(name, data_root, **dataset_params(
+            types.SimpleNamespace(dataset=name, recipe=recipe)))
+    except (InputError, FileNotFoundError, OSError) as exc:
+        raise _Unavailable(f"dataset {name!r} is not available under {data_root}: "
+                           f"{' '.join(str(exc).split())[:200]}") from exc
+
+
+def _replay(rec, bundle_dir: Path, data_root, n, say, res) -> dict[str, Any] | None:
+    from benchmarks.robustness.sweep import subsample_test_split
+    from benchmarks.runner.checkpoints import CheckpointError, load_checkpoint
+
+    kind = rec.get("kind")
+    cell = _cell(rec.get("cell") or {})
+    dataset = _open_dataset(cell.dataset, cell.recipe, data_root)
+    try:
+        loaded = load_checkpoint(bundle_dir / rec["checkpoint"], "cpu")
+    except (CheckpointError, FileNotFoundError) as exc:
+        say("checkpoint", f"does not load or does not fit its architecture: {exc}")
+        return None
+    source = (rec.get("corruption") or {}).get("cell_id") if kind == "robustness" else rec["cell_id"]
+    if loaded.checkpoint.get("cell_id") != source:
+        say("checkpoint", f"{rec['checkpoint']} holds cell {loaded.checkpoint.get('cell_id')!r}, "
+                          f"not {source!r}")
+    stored = list(rec.get("predictions") or [])
+    k = len(rec.get("classes") or [])
+    if kind == "robustness":
+        return _replay_robustness(rec, cell, dataset, loaded, stored, k, n, say)
+    return _replay_trained(cell, loaded, stored, k, n, say, data_root, subsample_test_split)
+
+
+def _replay_trained(cell, loaded, stored, k, n, say, data_root, subsample) -> dict[str, Any] | None:
+    import torch
+
+    from backends.specs import get_arch
+    from benchmarks.runner.data import load_cell_data
+    from benchmarks.runner.inference import predict
+    from benchmarks.runner.methods import task_heads
+    from benchmarks.runner.training import autocast
+
+    arch = get_arch(cell.arch)
+    data = load_cell_data(cell, arch, data_root)
+    seqs = [data.dataset.sequences[i] for i in data.test.indices]
+    ids = [f"{s.subject}/{s.sequence}" for s in seqs]
+    if not _check_samples(say, stored, ids, [int(v) for v in data.test.y]):
+        return None
+    by_id = {str(p["sequence_id"]): p for p in stored}
+    pos = subsample(list(range(len(ids))), n)
+    backend, model = loaded.backend, loaded.model
+    if cell.transferred:
+        from backends.base import get_backend
+        from backends.nir_exchange import transfer
+        from benchmarks.runner.training import prepare_model
+
+        backend = get_backend(cell.run_backend)
+        net_b = transfer(loaded.model, cell.backend, cell.run_backend, arch,
+                         tuple(data.train.x.shape[1:]), data.num_classes, via=cell.transfer_via)
+        model = prepare_model(backend, net_b, cell)
+    x = data.test.x[pos]
+    frames = data.test.frames[pos] if data.test.frames is not None else None
+    with autocast(cell.device, cell.recipe.amp, backend):
+        outputs, _, _ = predict(backend, model, x, cell.recipe.batch_size, "cpu", frames=frames)
+    heads = task_heads(outputs.float(), cell.recipe.task, data.num_classes)
+    parts = [t for t in (heads.class_logits, heads.va) if t is not None]
+    replayed = torch.cat(parts, dim=1).numpy()
+    kk = k if heads.class_logits is not None else 0
+    sel = [ids[i] for i in pos]
+    worst, changed = compare(say, "logits", sel, [by_id[i] for i in sel], replayed, kk)
+    return {"n_samples": len(sel), "max_rel_logit_diff": worst, "changed_predictions": changed}
+
+
+def _replay_robustness(rec, cell, dataset, loaded, stored, k, n, say) -> dict[str, Any] | None:
+    from benchmarks.robustness.sweep import (
+        EVAL_BATCH_SIZE,
+        _intensity_frames,
+        binary_test_frames,
+        binned_test_frames,
+        subsample_test_split,
+    )
+    from benchmarks.runner.inference import predict
+
+    cor = rec.get("corruption") or {}
+    _, test_idx = dataset.split(int(cell.fold), str(cell.protocol))
+    declared = subsample_test_split(test_idx, cor.get("max_test"))
+    seqs = [dataset.sequences[i] for i in declared]
+    ids = [f"{s.subject}/{s.sequence}" for s in seqs]
+    if not _check_samples(say, stored, ids, [int(s.label) for s in seqs]):
+        return None
+    by_id = {str(p["sequence_id"]): p for p in stored}
+    pos = subsample_test_split(list(range(len(declared))), n)
+    idx = [declared[i] for i in pos]
+    sel = [ids[i] for i in pos]
+    seed = int(cor.get("seed", 0))
+    if "events" in dataset.provides:
+        binner = loaded.binner_for(tuple(dataset.sensor_size))
+
+        def inputs(name, severity):
+            return binned_test_frames(dataset, idx, binner, name, severity, seed)
+    else:
+        t, _, h, w = loaded.input_shape
+
+        def inputs(name, severity):
+            return binary_test_frames(dataset, idx, (t, h, w), cell.recipe.binarize, name,
+                                      severity, seed)
+    still = _intensity_frames(dataset, idx, loaded)
+    worst, changed = 0.0, 0
+    for sev in [None, *cor.get("severities", [])]:
+        x = inputs(cor.get("name") if sev else None, int(sev or 0))
+        logits, _, _ = predict(loaded.backend, loaded.model, x, EVAL_BATCH_SIZE, "cpu", frames=still)
+        what = "clean logits" if sev is None else f"severity {sev} logits"
+        wst, ch = compare(say, what, sel, [by_id[i] for i in sel], logits.float()[:, :k].numpy(),
+                          k, corrupted=None if sev is None else str(sev))
+        worst, changed = max(worst, wst), changed + ch
+    return {"n_samples": len(sel), "max_rel_logit_diff": worst, "changed_predictions": changed}
