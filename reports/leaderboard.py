@@ -9,7 +9,9 @@ Aggregation: the records with ``status == "ok"`` are grouped by *row* and *datas
 
 * row: ``(backend, arch)`` for trained cells (``kind == "trained"``), the display name ``method``
   for published rows (``kind == "published"``, scored from released predictions);
-* dataset column: ``"<dataset> (<protocol>)"``, so that different protocols are never pooled.
+* dataset column: the record's task and version (``"<task id> v<version>"``, see
+  :mod:`benchmarks.results.tasks`: dataset, protocol, label set, task type), so that different
+  protocols, label sets or task versions are never pooled in a table or a paired test.
 
 Within a group every metric is shown as ``mean ± std`` over the cells (folds x seeds), where std is
 the sample standard deviation (``ddof = 1``, pandas' default) of the per-cell values, omitted when
@@ -197,7 +199,15 @@ def models_table(records: Iterable[dict[str, Any]]) -> str:
 
 
 def dataset_label(rec: dict[str, Any]) -> str:
-    """Display name of a record's dataset column: ``"dataset (protocol)"``."""
+    """Display name of a record's dataset column, the key every table and paired test groups
+    by: the record's task and version, ``"<task id> v<version>"`` or ``"<task id> (unknown
+    version)"`` (:func:`benchmarks.results.tasks.task_label`), so that rows of two versions of
+    a task never share a table or a test; ``"dataset (protocol)"`` for a record dict without a
+    ``task`` field (:func:`benchmarks.results.records.read_records` gives every record one)."""
+    if "task" in rec and rec["task"] is not None:
+        from benchmarks.results.tasks import task_label
+
+        return task_label(rec["task"])
     cell = _cell(rec)
     ds = str(cell.get("dataset", "?"))
     protocol = cell.get("protocol")
