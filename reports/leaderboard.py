@@ -116,9 +116,10 @@ def _metrics(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def ok_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records with ``status == "ok"``, one per ``cell_id`` (the last one in file order wins,
-    with a warning, when a cell was recorded twice)."""
-    by_id: dict[str, dict[str, Any]] = {}
+    """The records with ``status == "ok"``, one per ``cell_id`` and task version (the last one
+    in file order wins, with a warning, when a cell was recorded twice on one task version; the
+    same cell on two versions of its data is two records, shown in two tables)."""
+    by_id: dict[tuple[str, str], dict[str, Any]] = {}
     anonymous: list[dict[str, Any]] = []
     for rec in records:
         if rec.get("status") != "ok":
@@ -127,9 +128,10 @@ def ok_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if not isinstance(cid, str):
             anonymous.append(rec)
             continue
-        if cid in by_id:
+        key = (cid, dataset_label(rec))
+        if key in by_id:
             log.warning("cell %s recorded twice with status ok; using the later record", cid)
-        by_id[cid] = rec
+        by_id[key] = rec
     return list(by_id.values()) + anonymous
 
 
