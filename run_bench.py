@@ -269,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="list backends, datasets, architectures and grids")
     lst.add_argument("--plugin", action="append", default=None, metavar="FILE",
                      help="also list the native models a plugin file registers (repeatable)")
+    lst.add_argument("--tasks", action="store_true",
+                     help="list the tasks (dataset/protocol/label set/task type), their primary "
+                     "metric and their versions with digests instead")
     lst.set_defaults(func=cmd_list)
 
     chk = sub.add_parser("check", parents=[_COMMON],
@@ -657,7 +660,13 @@ def cmd_estimate(args) -> int:
 
 def cmd_list(args) -> int:
     """Print the registries: backends (availability, versions), datasets (with their upstream
-    aliases), architectures and grids."""
+    aliases), architectures and grids; with ``--tasks`` the tasks and their versions
+    (:func:`benchmarks.results.tasks.format_tasks`)."""
+    if getattr(args, "tasks", False):
+        from benchmarks.results.tasks import format_tasks
+
+        print(format_tasks())
+        return EXIT_OK
     from backends.base import backend_status, get_backend
     from backends.models.card import load_plugins
     from backends.specs import arch_names

@@ -9,7 +9,9 @@ Aggregation: the records with ``status == "ok"`` are grouped by *row* and *datas
 
 * row: ``(backend, arch)`` for trained cells (``kind == "trained"``), the display name ``method``
   for published rows (``kind == "published"``, scored from released predictions);
-* dataset column: ``"<dataset> (<protocol>)"``, so that different protocols are never pooled.
+* dataset column: the record's task and version (``"<task id> v<version>"``, see
+  :mod:`benchmarks.results.tasks`: dataset, protocol, label set, task type), so that different
+  protocols, label sets or task versions are never pooled in a table or a paired test.
 
 Within a group every metric is shown as ``mean ± std`` over the cells (folds x seeds), where std is
 the sample standard deviation (``ddof = 1``, pandas' default) of the per-cell values, omitted when
@@ -114,9 +116,10 @@ def _metrics(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def ok_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records with ``status == "ok"``, one per ``cell_id`` (the last one in file order wins,
-    with a warning, when a cell was recorded twice)."""
-    by_id: dict[str, dict[str, Any]] = {}
+    """The records with ``status == "ok"``, one per ``cell_id`` and task version (the last one
+    in file order wins, with a warning, when a cell was recorded twice on one task version; the
+    same cell on two versions of its data is two records, shown in two tables)."""
+    by_id: dict[tuple[str, str], dict[str, Any]] = {}
     anonymous: list[dict[str, Any]] = []
     for rec in records:
         if rec.get("status") != "ok":
@@ -125,9 +128,10 @@ def ok_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if not isinstance(cid, str):
             anonymous.append(rec)
             continue
-        if cid in by_id:
+        key = (cid, dataset_label(rec))
+        if key in by_id:
             log.warning("cell %s recorded twice with status ok; using the later record", cid)
-        by_id[cid] = rec
+        by_id[key] = rec
     return list(by_id.values()) + anonymous
 
 
@@ -197,7 +201,15 @@ def models_table(records: Iterable[dict[str, Any]]) -> str:
 
 
 def dataset_label(rec: dict[str, Any]) -> str:
-    """Display name of a record's dataset column: ``"dataset (protocol)"``."""
+    """Display name of a record's dataset column, the key every table and paired test groups
+    by: the record's task and version, ``"<task id> v<version>"`` or ``"<task id> (unknown
+    version)"`` (:func:`benchmarks.results.tasks.task_label`), so that rows of two versions of
+    a task never share a table or a test; ``"dataset (protocol)"`` for a record dict without a
+    ``task`` field (:func:`benchmarks.results.records.read_records` gives every record one)."""
+    if "task" in rec and rec["task"] is not None:
+        from benchmarks.results.tasks import task_label
+
+        return task_label(rec["task"])
     cell = _cell(rec)
     ds = str(cell.get("dataset", "?"))
     protocol = cell.get("protocol")

@@ -183,8 +183,9 @@ def test_leaderboard_mean_std_worked_out_by_hand(run_dir: Path) -> None:
 
     table = leaderboard_table(load_records(run_dir))
     # compact: the dataset column is a section heading, never repeated in a column header
-    assert table.startswith("### see (fixed)\n")
-    synth = _section(table, "synthetic-fer-dvs (folds)")
+    # headings name the task and version (the hand-made predictions match no pinned version)
+    assert table.startswith("### see/fixed/default/classification v1\n")
+    synth = _section(table, "synthetic-fer-dvs/folds/default/classification (unknown version)")
     header = [ln for ln in synth.splitlines() if ln.startswith("| model")][0]
     cols = [c.strip() for c in header.strip("|").split("|")]
     assert cols == ["model", "source", "n", "WAR (%)", "WAR 95% CI (%)", "UAR (%)",
@@ -216,7 +217,7 @@ def test_leaderboard_mean_std_worked_out_by_hand(run_dir: Path) -> None:
 def test_lighting_and_failed_tables(run_dir: Path) -> None:
     records = load_records(run_dir)
     light = lighting_table(records)
-    assert "**synthetic-fer-dvs (folds)**" in light and "**see (fixed)**" in light
+    assert "**synthetic-fer-dvs/folds/default/classification (unknown version)**" in light and "**see/fixed/default/classification v1**" in light
     snn = _row(light, "snntorch / tiny")
     assert "75.0 ± 12.9" in snn  # normal WAR
     assert "70.0 ± 12.9" in snn  # normal UAR = WAR - 5 points

@@ -228,7 +228,7 @@ def test_predictions_field_keeps_schema_version_2_readable(tmp_path: Path) -> No
     (tmp_path / "results.jsonl").write_text(json.dumps(v2) + "\n" + json.dumps(v1) + "\n")
     recs = read_records(tmp_path, strict=True)
     assert [r["predictions"] for r in recs] == [None, None]
-    assert [r["schema_version"] for r in recs] == [SCHEMA_VERSION] * 2 == [3, 3]
+    assert [r["schema_version"] for r in recs] == [SCHEMA_VERSION] * 2 == [4, 4]
     assert [(r["model"], r["corruption"]) for r in recs] == [(None, None)] * 2
     with pytest.raises(RecordSchemaError, match="predictions"):
         Record(cell_id="x", status="ok", cell={}, metrics={"war": 1.0}, predictions=[1, 2])

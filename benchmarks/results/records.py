@@ -6,7 +6,7 @@ scorer) and every reader (resume, the gates, the reports) goes through :func:`re
 validates each line against this schema, migrates records of older versions, and refuses records
 of newer versions with an error naming the file and line.
 
-Schema (:data:`SCHEMA_VERSION` 3), the fields of :class:`Record`:
+Schema (:data:`SCHEMA_VERSION` 4), the fields of :class:`Record`:
 
 * ``schema_version`` (int), ``status`` (``"ok"``, ``"error"`` or ``"skipped"``), ``error`` (the
   message of a failed or skipped cell, else ``None``), ``traceback`` (of a failed cell);
@@ -19,6 +19,11 @@ Schema (:data:`SCHEMA_VERSION` 3), the fields of :class:`Record`:
 * ``corruption`` (version 3): for a ``"robustness"`` record, the corruption evaluated (its name,
   the severities, the seed and the ``cell_id`` of the trained cell whose checkpoint was
   evaluated), else ``None``;
+* ``task`` (version 4): the task the record was scored on (:mod:`benchmarks.results.tasks`):
+  ``{"id", "version", "ids_labels_digest", "content_digest"}``, the digests of the test split
+  scored and the declared task version they match (``"unknown"`` when none); a robustness record
+  names its trained cell's task (the whole test split, whatever subset it evaluated); ``None``
+  for a record without a task (a failed or skipped cell);
 * ``cell_id`` (identifies the cell for resume), ``cell`` (the full cell spec:
   :meth:`benchmarks.results.spec.Cell.to_dict`), ``classes`` (class names, index order);
 * ``metrics`` (units in key names: ``latency_ms_p50``, ``energy_uj_per_inference``, ...),
@@ -39,7 +44,11 @@ Schema (:data:`SCHEMA_VERSION` 3), the fields of :class:`Record`:
   accuracy metric from them; the reports compute intervals and paired tests from them. Added
   within version 2: a record without the field reads as ``predictions = None``.
 
-Migration: version 2 records (NeuroFER-Bench 0.2) read as version 3 with ``model = None`` and
+Migration: version 3 records read as version 4 with ``task`` derived from their cell and their
+predictions' ids and labels (:func:`benchmarks.results.tasks.task_for_record`: no content digest;
+version ``"unknown"`` when the ids and labels match no declared version, e.g. a robustness
+record of a subset of the test split); a record that is not ``"ok"`` gets ``task = None``.
+Version 2 records (NeuroFER-Bench 0.2) read as version 3 with ``model = None`` and
 ``corruption = None`` (a spec'd architecture evaluated on clean data, which is all 0.2 could
 record). Version 1 (NeuroFER-Bench 0.1) kept the torch thread count twice (top-level ``torch_threads`` and
 ``provenance.threads``) and had no ``provenance.code_version``; :func:`migrate` drops the former
@@ -65,7 +74,7 @@ from datasets.common import InputError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version of the record schema this code writes; older records are migrated on reading."""
 RESULTS_FILE = "results.jsonl"
 STATUSES = ("ok", "error", "skipped")
@@ -104,6 +113,7 @@ class Record:
     predictions: list[dict[str, Any]] | None = None
     model: dict[str, Any] | None = None
     corruption: dict[str, Any] | None = None
+    task: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -127,7 +137,7 @@ class Record:
             raise RecordSchemaError(
                 f"field 'predictions' = {self.predictions!r:.60}; expected null or a JSON array "
                 "of objects (one per test sample)")
-        for name in ("model", "corruption"):
+        for name in ("model", "corruption", "task"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
                 raise RecordSchemaError(
                     f"field {name!r} = {getattr(self, name)!r:.60}; expected null or a JSON object")
@@ -189,7 +199,12 @@ def migrate(d: dict[str, Any]) -> dict[str, Any]:
     if version == 2:
         d.setdefault("model", None)
         d.setdefault("corruption", None)
-        d["schema_version"] = 3
+        d["schema_version"] = version = 3
+    if version == 3:
+        from benchmarks.results.tasks import task_for_record
+
+        d["task"] = task_for_record(d)
+        d["schema_version"] = 4
     return d
 
 

@@ -410,8 +410,9 @@ def published_record(score: RunScore, method: str | None = None,
 
     ``kind`` ``"published"`` with ``method`` as the leaderboard's row name; ``cell`` =
     ``{dataset: "see", protocol: "fixed", fold: 0}`` and ``None`` for backend, arch, seed, device
-    and recipe (nothing was trained or timed here); ``metrics`` = :attr:`RunScore.summary`
-    (means, ``*_std``, ``n_passes``, ``n_test``; no latency or energy); ``source`` names the
+    and recipe (nothing was trained or timed here); ``task`` = SEE's task with no digests (the
+    released files name sequences, not the suite's ``<subject>/<sequence>`` ids); ``metrics`` =
+    :attr:`RunScore.summary` (means, ``*_std``, ``n_passes``, ``n_test``; no latency or energy); ``source`` names the
     files, their SHA-256 and per-pass WAR / UAR.
 
     Args:
@@ -424,14 +425,18 @@ def published_record(score: RunScore, method: str | None = None,
         from benchmarks.results.provenance import provenance as _provenance
 
         provenance = _provenance(None, "cpu")
+    from benchmarks.results.tasks import task_reference
+
     method = (method or DEFAULT_METHOD).format(run=score.run)
+    cell = {"dataset": "see", "protocol": "fixed", "fold": 0, "backend": None,
+            "arch": None, "seed": None, "device": None, "recipe": None}
     return Record(
         cell_id=f"see/fixed/f0/published/{method}",
         status="ok",
         kind="published",
         method=method,
-        cell={"dataset": "see", "protocol": "fixed", "fold": 0, "backend": None,
-              "arch": None, "seed": None, "device": None, "recipe": None},
+        cell=cell,
+        task=task_reference(cell),
         classes=list(SEE_CLASSES),
         metrics=score.summary,
         source={

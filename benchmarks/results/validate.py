@@ -11,6 +11,10 @@ first), each as one line naming the file, line, cell and field:
 * **provenance**: the keys of :data:`REQUIRED_PROVENANCE` (commit, dirty flag, code version,
   time, versions, machine); a published record names its source files with their digests;
 * **the cell**: ``cell_id`` is the id of the stored cell spec (:class:`benchmarks.results.spec.Cell`);
+* **the task**: ``task.id`` is a known task and the one the cell names, ``task.version`` a declared
+  version that the stored digests resolve to (:func:`benchmarks.results.tasks.resolve`; digests
+  that match none read ``"unknown version"``), and the ids/labels digest recomputed from the
+  ``predictions`` equals the stored one (robustness records, which may hold a subset, excepted);
 * **recomputed metrics**: accuracy, WAR, UAR, per-class recall, confusion matrix, accuracy per
   time step and per-lighting accuracy / UAR are recomputed from the per-sample ``predictions``
   with :mod:`benchmarks.measure.metrics` and must equal the stored values within rounding
@@ -637,6 +641,47 @@ def _check_robustness(rec: dict[str, Any], say) -> None:
             _compare(say, key, m[key], value)
 
 
+def _check_task(rec: dict[str, Any], say) -> None:
+    """The record's ``task`` (:mod:`benchmarks.results.tasks`): a known task id, the one its cell
+    names; a declared version, or ``"unknown version"`` reported as such; the version the
+    digests resolve to; and, where the record holds its whole test split's predictions (trained
+    and published records), the ids/labels digest recomputed from them equal to the stored one."""
+    from benchmarks.results import tasks as T
+    from datasets.common import UnknownNameError
+
+    task = rec.get("task")
+    if not isinstance(task, dict):
+        say("task", "missing: an ok record names the task it was scored on")
+        return
+    tid, version = task.get("id"), task.get("version")
+    try:
+        T.get_task(str(tid))
+    except UnknownNameError as exc:
+        say("task.id", f"{exc}")
+        return
+    want_id = T.task_id_of_cell(rec.get("cell"))
+    if want_id != tid:
+        say("task.id", f"= {tid!r} but the record's cell is of task {want_id!r}")
+    ids, content = task.get("ids_labels_digest"), task.get("content_digest")
+    preds = rec.get("predictions")
+    if rec.get("kind") != "robustness" and preds:
+        got = T.predictions_digest(preds)
+        if got != ids:
+            say("task.ids_labels_digest", f"= {ids!r} but the predictions' sequence ids and "
+                                          f"labels give {got!r}")
+    known = [v.version for v in T.known_versions(str(tid))]
+    resolved = T.resolve(str(tid), ids, content)
+    if version == T.UNKNOWN_VERSION:
+        say("task.version", f"unknown version: the test split's digests match no declared "
+                            f"version of task {tid!r} (declared: {', '.join(known) or 'none'})")
+    elif version not in known:
+        say("task.version", f"= {version!r} is not a declared version of task {tid!r} "
+                            f"(declared: {', '.join(known) or 'none'})")
+    elif resolved is None or resolved.version != version:
+        say("task.version", f"= {version!r} but the stored digests match "
+                            f"{'no declared version' if resolved is None else repr(resolved.version)}")
+
+
 def validate_record(rec: dict[str, Any], run_dir: str | os.PathLike, *, where: str = "",
                     require_predictions: bool = True) -> list[str]:
     """Every problem of one schema-valid record (a dict as :func:`read_records` returns it).
@@ -659,6 +704,7 @@ def validate_record(rec: dict[str, Any], run_dir: str | os.PathLike, *, where: s
     if rec.get("status") != "ok":
         return problems
     _check_provenance(rec, say)
+    _check_task(rec, say)
     if rec.get("kind") == "robustness":
         _check_robustness(rec, say)
         return problems

@@ -387,6 +387,7 @@ def _evaluate(cell: RobustnessCell, data_root: str | Path) -> Record:
     from benchmarks.measure import metrics as M
     from benchmarks.results.provenance import provenance
     from benchmarks.results.spec import Recipe
+    from benchmarks.results.tasks import task_reference
     from benchmarks.results.validate import sample_predictions
     from benchmarks.runner.checkpoints import load_checkpoint
     from benchmarks.runner.data import dataset_params, open_dataset_cached
@@ -407,6 +408,7 @@ def _evaluate(cell: RobustnessCell, data_root: str | Path) -> Record:
     k = len(loaded.classes)
     _, test_idx = dataset.split(int(src.get("fold", 0)), str(src.get("protocol", "folds")))
     n_split = len(test_idx)
+    task_ref = task_reference(src, dataset=dataset, test_indices=test_idx)  # the trained cell's
     test_idx = subsample_test_split(test_idx, cell.max_test)
     if "events" in dataset.provides:
         binner = loaded.binner_for(tuple(dataset.sensor_size))
@@ -464,7 +466,7 @@ def _evaluate(cell: RobustnessCell, data_root: str | Path) -> Record:
     return Record(cell_id=cell.cell_id, cell=cell.to_dict(), status="ok", kind="robustness",
                   classes=list(loaded.classes), metrics=metrics, timings_s=timings,
                   provenance=prov, corruption={**cell.corruption_field(), "n_test_split": n_split},
-                  predictions=predictions,
+                  predictions=predictions, task=task_ref,
                   checkpoint=f"checkpoints/{Path(cell.checkpoint).name}")
 
 

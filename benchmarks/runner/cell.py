@@ -53,6 +53,7 @@ def run_cell(
     from benchmarks.measure.carbon import CarbonTracker
     from benchmarks.measure.energy import count_parameters, energy_metrics, footprint_bytes
     from benchmarks.results.provenance import provenance
+    from benchmarks.results.tasks import task_reference
     from benchmarks.results.validate import sample_predictions
     from benchmarks.runner.data import load_cell_data
     from benchmarks.runner.inference import measure_latency, predict
@@ -179,6 +180,9 @@ def run_cell(
 
         ckpt_path = save_checkpoint(checkpoint_dir, cell, train_net, data)  # A's model
         checkpoint = f"{ckpt_path.parent.name}/{ckpt_path.name}"
+    t3 = time.perf_counter()
+    task_ref = task_reference(cell.to_dict(), dataset=data.dataset, test_indices=data.test.indices)
+    timings["task_digest_s"] = time.perf_counter() - t3
     timings["total_s"] = time.perf_counter() - t0
 
     prov = provenance(backend.versions(), cell.device)
@@ -193,7 +197,7 @@ def run_cell(
     return Record.for_cell(
         cell, "ok", kind="trained", classes=names, metrics=metrics, history=tr["history"],
         timings_s=timings, provenance=prov, checkpoint=checkpoint, predictions=predictions,
-        model=model_card,
+        model=model_card, task=task_ref,
     )
 
 
