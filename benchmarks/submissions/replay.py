@@ -237,6 +237,7 @@ def _replay(rec, bundle_dir: Path, data_root, n, say, res) -> dict[str, Any] | N
     kind = rec.get("kind")
     cell = _cell(rec.get("cell") or {})
     dataset = _open_dataset(cell.dataset, cell.recipe, data_root)
+    _check_local_split(rec, cell, dataset, say)
     try:
         loaded = load_checkpoint(bundle_dir / rec["checkpoint"], "cpu")
     except (CheckpointError, FileNotFoundError) as exc:
@@ -251,6 +252,23 @@ def _replay(rec, bundle_dir: Path, data_root, n, say, res) -> dict[str, Any] | N
     if kind == "robustness":
         return _replay_robustness(rec, cell, dataset, loaded, stored, k, n, say)
     return _replay_trained(cell, loaded, stored, k, n, say, data_root, subsample_test_split)
+
+
+def _check_local_split(rec, cell, dataset, say) -> None:
+    """The local data's test split is the record's task version: its ids, labels and recording
+    contents digest (:func:`benchmarks.results.tasks.split_digests`) resolve to that version."""
+    from benchmarks.results import tasks
+
+    ref = rec.get("task") or {}
+    if not ref.get("id"):
+        return
+    _, test_idx = dataset.split(int(cell.fold), str(cell.protocol))
+    ids, content = tasks.split_digests(dataset, test_idx)
+    v = tasks.resolve(str(ref["id"]), ids, content)
+    if v is None or v.version != ref.get("version"):
+        say("task", f"the local data's test split (ids/labels {ids[:12]}, contents "
+                    f"{content[:12]}) is not version {ref.get('version')!r} of {ref['id']!r}: "
+                    "the data here differ from the task's")
 
 
 def _replay_trained(cell, loaded, stored, k, n, say, data_root, subsample) -> dict[str, Any] | None:

@@ -75,34 +75,51 @@ SAME_MACHINE_KEYS = ("torch", "cpu", "threads", "device")
 
 
 def task_reference(rec: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str], list[str]]:
-    """The record's task reference and the task check.
+    """The record's task reference and the task check (:mod:`benchmarks.results.tasks`).
 
-    Uses ``benchmarks.results.tasks.task_for_record`` where the task registry exists;
-    without it the task is reported as not checked.
+    The task is derived again from the record's cell (its id) and, for a record holding the whole
+    test split (trained and published records), from its predictions' ids and labels (its
+    version); a robustness record may hold a subset, so its stored digests are resolved instead.
 
     Returns:
-        ``(task or None, reasons, problems)``: a problem for a task version that matches no
-        known version, or a stored ``task`` field that differs from the one its cell and
-        predictions give.
+        ``(task or None, reasons, problems)``: a problem for a record without a task, a task
+        version that matches no known version, or a stored ``task`` whose id, version or
+        ids/labels digest differs from the derived one.
     """
-    import importlib
-    import importlib.util
+    from benchmarks.results import tasks
 
-    if importlib.util.find_spec("benchmarks.results.tasks") is None:
-        return rec.get("task"), ["task not checked (no task registry)"], []
-    tasks = importlib.import_module("benchmarks.results.tasks")
-    ref = tasks.task_for_record(rec)
-    problems = []
-    if ref is None:
+    stored = rec.get("task") if isinstance(rec.get("task"), dict) else None
+    whole_split = rec.get("kind") != "robustness"
+    derived = tasks.task_reference(rec.get("cell") or {},
+                                   predictions=(rec.get("predictions") or None) if whole_split
+                                   else None)
+    problems: list[str] = []
+    if derived is None:
+        problems.append("task: the record's cell names no dataset, so no task")
+        return stored, [], problems
+    if stored is None:
+        stored = derived if whole_split else None
+    if stored is None:
         problems.append("task: the record names no task")
-    elif ref.get("version") == "unknown":
-        problems.append(f"task: {ref.get('id')!r}: the test split matches no known version of "
-                        "the task (unknown version)")
-    stored = rec.get("task")
-    if stored is not None and ref is not None and stored != ref:
-        problems.append(f"task: stored {stored!r} differs from the task its cell and predictions "
-                        f"give: {ref!r}")
-    return ref, [], problems
+        return None, [], problems
+    if stored.get("id") != derived["id"]:
+        problems.append(f"task.id: stored {stored.get('id')!r}, but its cell is of task "
+                        f"{derived['id']!r}")
+    if whole_split:
+        for key in ("ids_labels_digest", "version"):
+            if stored.get(key) != derived.get(key):
+                problems.append(f"task.{key}: stored {stored.get(key)!r}, but the record's "
+                                f"predictions give {derived.get(key)!r}")
+    else:
+        v = tasks.resolve(str(stored.get("id")), stored.get("ids_labels_digest"),
+                          stored.get("content_digest"))
+        if v is None or v.version != stored.get("version"):
+            problems.append(f"task.version: stored {stored.get('version')!r}, but its digests "
+                            f"resolve to {v.version if v else tasks.UNKNOWN_VERSION!r}")
+    if stored.get("version") in (None, tasks.UNKNOWN_VERSION) and not problems:
+        problems.append(f"task: {stored.get('id')!r}: the test split matches no known version "
+                        "of the task (unknown version)")
+    return stored, [], problems
 
 
 def _machine() -> dict[str, Any]:
