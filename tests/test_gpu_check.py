@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.gates import gpu_bundle as B
-from benchmarks.gates import gpu_check as G
+from tools.gpu import gpu_bundle as B
+from tools.gpu import gpu_check as G
 
 # --------------------------------------------------------------------------------------------
 # verdicts
@@ -259,7 +259,7 @@ def test_bundle_lists_what_the_image_lacks():
     by = {e.name: e for e in B.ENTRIES}
     assert by["norse"].source == "sdist" and by["lava-dl"].source == "repack"
     assert (by["nir"].version, by["nirtorch"].version) == ("1.0.8", "2.6")
-    image = (Path(B.ROOT) / "benchmarks" / "gates" / "gpu_image.txt").read_text()
+    image = (Path(B.ROOT) / "tools" / "gpu" / "gpu_image.txt").read_text()
     assert "torch==2.11.0" in image and not names & {ln.split("=")[0] for ln in image.splitlines()}
 
 

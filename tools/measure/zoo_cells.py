@@ -5,7 +5,7 @@ attribute.
 
 Usage::
 
-    python -m benchmarks.gates.zoo_cells [--data-root DIR] [--models NAME ...] [--json FILE]
+    python -m tools.measure.zoo_cells [--data-root DIR] [--models NAME ...] [--json FILE]
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Reports the median time of each over the rounds and the ratios ``hooks / plain``
 overhead), ``suite_recorder / suite_plain`` (the suite's own accounting overhead) and ``hooks /
 suite_recorder_probe``. Usage::
 
-    python -m benchmarks.gates.hook_overhead [--rounds 5] [--threads 1] [--json out.json]
+    python -m tools.measure.hook_overhead [--rounds 5] [--threads 1] [--json out.json]
 """
 
 from __future__ import annotations
