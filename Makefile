@@ -80,27 +80,27 @@ accuracy-gate: setup
 	$(PY) -m benchmarks.gates.accuracy_gate --run-dir runs/gates/accuracy
 
 # The GPU machine's image has Python 3.12, torch with CUDA and no network: the project's other
-# dependencies travel as wheels (benchmarks/gates/gpu_bundle.py; at most 64 MiB with the source).
+# dependencies travel as wheels (tools/gpu/gpu_bundle.py; at most 64 MiB with the source).
 gpu-bundle: gpu-bundle/MANIFEST.json
-	$(PY) -m benchmarks.gates.gpu_bundle --out gpu-bundle --check
+	$(PY) -m tools.gpu.gpu_bundle --out gpu-bundle --check
 
-gpu-bundle/MANIFEST.json: benchmarks/gates/gpu_bundle.py | setup
-	$(PY) -m benchmarks.gates.gpu_bundle --out gpu-bundle
+gpu-bundle/MANIFEST.json: tools/gpu/gpu_bundle.py | setup
+	$(PY) -m tools.gpu.gpu_bundle --out gpu-bundle
 
-# A Python 3.12 environment holding only the image's packages (benchmarks/gates/gpu_image.txt:
+# A Python 3.12 environment holding only the image's packages (tools/gpu/gpu_image.txt:
 # torch 2.11.0 as on the image, from PyPI; it runs on the CPU here).
-$(GPU_STAMP): benchmarks/gates/gpu_image.txt
+$(GPU_STAMP): tools/gpu/gpu_image.txt
 	test -n "$(PY312)" || { echo "no Python 3.12 (set PY312=...)"; exit 1; }
 	test -x $(GPU_VENV)/bin/python || $(PY312) -m venv $(GPU_VENV)
-	$(GPU_VENV)/bin/python -m pip install -q -r benchmarks/gates/gpu_image.txt
+	$(GPU_VENV)/bin/python -m pip install -q -r tools/gpu/gpu_image.txt
 	touch $(GPU_STAMP)
 
 # Both calls of the GPU check on the CPU, the bundle installed as on the device (afresh):
 # every section must be ok or skipped for want of CUDA.
 gpu-rehearsal: gpu-bundle $(GPU_STAMP)
 	rm -rf runs/gpu-rehearsal .gpu-site
-	OMP_NUM_THREADS=1 $(GPU_VENV)/bin/python -m benchmarks.gates.gpu_check --call A --device cpu --wheels gpu-bundle --out runs/gpu-rehearsal --rehearsal
-	OMP_NUM_THREADS=1 $(GPU_VENV)/bin/python -m benchmarks.gates.gpu_check --call B --device cpu --wheels gpu-bundle --out runs/gpu-rehearsal --rehearsal
+	OMP_NUM_THREADS=1 $(GPU_VENV)/bin/python -m tools.gpu.gpu_check --call A --device cpu --wheels gpu-bundle --out runs/gpu-rehearsal --rehearsal
+	OMP_NUM_THREADS=1 $(GPU_VENV)/bin/python -m tools.gpu.gpu_check --call B --device cpu --wheels gpu-bundle --out runs/gpu-rehearsal --rehearsal
 
 bench: setup
 	$(PY) run_bench.py run

@@ -81,6 +81,7 @@ if (_shadowed := shadowed_packages_message()) is not None:  # before the imports
     raise SystemExit(2)
 
 from benchmarks.results.spec import METHODS, TASKS  # noqa: E402 (pure configuration: no framework import)
+from benchmarks.runner.executors import EXECUTORS  # noqa: E402 (no framework import)
 from datasets.common import InputError  # noqa: E402
 from datasets.registry import DATA_ROOT_ENV, default_data_root  # noqa: E402
 
@@ -111,62 +112,98 @@ _COMMON.add_argument("-q", "--quiet", action="store_true",
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of every subcommand (each sets ``func``, its handler)."""
+    """The parser of every subcommand: each of :data:`COMMANDS` adds its own (and sets
+    ``func``, its ``cmd_<cmd>`` handler)."""
     parser = argparse.ArgumentParser(
         prog="run_bench.py",
         description="NeuroFER-Bench: event-based facial expression recognition with SNNs, "
         "the same architectures in several backends, one protocol, one table.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    for add_parser in COMMANDS:
+        add_parser(sub)
+    return parser
 
-    run = sub.add_parser("run", parents=[_COMMON],
-                         help="run a benchmark grid (default: the built-in CPU grid)",
-                         description="Run a grid of cells (dataset x fold x backend x arch x seed). "
-                         "Options override the grid file; cells already recorded in --out are "
-                         "skipped. Every dataset is checked first; a broken one's cells are "
-                         "recorded as skipped with the full report (--strict stops instead).")
-    run.add_argument("--grid", default="default",
-                     help="grid name under benchmarks/grids/ or a TOML path (default: default)")
-    run.add_argument("--backends", nargs="+", help="backend names (see `list`)")
-    run.add_argument("--datasets", nargs="+",
-                     help="dataset names (see `list`; upstream names such as MMIDVS work too)")
-    run.add_argument("--archs", nargs="+", help="architecture names (see `list`)")
-    run.add_argument("--plugin", action="append", default=None, metavar="FILE",
-                     help="a Python file registering native models with backends.register_model "
-                     "(repeatable); each native model runs under its framework's backend")
-    run.add_argument("--folds", nargs="+", type=int, help="fold indices")
-    run.add_argument("--seeds", nargs="+", type=int, help="random seeds")
-    run.add_argument("--protocol", choices=["folds", "subject", "official"],
-                     help="'folds': the dataset's fold file or published split (NEFER: its "
-                          "'official' user split); 'subject': subject-independent folds")
-    run.add_argument("--label-set", dest="label_set",
-                     help="label set of a dataset that has several (NEFER: expected, reported, "
-                          "reported_without_none); part of the cell id")
-    run.add_argument("--epochs", type=int, help="training epochs")
-    run.add_argument("--batch-size", type=int, help="batch size")
-    run.add_argument("--task", choices=list(TASKS),
-                     help="what the cells learn: classification (default), va_regression "
-                          "(valence-arousal, tanh outputs) or multitask (both)")
-    run.add_argument("--method", choices=list(METHODS),
-                     help="training method: standard (default), baseline (FER-Zoo's MSE + "
-                          "0.5 (PCC + CCC)), elim (FER-Zoo's OT identity matching; needs subjects)")
-    run.add_argument("--device", help="torch device, e.g. cpu or cuda")
-    run.add_argument("--data-root", type=Path, default=None,
-                     help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
-    run.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<grid name>)")
-    run.add_argument("--strict", action="store_true",
-                     help="stop before any cell runs if a dataset is absent or fails its check")
-    ex = run.add_argument_group(
+
+def log_level(command: str, verbose: int, quiet: bool) -> int:
+    """The logging level of a command: ``run`` is quiet by default (warnings and errors; its
+    own output is one line per cell and the leaderboard), INFO with ``-v``, DEBUG with ``-vv``;
+    the other commands log INFO by default and DEBUG with ``-v``; ``-q`` means warnings only."""
+    if quiet and not verbose:
+        return logging.WARNING
+    steps = [logging.WARNING, logging.INFO, logging.DEBUG] if command == "run" else [logging.INFO, logging.DEBUG]
+    return steps[min(verbose, len(steps) - 1)]
+
+
+def _setup_logging(args) -> None:
+    """Logging to stderr (warnings and errors there, the results on stdout); codecarbon's own
+    logger follows the level (it logs INFO lines per measurement otherwise)."""
+    level = log_level(args.command, args.verbose, args.quiet)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("codecarbon").setLevel(max(level, logging.WARNING))
+
+
+def _print_cell(done) -> None:
+    """Print one finished cell's line on stdout, above the grid's progress bar (on stderr)."""
+    from tqdm import tqdm
+
+    tqdm.write(done.line(), file=sys.stdout)
+
+
+def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``run`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_run`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        "run", parents=[_COMMON],
+        help="run a benchmark grid (default: the built-in CPU grid)",
+        description="Run a grid of cells (dataset x fold x backend x arch x seed). "
+        "Options override the grid file; cells already recorded in --out are "
+        "skipped. Every dataset is checked first; a broken one's cells are "
+        "recorded as skipped with the full report (--strict stops instead).")
+    p.add_argument("--grid", default="default",
+                   help="grid name under benchmarks/grids/ or a TOML path (default: default)")
+    p.add_argument("--backends", nargs="+", help="backend names (see `list`)")
+    p.add_argument("--datasets", nargs="+",
+                   help="dataset names (see `list`; upstream names such as MMIDVS work too)")
+    p.add_argument("--archs", nargs="+", help="architecture names (see `list`)")
+    p.add_argument("--plugin", action="append", default=None, metavar="FILE",
+                   help="a Python file registering native models with backends.register_model "
+                   "(repeatable); each native model runs under its framework's backend")
+    p.add_argument("--folds", nargs="+", type=int, help="fold indices")
+    p.add_argument("--seeds", nargs="+", type=int, help="random seeds")
+    p.add_argument("--protocol", choices=["folds", "subject", "official"],
+                   help="'folds': the dataset's fold file or published split (NEFER: its "
+                        "'official' user split); 'subject': subject-independent folds")
+    p.add_argument("--label-set", dest="label_set",
+                   help="label set of a dataset that has several (NEFER: expected, reported, "
+                        "reported_without_none); part of the cell id")
+    p.add_argument("--epochs", type=int, help="training epochs")
+    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--task", choices=list(TASKS),
+                   help="what the cells learn: classification (default), va_regression "
+                        "(valence-arousal, tanh outputs) or multitask (both)")
+    p.add_argument("--method", choices=list(METHODS),
+                   help="training method: standard (default), baseline (FER-Zoo's MSE + "
+                        "0.5 (PCC + CCC)), elim (FER-Zoo's OT identity matching; needs subjects)")
+    p.add_argument("--device", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
+    p.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<grid name>)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop before any cell runs if a dataset is absent or fails its check")
+    ex = p.add_argument_group(
         "executors", "where the cells run; each cell runs once even when several `run` processes "
         "(on several hosts) share --out: a claim per cell with a heartbeat, one record file per "
         "cell under OUT/cells, merged into OUT/results.jsonl")
-    ex.add_argument("--executor", choices=["local", "ray", "slurm"], default="local",
+    ex.add_argument("--executor", choices=EXECUTORS, default="local",
                     help="local worker processes (default), a Ray cluster, or Slurm jobs "
                     "(submitit); with ray and slurm, --out and --data-root must be on a "
                     "filesystem the workers share")
     ex.add_argument("--workers", type=int, default=1,
                     help="local: cells at once, one per worker process (default 1: one after "
-                    "another in this process, as before)")
+                    "another in this process)")
     ex.add_argument("--devices", nargs="+", metavar="DEVICE",
                     help="local: device of each worker, cycled, e.g. cuda:0 cuda:1 (the grid's "
                     "device must then be cuda; cell ids do not change); default the grid's device")
@@ -199,181 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--slurm-poll-s", type=float, default=5.0,
                     help="slurm: how often the jobs are checked, seconds (default 5)")
     ex.add_argument("--cell-runner", help=argparse.SUPPRESS)  # tests: MODULE:FUNCTION
-    run.set_defaults(func=cmd_run)
-
-    rep = sub.add_parser("report", parents=[_COMMON],
-                         help="re-render tables and figures from run folders' records",
-                         description="One run folder: re-render its leaderboard.md, figures and "
-                         "paper tables (markdown, CSV, LaTeX) in place. Several (e.g. from several "
-                         "machines): merge them into --out. --html also writes one self-contained "
-                         "page (sortable table, figures, provenance, every record).")
-    rep.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
-    rep.add_argument("--out", type=Path, default=None,
-                     help="folder of the merged report (required with several RUN_DIRs)")
-    rep.add_argument("--html", action="store_true", help="also write leaderboard.html")
-    rep.add_argument("--merge-policy", choices=["refuse", "first", "latest"], default="refuse",
-                     help="a cell present in several folders with different metrics: refuse "
-                     "(default), keep the first folder's, or the latest by time")
-    rep.set_defaults(func=cmd_report)
-
-    val = sub.add_parser("validate", parents=[_COMMON],
-                         help="check run folders like a submission checker (every metric "
-                         "recomputed from the stored predictions)",
-                         description="Check each run folder: schema and version, provenance, "
-                         "accuracy / WAR / UAR / per-class recall / confusion matrix / "
-                         "per-lighting figures / accuracy per step recomputed from the stored "
-                         "per-sample predictions, energy against the stored operation counts, "
-                         "latency and throughput, duplicate cells, checkpoints. Prints every "
-                         "failure; exit 1 if any.")
-    val.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
-    val.add_argument("--allow-missing-predictions", action="store_true",
-                     help="accept records without per-sample predictions (runs of version 0.1.0)")
-    val.set_defaults(func=cmd_validate)
-
-    spd = sub.add_parser("speed", parents=[_COMMON],
-                         help="the framework speed table (training step and inference per backend)",
-                         description="Time every backend's training step and inference on the "
-                         "public framework workload (Linear + LIF, 500 steps, batch 16, 512 to "
-                         "16,384 neurons; capped at 4,096 on CPU) and on the suite's architectures, "
-                         "after comparing every framework's spikes with snntorch's; writes "
-                         "speed.md and speed.png into --out. Minutes on a CPU; not part of CI.")
-    spd.add_argument("--device", default="cpu")
-    spd.add_argument("--backends", nargs="+", help="backend names (default: all registered)")
-    spd.add_argument("--neurons", nargs="+", type=int, help="sizes of the Linear + LIF workload")
-    spd.add_argument("--archs", nargs="*", default=["tiny", "sew_resnet18"],
-                     help="architectures timed too (none: --archs with no value)")
-    spd.add_argument("--repeats", type=int, default=3)
-    spd.add_argument("--out", type=Path, default=Path("runs/speed"))
-    spd.set_defaults(func=cmd_speed)
-
-    est = sub.add_parser("estimate", parents=[_COMMON],
-                         help="measure a grid's parts here and project its wall time",
-                         description="Measure a few training steps of each (backend, arch) of "
-                         "the grid and the data pipeline's rate on this machine's --device, and "
-                         "print the projected device-hours of the grid and what bounds it (data "
-                         "or model). It projects only for a device it can measure.")
-    est.add_argument("--grid", default="spiking_fer")
-    est.add_argument("--plugin", action="append", default=None, metavar="FILE",
-                     help="a Python file registering native models the grid names (repeatable)")
-    est.add_argument("--device", default=None, help="default: the grid's device")
-    est.add_argument("--data-root", type=Path, default=None,
-                     help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data); datasets absent "
-                     "there are sized from the published Spiking-FER fold files")
-    est.add_argument("--events", type=int, default=300_000,
-                     help="events per generated recording for the pipeline rate (default 300k)")
-    est.add_argument("--workers", type=int, default=None,
-                     help="DataLoader workers (default: the grid recipe's)")
-    est.set_defaults(func=cmd_estimate)
-
-    lst = sub.add_parser("list", parents=[_COMMON],
-                         help="list backends, datasets, architectures and grids")
-    lst.add_argument("--plugin", action="append", default=None, metavar="FILE",
-                     help="also list the native models a plugin file registers (repeatable)")
-    lst.add_argument("--tasks", action="store_true",
-                     help="list the tasks (dataset/protocol/label set/task type), their primary "
-                     "metric and their versions with digests instead")
-    lst.set_defaults(func=cmd_list)
-
-    chk = sub.add_parser("check", parents=[_COMMON],
-                         help="validate every file of datasets and report all problems at once",
-                         description="Check every file of each dataset (missing, unreadable, every "
-                         "event-file rule) and print all problems, naming file, field and value. "
-                         "Results are cached per file (size, mtime): a second check of an "
-                         "unchanged tree is quick.")
-    chk.add_argument("datasets", nargs="+", metavar="DATASET",
-                     help="dataset names (see `list`), or recording files (.aedat4, v2e .h5, "
-                     "Prophesee .raw / .dat) to read and describe")
-    chk.add_argument("--data-root", type=Path, default=None,
-                     help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
-    chk.add_argument("--no-cache", action="store_true", help="re-read every file")
-    chk.add_argument("--sensor-size", type=int, nargs=2, metavar=("W", "H"), default=None,
-                     help="recordings: the sensor size of a file that declares none")
-    chk.set_defaults(func=cmd_check)
-
-    add_convert_parser(sub)
-    add_score_parser(sub)
-    add_predict_parser(sub)
-    add_submit_parser(sub)
-    add_verify_parser(sub)
-
-    exp = sub.add_parser("export", parents=[_COMMON],
-                         help="export a trained SNN checkpoint to NIR or lava-dl's HDF5 format",
-                         description="Write a trained cell's model (RUN_DIR/checkpoints/*.pt) as a "
-                         "NIR graph (architectures NIR can express, e.g. tiny_nir; the others are "
-                         "refused with the node NIR lacks) through the framework's own NIR writer "
-                         "where it has one, else the suite's; or in lava-dl's HDF5 network format.")
-    exp.add_argument("checkpoint", type=Path, metavar="CHECKPOINT")
-    exp.add_argument("out", type=Path, metavar="OUT")
-    exp.add_argument("--format", dest="fmt", choices=["nir", "lava-hdf5"], default="nir")
-    exp.add_argument("--writer", choices=["auto", "suite", "framework"], default="auto",
-                     help="nir: the framework's own writer where reliable (auto), the suite's "
-                     "writer from the canonical state, or the framework's always")
-    exp.add_argument("--dt", type=float, default=None,
-                     help="nir: the time step in seconds the continuous-time NIR neurons assume "
-                     "(default backends.nir_exchange.NIR_DT)")
-    exp.set_defaults(func=cmd_export)
-
-    rob = sub.add_parser("robustness", parents=[_COMMON],
-                         help="evaluate every checkpoint of a run under event corruptions",
-                         description="Evaluate each checkpoint of RUN_DIR (RUN_DIR/checkpoints/*.pt) "
-                         "clean and under each corruption at each severity (ImageNet-C style, "
-                         "physical units: docs/guides/robustness.md); one cell per (checkpoint, "
-                         "corruption), claimed and resumable, recorded in RUN_DIR/robustness/"
-                         "results.jsonl; then the robustness report (accuracy per corruption and "
-                         "severity, mCA, relative robustness, mCE, SNN-vs-ANN drop tests).")
-    rob.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    rob.add_argument("--corruptions", nargs="+", metavar="NAME",
-                     help="corruption names (default: all; see datasets/transforms/corruptions.py)")
-    rob.add_argument("--severities", nargs="+", type=int, metavar="S",
-                     help="severity levels 1-5 (default: all five)")
-    rob.add_argument("--seed", type=int, default=0, help="corruption seed (default 0)")
-    rob.add_argument("--data-root", type=Path, default=None,
-                     help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
-    rob.add_argument("--device", help="evaluation device (default: each trained cell's)")
-    rob.add_argument("--batch-size", type=int, default=None,
-                     help="evaluation batch size (default 16, the fastest on a CPU for the "
-                     "default grid's models; larger on a GPU)")
-    rob.add_argument("--max-test", type=int, default=None, metavar="N",
-                     help="evaluate at most N test recordings per checkpoint, evenly spaced over "
-                     "the test split (default: all; the default grid's own small sweep uses a "
-                     "subset, see benchmarks/grids/default.toml)")
-    rob.add_argument("--test-severity", type=int, default=3,
-                     help="severity at which SNN-vs-reference drops are tested (default 3)")
-    rob.add_argument("--no-early-decision", action="store_true",
-                     help="skip the early-decision evaluation (prefixes in time of each test "
-                     "recording, recipe.early_bin_ms bins)")
-    rob.add_argument("--executor", choices=["local", "ray", "slurm"], default="local",
-                     help="where the cells run (as for `run`)")
-    rob.add_argument("--workers", type=int, default=1, help="local: cells at once (default 1)")
-    rob.add_argument("--ray-address", help="ray: cluster address")
-    rob.add_argument("--slurm-partition", help="slurm: partition")
-    rob.set_defaults(func=cmd_robustness)
-    return parser
-
-
-def log_level(command: str, verbose: int, quiet: bool) -> int:
-    """The logging level of a command: ``run`` is quiet by default (warnings and errors; its
-    own output is one line per cell and the leaderboard), INFO with ``-v``, DEBUG with ``-vv``;
-    the other commands log INFO by default and DEBUG with ``-v``; ``-q`` means warnings only."""
-    if quiet and not verbose:
-        return logging.WARNING
-    steps = [logging.WARNING, logging.INFO, logging.DEBUG] if command == "run" else [logging.INFO, logging.DEBUG]
-    return steps[min(verbose, len(steps) - 1)]
-
-
-def _setup_logging(args) -> None:
-    """Logging to stderr (warnings and errors there, the results on stdout); codecarbon's own
-    logger follows the level (it logs INFO lines per measurement otherwise)."""
-    level = log_level(args.command, args.verbose, args.quiet)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("codecarbon").setLevel(max(level, logging.WARNING))
-
-
-def _print_cell(done) -> None:
-    """Print one finished cell's line on stdout, above the grid's progress bar (on stderr)."""
-    from tqdm import tqdm
-
-    tqdm.write(done.line(), file=sys.stdout)
+    p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args) -> int:
@@ -405,6 +268,9 @@ def cmd_run(args) -> int:
                     epochs=args.epochs, batch_size=args.batch_size, task=args.task,
                     method=args.method, label_set=args.label_set)
     grid = resolve_names(grid)
+    data_root = args.data_root or default_data_root()
+    if args.folds:
+        _check_folds(grid, data_root)
     if grid.device.startswith("cuda"):
         import torch
 
@@ -438,7 +304,6 @@ def cmd_run(args) -> int:
 
         module, _, func = args.cell_runner.partition(":")
         cell_runner = getattr(importlib.import_module(module), func)
-    data_root = args.data_root or default_data_root()
     out = args.out or Path("runs") / grid.name
     log.info("grid %s: %d cells -> %s (data root %s; %s)", grid.name, len(grid.cells()), out,
              data_root, executor.describe())
@@ -462,6 +327,33 @@ def cmd_run(args) -> int:
             and not summary.elsewhere else EXIT_OK)
 
 
+def _check_folds(grid, data_root: Path) -> None:
+    """Check ``--folds`` against each dataset of ``grid`` before any cell: a negative index at
+    once, an index past the dataset's folds (under ``grid.protocol``) with the dataset's own
+    :meth:`~datasets.base.EventDataset.split`. A dataset that does not open is left to the run
+    (its cells are recorded as skipped, with the reason).
+
+    Raises:
+        UsageError: the first fold index no dataset of the grid has, naming it and the dataset.
+    """
+    from benchmarks.runner.data import open_dataset_cached
+
+    for f in grid.folds:
+        if f < 0:
+            raise UsageError(f"--folds {f}: fold indices count from 0")
+    for name in grid.datasets:
+        try:
+            dataset = open_dataset_cached(name, data_root)
+        except InputError:
+            continue
+        for f in grid.folds:
+            try:
+                dataset.split(f, grid.protocol)
+            except ValueError as exc:
+                raise UsageError(f"--folds {f}: dataset {name!r}, protocol {grid.protocol!r}: "
+                                 f"{exc}") from exc
+
+
 def _small_robustness_sweep(grid, out: Path, data_root: Path, *, quiet: bool) -> None:
     """The grid's small robustness sweep (``grid.robustness`` x ``grid.robustness_severities``)
     and the early-decision evaluation of every checkpoint in ``out``, in this process; their
@@ -482,6 +374,28 @@ def _small_robustness_sweep(grid, out: Path, data_root: Path, *, quiet: bool) ->
              f"at most {grid.robustness_max_test} test recordings per checkpoint"
              if grid.robustness_max_test else "the whole test split", sweep.line(),
              time.perf_counter() - t0)
+
+
+def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``report`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_report`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        "report", parents=[_COMMON],
+        help="re-render tables and figures from run folders' records",
+        description="One run folder: re-render its leaderboard.md, figures and "
+        "paper tables (markdown, CSV, LaTeX) in place. Several (e.g. from several "
+        "machines): merge them into --out. --html also writes one self-contained "
+        "page (sortable table, figures, provenance, every record).")
+    p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder of the merged report (required with several RUN_DIRs)")
+    p.add_argument("--html", action="store_true", help="also write leaderboard.html")
+    p.add_argument("--merge-policy", choices=["refuse", "first", "latest"], default="refuse",
+                   help="a cell present in several folders with different metrics: refuse "
+                   "(default), keep the first folder's, or the latest by time")
+    p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args) -> int:
@@ -512,6 +426,30 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
+def add_export_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``export`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_export`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        "export", parents=[_COMMON],
+        help="export a trained SNN checkpoint to NIR or lava-dl's HDF5 format",
+        description="Write a trained cell's model (RUN_DIR/checkpoints/*.pt) as a "
+        "NIR graph (architectures NIR can express, e.g. tiny_nir; the others are "
+        "refused with the node NIR lacks) through the framework's own NIR writer "
+        "where it has one, else the suite's; or in lava-dl's HDF5 network format.")
+    p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT")
+    p.add_argument("out", type=Path, metavar="OUT")
+    p.add_argument("--format", dest="fmt", choices=["nir", "lava-hdf5"], default="nir")
+    p.add_argument("--writer", choices=["auto", "suite", "framework"], default="auto",
+                   help="nir: the framework's own writer where reliable (auto), the suite's "
+                   "writer from the canonical state, or the framework's always")
+    p.add_argument("--dt", type=float, default=None,
+                   help="nir: the time step in seconds the continuous-time NIR neurons assume "
+                   "(default backends.nir_exchange.NIR_DT)")
+    p.set_defaults(func=cmd_export)
+
+
 def cmd_export(args) -> int:
     """Export a checkpoint; print what was written.
 
@@ -529,10 +467,10 @@ def cmd_export(args) -> int:
     from benchmarks.runner.checkpoints import load_checkpoint
 
     loaded = load_checkpoint(args.checkpoint)
-    from backends.models.native import NativeModel
+    from backends.native.backend import NativeModel
 
     if isinstance(loaded.model, NativeModel):  # a native model: its framework's writer or none
-        from backends.models.export import export_native_nir
+        from backends.native.export import export_native_nir
 
         if args.fmt != "nir":
             raise NIRExportError(f"{args.checkpoint}: a native model exports as NIR only, "
@@ -551,14 +489,41 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def add_validate_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``validate`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_validate`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        "validate", parents=[_COMMON],
+        help="check run folders like a submission checker (every metric "
+        "recomputed from the stored predictions)",
+        description="Check each run folder: schema and version, provenance, "
+        "accuracy / WAR / UAR / per-class recall / confusion matrix / "
+        "per-lighting figures / accuracy per step recomputed from the stored "
+        "per-sample predictions, energy against the stored operation counts, "
+        "latency and throughput, duplicate cells, checkpoints. Prints every "
+        "failure; exit 1 if any.")
+    p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    p.add_argument("--allow-missing-predictions", action="store_true",
+                   help="accept records without per-sample predictions (runs of version 0.1.0)")
+    p.set_defaults(func=cmd_validate)
+
+
 def cmd_validate(args) -> int:
     """Validate each run folder; print every problem.
 
     Returns:
         0 if every folder passes, 1 otherwise.
+
+    Raises:
+        FileNotFoundError: a RUN_DIR that does not exist (before any folder is validated).
     """
     from benchmarks.results.validate import validate_run
 
+    for d in args.run_dirs:
+        if not d.exists():
+            raise FileNotFoundError(f"{d}: no such run folder")
     bad = 0
     for d in args.run_dirs:
         problems = validate_run(d, require_predictions=not args.allow_missing_predictions)
@@ -567,6 +532,49 @@ def cmd_validate(args) -> int:
         print(f"{d}: OK" if not problems else f"{d}: {len(problems)} problem(s)")
         bad += bool(problems)
     return EXIT_FAILED if bad else EXIT_OK
+
+
+def add_robustness_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``robustness`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_robustness`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        "robustness", parents=[_COMMON],
+        help="evaluate every checkpoint of a run under event corruptions",
+        description="Evaluate each checkpoint of RUN_DIR (RUN_DIR/checkpoints/*.pt) "
+        "clean and under each corruption at each severity (ImageNet-C style, "
+        "physical units: docs/guides/robustness.md); one cell per (checkpoint, "
+        "corruption), claimed and resumable, recorded in RUN_DIR/robustness/"
+        "results.jsonl; then the robustness report (accuracy per corruption and "
+        "severity, mCA, relative robustness, mCE, SNN-vs-ANN drop tests).")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--corruptions", nargs="+", metavar="NAME",
+                   help="corruption names (default: all; see datasets/transforms/corruptions.py)")
+    p.add_argument("--severities", nargs="+", type=int, metavar="S",
+                   help="severity levels 1-5 (default: all five)")
+    p.add_argument("--seed", type=int, default=0, help="corruption seed (default 0)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
+    p.add_argument("--device", help="evaluation device (default: each trained cell's)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="evaluation batch size (default 16, the fastest on a CPU for the "
+                   "default grid's models; larger on a GPU)")
+    p.add_argument("--max-test", type=int, default=None, metavar="N",
+                   help="evaluate at most N test recordings per checkpoint, evenly spaced over "
+                   "the test split (default: all; the default grid's own small sweep uses a "
+                   "subset, see benchmarks/grids/default.toml)")
+    p.add_argument("--test-severity", type=int, default=3,
+                   help="severity at which SNN-vs-reference drops are tested (default 3)")
+    p.add_argument("--no-early-decision", action="store_true",
+                   help="skip the early-decision evaluation (prefixes in time of each test "
+                   "recording, recipe.early_bin_ms bins)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="where the cells run (as for `run`)")
+    p.add_argument("--workers", type=int, default=1, help="local: cells at once (default 1)")
+    p.add_argument("--ray-address", help="ray: cluster address")
+    p.add_argument("--slurm-partition", help="slurm: partition")
+    p.set_defaults(func=cmd_robustness)
 
 
 def cmd_robustness(args) -> int:
@@ -618,6 +626,29 @@ def cmd_robustness(args) -> int:
     return EXIT_FAILED if summary.failed and not summary.done and not summary.resumed else EXIT_OK
 
 
+def add_speed_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``speed`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_speed`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        "speed", parents=[_COMMON],
+        help="the framework speed table (training step and inference per backend)",
+        description="Time every backend's training step and inference on the "
+        "public framework workload (Linear + LIF, 500 steps, batch 16, 512 to "
+        "16,384 neurons; capped at 4,096 on CPU) and on the suite's architectures, "
+        "after comparing every framework's spikes with snntorch's; writes "
+        "speed.md and speed.png into --out. Minutes on a CPU; not part of CI.")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--backends", nargs="+", help="backend names (default: all registered)")
+    p.add_argument("--neurons", nargs="+", type=int, help="sizes of the Linear + LIF workload")
+    p.add_argument("--archs", nargs="*", default=["tiny", "sew_resnet18"],
+                   help="architectures timed too (none: --archs with no value)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", type=Path, default=Path("runs/speed"))
+    p.set_defaults(func=cmd_speed)
+
+
 def cmd_speed(args) -> int:
     """Write and print the framework speed table."""
     from benchmarks.measure.speed import run_speed
@@ -630,17 +661,49 @@ def cmd_speed(args) -> int:
     return EXIT_OK
 
 
+def add_estimate_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``estimate`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_estimate`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        "estimate", parents=[_COMMON],
+        help="measure a grid's parts here and project its wall time",
+        description="Measure a few training steps of each (backend, arch) of "
+        "the grid and the data pipeline's rate on this machine's --device, and "
+        "print the projected device-hours of the grid and what bounds it (data "
+        "or model). It projects only for a device it can measure.")
+    p.add_argument("--grid", default="spiking_fer")
+    p.add_argument("--plugin", action="append", default=None, metavar="FILE",
+                   help="a Python file registering native models the grid names (repeatable)")
+    p.add_argument("--device", default=None, help="default: the grid's device")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data); datasets absent "
+                   "there are sized from the published Spiking-FER fold files")
+    p.add_argument("--events", type=int, default=300_000,
+                   help="events per generated recording for the pipeline rate (default 300k)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="DataLoader workers (default: the grid recipe's)")
+    p.set_defaults(func=cmd_estimate)
+
+
 def cmd_estimate(args) -> int:
     """Print the projected cost of a grid on this machine.
 
     Raises:
-        GridFileError: an unknown grid; ValueError -> UsageError: a device it cannot measure.
+        UsageError: ``--events`` below 1 or negative ``--workers`` (before anything is measured),
+            or a device it cannot measure (from ValueError).
+        GridFileError: an unknown grid.
     """
     import dataclasses
 
     from benchmarks.runner.estimate import estimate_grid
     from benchmarks.runner.grid import load_grid, resolve_names
 
+    if args.events < 1:
+        raise UsageError(f"--events must be >= 1 (events per generated recording), got {args.events}")
+    if args.workers is not None and args.workers < 0:
+        raise UsageError(f"--workers must be >= 0, got {args.workers}")
     grid = load_grid(args.grid)
     if args.plugin:
         grid = dataclasses.replace(grid, plugins=tuple(grid.plugins) + tuple(
@@ -658,19 +721,35 @@ def cmd_estimate(args) -> int:
     return EXIT_OK
 
 
+def add_list_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``list`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_list`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        "list", parents=[_COMMON],
+        help="list backends, datasets, architectures and grids")
+    p.add_argument("--plugin", action="append", default=None, metavar="FILE",
+                   help="also list the native models a plugin file registers (repeatable)")
+    p.add_argument("--tasks", action="store_true",
+                   help="list the tasks (dataset/protocol/label set/task type), their primary "
+                   "metric and their versions with digests instead")
+    p.set_defaults(func=cmd_list)
+
+
 def cmd_list(args) -> int:
     """Print the registries: backends (availability, versions), datasets (with their upstream
     aliases), architectures and grids; with ``--tasks`` the tasks and their versions
     (:func:`benchmarks.results.tasks.format_tasks`)."""
-    if getattr(args, "tasks", False):
+    if args.tasks:
         from benchmarks.results.tasks import format_tasks
 
         print(format_tasks())
         return EXIT_OK
     from backends.base import backend_status, get_backend
-    from backends.models.card import load_plugins
+    from backends.native.card import load_plugins
     from backends.specs import arch_names
-    from benchmarks.runner.grid import grid_names, load_grid
+    from benchmarks.runner.grid import grid_names, load_grid, resolve_names
     from datasets.base import DATASETS
     from datasets.registry import dataset_names
 
@@ -705,7 +784,11 @@ def cmd_list(args) -> int:
     print("grids:")
     for name in grid_names():
         g = load_grid(name)
-        print(f"  {name:<18} {len(g.cells()):>4} cells  {g.description}")
+        try:  # a pattern such as backends = ["*"] stands for every registered name it matches
+            n_cells = f"{len(resolve_names(g).cells()):>4} cells"
+        except InputError as exc:  # a grid naming what is not registered here is listed, not fatal
+            n_cells = f"BROKEN: {str(exc).splitlines()[0]}"
+        print(f"  {name:<18} {n_cells}  {g.description}")
     return EXIT_OK
 
 
@@ -733,6 +816,36 @@ def _check_recording(path: Path, sensor_size) -> bool:
     return True
 
 
+def add_check_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``check`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_check`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        "check", parents=[_COMMON],
+        help="validate every file of datasets and report all problems at once",
+        description="Check every file of each dataset (missing, unreadable, every "
+        "event-file rule) and print all problems, naming file, field and value. "
+        "Results are cached per file (size, mtime): a second check of an "
+        "unchanged tree is quick.")
+    p.add_argument("datasets", nargs="+", metavar="DATASET",
+                   help="dataset names (see `list`), or recording files (.aedat4, v2e .h5, "
+                   "Prophesee .raw / .dat) to read and describe")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
+    p.add_argument("--no-cache", action="store_true", help="re-read every file")
+    p.add_argument("--sensor-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+                   help="recordings: the sensor size of a file that declares none")
+    p.set_defaults(func=cmd_check)
+
+
+def _names_a_file(arg: str) -> bool:
+    """Whether a ``check`` argument names a file rather than a dataset: dataset names and their
+    aliases have no suffix and no path separator."""
+    path = Path(arg)
+    return bool(path.suffix) or len(path.parts) > 1 or path.is_file()
+
+
 def cmd_check(args) -> int:
     """Check each named dataset (and each recording file named); print every problem.
 
@@ -741,12 +854,17 @@ def cmd_check(args) -> int:
 
     Raises:
         UnknownNameError: an unknown dataset name (close matches suggested).
+        UnsupportedRecordingError: a file name whose suffix is no recording type (before anything
+            is checked).
         DatasetNotFoundError: a dataset is absent (the message says how to obtain it).
     """
     from datasets.check import check_dataset
-    from datasets.io.recording import is_recording
+    from datasets.io.recording import is_recording, read_recording
     from datasets.registry import canonical_dataset_name
 
+    for n in args.datasets:
+        if not is_recording(n) and _names_a_file(n):
+            read_recording(n)  # its suffix is checked first: UnsupportedRecordingError, one line
     files = [n for n in args.datasets if is_recording(n)]
     names = [canonical_dataset_name(n) for n in args.datasets if n not in files]  # typos first
     data_root = args.data_root or default_data_root()
@@ -1187,6 +1305,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"  {r['verdict']:<10} {r['cell_id']}{why}")
         print(f"{path}: {rep['verdict']} (bundle {rep['bundle_id']})")
     return EXIT_FAILED if any(r["verdict"] == "rejected" for r in reports) else EXIT_OK
+
+
+COMMANDS = (add_run_parser, add_report_parser, add_validate_parser, add_speed_parser,
+            add_estimate_parser, add_list_parser, add_check_parser, add_convert_parser,
+            add_score_parser, add_predict_parser, add_export_parser, add_robustness_parser,
+            add_submit_parser, add_verify_parser)
+"""The subcommands, in the order ``--help`` lists them: each ``add_<cmd>_parser(subparsers)``
+registers its options beside its handler ``cmd_<cmd>``. A new command is one such pair and one
+entry here."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 On Ampere and later GPUs cuDNN convolutions use TF32 (a 10-bit mantissa) by default, so a test
 that demands identical spikes on the CPU and the GPU with random weights would fail for that
 reason alone; the GPU check times its speed sections with TF32 on and records it
-(benchmarks/gates/gpu_check.py).
+(tools/gpu/gpu_check.py).
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
 """The design card's structure, checked on the source: the data flows one way (datasets ->
 backends -> benchmarks -> reports -> the command line), inside each package its sub-packages
 import only those below them (:data:`SUBLAYERS`), no two modules import each other, directly or
-through others (imports inside functions count too), and every module opens with a sentence
-saying what it is for."""
+through others (imports inside functions count too), every module opens with a sentence
+saying what it is for, no module is over :data:`MAX_MODULE_LINES` lines without a recorded
+reason, and scripts live in ``tools/`` (which nothing imports and the wheel leaves out), not in
+the packages."""
 
 from __future__ import annotations
 
 import ast
+import fnmatch
 from pathlib import Path
 
 import pytest
@@ -139,3 +142,96 @@ def test_no_import_cycles():
         if m not in state:
             visit(m, [m])
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+# --------------------------------------------------------------------------------------------
+# files a person can read in one sitting; scripts outside the packages
+
+MAX_MODULE_LINES = 800
+"""A module longer than this needs a recorded reason in :data:`LONG_MODULES` (issue #27)."""
+
+#: Modules over :data:`MAX_MODULE_LINES`, each with why it may be. Remove a line when its module
+#: is split; the test fails on a line whose module is no longer over the limit (or gone).
+LONG_MODULES = {
+    "backends/torch_blocks.py": "to be split along its seams (#27)",
+    "datasets/transforms/augment.py": "to be split along its seams (#27)",
+    "reports/stats.py": "to be split along its seams (#27)",
+    "datasets/loaders/nefer.py": "to be split along its seams (#27)",
+    "datasets/loaders/synthetic.py": "to be split along its seams (#27)",
+    "backends/adapters/lava_dl.py": "to be split along its seams (#27)",
+    "run_bench.py": "to be split along its seams (#27)",
+    "reports/leaderboard.py": "to be split along its seams (#27)",
+    "datasets/conversion/convert.py": "to be split along its seams (#27)",
+    "benchmarks/measure/energy.py": "to be split along its seams (#27)",
+    "benchmarks/runner/executors.py": "to be split along its seams (#27)",
+    "tools/gpu/gpu_check.py": "to be split along its seams (#27)",
+}
+
+
+def _sized_modules() -> dict[str, int]:
+    """Lines of every module of the packages, ``run_bench.py`` and ``tools/``, by relative path."""
+    files = list(MODULES.values()) + sorted((ROOT / "tools").rglob("*.py"))
+    return {str(f.relative_to(ROOT)): len(f.read_text().splitlines()) for f in files}
+
+
+def _over_the_limit(sizes: dict[str, int], allowed: dict[str, str]) -> tuple[list[str], list[str]]:
+    """``(too long without a reason, reasons no longer needed)``."""
+    long = sorted(f"{m} ({n} lines)" for m, n in sizes.items()
+                  if n > MAX_MODULE_LINES and m not in allowed)
+    stale = sorted(m for m in allowed if sizes.get(m, 0) <= MAX_MODULE_LINES)
+    return long, stale
+
+
+def test_no_module_over_the_limit_without_a_reason():
+    long, stale = _over_the_limit(_sized_modules(), LONG_MODULES)
+    assert not long, (f"over {MAX_MODULE_LINES} lines: {', '.join(long)}: split along its seams, "
+                      "or record why in LONG_MODULES")
+    assert not stale, f"no longer over {MAX_MODULE_LINES} lines (remove from LONG_MODULES): {stale}"
+
+
+def test_the_size_rule_catches_a_long_module_and_a_stale_reason():
+    sizes = {"a.py": MAX_MODULE_LINES + 1, "b.py": MAX_MODULE_LINES, "c.py": 2000}
+    assert _over_the_limit(sizes, {"c.py": "why", "b.py": "why"}) == (["a.py (801 lines)"], ["b.py"])
+
+
+def _is_script(path: Path) -> bool:
+    """Whether a module has an ``if __name__ == "__main__":`` block."""
+    for node in ast.parse(path.read_text()).body:
+        if (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+                and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"):
+            return True
+    return False
+
+
+def _imported(module: str, importers: dict[str, set[str]]) -> bool:
+    return any(module in deps for m, deps in importers.items() if m != module)
+
+
+def test_no_script_style_module_inside_the_packages():
+    """A module of the packages run as ``python -m`` must also be imported (by another module or
+    a test: it is a library with a command line); a script only run is a tool (``tools/``)."""
+    tests = {f"tests.{f.stem}": f for f in sorted((ROOT / "tests").rglob("*.py"))}
+    known = set(MODULES)
+    importers = dict(GRAPH) | {t: _imports(f, known) for t, f in tests.items()}
+    scripts = sorted(m for m, f in MODULES.items()
+                     if m != "run_bench" and _is_script(f) and not _imported(m, importers))
+    assert not scripts, f"script-style modules inside the packages (move them to tools/): {scripts}"
+
+
+def test_the_script_rule_catches_a_script(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text('"""A script."""\n\nif __name__ == "__main__":\n    print(1)\n')
+    assert _is_script(script) and not _is_script(ROOT / "benchmarks" / "runner" / "grid.py")
+    assert not _imported("benchmarks.x", {"benchmarks.x": {"benchmarks.y"}, "tests.t": set()})
+    assert _imported("benchmarks.x", {"tests.t": {"benchmarks.x"}})
+
+
+def test_nothing_imports_tools_and_the_wheel_leaves_them_out():
+    tools = {f"tools.{'.'.join(f.relative_to(ROOT / 'tools').with_suffix('').parts)}"
+             for f in (ROOT / "tools").rglob("*.py")} | {"tools"}
+    users = sorted(m for m, f in MODULES.items() if _imports(f, tools | {"tools.gpu", "tools.measure"}))
+    assert not users, f"modules of the packages import tools/: {users}"
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    assert not any(fnmatch.fnmatch(name, pat) for name in ("tools", "tools.gpu") for pat in include)

@@ -1,1 +1,2 @@
-"""Regression gates and check scripts: the performance and accuracy gates, the pipeline benchmark and the GPU check."""
+"""Regression gates: the accuracy gate (``accuracy_gate``) and the performance gate
+(``perf_gate`` over the timed paths of ``perf_paths``), with their JSON floors and baselines."""

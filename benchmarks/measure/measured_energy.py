@@ -45,7 +45,6 @@ __all__ = [
     "EnergyCounterUnavailable",
     "counter_for",
     "measure_inference_energy",
-    "section_nvml",
 ]
 
 MIN_WINDOW_S = 2.0
@@ -307,49 +306,3 @@ def measure_inference_energy(
         "energy_measured_batch_size": batch_size,
         "energy_measured_source": counter.source,
     })
-
-
-def section_nvml(device: str) -> dict:
-    """GPU check section: the real NVML path on the device, for ``tiny`` in the ``snntorch``
-    backend and its ANN twin, at batch 1 and batch 32 (about 14 s).
-
-    Checks: the counter is readable, every measurement is ``"measured"`` with positive gross
-    joules per inference, and batch 32 costs less per inference than batch 1.
-    """
-    import torch
-
-    from backends.base import get_backend
-    from backends.specs import get_arch
-
-    if not str(device).startswith("cuda") or not torch.cuda.is_available():
-        return {"ok": True, "status": f"skipped: {device} is not an available CUDA device"}
-    out: dict[str, Any] = {}
-    try:
-        counter = NvmlCounter(device)
-    except EnergyCounterUnavailable as exc:
-        return {"ok": False, "status": str(exc)}
-    out["source"] = counter.source
-    arch = get_arch("tiny")
-    shape = (arch.n_time_bins, 2, *arch.input_size)
-    ok = True
-    for name in ("snntorch", "ann"):
-        be = get_backend(name)
-        model = be.build(arch, shape, 7).to(device).eval()
-        for b, label in ((1, "batch1"), (32, "batch32")):
-            x = torch.poisson(torch.full((b, *shape), 0.3, device=device))
-
-            def run(model=model, x=x, be=be) -> None:
-                with torch.no_grad():
-                    be.forward(model, x)
-
-            res = measure_inference_energy(run, device=device, batch_size=b, min_seconds=2.0,
-                                           idle_seconds=1.0, counter=counter)
-            out[f"{name}/{label}"] = res
-            ok = ok and res.get("energy_measured_status") == "measured" and (
-                res.get("energy_measured_j_per_inference", 0) > 0)
-        j1 = out[f"{name}/batch1"].get("energy_measured_j_per_inference")
-        j32 = out[f"{name}/batch32"].get("energy_measured_j_per_inference")
-        out[f"{name}/batch32_cheaper_per_inference"] = bool(j1 and j32 and j32 < j1)
-        ok = ok and out[f"{name}/batch32_cheaper_per_inference"]
-    out["ok"] = ok
-    return out

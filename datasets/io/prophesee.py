@@ -3,7 +3,7 @@
 The decoders are vectorised numpy implementations of Prophesee's published format specifications
 (docs.prophesee.ai, "Data Encoding Formats": "EVT 2.0 Format", "EVT 3.0 Format"; the DAT layout as
 in Metavision's "DAT file format" page); no third-party decoder is used (the measured candidates and
-why none was taken are in ``benchmarks/measure/decoder_bench.py`` and ``docs/guides/prophesee.md``).
+why none was taken are in ``tools/measure/decoder_bench.py`` and ``docs/guides/prophesee.md``).
 
 File layouts:
 

@@ -132,7 +132,7 @@ def _release_heap() -> None:
     there is none). Decoding a 1280x720 sequence allocates and frees ~80 MB of buffers; with
     glibc's dynamic mmap threshold they come from the heap, and the small tensors a cache keeps
     between them leave those pages resident: measured +3.7 to +28 MB per cached sequence
-    without this call, flat with it (``benchmarks/gates/nefer_loading.py``)."""
+    without this call, flat with it (``tools/measure/nefer_loading.py``)."""
     global _MALLOC_TRIM
     if _MALLOC_TRIM is None:
         import ctypes

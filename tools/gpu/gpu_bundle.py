@@ -1,10 +1,10 @@
 """The GPU bundle: the project's own dependencies that the lent GPU machine's image lacks, as wheels
 for CPython 3.12 on x86-64 Linux, in one folder that travels with the source tree.
 
-    python -m benchmarks.gates.gpu_bundle --out gpu-bundle      # what `make gpu-bundle` runs
-    python -m benchmarks.gates.gpu_bundle --out gpu-bundle --check
+    python -m tools.gpu.gpu_bundle --out gpu-bundle      # what `make gpu-bundle` runs
+    python -m tools.gpu.gpu_bundle --out gpu-bundle --check
 
-The image (listed in ``benchmarks/gates/gpu_image.txt``) has Python 3.12.3, torch 2.11.0+cu130,
+The image (listed in ``tools/gpu/gpu_image.txt``) has Python 3.12.3, torch 2.11.0+cu130,
 numpy, scipy, pandas, h5py, pytest and the other packages of that list, and no network; a call to
 the device carries the working tree plus at most :data:`CARRY_LIMIT_BYTES` in all. So the bundle
 holds only what the project imports beyond the image (:data:`ENTRIES`, each with its reason, found
@@ -18,7 +18,7 @@ image's packages: ``make gpu-rehearsal``), and:
   it needs torchvision and OpenCV; the adapter, :func:`backends.adapters.lava_dl.import_slayer`, registers
   an empty module under that name), which leaves 0.15 MiB;
 * packages whose declared requirements are stale (lava-dl's Python < 3.11) install with
-  ``--no-deps --ignore-requires-python`` (:func:`benchmarks.gates.gpu_check.install_command`).
+  ``--no-deps --ignore-requires-python`` (:func:`tools.gpu.gpu_check.install_command`).
 
 ``MANIFEST.json`` in the folder lists every wheel: file, requirement, size in bytes and why it is
 there, the source tree's size and the total against the limit; the GPU check reads it to report a
@@ -265,7 +265,7 @@ def summary(manifest: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command line: build (or ``--check``) the bundle folder; exit 2 on a bundle that cannot
     travel."""
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.gates.gpu_bundle",
+    ap = argparse.ArgumentParser(prog="python -m tools.gpu.gpu_bundle",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "gpu-bundle")
     ap.add_argument("--check", action="store_true", help="only check an existing bundle")

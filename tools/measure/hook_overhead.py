@@ -1,11 +1,11 @@
 """The cost of measuring a model by forward hooks, as a ratio from one run.
 
 Builds the suite's ``sew_resnet18`` (snntorch backend, 128x128, T = 6, batch 1, eval mode),
-wraps it as a native model (:class:`backends.models.native.NativeBackend`) and times, in
+wraps it as a native model (:class:`backends.native.backend.NativeBackend`) and times, in
 interleaved rounds on the same input:
 
 * ``plain``: the native forward without measurement (no hooks are attached then);
-* ``hooks``: the native forward measured by :class:`backends.models.hooks.HookMeter`;
+* ``hooks``: the native forward measured by :class:`backends.native.hooks.HookMeter`;
 * ``suite_plain`` / ``suite_recorder``: the suite's own forward without and with its
   :class:`backends.activity.ActivityRecorder` (the accounting the hooks reproduce), and
   ``suite_recorder_probe``: with the recorder and :class:`backends.membrane.MembraneProbe` (the
@@ -15,7 +15,7 @@ Reports the median time of each over the rounds and the ratios ``hooks / plain``
 overhead), ``suite_recorder / suite_plain`` (the suite's own accounting overhead) and ``hooks /
 suite_recorder_probe``. Usage::
 
-    python -m benchmarks.gates.hook_overhead [--rounds 5] [--threads 1] [--json out.json]
+    python -m tools.measure.hook_overhead [--rounds 5] [--threads 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def measure(rounds: int = 5, threads: int = 1, arch_name: str = "sew_resnet18") 
     import torch
 
     from backends.base import get_backend
-    from backends.models.card import ModelCard
-    from backends.models.native import NativeBackend
+    from backends.native.card import ModelCard
+    from backends.native.backend import NativeBackend
     from backends.specs import get_arch
 
     if rounds < 1:

@@ -3,7 +3,7 @@ event frames (the real annotation files, ``../shared/real/nefer``) at a chosen f
 
 Run from the repository root::
 
-    python -m benchmarks.gates.nefer_loading --out /tmp/nefer_bench --size 1280 720 --sample 40
+    python -m tools.measure.nefer_loading --out /tmp/nefer_bench --size 1280 720 --sample 40
 
 It writes (once) a NEFER tree under ``--out``: the real annotation files and every event and RGB
 frame they name, event frames as 8-bit grey PNG TBR images (N = 8) made of ``--distinct``

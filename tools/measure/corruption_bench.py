@@ -1,6 +1,6 @@
 """Transform rate of every event corruption, fast path against its numpy reference, in one run.
 
-Run: ``python -m benchmarks.robustness.corruption_bench [--events N] [--severity S] [--repeats R]``.
+Run: ``python -m tools.measure.corruption_bench [--events N] [--severity S] [--repeats R]``.
 Prints, per corruption, the rate in M input events per second of the fast path and of the
 reference (best of ``R`` runs each, the same generator seed for both) and their ratio, after
 checking that both give the same events. Input: ``N`` uniform random events on a DAVIS346-sized

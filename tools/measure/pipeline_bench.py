@@ -1,6 +1,6 @@
 """Speed of the training data pipeline: today's per-sample path against the new one, same run.
 
-Run: ``.venv/bin/python -m benchmarks.gates.pipeline_bench`` (about a minute here; ``--quick`` for a
+Run: ``.venv/bin/python -m tools.measure.pipeline_bench`` (about a minute here; ``--quick`` for a
 smoke run; ``--memory`` instead measures the resident memory of a CASIA-sized event store, 478
 recordings x 300k events). Not part of CI.
 

@@ -1,11 +1,11 @@
-"""One-epoch cells of every zoo model (:mod:`backends.models.zoo`) at its CI size on
+"""One-epoch cells of every zoo model (:mod:`backends.native.zoo`) at its CI size on
 ``synthetic-fer-dvs-mini``: wall time of the cell (training, evaluation and every measurement,
 one process, this machine), parameters, SynOps and spikes per sample, what the hooks could not
 attribute.
 
 Usage::
 
-    python -m benchmarks.gates.zoo_cells [--data-root DIR] [--models NAME ...] [--json FILE]
+    python -m tools.measure.zoo_cells [--data-root DIR] [--models NAME ...] [--json FILE]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def measure_cells(data_root: Path, names: list[str] | None = None,
                   epochs: int = 1) -> list[dict[str, Any]]:
     """Run one cell per zoo model (default recipe, ``epochs`` epochs, fold 0, seed 0) at its CI
     size; returns one row per model (``seconds``: the cell's wall time)."""
-    from backends.models.zoo import register_ci, zoo_names
+    from backends.native.zoo import register_ci, zoo_names
     from backends.specs import get_arch
     from benchmarks.results.spec import Cell, Recipe
     from benchmarks.runner.cell import run_cell

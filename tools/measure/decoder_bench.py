@@ -1,6 +1,6 @@
 """Prophesee decoders compared on real recordings: speed (M events/s) and agreement with a reference.
 
-Run: ``python -m benchmarks.measure.decoder_bench [--real DIR] [--repeats N]`` (a few seconds).
+Run: ``python -m tools.measure.decoder_bench [--real DIR] [--repeats N]`` (a few seconds).
 ``DIR`` (default ``../shared/real/prophesee``) holds recordings with their decoded references
 (``<stem>.raw`` / ``<stem>.dat`` beside ``<stem>.npy``: a structured array ``t, x, y, p``). Not
 part of CI; the numbers go in ``docs/guides/prophesee.md``.

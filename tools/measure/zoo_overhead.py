@@ -20,7 +20,7 @@ statistic is the median over rounds of ``t_path / t_bare``. Target: at most 1.05
 
 Usage::
 
-    python -m benchmarks.measure.zoo_overhead [--size 64] [--steps 6] [--batch 8] [--rounds 7]
+    python -m tools.measure.zoo_overhead [--size 64] [--steps 6] [--batch 8] [--rounds 7]
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The GPU check: what a lent GPU machine must measure, in two calls of at most 5 minutes each.
 
-    python -m benchmarks.gates.gpu_check --call A --wheels gpu-bundle     # env, precompile, tests, backends
-    python -m benchmarks.gates.gpu_check --call B --wheels gpu-bundle     # pipeline, grid, speed, nvml
-    python -m benchmarks.gates.gpu_check --only backends,pipeline         # chosen sections
-    python -m benchmarks.gates.gpu_check --call A --device cpu --rehearsal   # the rehearsal (CPU)
+    python -m tools.gpu.gpu_check --call A --wheels gpu-bundle     # env, precompile, tests, backends
+    python -m tools.gpu.gpu_check --call B --wheels gpu-bundle     # pipeline, grid, speed, nvml
+    python -m tools.gpu.gpu_check --only backends,pipeline         # chosen sections
+    python -m tools.gpu.gpu_check --call A --device cpu --rehearsal   # the rehearsal (CPU)
 
 The guide ``docs/guides/gpu.md`` gives the two commands as the device tool runs them and what
 each section checks. Sections (each in its own subprocess, in its own process group, killed at
@@ -30,7 +30,7 @@ its budget :data:`BUDGET_S`; the budgets of a call, with :data:`INSTALL_BUDGET_S
   on the built-in data;
 * ``speed``: the framework speed table (:mod:`benchmarks.measure.speed`) on the device (TF32 on);
 * ``nvml``: the GPU energy counter read through NVML around repeated inference
-  (:func:`benchmarks.measure.measured_energy.section_nvml`).
+  (:func:`section_nvml`).
 
 Verdicts (:func:`verdict`): ``ok`` only for a section that says ``"ok": True``; ``SKIPPED`` (with
 its reason) and ``FAILED`` (with its error) are not ok. A section skipped because the device is
@@ -45,7 +45,7 @@ printed output).
 
 Dependencies on the GPU machine: its image has Python 3.12, torch with CUDA and no network, so
 ``make setup`` cannot run there; ``make gpu-bundle`` builds ``gpu-bundle/`` here
-(:mod:`benchmarks.gates.gpu_bundle`) and ``--wheels gpu-bundle`` installs it there with
+(:mod:`tools.gpu.gpu_bundle`) and ``--wheels gpu-bundle`` installs it there with
 :func:`install_command` into ``.gpu-site/``, put first on the sections' ``PYTHONPATH``.
 """
 
@@ -687,26 +687,67 @@ def section_speed(device: str) -> dict:
 
 
 def section_nvml(device: str) -> dict:
-    """Measured GPU energy per inference through NVML (:mod:`benchmarks.measure.measured_energy`)."""
+    """Measured GPU energy per inference through NVML
+    (:func:`benchmarks.measure.measured_energy.measure_inference_energy`), for ``tiny`` in the
+    ``snntorch`` backend and its ANN twin, at batch 1 and batch 32 (about 14 s).
+
+    Checks: the counter is readable, every measurement is ``"measured"`` with positive gross
+    joules per inference, and batch 32 costs less per inference than batch 1.
+    """
     skip = _needs_cuda(device, "NVML energy counter")
     if skip:
         return skip
-    from benchmarks.measure.measured_energy import section_nvml as run
+    import torch
 
-    out = {"tf32": set_tf32(True)}
-    out.update(run(device))
-    if not out.get("ok"):
-        out["error"] = out.get("status") or "a measurement was not 'measured' or batch 32 cost more"
+    from backends.base import get_backend
+    from backends.specs import get_arch
+    from benchmarks.measure.measured_energy import (
+        EnergyCounterUnavailable,
+        NvmlCounter,
+        measure_inference_energy,
+    )
+
+    out: dict = {"tf32": set_tf32(True)}
+    try:
+        counter = NvmlCounter(device)
+    except EnergyCounterUnavailable as exc:
+        return {**out, "ok": False, "error": str(exc)}
+    out["source"] = counter.source
+    arch = get_arch("tiny")
+    shape = (arch.n_time_bins, 2, *arch.input_size)
+    ok = True
+    for name in ("snntorch", "ann"):
+        be = get_backend(name)
+        model = be.build(arch, shape, 7).to(device).eval()
+        for b, label in ((1, "batch1"), (32, "batch32")):
+            x = torch.poisson(torch.full((b, *shape), 0.3, device=device))
+
+            def run(model=model, x=x, be=be) -> None:
+                with torch.no_grad():
+                    be.forward(model, x)
+
+            res = measure_inference_energy(run, device=device, batch_size=b, min_seconds=2.0,
+                                           idle_seconds=1.0, counter=counter)
+            out[f"{name}/{label}"] = res
+            ok = ok and res.get("energy_measured_status") == "measured" and (
+                res.get("energy_measured_j_per_inference", 0) > 0)
+        j1 = out[f"{name}/batch1"].get("energy_measured_j_per_inference")
+        j32 = out[f"{name}/batch32"].get("energy_measured_j_per_inference")
+        out[f"{name}/batch32_cheaper_per_inference"] = bool(j1 and j32 and j32 < j1)
+        ok = ok and out[f"{name}/batch32_cheaper_per_inference"]
+    out["ok"] = ok
+    if not ok:
+        out["error"] = "a measurement was not 'measured' or batch 32 cost more"
     return out
 
 
 def section_zoo(device: str) -> dict:
-    """One epoch of every zoo model (:mod:`backends.models.zoo`) on ``synthetic-fer-dvs-mini``,
+    """One epoch of every zoo model (:mod:`backends.native.zoo`) on ``synthetic-fer-dvs-mini``,
     each under its own framework's backend: at its paper-scale card on CUDA (memory and kernels
     at the real size), at its CI size on a CPU (a dry run of the path). Batch 8, 3 latency runs.
     Models not started before the section's time limit are listed as not run (the section then
     fails); each model's result is emitted as soon as it is measured."""
-    from backends.models.zoo import register_ci, zoo_names
+    from backends.native.zoo import register_ci, zoo_names
     from backends.specs import get_arch
     from benchmarks.results.spec import Cell, Recipe
     from benchmarks.runner.cell import run_cell
@@ -793,7 +834,7 @@ def _run_section(run: _Run, name: str, device: str, env: dict, timeout: float) -
     partial: dict = {}
     lines: list[str] = []
     run.data["sections"][name] = {"running": True, "partial": partial}
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.gates.gpu_check", "--section", name,
+    proc = subprocess.Popen([sys.executable, "-m", "tools.gpu.gpu_check", "--section", name,
                              "--device", device], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
@@ -832,7 +873,7 @@ def _run_section(run: _Run, name: str, device: str, env: dict, timeout: float) -
 def main(argv: list[str] | None = None) -> int:
     """Command line (see the module docstring). Exit 0 when every section is ok (with
     ``--rehearsal``: ok or skipped for want of CUDA), 1 otherwise, 2 on a bad option."""
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.gates.gpu_check",
+    ap = argparse.ArgumentParser(prog="python -m tools.gpu.gpu_check",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--call", choices=sorted(CALLS), help="the sections of call A or B (C: the zoo, when a lease has time left)")
     ap.add_argument("--only", default=None, help=f"comma-separated: {', '.join(SECTIONS)}")
