@@ -603,3 +603,56 @@ def test_bandwidth_limit_events_per_second_by_hand(severity):
     # a stream under the limit loses nothing
     sparse = make_events(np.arange(0, 1_000_000, 6000), np.zeros(167), np.zeros(167), np.ones(167))
     np.testing.assert_array_equal(corrupt_events(sparse, "bandwidth_limit", severity, SENSOR), sparse)
+
+
+# --- frame forms against the severity's parameters ---------------------------------------------
+
+
+@pytest.mark.parametrize("severity", [1, 3, 5])
+def test_frame_forms_of_drop_and_flip_follow_the_severity(severity):
+    frames = np.full((4, 2, 20, 34), 25, dtype=np.int64)
+    cells = frames.size
+    f = get_corruption("event_drop").value(severity)
+    out = corrupt_frames(frames, "event_drop", severity, SENSOR, 10_000)
+    # Binomial(25, 1 - f) per cell: mean 25 (1 - f), variance 25 f (1 - f)
+    assert _within(out.mean(), 25 * (1 - f), np.sqrt(25 * f * (1 - f) / cells))
+    assert out.var() == pytest.approx(25 * f * (1 - f), rel=0.15)
+    g = get_corruption("polarity_flip").value(severity)
+    on_only = np.zeros((4, 2, 20, 34), dtype=np.int64)
+    on_only[:, 1] = 25
+    flipped = corrupt_frames(on_only, "polarity_flip", severity, SENSOR, 10_000)
+    np.testing.assert_array_equal(flipped.sum(1), on_only.sum(1))
+    moved = flipped[:, 0]
+    assert _within(moved.mean(), 25 * g, np.sqrt(25 * g * (1 - g) / moved.size))
+
+
+def test_drop_burst_frame_form_zeroes_the_bins_in_one_window():
+    # 40 bins of 10 ms; severity 3 = 200 ms: the bins whose centre lies in [s, s + 200 ms)
+    # are 20 consecutive bins (the window is a whole number of bins)
+    frames = np.ones((40, 2, 3, 4), dtype=np.int64)
+    zeroed = []
+    for sample in range(30):
+        out = corrupt_frames(frames, "drop_burst", 3, SENSOR, 10_000, sample=sample)
+        empty = np.flatnonzero(out.sum(axis=(1, 2, 3)) == 0)
+        assert empty.size == 20 and np.all(np.diff(empty) == 1)
+        np.testing.assert_array_equal(np.delete(out, empty, axis=0), np.delete(frames, empty, axis=0))
+        zeroed.append(int(empty[0]))
+    # s uniform in [0, 400 ms - 1 - 200 ms]: the first zeroed bin ranges over 0..20
+    assert min(zeroed) <= 2 and max(zeroed) >= 18
+
+
+def test_hot_pixels_and_background_frame_forms_rates():
+    # background 5 Hz per pixel, 2 channels, 50 ms bins: Poisson(2.5 x 0.05) per channel
+    zeros = np.zeros((40, 2, 20, 34), dtype=np.int64)
+    bg = corrupt_frames(zeros, "background_activity", 5, SENSOR, 50_000)
+    per = 5.0 / 2 * 0.05
+    assert _within(bg[:, 0].mean(), per, np.sqrt(per / bg[:, 0].size))
+    assert _within(bg[:, 1].mean(), per, np.sqrt(per / bg[:, 1].size))
+    # hot pixels severity 4: 10 pixels at 3 kHz; 2 ms bins -> Poisson(6) per pixel and bin,
+    # split evenly between OFF and ON
+    hot = corrupt_frames(zeros, "hot_pixels", 4, SENSOR, 2000)
+    per_pixel = hot.sum(axis=(0, 1))
+    assert int((per_pixel > 0).sum()) == 10
+    total = int(hot.sum())
+    assert _within(total, 10 * 40 * 6, np.sqrt(10 * 40 * 6))
+    assert _within(hot[:, 1].sum() / total, 0.5, 0.5 / np.sqrt(total))
