@@ -400,3 +400,67 @@ def test_bad_parameters_raise_naming_them():
     ev["x"][4] = 40
     with pytest.raises(ValueError, match=r"'x' = 40 at event 4"):
         flip_lr(ev, SENSOR)
+
+
+# --- distributions against the parameters, from large samples ------------------------------------
+
+
+def test_background_activity_noise_is_uniform_by_chi_square():
+    from scipy.stats import chisquare
+
+    n = 30_000
+    dtype = np.dtype(EVENTS_DTYPE.descr + [("id", "<i4")])  # marks the original events
+    ev = np.zeros(2, dtype=dtype)
+    ev["t"], ev["x"], ev["y"], ev["p"], ev["id"] = [100_000, 600_000], [3, 7], [2, 9], [0, 1], 1
+    noise = background_activity(ev, SENSOR, n, make_rng(4))
+    noise = noise[noise["id"] == 0]
+    assert noise.size == n
+    # every column, row, polarity and tenth of the span equally likely
+    assert chisquare(np.bincount(noise["x"], minlength=34)).pvalue > 1e-4
+    assert chisquare(np.bincount(noise["y"], minlength=20)).pvalue > 1e-4
+    assert chisquare(np.bincount(noise["p"], minlength=2)).pvalue > 1e-4
+    assert chisquare(np.histogram(noise["t"], bins=10, range=(100_000, 600_001))[0]).pvalue > 1e-4
+    assert np.bincount(noise["x"]).size == 34 and np.bincount(noise["y"]).size == 20
+    assert abs(np.corrcoef(noise["x"], noise["y"])[0, 1]) < 4 / np.sqrt(n)
+
+
+@pytest.mark.parametrize("make, p", [
+    (lambda p: RandomFlipLR(SENSOR, p=p), 0.5),
+    (lambda p: RandomTimeReversal(p=p), 0.2),
+    (lambda p: BackgroundActivityNoise(SENSOR, 5, p=p), 0.5),
+    (lambda p: RandomFlipPolarity(p=p, per_event=False), 0.3),
+])
+def test_random_transforms_apply_with_their_probability(make, p):
+    ev = random_events(50)
+    n = 600
+    applied = sum(not np.array_equal(make(p)(ev, make_rng(seed)), ev) for seed in range(n))
+    # Binomial(600, p): within 4 standard deviations
+    assert abs(applied / n - p) <= 4 * np.sqrt(p * (1 - p) / n), applied
+
+
+def test_drop_event_by_time_window_start_is_uniform():
+    # events every 10 us over [1000, 100990]; ratio 0.5: the window starts uniformly in
+    # [t0, t1 - d] = [1000, 50995], so the first dropped event's time has mean ~ 25997.5
+    ev = make_events(1000 + 10 * np.arange(10_000), np.zeros(10_000), np.zeros(10_000),
+                     np.ones(10_000))
+    starts = []
+    for seed in range(300):
+        out = DropEventByTime(0.5)(ev, make_rng(seed))
+        removed = np.setdiff1d(ev["t"], out["t"])
+        assert abs(removed.size - 5000) <= 1  # half of the duration: 4999.5 event spacings
+        assert removed[-1] - removed[0] <= 49_995
+        starts.append(removed[0])
+    lo, hi = 1000, 1000 + 49_995
+    assert min(starts) >= lo and max(starts) <= hi + 10
+    assert min(starts) < lo + 0.05 * (hi - lo) and max(starts) > hi - 0.05 * (hi - lo)
+    assert abs(np.mean(starts) - (lo + hi) / 2) <= 4 * (hi - lo) / np.sqrt(12 * 300)
+
+
+def test_drop_random_drops_uniformly_over_the_recording():
+    ev = make_events(np.arange(20_000), np.zeros(20_000), np.zeros(20_000), np.ones(20_000))
+    out = drop_random(ev, 0.25, make_rng(3))
+    assert out.size == 15_000
+    # each quarter of the recording loses a quarter of its events: hypergeometric, sd 26.5
+    for q in range(4):
+        kept = np.sum((out["t"] >= 5000 * q) & (out["t"] < 5000 * (q + 1)))
+        assert abs(kept - 3750) < 4 * 26.5, (q, kept)

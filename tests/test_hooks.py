@@ -215,15 +215,42 @@ def test_hand_counted_lstm():
 
 
 def test_two_layer_gru_counts_every_layer():
-    gru = nn.GRU(3, 2, num_layers=2)
+    gru = nn.GRU(3, 2, num_layers=2)  # gates stacked: 3H = 6 rows per weight matrix
+    with torch.no_grad():  # zeros that tell the four weight matrices apart in the counts
+        gru.weight_hh_l0[0] = 0.0  # layer 0 hidden: 5 of 6 rows non-zero in each column
+        gru.weight_ih_l1[:, 0] = 0.0  # layer 1 input: column 0 all zero, column 1 6 non-zero
+        gru.weight_hh_l1[:2, 1] = 0.0  # layer 1 hidden: column 0 6, column 1 4 non-zero
     meter = HookMeter(gru, n_time_bins=3)
     with meter.measure(2) as p:
-        gru(torch.ones(3, 2, 3))
-    # dense per step and sample: layer 0: 3H x (I + H) = 6 x 5 = 30; layer 1: 6 x (2 + 2) = 24;
-    # x 3 steps x 2 samples = 324. Layer 0's input is all ones (binary): 6 x 3 x 3 x 2 = 108 ACs.
-    la = p.layers[0]
+        gru(torch.ones(3, 2, 3))  # (T = 3, B = 2, I = 3), all ones: binary
+    # Per time step and sample (x 3 steps x 2 samples = x 6 unless said), effective ops =
+    # sum over the non-zero inputs of the non-zero weights in their column:
+    #   layer 0, W_ih (6 x 3) on x_t = ones (binary -> ACs): 3 x 6 = 18 -> 108 ACs;
+    #     dense 6 x 3 = 18 -> 108
+    #   layer 0, W_hh (6 x 2) on h_{t-1} (real -> MACs): h_{-1} = 0 -> 0; at t = 1, 2 two
+    #     non-zero h x 5 = 10 -> 10 x 2 steps x 2 samples = 40 MACs; dense 12 -> 72
+    #   layer 1, W_ih (6 x 2) on layer 0's h_t (real -> MACs): only column 1 counts: 6 -> 36
+    #     MACs; dense 12 -> 72
+    #   layer 1, W_hh (6 x 2): 0 at t = 0, then 6 + 4 = 10 -> 40 MACs; dense 12 -> 72
+    # totals: 108 ACs, 40 + 36 + 40 = 116 MACs, dense 108 + 3 x 72 = 324. Non-zero inputs:
+    # 18 (x) + 8 (h of layer 0 at t = 1, 2) + 12 (layer 0's outputs) + 8 (h of layer 1) = 46.
+    (la,) = p.layers
+    assert la.kind == "recurrent"
+    assert la.effective_acs == 108.0
+    assert la.effective_macs == 116.0
     assert la.dense_ops == 324.0
-    assert la.effective_acs >= 108.0
+    assert la.input_nonzeros == 46.0
+    # a one-layer GRU with the same layer 0 gives exactly layer 0's share: 108 ACs, 40 MACs,
+    # dense 108 + 72 = 180
+    one = nn.GRU(3, 2)
+    with torch.no_grad():
+        one.weight_ih_l0.copy_(gru.weight_ih_l0)
+        one.weight_hh_l0.copy_(gru.weight_hh_l0)
+    meter1 = HookMeter(one, n_time_bins=3)
+    with meter1.measure(2) as p1:
+        one(torch.ones(3, 2, 3))
+    (l0,) = p1.layers
+    assert (l0.effective_acs, l0.effective_macs, l0.dense_ops) == (108.0, 40.0, 180.0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,6 +31,56 @@ def test_every_row_carries_its_source():
     assert [(r.model.split(" ")[0], r.value, r.qualifier) for r in nefer] == [("evTransFER", 76.7, "up to")]
 
 
+PUBLISHED_REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "published" / "results.tsv"
+
+# the real file's "metric" column (metric and SEE lighting in words) -> (metric, condition) here
+_REAL_METRIC = {
+    "WAR": ("war", ""), "UAR": ("uar", ""), "accuracy": ("accuracy", ""),
+    "accuracy, Normal lighting": ("accuracy", "normal"),
+    "accuracy, Overexposure": ("accuracy", "overexposure"),
+    "accuracy, Low-light": ("accuracy", "low_light"), "accuracy, HDR": ("accuracy", "hdr"),
+    "FLOPs": ("gflops", ""), "inference time": ("inference_ms", ""),
+    "recognition rate": ("recognition_rate", ""),
+    "energy consumption reduction, SNN vs ANN": ("energy_reduction", ""),
+}
+
+
+def _real_value(text: str) -> tuple[str, str, str]:
+    """``"up to 76.7%"`` -> ``("76.7", "%", "up to")``; ``"8.3 GFLOPs"`` -> ``("8.3", "GFLOPs", "")``."""
+    import re
+
+    m = re.fullmatch(r"(up to )?([0-9.]+) ?(%|GFLOPs|ms|x)", text)
+    assert m, text
+    return m.group(2), m.group(3), (m.group(1) or "").strip()
+
+
+@pytest.mark.skipif(not PUBLISHED_REAL.is_file(),
+                    reason=f"the real published-results file is absent: {PUBLISHED_REAL} "
+                           "(../shared/real beside the checkout)")
+def test_every_value_agrees_with_the_real_published_file():
+    import csv
+
+    with PUBLISHED_REAL.open(encoding="utf-8", newline="") as fh:
+        real = list(csv.DictReader(fh, delimiter="\t"))
+    assert len(real) == 155
+    # the real file marks SEEN's own rows spiking "yes" and says "Hybrid: CNN ... + CNN-SNN"
+    # in their note; the data file's column has the value "hybrid" for exactly those rows
+    def spiking(r: dict) -> str:
+        return "hybrid" if r["spiking"] == "yes" and "Hybrid:" in r["note"] else r["spiking"]
+
+    # the real file's dataset names -> the suite's dataset keys
+    datasets = {"SEE": ("see",), "NEFER": ("nefer",), "e-CK+": ("e-ck+",),
+                "event-converted": ("ckplus-dvs", "adfes-dvs", "casia-dvs", "mmi-dvs")}
+    want = sorted((r["paper"], datasets[r["dataset"]], r["model"], spiking(r),
+                   *_REAL_METRIC[r["metric"]], *_real_value(r["value"])) for r in real)
+    ours = sorted((r.paper, r.datasets, r.model, r.spiking, r.metric, r.condition,
+                   r.value_text, r.unit, r.qualifier) for r in read_published())
+    assert ours == want
+    # the numbers, not only their text: value is value_text as a float
+    for r in read_published():
+        assert r.value == float(r.value_text), r.line
+
+
 # the paper's Table 1 rows of the two released runs (SEEN, SIGGRAPH 2023), as transcribed
 RUNS = {"E4_S3": "SEEN (Ours, E4-S3)", "E7_S1": "SEEN (Ours, E7-S1)"}
 

@@ -452,3 +452,161 @@ def test_records_with_subjects_use_the_subject_bootstrap_and_test() -> None:
     c2 = S.compare_rows("A", [a, a2], "B", [b, b2])
     assert c2.test == S.SUBJECT_TEST and c2.n_samples == 48 and c2.n_subjects == 6
     assert c2.p == pytest.approx(2 / 8)  # every d_k doubled: the same sign-flip p
+
+
+# ------------------------------------------------------------------ pinned by loops and enumeration
+
+
+def _sign_flip_by_enumeration(correct_a, correct_b, clusters):
+    """Reference: every one of the 2^K sign patterns of the per-subject ``d_k = b_k - c_k``
+    enumerated; p = the fraction whose |sum| reaches the observed |sum|."""
+    import itertools
+
+    names = sorted(set(clusters))
+    d = []
+    for name in names:
+        k = [i for i, c in enumerate(clusters) if c == name]
+        d.append(sum(bool(correct_a[i]) and not correct_b[i] for i in k)
+                 - sum(bool(correct_b[i]) and not correct_a[i] for i in k))
+    s_obs = abs(sum(d))
+    hits = sum(abs(sum(s * v for s, v in zip(signs, d, strict=True))) >= s_obs
+               for signs in itertools.product((1, -1), repeat=len(d)))
+    return hits / 2 ** len(d)
+
+
+def test_cluster_sign_flip_test_is_symmetric_and_exact_when_b_is_below_c() -> None:
+    # the by-hand case with the models swapped: d = (-2, 1, -3), S = -4; |S*| >= 4 for the
+    # same 4 of the 8 patterns: p = 1/2 (a one-sided or sign-losing statistic gives 1 here)
+    a = [1, 1, 0, 1, 1, 1]
+    b = [0, 0, 1, 0, 0, 0]
+    ab = S.cluster_sign_flip_test(a, b, list("aabccc"))
+    ba = S.cluster_sign_flip_test(b, a, list("aabccc"))
+    assert (ba.b, ba.c) == (1, 5) and ba.diff == pytest.approx(-4 / 6)
+    assert ba.p == ab.p == 0.5
+    # unequal subjects, B better: d = (0 - 2, 1 - 0, 0 - 3, 0 - 1) = (-2, 1, -3, -1), S = -5.
+    # Of the 16 patterns of +-2 +-1 +-3 +-1, the sums >= 5 are 2+1+3+1 = 7, 2+1+3-1 = 5 and
+    # 2-1+3+1 = 5 (every pattern with -3 or -2 is <= 3); with their negations 6 of 16 = 3/8
+    a2 = [0, 0, 1, 0, 0, 0, 0, 1, 1]
+    b2 = [1, 1, 0, 1, 1, 1, 1, 1, 1]
+    sub2 = list("aabcccdee")  # e: both right, d_e = 0
+    r = S.cluster_sign_flip_test(a2, b2, sub2)
+    assert (r.b, r.c, r.n_clusters) == (1, 6, 5)
+    assert r.p == pytest.approx(6 / 16)
+    assert r.p == pytest.approx(_sign_flip_by_enumeration(a2, b2, sub2))
+    assert S.cluster_sign_flip_test(b2, a2, sub2).p == r.p
+    # random cases in both directions, against the enumeration and swapped
+    rng = np.random.default_rng(12)
+    for trial in range(8):
+        sizes = rng.integers(1, 7, size=7)
+        clusters = [f"S{k}" for k, m in enumerate(sizes) for _ in range(m)]
+        pa, pb = (0.4, 0.7) if trial % 2 else (0.7, 0.4)  # B better in half of the cases
+        x = rng.random(len(clusters)) < pa
+        y = rng.random(len(clusters)) < pb
+        p = S.cluster_sign_flip_test(x, y, clusters).p
+        assert p == pytest.approx(_sign_flip_by_enumeration(x, y, clusters), rel=1e-12)
+        assert S.cluster_sign_flip_test(y, x, clusters).p == pytest.approx(p, rel=1e-12)
+    # the one-sample-per-subject case with b < c is McNemar's exact test: b = 1, c = 6
+    # -> 2 * P(X <= 1), X ~ Bin(7, 1/2) = 2 * 8 / 128
+    one = S.cluster_sign_flip_test(a2, b2, [str(i) for i in range(9)])
+    assert one.p == pytest.approx(16 / 128)
+
+
+def test_mcnemar_is_symmetric() -> None:
+    a = [1] * 2 + [0] * 8 + [1] * 5 + [0] * 3
+    b = [0] * 2 + [1] * 8 + [1] * 5 + [0] * 3
+    assert S.mcnemar_exact(b, a).p == S.mcnemar_exact(a, b).p == pytest.approx(112 / 1024)
+    r = S.mcnemar_exact(b, a)
+    assert (r.b, r.c) == (8, 2) and r.diff == pytest.approx(6 / 18)
+
+
+def test_cluster_bootstrap_pools_samples_over_unequal_subjects() -> None:
+    # subjects of 1 to 12 sequences whose accuracy falls with their size: the pooled ratio
+    # sum hits / sum sizes differs from the mean of the per-subject accuracies
+    rng = np.random.default_rng(21)
+    sizes = [1, 1, 2, 3, 5, 8, 12, 12, 2, 1]
+    clusters = [f"S{k:02d}" for k, m in enumerate(sizes) for _ in range(m)]
+    correct = np.concatenate([rng.random(m) < (0.95 if m <= 2 else 0.3) for m in sizes])
+    target = np.zeros(correct.size, dtype=int)
+    preds = np.where(correct, 0, 1)
+    for conf in (0.95, 0.5):
+        ours = S.cluster_bootstrap_ci(preds, target, clusters, n_resamples=700, seed=4,
+                                      confidence=conf)
+        names = sorted(set(clusters))
+        idx = np.random.default_rng(4).integers(0, len(names), size=(700, len(names)))
+        values = []
+        for row in idx:
+            hits = sum(int(correct[i]) for j in row for i, c in enumerate(clusters)
+                       if c == names[j])
+            n = sum(1 for j in row for c in clusters if c == names[j])
+            values.append(hits / n)
+        q = 100 * (1 - conf) / 2
+        ref = np.percentile(values, [q, 100 - q])
+        np.testing.assert_allclose([ours.low, ours.high], ref, rtol=0, atol=1e-12)
+    # paired difference with the same unequal subjects, by the same loop
+    other = np.concatenate([rng.random(m) < 0.6 for m in sizes])
+    ours = S.cluster_bootstrap_diff_ci(correct, other, clusters, n_resamples=500, seed=8)
+    idx = np.random.default_rng(8).integers(0, len(names), size=(500, len(names)))
+    vals = []
+    for row in idx:
+        take = [i for j in row for i, c in enumerate(clusters) if c == names[j]]
+        vals.append((correct[take].sum() - other[take].sum()) / len(take))
+    np.testing.assert_allclose([ours.low, ours.high], np.percentile(vals, [2.5, 97.5]),
+                               atol=1e-12)
+
+
+def test_cluster_bootstrap_exact_quantiles_of_a_known_distribution() -> None:
+    # a: 1 sequence, right; b: 3 sequences, wrong. The pooled accuracy of a resample of two
+    # subjects is (a, a) -> 1 (prob 1/4), (a, b) or (b, a) -> 1/4 (prob 1/2), (b, b) -> 0
+    # (prob 1/4). The 40th and 60th percentiles (confidence 0.2) lie inside the middle half of
+    # the mass: both are exactly 1/4 (the mean of the subjects' accuracies would give 1/2).
+    # The 10th and 90th (confidence 0.8) lie inside the outer quarters: exactly 0 and 1.
+    args = ([1, 1, 1, 1], [1, 0, 0, 0], list("abbb"))
+    mid = S.cluster_bootstrap_ci(*args, confidence=0.2)
+    assert (mid.low, mid.high) == (0.25, 0.25)
+    outer = S.cluster_bootstrap_ci(*args, confidence=0.8)
+    assert (outer.low, outer.high) == (0.0, 1.0)
+    # the paired difference: A right on a only, B right on b only: d = (1, -3) over sizes
+    # (1, 3): (a, a) -> 1, (a, b) -> -2/4, (b, b) -> -1; the middle half is exactly -1/2
+    d = S.cluster_bootstrap_diff_ci([1, 0, 0, 0], [0, 1, 1, 1], list("abbb"), confidence=0.2)
+    assert (d.low, d.high) == (-0.5, -0.5)
+    # UAR with one class per subject: a (class 0, 1 of 1 right), b (class 1, 0 of 3 right):
+    # (a, b) -> mean(1, 0) = 1/2; (a, a) -> 1 (only class 0 present); (b, b) -> 0
+    u = S.cluster_bootstrap_ci([0, 0, 0, 0], [0, 1, 1, 1], list("abbb"), "uar", confidence=0.2)
+    assert (u.low, u.high) == (0.5, 0.5)
+
+
+def test_bootstrap_over_samples_matches_a_loop_on_the_same_draws() -> None:
+    # the module's documented draws: one rng.integers(0, N, size=(B, N)) of default_rng(seed)
+    rng = np.random.default_rng(2)
+    target = rng.integers(0, 3, size=37)
+    preds = np.where(rng.random(37) < 0.6, target, rng.integers(0, 3, size=37))
+    idx = np.random.default_rng(5).integers(0, 37, size=(300, 37))
+    acc = [float(np.mean(preds[row] == target[row])) for row in idx]
+    uar = [M.uar(preds[row], target[row]) for row in idx]
+    for stat, vals in (("accuracy", acc), ("uar", uar)):
+        for conf in (0.95, 0.8):
+            q = 100 * (1 - conf) / 2
+            ours = S.bootstrap_ci(preds, target, stat, n_resamples=300, seed=5, confidence=conf)
+            np.testing.assert_allclose([ours.low, ours.high], np.percentile(vals, [q, 100 - q]),
+                                       atol=1e-12, err_msg=f"{stat} {conf}")
+    a, b = rng.random(37) < 0.7, rng.random(37) < 0.5
+    diff = [float(a[row].mean() - b[row].mean()) for row in idx]
+    ours = S.bootstrap_diff_ci(a, b, n_resamples=300, seed=5)
+    np.testing.assert_allclose([ours.low, ours.high], np.percentile(diff, [2.5, 97.5]),
+                               atol=1e-12)
+    # exact quantiles of a known distribution: one sample out of two right, resampled
+    # twice: 0 (1/4), 1/2 (1/2), 1 (1/4); confidence 0.2 -> the 40th and 60th percentiles = 1/2
+    mid = S.bootstrap_ci([0, 1], [0, 0], confidence=0.2)
+    assert (mid.low, mid.high) == (0.5, 0.5)
+
+
+def test_t_interval_other_levels_and_holm_by_hand() -> None:
+    # [0.2, 0.4, 0.6]: mean 0.4, s = 0.2, s / sqrt(3) = 0.11547; t(0.95, 2) = 2.919986
+    iv = S.t_interval([0.2, 0.4, 0.6], confidence=0.9)
+    half = 2.919986 * 0.2 / math.sqrt(3)
+    assert (iv.low, iv.high) == pytest.approx((0.4 - half, 0.4 + half), abs=1e-6)
+    # Holm's running maximum: sorted (0.001, 0.015, 0.02) -> 3 x 0.001 = 0.003,
+    # 2 x 0.015 = 0.03, 1 x 0.02 = 0.02 -> adjusted 0.003, 0.03, max(0.03, 0.02) = 0.03
+    assert S.holm([0.02, 0.001, 0.015]) == pytest.approx([0.03, 0.003, 0.03])
+    # ties keep their order of input and the same adjusted value: 0.01 x 2 = 0.02 both
+    assert S.holm([0.01, 0.01]) == pytest.approx([0.02, 0.02])
