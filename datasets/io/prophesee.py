@@ -581,15 +581,18 @@ def _evt_version(header: dict[str, str], path: Path) -> tuple[str, str]:
 
 
 def _other_version_fits(data: memoryview, version: str) -> str | None:
-    """The other EVT version, when ``data`` is whole words of it with no reserved word type
-    (a hint that the header names the wrong version); else ``None``."""
+    """The other EVT version, when ``data`` decodes as it (whole words, no reserved word type, at
+    least one CD event): a sign that the header names the wrong version; else ``None``."""
     other = "3.0" if version == "2.0" else "2.0"
     size = 4 if other == "2.0" else 2
     if len(data) == 0 or len(data) % size:
         return None
     words = np.frombuffer(data, dtype="<u4" if size == 4 else "<u2")
-    known = _EVT2_KNOWN if other == "2.0" else _EVT3_KNOWN
-    return other if bool(known[(words >> (28 if size == 4 else 12)).astype(np.uint8)].all()) else None
+    try:
+        (t, *_), _ = (decode_evt2 if other == "2.0" else decode_evt3)(words)
+    except ValueError:
+        return None
+    return other if t.shape[0] else None
 
 
 def read_prophesee(path: str | os.PathLike, sensor_size=None) -> PropheseeRecording:
