@@ -307,9 +307,9 @@ def test_predict_every_real_file(checkpoint, name, capsys):
 
 @needs_real
 def test_predict_bad_prophesee_files_exit_2(checkpoint, tmp_path, capsys):
-    import run_bench
-
     import re
+
+    import run_bench
 
     for name in ("truncated.raw", "version.raw", "garbled.raw", "clip.txt", "huge.raw",
                  "negheight.raw", "mislabelled.raw"):
