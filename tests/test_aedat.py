@@ -133,3 +133,17 @@ def test_size_fields_the_file_cannot_hold_are_refused_under_a_memory_limit(tmp_p
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-500:])
     assert proc.stderr.count("\n") == 1 and str(path) in proc.stderr
     assert re.search(message, proc.stderr), proc.stderr
+
+
+def test_decoder_stderr_is_captured_at_the_descriptor(capfd):
+    """The Rust panic hook writes to file descriptor 2, below sys.stderr: the capture must take
+    what is written there (os.write(2, ...) stands for it) and restore fd 2 afterwards."""
+    import os
+
+    from datasets.io.aedat import _captured_stderr
+
+    with _captured_stderr() as read:
+        os.write(2, b"thread '<unnamed>' panicked at src/lib.rs:1:1:\nindex out of bounds\n")
+    os.write(2, b"after\n")
+    assert read() == "thread '<unnamed>' panicked at src/lib.rs:1:1:\nindex out of bounds\n"
+    assert capfd.readouterr().err == "after\n"
