@@ -91,3 +91,59 @@ def test_truncated_file_is_an_error_naming_it(tmp_path: Path) -> None:
     cut.write_bytes(DAVIS.read_bytes()[:300_000])
     with pytest.raises(EventFileError, match="cut.aedat4"):
         read_aedat4(cut)
+
+
+def _size_edited(tmp_path: Path, at: str) -> Path:
+    """The real file with its header-size field or its first packet's size field set to
+    FF FF FF FF (AEDAT4 layout: 14-byte magic, uint32 header size, header, then packets of
+    int32 stream id + uint32 size)."""
+    import struct
+
+    data = bytearray(DAVIS.read_bytes())
+    header_size = struct.unpack_from("<I", data, 14)[0]
+    field = 14 if at == "header" else 18 + header_size + 4
+    data[field:field + 4] = b"\xff\xff\xff\xff"
+    out = tmp_path / f"ff_{at}.aedat4"
+    out.write_bytes(bytes(data))
+    return out
+
+
+@needs_davis
+@pytest.mark.parametrize("at,message", [
+    ("header", r"field 'header size' = 4294967295 \(0xFFFFFFFF\) exceeds the file \(6144209 bytes"),
+    ("packet", r"packet 0 at byte 3126: field 'size' = 4294967295 \(0xFFFFFFFF\) exceeds the "),
+])
+def test_size_fields_the_file_cannot_hold_are_refused_under_a_memory_limit(tmp_path, at, message):
+    """Read in a child process limited to 3 GiB of address space: the decoder would allocate
+    4 GiB for the size field and abort (SIGABRT); the refusal must come first, as one line."""
+    import re
+    import resource
+    import subprocess
+    import sys
+
+    path = _size_edited(tmp_path, at)
+    limit = 3 << 30
+    code = ("import sys\nfrom datasets.io.aedat import read_aedat4\nfrom datasets.io.events import "
+            "EventFileError\ntry:\n    read_aedat4(sys.argv[1])\nexcept EventFileError as e:\n"
+            "    print(e, file=sys.stderr); sys.exit(2)\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-500:])
+    assert proc.stderr.count("\n") == 1 and str(path) in proc.stderr
+    assert re.search(message, proc.stderr), proc.stderr
+
+
+def test_decoder_stderr_is_captured_at_the_descriptor(capfd):
+    """The Rust panic hook writes to file descriptor 2, below sys.stderr: the capture must take
+    what is written there (os.write(2, ...) stands for it) and restore fd 2 afterwards."""
+    import os
+
+    from datasets.io.aedat import _captured_stderr
+
+    with _captured_stderr() as read:
+        os.write(2, b"thread '<unnamed>' panicked at src/lib.rs:1:1:\nindex out of bounds\n")
+    os.write(2, b"after\n")
+    assert read() == "thread '<unnamed>' panicked at src/lib.rs:1:1:\nindex out of bounds\n"
+    assert capfd.readouterr().err == "after\n"

@@ -340,3 +340,65 @@ def test_bad_events_raise_naming_field_and_value():
         to_frames_time_bins(unsorted, SENSOR, 3)
     with pytest.raises(ValueError, match=r"lack field"):
         to_frames_time_bins(np.zeros(3, dtype=[("t", "<i8"), ("x", "<i2")]), SENSOR, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# resizing without sensor-sized frames
+# --------------------------------------------------------------------------------------------
+
+_REAL = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "real"
+
+
+def test_resize_counts_only_the_selected_pixels_of_a_huge_sensor():
+    """A 65536x65536 sensor (a damaged header's) binned to 48x48: frames of 48x48 only.
+
+    nearest_indices(65536, 48) = floor(i * 1365.333...) in float32: rows/cols 0, 1365, 2730, ...
+    (PyTorch's nearest rule); an event at (x=1365, y=2730) lands on output (row 2, col 1), one at
+    x=1 is on no selected column and is dropped. Before this path the frames were allocated at
+    2 x 65536 x 65536 float32 per frame (32 GiB)."""
+    sensor = (65536, 65536, 2)
+    ev = make_events([0, 1, 2, 3], [1365, 1, 1365, 0], [2730, 0, 2730, 65535], [1, 0, 0, 1])
+    frames = ToFrames(sensor, 1, mode="event_bins", size=(48, 48))(ev)
+    expected = np.zeros((1, 2, 48, 48), dtype=np.float32)
+    expected[0, 1, 2, 1] = 1  # the ON event at (1365, 2730)
+    expected[0, 0, 2, 1] = 1  # the OFF event at the same pixel
+    # y = 65535 is not selected: the last selected row is floor(47 * 1365.333) = 64170
+    assert frames.shape == (1, 2, 48, 48)
+    assert np.array_equal(frames, expected)
+
+
+@pytest.mark.parametrize("mode,kwargs", [("spiking_fer", {"event_count": 2500}),
+                                         ("time_bins", {}), ("event_bins", {}),
+                                         ("event_count", {"event_count": 5000}),
+                                         ("time_window", {"time_window": 50_000.0})])
+@pytest.mark.parametrize("name", ["davis346/davis346.aedat4", "prophesee/evt3_sample.raw"])
+def test_resize_of_real_recordings_equals_tonic_then_torch_nearest(name, mode, kwargs):
+    """Binned frames with a resize equal tonic's ToFrame at the sensor size followed by
+    torch's nearest interpolation (the reference computed independently of this module), for a
+    downsize, an upsize and a mixed one, binarised or not."""
+    import torch
+
+    from datasets.io.recording import read_recording
+
+    if not (_REAL / name).is_file():
+        pytest.skip(f"{_REAL / name} is absent (real artifacts live in ../shared/real)")
+    rec = read_recording(_REAL / name)
+    ev = rec.events[:60_000]
+    w, h, _ = rec.sensor_size
+    tonic_kwargs = {"spiking_fer": None, "time_bins": {"n_time_bins": 6},
+                    "event_bins": {"n_event_bins": 6}, "event_count": {"event_count": 5000},
+                    "time_window": {"time_window": 50_000.0}}[mode]
+    if tonic_kwargs is None:  # Spiking-FER: the central 6 of N // 2500 frames of 2500 events
+        full = tonic.transforms.ToFrame(sensor_size=rec.sensor_size, event_count=2500)(ev)
+        gap = (full.shape[0] - 6) // 2
+        full = full[gap:gap + 6]
+    else:
+        full = tonic.transforms.ToFrame(sensor_size=rec.sensor_size, **tonic_kwargs)(ev)
+    full = torch.from_numpy(full.astype(np.float32))
+    for size in [(48, 48), (h // 2 + 7, w // 3), (300, 400)]:  # (300, 400): DAVIS346 upsized
+        for binar in (False, True):
+            ref = full.gt(0).float() if binar else full
+            ref = torch.nn.functional.interpolate(ref, size, mode="nearest").numpy()
+            got = ToFrames(rec.sensor_size, 6, mode=mode, size=size, binarize=binar, **kwargs)(ev)
+            assert got.dtype == np.float32 and got.shape == ref.shape, (size, binar)
+            assert np.array_equal(got, ref), (size, binar)

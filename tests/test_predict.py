@@ -165,3 +165,29 @@ def test_predict_errors_name_the_file(trained, tmp_path, capsys):
         predict_recording(loaded, bogus)
     assert run_bench.main(["predict", str(ckpt), str(tmp_path / "missing.aedat4"), "-q"]) == 2
     assert "missing.aedat4" in capsys.readouterr().err
+
+
+def test_empty_windows_are_one_warning_with_their_count(trained, tmp_path, caplog):
+    """A recording with one event 600 s late: windows of 500 ms every 250 ms over [0, 600 s]
+    number (600000 - 500) // 250 + 1 = 2399 (window_starts' rule); the first (events in
+    [0, 400) ms) and the second ([250, 750) ms holds those in [250, 400)) have events, the
+    remaining 2397 have none (the late event at 600 s lies in no whole window). One warning says
+    so, instead of one per window."""
+    import logging
+
+    tmp, _, record, _ = trained
+    rng = np.random.default_rng(1)
+    t = np.sort(rng.integers(0, 400_000, 2000))
+    t[0] = 0
+    t = np.append(t, 600_000_000)
+    ev = make_events(t, rng.integers(0, 64, t.size), rng.integers(0, 64, t.size), rng.integers(0, 2, t.size))
+    ev["x"][0], ev["y"][0] = 63, 63
+    h5 = write_v2e_h5(tmp_path / "late.h5", ev)
+    loaded = load_checkpoint(tmp / "run" / record.checkpoint)
+    with caplog.at_level(logging.WARNING, logger="benchmarks.runner.predict"):
+        preds = predict_recording(loaded, h5, window_ms=500, stride_ms=250)
+    assert len(preds) == 2399
+    assert sum(p.n_events == 0 for p in preds) == 2397
+    warnings = [r for r in caplog.records if r.name == "benchmarks.runner.predict"]
+    assert len(warnings) == 1
+    assert "2397 of 2399 windows have no event" in warnings[0].getMessage()

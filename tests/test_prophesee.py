@@ -214,7 +214,42 @@ BAD = {
                     r"outside\.raw: field 'x' = 9 at event 0 lies outside the sensor 4x4"),
     "header.raw": (b"% evt 3.0\n% plugin_name hal_plu", r"header\.raw: truncated header"),
     "clip.txt": (b"0,1,2,1\n", r"clip\.txt: unsupported recording type '\.txt'"),
+    # header quirks: a contradiction, a garbled geometry next to a known plugin, a geometry no
+    # format can address, EVT 3.0 words under '% evt 2.0'
+    "contradiction.raw": (b"% evt 3.0\n% format EVT2;height=720;width=1280\n" + struct.pack("<2H", 0x8000, 0x6000),
+                          r"contradiction\.raw: the header contradicts itself: '% evt 3\.0' says EVT 3\.0, "
+                          r"'% format EVT2;height=720;width=1280' says EVT 2\.0"),
+    "negheight.raw": (b"% evt 3.0\n% format EVT3;height=-720;width=1280\n% plugin_name hal_plugin_gen41_evk3\n"
+                      + struct.pack("<4H", 0x8000, 0x6000, 0x0002, 0x2009),
+                      r"negheight\.raw: header line '% format EVT3;height=-720;width=1280' declares a "
+                      r"geometry that is not two positive integers \(width '1280', height '-720'\)"),
+    "huge.raw": (b"% evt 3.0\n% geometry 65536x65536\n" + struct.pack("<4H", 0x8000, 0x6000, 0x0002, 0x2009),
+                 r"huge\.raw: sensor size 65536x65536 \(header geometry .*EVT 3\.0 coordinates are "
+                 r"11-bit fields, so at most 2048x2048"),
+    "huge.dat": (b"% Width 99999999\n% Height 99999999\n" + bytes([0x0C, 8]) + struct.pack("<2I", 5, 3),
+                 r"huge\.dat: sensor size 99999999x99999999 .*DAT coordinates are 14-bit fields, so "
+                 r"at most 16384x16384"),
+    "nowidth.raw": (b"% evt 3.0\n% geometry 4294967296\n% plugin_name hal_plugin_gen41_evk3\n" + struct.pack("<2H", 0x8000, 0x6000),
+                    r"nowidth\.raw: header line '% geometry 4294967296' declares a geometry that is not"),
+    "mislabelled.raw": (b"% evt 2.0\n% plugin_name hal_plugin_gen41_evk3\n" + struct.pack("<5H", 0x8000, 0x6005, 0x0002, 0x2803, 0x2804),
+                        r"mislabelled\.raw: the data does not look like EVT 2\.0 \(header line '% evt 2\.0'\)"
+                        r".*decode as EVT 3\.0"),
+    "mislabelled4.raw": (b"% evt 2.0\n% plugin_name hal_plugin_gen41_evk3\n"
+                         + struct.pack("<4H", 0x8000, 0x6005, 0x0002, 0x2803),
+                         r"mislabelled4\.raw: the data does not look like EVT 2\.0 .*reserved EVT 2\.0 type "
+                         r"0x6.*decode as EVT 3\.0"),
 }
+
+
+def test_header_keys_are_case_insensitive(tmp_path):
+    # TIME_HIGH 0, TIME_LOW 5, EVT_ADDR_Y y=2, EVT_ADDR_X with polarity bit 11 set and x=3:
+    # one ON event at t=5 us, x=3, y=2 (EVT 3.0 layout in datasets/io/prophesee.py)
+    words = struct.pack("<4H", 0x8000, 0x6005, 0x0002, 0x2803)
+    path = tmp_path / "upper.raw"
+    path.write_bytes(b"% EVT 3.0\n% Format EVT3;Height=4;Width=4\n" + words)
+    rec = read_prophesee(path)
+    assert rec.format == "EVT 3.0" and rec.sensor_size == (4, 4, 2)
+    assert [tuple(int(v) for v in e) for e in rec.events] == [(5, 3, 2, 1)]
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
@@ -272,13 +307,18 @@ def test_predict_every_real_file(checkpoint, name, capsys):
 
 @needs_real
 def test_predict_bad_prophesee_files_exit_2(checkpoint, tmp_path, capsys):
+    import re
+
     import run_bench
 
-    for name in ("truncated.raw", "version.raw", "garbled.raw", "clip.txt"):
+    for name in ("truncated.raw", "version.raw", "garbled.raw", "clip.txt", "huge.raw",
+                 "negheight.raw", "mislabelled.raw"):
         (tmp_path / name).write_bytes(BAD[name][0])
         assert run_bench.main(["predict", str(checkpoint), str(tmp_path / name), "-q"]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.count("\n") == 0 and name in err and err.startswith("error: ")
+        assert err.count("\n") == 0 and err.startswith("error: ")
+        # the reason, not only the exit status: the reader's own message for that damage
+        assert re.search(BAD[name][1], err), (name, err)
     assert run_bench.main(["predict", str(checkpoint), str(REAL / "dat_sample.dat"), "-q"]) == 2
     assert "--sensor-size" in capsys.readouterr().err
 

@@ -10,7 +10,7 @@ window ``[0, window)``). Each window's events are binned like the training data 
 
 Empty-window policy: a window without any event is **not** run through the model (a model fed
 all-zero frames returns its bias, which is no prediction); it is reported with ``n_events = 0``,
-``label = None`` and ``probability = NaN``, and logged.
+``label = None`` and ``probability = NaN``, and counted in one warning for the recording.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def predict_recording(
 
     Raises:
         FileNotFoundError, ValueError: see :func:`read_recording`; ``ValueError`` for a
-            non-positive window/stride, or binned frames of another shape than the model's input.
+            non-positive window/stride, or binned frames of another shape than the model's input
+            (checked before any window is binned).
     """
     import torch
 
@@ -124,15 +125,16 @@ def predict_recording(
     binner = loaded.binner_for(sensor)
     log.info("%s: %d events, sensor %s, %d windows of %g ms every %g ms; binner %r",
              recording, t.shape[0], sensor, starts.shape[0], window_ms, stride_ms, binner)
+    expected = tuple(loaded.input_shape)
+    out_hw = tuple(binner.size) if binner.size is not None else (sensor[1], sensor[0])
+    if out_hw != expected[-2:]:
+        raise ValueError(f"{recording}: windows bin to frames of (H, W) = {out_hw} (sensor "
+                         f"{sensor[0]}x{sensor[1]}), the model expects {expected}")
     nonempty = [i for i in range(starts.shape[0]) if hi[i] > lo[i]]
-    for i in range(starts.shape[0]):
-        if hi[i] == lo[i]:
-            log.warning("window %d [%g, %g) ms has no event: skipped (no prediction)",
-                        i, starts[i] / 1000, (starts[i] + window_us) / 1000)
+    _log_empty_windows(recording, starts, hi == lo, window_us)
     frames = [binner(events[lo[i]:hi[i]]) for i in nonempty]
-    expected = loaded.input_shape
     for f in frames[:1]:
-        if tuple(f.shape) != tuple(expected):
+        if tuple(f.shape) != expected:
             raise ValueError(f"{recording}: binned window has shape {f.shape}, model expects {expected}")
     probs = np.zeros((0, len(loaded.classes)), dtype=np.float32)
     if frames:
@@ -150,6 +152,20 @@ def predict_recording(
             probability=float(p[k]) if p is not None else math.nan,
         ))
     return out
+
+
+def _log_empty_windows(recording, starts: np.ndarray, empty: np.ndarray, window_us: int) -> None:
+    """One warning for all the windows without an event (``empty``, ``(n_windows,)`` bool): how
+    many, of how many, and the first and last of them (a recording with a gap of minutes has
+    thousands; one line each would bury the output)."""
+    idx = np.flatnonzero(empty)
+    if not idx.size:
+        return
+    first, last = int(idx[0]), int(idx[-1])
+    log.warning("%s: %d of %d windows have no event and are skipped (no prediction); the first "
+                "[%g, %g) ms, the last [%g, %g) ms", recording, idx.size, empty.shape[0],
+                starts[first] / 1000, (starts[first] + window_us) / 1000,
+                starts[last] / 1000, (starts[last] + window_us) / 1000)
 
 
 def format_predictions(preds: list[WindowPrediction]) -> list[str]:

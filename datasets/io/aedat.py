@@ -15,13 +15,28 @@ Conversion (see :func:`read_aedat4`):
 * frames -> ``(M, H, W)`` grey images with their timestamps on the same time axis (a frame
   exposed before the first event gets a negative time);
 * IMU samples -> a structured array with ``t`` on the same time axis.
+
+Before the decoder runs, :func:`check_aedat4_structure` walks the file's layout (the AEDAT4
+container as ``aedat``'s ``src/aedat_core.rs`` reads it: the 14-byte magic ``#!AER-DAT4.0\r\n``,
+a little-endian uint32 header size, the ``IOHE`` flatbuffer header, then packets of an int32
+stream id, a uint32 size and that many bytes, up to the header's ``file_data_position`` or the
+end of the file). The decoder allocates whatever a size field says (``FF FF FF FF``: 4 GiB) and
+reads the header flatbuffer unchecked, so a size the file cannot hold, or a header table whose
+offsets point outside it, is refused here with one line instead of an abort or a panic. While
+the decoder runs, file descriptor 2 is captured (:func:`_captured_stderr`), so the text of a
+Rust panic on a damaged packet stays off the user's terminal; the panic becomes one
+:class:`~datasets.io.events.EventFileError` line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from dataclasses import dataclass
+import struct
+import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +85,147 @@ class AedatRecording:
         return int(self.events["t"][-1]) if self.events.shape[0] else 0
 
 
+AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
+"""The first 14 bytes of an AEDAT4 file (``MAGIC_NUMBER`` of ``aedat``'s ``src/aedat_core.rs``)."""
+
+_IOHEADER_FIELDS = ("compression", "file_data_position", "description")
+"""Fields of the ``Ioheader`` flatbuffer table in vtable order (``flatbuffers/ioheader.fbs`` of
+``aedat``: ``compression: int32 = None``, ``file_data_position: int64 = -1``,
+``description: string``)."""
+
+
+def _ioheader(buf: bytes, path: Path) -> tuple[int, int]:
+    """``(compression, file_data_position)`` of the ``Ioheader`` flatbuffer ``buf``, every offset
+    checked against ``len(buf)`` (the flatbuffers binary layout: a uint32 root offset to the table,
+    the table's int32 offset back to its vtable, the vtable's uint16 sizes and field offsets, a
+    string as a uint32 offset to a uint32 length and its bytes).
+
+    Raises:
+        EventFileError: an offset or a length outside the header (one line naming the field).
+    """
+    n = len(buf)
+
+    def u32(at: int, what: str) -> int:
+        if at < 0 or at + 4 > n:
+            raise EventFileError(f"{path}: AEDAT4 header field {what!r} at byte {at} lies outside "
+                                 f"the {n}-byte header")
+        return struct.unpack_from("<I", buf, at)[0]
+
+    table = u32(0, "root offset")
+    vtable = table - struct.unpack("<i", struct.pack("<I", u32(table, "vtable offset")))[0]
+    if vtable < 0 or vtable + 4 > n:
+        raise EventFileError(f"{path}: AEDAT4 header field 'vtable' = {vtable} lies outside the "
+                             f"{n}-byte header")
+    vt_size, _ = struct.unpack_from("<HH", buf, vtable)
+    if vt_size < 4 or vt_size % 2 or vtable + vt_size > n:
+        raise EventFileError(f"{path}: AEDAT4 header field 'vtable size' = {vt_size} does not fit "
+                             f"the {n}-byte header")
+    offsets = struct.unpack_from(f"<{(vt_size - 4) // 2}H", buf, vtable + 4)
+    field_at = dict(zip(_IOHEADER_FIELDS, offsets, strict=False))
+    widths = {"compression": 4, "file_data_position": 8, "description": 4}
+    for name, rel in field_at.items():
+        if rel and table + rel + widths[name] > n:
+            raise EventFileError(f"{path}: AEDAT4 header field {name!r} at byte {table + rel} "
+                                 f"lies outside the {n}-byte header")
+    compression = (struct.unpack_from("<i", buf, table + field_at["compression"])[0]
+                   if field_at.get("compression") else 0)
+    data_pos = (struct.unpack_from("<q", buf, table + field_at["file_data_position"])[0]
+                if field_at.get("file_data_position") else -1)
+    if field_at.get("description"):
+        at = table + field_at["description"]
+        start = at + u32(at, "description")
+        length = u32(start, "description length")
+        if start + 4 + length > n:
+            raise EventFileError(f"{path}: AEDAT4 header field 'description length' = {length} "
+                                 f"exceeds the {n}-byte header")
+        try:
+            buf[start + 4:start + 4 + length].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EventFileError(f"{path}: AEDAT4 header field 'description' is not UTF-8 "
+                                 f"(byte {start + 4 + exc.start})") from exc
+    return compression, data_pos
+
+
+def check_aedat4_structure(path: str | os.PathLike) -> int:
+    """Walk an AEDAT4 file's container (magic, header, packet sizes) as ``aedat``'s decoder will,
+    without decoding a packet; see the module docstring for the layout.
+
+    Every size field must fit in the file: the header size within the file, each packet's size
+    within the bytes left before ``file_data_position`` (when the header gives one, ``>= 0``) or
+    the end of the file; the walk must end exactly there, as the decoder's does.
+
+    Returns:
+        The number of packets.
+
+    Raises:
+        EventFileError: one line naming the file, the field, its value and the file size: wrong
+            magic, a header or packet size the file cannot hold, a header flatbuffer with offsets
+            outside it, a packet header cut short.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(len(AEDAT4_MAGIC) + 4)
+        if len(head) < len(AEDAT4_MAGIC) or head[:len(AEDAT4_MAGIC)] != AEDAT4_MAGIC:
+            raise EventFileError(f"{path}: not an AEDAT4 file (the first bytes are "
+                                 f"{head[:len(AEDAT4_MAGIC)]!r}, expected {AEDAT4_MAGIC!r})")
+        if len(head) < len(AEDAT4_MAGIC) + 4:
+            raise EventFileError(f"{path}: truncated AEDAT4 file ({size} bytes: no header size)")
+        (header_size,) = struct.unpack_from("<I", head, len(AEDAT4_MAGIC))
+        pos = len(head)
+        if pos + header_size > size:
+            raise EventFileError(
+                f"{path}: field 'header size' = {header_size} (0x{header_size:08X}) exceeds the "
+                f"file ({size} bytes, {size - pos} after the field)")
+        _, data_pos = _ioheader(f.read(header_size), path)
+        pos += header_size
+        end = data_pos if data_pos >= 0 else size
+        if end > size:
+            raise EventFileError(f"{path}: truncated AEDAT4 file? header field "
+                                 f"'file_data_position' = {data_pos} exceeds the file ({size} bytes)")
+        if end < pos:
+            raise EventFileError(f"{path}: header field 'file_data_position' = {data_pos} lies "
+                                 f"inside the header (packets start at byte {pos})")
+        n = 0
+        while pos != end:
+            if end - pos < 8:
+                raise EventFileError(f"{path}: truncated AEDAT4 packet {n} at byte {pos} "
+                                     f"({end - pos} bytes left, a packet header has 8)")
+            f.seek(pos)
+            _, length = struct.unpack("<iI", f.read(8))
+            if pos + 8 + length > end:
+                raise EventFileError(
+                    f"{path}: packet {n} at byte {pos}: field 'size' = {length} (0x{length:08X}) "
+                    f"exceeds the {end - pos - 8} bytes left (file: {size} bytes)")
+            pos += 8 + length
+            n += 1
+    return n
+
+
+@contextlib.contextmanager
+def _captured_stderr():
+    """Send file descriptor 2 to a temporary file for the block; yields a callable returning what
+    was written there (decoded, errors replaced). The decoder's Rust panic hook writes to fd 2,
+    below Python's ``sys.stderr``, so only a descriptor-level redirect keeps it off the terminal."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        text: list[str] = []
+
+        def read() -> str:
+            return "".join(text)
+
+        try:
+            yield read
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text.append(tmp.read().decode("utf-8", "replace"))
+
+
 def _pick_stream(streams: dict[int, dict], kind: str, stream_id: int | None, path: Path) -> int | None:
     ids = sorted(i for i, s in streams.items() if s.get("type") == kind)
     if stream_id is not None:
@@ -103,6 +259,74 @@ def _grey(pixels: np.ndarray, fmt: str, path: Path, index: int) -> np.ndarray:
         f"{path}: frame {index}: field 'format' = {fmt!r} with pixel shape {pixels.shape} is not "
         "supported (expected L, I;16, RGB or RGBA)"
     )
+
+
+@dataclass
+class _Packets:
+    """What :func:`_decode_packets` collects from the decoder."""
+
+    width: int
+    height: int
+    ev_id: int
+    frame_shape: tuple[int, int]
+    ev_chunks: list = field(default_factory=list)
+    frames: list = field(default_factory=list)
+    frame_times: list = field(default_factory=list)
+    imu_chunks: list = field(default_factory=list)
+    n_triggers: int = 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line (a panic message can span several)."""
+    return " ".join(str(exc).split())
+
+
+def _decode_packets(decoder_cls, path: Path, events_stream: int | None,
+                    frames_stream: int | None) -> _Packets:
+    """Run ``aedat``'s decoder over ``path``: the chosen event stream's packets, the frame
+    stream's grey frames with their times, IMU packets and the trigger count.
+
+    Raises:
+        EventFileError: no (or an ambiguous) event stream, a frame of another shape or dtype
+            than the first; and whatever the decoder raises.
+    """
+    decoder = decoder_cls(path)
+    streams = decoder.id_to_stream()
+    ev_id = _pick_stream(streams, "events", events_stream, path)
+    fr_id = _pick_stream(streams, "frame", frames_stream, path)
+    if ev_id is None:
+        raise EventFileError(f"{path}: no 'events' stream (streams: {streams})")
+    width, height = int(streams[ev_id]["width"]), int(streams[ev_id]["height"])
+    frame_shape = ((int(streams[fr_id]["height"]), int(streams[fr_id]["width"]))
+                   if fr_id is not None else (height, width))
+    out = _Packets(width, height, ev_id, frame_shape)
+    frames = out.frames
+    for packet in decoder:
+        sid = packet["stream_id"]
+        if "events" in packet and sid == ev_id:
+            out.ev_chunks.append(packet["events"])
+        elif "frame" in packet and sid == fr_id:
+            f = packet["frame"]
+            img = _grey(f["pixels"], f["format"], path, len(frames))
+            if img.shape != frame_shape:
+                raise EventFileError(
+                    f"{path}: frame {len(frames)} has shape {img.shape}, the frame stream "
+                    f"declares (height, width) = {frame_shape} (offset "
+                    f"{f.get('offset_x')}, {f.get('offset_y')})"
+                )
+            if frames and img.dtype != frames[0].dtype:
+                raise EventFileError(
+                    f"{path}: frame {len(frames)} has dtype {img.dtype}, earlier frames "
+                    f"{frames[0].dtype}"
+                )
+            frames.append(img)
+            out.frame_times.append((int(f["t"]), int(f["exposure_begin_t"]),
+                                    int(f["exposure_end_t"])))
+        elif "imus" in packet:
+            out.imu_chunks.append(packet["imus"])
+        elif "triggers" in packet:
+            out.n_triggers += len(packet["triggers"])
+    return out
 
 
 def read_aedat4(
@@ -139,57 +363,28 @@ def read_aedat4(
     path = Path(path)
     if not path.is_file():
         raise EventFileError(f"{path}: no such AEDAT4 file")
-    ev_chunks: list[np.ndarray] = []
-    frames: list[np.ndarray] = []
-    frame_times: list[tuple[int, int, int]] = []
-    imu_chunks: list[np.ndarray] = []
-    n_triggers = 0
+    check_aedat4_structure(path)
+    read_stderr = None
     try:
-        decoder = aedat.Decoder(path)
-        streams = decoder.id_to_stream()
-        ev_id = _pick_stream(streams, "events", events_stream, path)
-        fr_id = _pick_stream(streams, "frame", frames_stream, path)
-        if ev_id is None:
-            raise EventFileError(f"{path}: no 'events' stream (streams: {streams})")
-        width, height = int(streams[ev_id]["width"]), int(streams[ev_id]["height"])
-        frame_shape = ((int(streams[fr_id]["height"]), int(streams[fr_id]["width"]))
-                       if fr_id is not None else (height, width))
-        for packet in decoder:
-            sid = packet["stream_id"]
-            if "events" in packet and sid == ev_id:
-                ev_chunks.append(packet["events"])
-            elif "frame" in packet and sid == fr_id:
-                f = packet["frame"]
-                img = _grey(f["pixels"], f["format"], path, len(frames))
-                if img.shape != frame_shape:
-                    raise EventFileError(
-                        f"{path}: frame {len(frames)} has shape {img.shape}, the frame stream "
-                        f"declares (height, width) = {frame_shape} (offset "
-                        f"{f.get('offset_x')}, {f.get('offset_y')})"
-                    )
-                if frames and img.dtype != frames[0].dtype:
-                    raise EventFileError(
-                        f"{path}: frame {len(frames)} has dtype {img.dtype}, earlier frames "
-                        f"{frames[0].dtype}"
-                    )
-                frames.append(img)
-                frame_times.append((int(f["t"]), int(f["exposure_begin_t"]),
-                                    int(f["exposure_end_t"])))
-            elif "imus" in packet:
-                imu_chunks.append(packet["imus"])
-            elif "triggers" in packet:
-                n_triggers += len(packet["triggers"])
-        decoder = None  # the file handle is released with the Rust object
+        with _captured_stderr() as read_stderr:
+            dec = _decode_packets(aedat.Decoder, path, events_stream, frames_stream)
     except EventFileError:
         raise
     except (RuntimeError, OSError, ValueError, KeyError) as exc:
-        raise EventFileError(f"{path}: cannot decode AEDAT4 file ({exc})") from exc
+        raise EventFileError(f"{path}: cannot decode AEDAT4 file ({_one_line(exc)})") from exc
     except BaseException as exc:
         # A malformed file can make aedat's Rust decoder panic; pyo3 raises that as
         # pyo3_runtime.PanicException, which derives from BaseException, not Exception.
         if type(exc).__name__ != "PanicException":
             raise
-        raise EventFileError(f"{path}: cannot decode AEDAT4 file (decoder panic: {exc})") from exc
+        raise EventFileError(
+            f"{path}: cannot decode AEDAT4 file (decoder panic: {_one_line(exc)})") from exc
+    finally:
+        if read_stderr is not None and read_stderr():
+            log.debug("%s: the AEDAT4 decoder wrote to stderr: %s", path, read_stderr())
+    width, height, ev_id = dec.width, dec.height, dec.ev_id
+    frames, frame_times, frame_shape = dec.frames, dec.frame_times, dec.frame_shape
+    ev_chunks, imu_chunks, n_triggers = dec.ev_chunks, dec.imu_chunks, dec.n_triggers
 
     raw = np.concatenate(ev_chunks) if ev_chunks else None
     n = 0 if raw is None else raw.shape[0]

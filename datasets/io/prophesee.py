@@ -32,9 +32,14 @@ unwrapped. Events before the first TIME_HIGH (and, in EVT 3.0, before the first 
 ``EVT_ADDR_Y`` or, for vectors, the first ``VECT_BASE_X``) have no defined time or address and
 are dropped (counted in the metadata).
 
+Header keys are matched case-insensitively (``% EVT 3.0`` is ``% evt 3.0``); a file whose
+``% evt`` and ``% format`` lines name different versions is refused, naming both.
+
 Sensor size (:func:`resolve_sensor_size`): the header's geometry when it has one, else the
 camera plugin named in the header (:data:`PLUGIN_SENSORS`), else the caller's ``sensor_size``,
-else :class:`~datasets.io.events.EventFileError`. An event outside it is an error naming the first.
+else :class:`~datasets.io.events.EventFileError`. A geometry line that is not two positive
+integers is refused (never replaced by the plugin's size). The size must fit the format's
+coordinate fields (:data:`COORD_BITS`). An event outside it is an error naming the first.
 
 Timestamps that step back (possible in real recordings, e.g. a TIME_LOW jumping back): the file
 is not rejected; the events are stably sorted by ``t`` (events of equal ``t`` keep file order),
@@ -79,6 +84,16 @@ PLUGIN_SENSORS: tuple[tuple[str, str, tuple[int, int], str], ...] = (
 )
 """Camera plugin name -> sensor geometry, for headers without geometry. A plugin name matches
 the first row whose token it contains (case-insensitive)."""
+
+COORD_BITS: dict[str, int] = {"EVT 2.0": 11, "EVT 3.0": 11, "DAT": 14}
+"""Width in bits of the ``x`` and ``y`` fields of each format (the layouts above: EVT 2.0 CD
+words ``x`` in bits 21..11 and ``y`` in 10..0; EVT 3.0 ``EVT_ADDR_Y`` / ``EVT_ADDR_X`` /
+``VECT_BASE_X`` payloads in bits 10..0; DAT ``x`` in 13..0, ``y`` in 27..14). A file of a format
+cannot address a pixel at ``2 ** bits`` or beyond, so a declared geometry above
+``2 ** bits x 2 ** bits`` (2048x2048 for EVT, 16384x16384 for DAT) is no sensor's: it is
+refused. For scale, the largest event sensors are 1280x960 (Samsung's DVS, Suh et al., "A
+1280x960 Dynamic Vision Sensor with a 4.95-um Pixel Pitch and Motion Artifact Minimization",
+ISCAS 2020) and 1280x720 (Prophesee Gen4.1 / Sony IMX636, :data:`PLUGIN_SENSORS`)."""
 
 _EVT_VERSIONS = {"2.0": "2.0", "3.0": "3.0", "evt2": "2.0", "evt3": "3.0"}
 _DAT_CD_TYPES = {0x00: "Event2D", 0x0C: "EventCD"}
@@ -177,25 +192,59 @@ def _header_dict(lines: list[str]) -> dict[str, str]:
     return out
 
 
-def header_geometry(header: dict[str, str]) -> tuple[int, int] | None:
-    """``(W, H)`` declared by the header, or ``None``.
+def _lower_keys(header: dict[str, str]) -> dict[str, str]:
+    """The header with lower-case keys (header keys are matched case-insensitively)."""
+    return {k.lower(): v for k, v in header.items()}
 
-    Recognised: ``format EVT3;height=720;width=1280`` (Metavision >= 2.x ``.raw``),
-    ``geometry 1280x720``, and ``Width 1280`` / ``Height 720`` lines (any case).
+
+def header_geometry(header: dict[str, str], path: Path | str = "header") -> tuple[int, int] | None:
+    """``(W, H)`` declared by the header, or ``None`` when it declares none.
+
+    Recognised (keys in any case): ``format EVT3;height=720;width=1280`` (Metavision >= 2.x
+    ``.raw``), ``geometry 1280x720``, and ``Width 1280`` / ``Height 720`` lines.
+
+    Raises:
+        EventFileError: a geometry is declared (a ``width`` or ``height`` in the ``format`` line,
+            a ``geometry`` line, a ``width`` or ``height`` line) but is not two positive integers,
+            e.g. ``height=-720``: the message names ``path`` and the line.
     """
-    low = {k.lower(): v for k, v in header.items()}
+    low = _lower_keys(header)
+    found: list[tuple[str, str, str]] = []  # (line as written, width text, height text)
     fmt = low.get("format", "")
-    kv = dict(part.split("=", 1) for part in fmt.split(";") if "=" in part)
-    kv = {k.strip().lower(): v.strip() for k, v in kv.items()}
-    if "width" in kv and "height" in kv and kv["width"].isdigit() and kv["height"].isdigit():
-        return int(kv["width"]), int(kv["height"])
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", low.get("geometry", ""))
-    if m:
-        return int(m.group(1)), int(m.group(2))
-    w, h = low.get("width", ""), low.get("height", "")
-    if w.isdigit() and h.isdigit():
-        return int(w), int(h)
-    return None
+    kv = {k.strip().lower(): v.strip()
+          for k, v in (part.split("=", 1) for part in fmt.split(";") if "=" in part)}
+    if "width" in kv or "height" in kv:
+        found.append((f"% format {fmt}", kv.get("width", ""), kv.get("height", "")))
+    if "geometry" in low:
+        w_txt, _, h_txt = low["geometry"].lower().partition("x")
+        found.append((f"% geometry {low['geometry']}", w_txt.strip(), h_txt.strip()))
+    if "width" in low or "height" in low:
+        found.append((f"% width {low.get('width', '')} / % height {low.get('height', '')}",
+                      low.get("width", "").strip(), low.get("height", "").strip()))
+    if not found:
+        return None
+    line, w_txt, h_txt = found[0]
+    if not (re.fullmatch(r"\d+", w_txt) and re.fullmatch(r"\d+", h_txt)
+            and int(w_txt) > 0 and int(h_txt) > 0):
+        raise EventFileError(f"{path}: header line '{line}' declares a geometry that is not two "
+                             f"positive integers (width {w_txt!r}, height {h_txt!r})")
+    return int(w_txt), int(h_txt)
+
+
+def check_geometry(sensor: tuple[int, int, int], fmt: str, how: str, path: Path) -> None:
+    """Refuse a sensor size that ``fmt``'s coordinate fields cannot address (:data:`COORD_BITS`).
+
+    Raises:
+        EventFileError: ``W`` or ``H`` above ``2 ** COORD_BITS[fmt]``; the message names the
+            file, the size, where it came from, the limit and why.
+    """
+    bits = COORD_BITS[fmt]
+    limit = 1 << bits
+    if sensor[0] > limit or sensor[1] > limit:
+        raise EventFileError(
+            f"{path}: sensor size {sensor[0]}x{sensor[1]} ({how}) is no sensor's: {fmt} "
+            f"coordinates are {bits}-bit fields, so at most {limit}x{limit} (the largest event "
+            "sensors are 1280x960 and 1280x720)")
 
 
 def plugin_sensor(plugin_name: str) -> tuple[str, tuple[int, int], str] | None:
@@ -223,6 +272,7 @@ def resolve_sensor_size(
     Raises:
         EventFileError: no source at all, or the file's size disagrees with the caller's.
     """
+    header = _lower_keys(header)
     user = None
     if sensor_size is not None:
         vals = [int(v) for v in sensor_size]
@@ -231,7 +281,7 @@ def resolve_sensor_size(
                                  f"got {tuple(sensor_size)}")
         user = (vals[0], vals[1])
     found: tuple[tuple[int, int], str] | None = None
-    geo = header_geometry(header)
+    geo = header_geometry(header, path)
     if geo is not None:
         found = (geo, f"header geometry ({geo[0]}x{geo[1]})")
     else:
@@ -501,18 +551,48 @@ def decode_dat(records: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
 # --------------------------------------------------------------------------------------------
 
 
-def _evt_version(header: dict[str, str], path: Path) -> str:
-    raw = header.get("evt")
-    if raw is None and "format" in header:
-        raw = header["format"].split(";", 1)[0]
-    if raw is None:
+def _evt_version(header: dict[str, str], path: Path) -> tuple[str, str]:
+    """``(version, the header line that names it)`` from the ``% evt`` and ``% format`` lines
+    (keys in any case).
+
+    Raises:
+        EventFileError: neither line, an unknown version, or the two lines disagree.
+    """
+    low = _lower_keys(header)
+    named: list[tuple[str, str]] = []  # (header line, its version text)
+    if "evt" in low:
+        named.append((f"% evt {low['evt']}", low["evt"]))
+    if "format" in low:
+        named.append((f"% format {low['format']}", low["format"].split(";", 1)[0]))
+    if not named:
         raise EventFileError(f"{path}: no EVT version in the header (no '% evt' or '% format' "
                              "line); not a Prophesee .raw file?")
-    version = _EVT_VERSIONS.get(raw.strip().lower())
-    if version is None:
-        raise EventFileError(f"{path}: unknown EVT version {raw.strip()!r} (this reader decodes "
-                             "EVT 2.0 and EVT 3.0)")
-    return version
+    versions = []
+    for line, raw in named:
+        version = _EVT_VERSIONS.get(raw.strip().lower())
+        if version is None:
+            raise EventFileError(f"{path}: unknown EVT version {raw.strip()!r} in header line "
+                                 f"'{line}' (this reader decodes EVT 2.0 and EVT 3.0)")
+        versions.append(version)
+    if len(set(versions)) > 1:
+        raise EventFileError(f"{path}: the header contradicts itself: '{named[0][0]}' says EVT "
+                             f"{versions[0]}, '{named[1][0]}' says EVT {versions[1]}")
+    return versions[0], named[0][0]
+
+
+def _other_version_fits(data: memoryview, version: str) -> str | None:
+    """The other EVT version, when ``data`` decodes as it (whole words, no reserved word type, at
+    least one CD event): a sign that the header names the wrong version; else ``None``."""
+    other = "3.0" if version == "2.0" else "2.0"
+    size = 4 if other == "2.0" else 2
+    if len(data) == 0 or len(data) % size:
+        return None
+    words = np.frombuffer(data, dtype="<u4" if size == 4 else "<u2")
+    try:
+        (t, *_), _ = (decode_evt2 if other == "2.0" else decode_evt3)(words)
+    except ValueError:
+        return None
+    return other if t.shape[0] else None
 
 
 def read_prophesee(path: str | os.PathLike, sensor_size=None) -> PropheseeRecording:
@@ -551,10 +631,16 @@ def read_prophesee(path: str | os.PathLike, sensor_size=None) -> PropheseeRecord
     data = memoryview(buf)[off:]
 
     if suffix == ".raw":
-        version = _evt_version(header, path)
+        version, version_line = _evt_version(header, path)
         fmt = f"EVT {version}"
         size = 4 if version == "2.0" else 2
         if len(data) % size:
+            other = _other_version_fits(data, version)
+            if other:
+                raise EventFileError(
+                    f"{path}: the data does not look like {fmt} (header line '{version_line}'): "
+                    f"{len(data)} bytes are not whole {size}-byte words, but they decode as "
+                    f"EVT {other} words")
             raise EventFileError(f"{path}: truncated {fmt} data ({len(data)} bytes after the "
                                  f"header is not a whole number of {size}-byte words)")
         words = np.frombuffer(data, dtype="<u4" if size == 4 else "<u2")
@@ -576,11 +662,17 @@ def read_prophesee(path: str | os.PathLike, sensor_size=None) -> PropheseeRecord
                                  "not a whole number of 8-byte events)")
         words = np.frombuffer(body, dtype="<u4").reshape(-1, 2)
         decoder = decode_dat
+    sensor, how = resolve_sensor_size(header, sensor_size, path)
+    check_geometry(sensor, fmt, how, path)
     try:
         (t, x, y, p), counts = decoder(words)
     except ValueError as exc:
+        other = _other_version_fits(data, version) if version is not None else None
+        if other:
+            raise EventFileError(
+                f"{path}: the data does not look like {fmt} (header line '{version_line}'): "
+                f"{exc}; they decode as EVT {other} words") from exc
         raise EventFileError(f"{path}: garbled {fmt} data: {exc}") from exc
-    sensor, how = resolve_sensor_size(header, sensor_size, path)
     for name, col, limit in (("x", x, sensor[0]), ("y", y, sensor[1])):
         bad = np.flatnonzero(col >= limit)
         if bad.size:

@@ -35,6 +35,13 @@ Resizing is nearest-neighbour on the *frames* (not on the event coordinates), id
 (``project/utils/transforms.py``, ``DVSTransform``). Downsampling therefore *subsamples* rows and
 columns (events in the skipped ones are lost); it does not pool.
 
+When :class:`ToFrames` resizes (``size`` other than the sensor's ``(H, W)``), frames are never
+allocated at the sensor's resolution: it counts only the rows and columns that
+:func:`nearest_indices` selects (``grid``, see :func:`_accumulate`), into frames of at most
+``(H_out, W_out)``, then repeats rows/columns where the resize upsamples. The result equals
+binning at the sensor's size and then :func:`resize_nearest`, bit for bit, while a recording
+declaring a huge sensor (a damaged header) costs no more memory than its model's input.
+
 Implementation: per frame, the flat index ``(p * H + y) * W + x`` of the frame's contiguous slice
 of events (slices may overlap when ``overlap > 0``) is counted with one ``np.bincount`` (slices of
 at least ``2 H W / 8`` events) or one ``np.add.at`` into the float32 frame (sparser slices, where
@@ -189,11 +196,34 @@ def _check_bin_overlap(overlap: float) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+Grid = tuple[np.ndarray, np.ndarray]
+"""``(rows, cols)``: sorted, distinct sensor rows (``y``) and columns (``x``) to count, as int64
+arrays; frame pixel ``(i, j)`` counts sensor pixel ``(rows[i], cols[j])``, events elsewhere are
+skipped. ``None`` in its place: every pixel of the sensor."""
+
+
+def _grid_index(coords: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Index of each of ``coords`` in the sorted ``kept`` values, ``-1`` where it is not kept."""
+    pos = np.searchsorted(kept, coords)
+    np.minimum(pos, kept.shape[0] - 1, out=pos)
+    return np.where(kept[pos] == coords, pos, -1)
+
+
+def _grid_shape(width: int, height: int, grid: Grid | None) -> tuple[int, int]:
+    """``(W, H)`` of frames counted on ``grid`` (the sensor's without one)."""
+    return (width, height) if grid is None else (grid[1].shape[0], grid[0].shape[0])
+
+
 def _accumulate(
-    events: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int, height: int
+    events: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int, height: int,
+    grid: Grid | None = None,
 ) -> np.ndarray:
-    """Count events ``events[starts[i]:ends[i]]`` into frame ``i``: float32 ``(n, 2, H, W)``."""
+    """Count events ``events[starts[i]:ends[i]]`` into frame ``i``: float32 ``(n, 2, H, W)``,
+    or ``(n, 2, len(rows), len(cols))`` on a ``grid`` (:data:`Grid`)."""
     n = len(starts)
+    if grid is not None:
+        rows, cols = grid
+        height, width = rows.shape[0], cols.shape[0]
     plane = 2 * height * width
     dense = max(plane // _DENSE_DIVISOR, 1)
     out = np.zeros((n, plane), dtype=np.float32)
@@ -204,10 +234,18 @@ def _accumulate(
         sl = events[s:e]
         idx = sl["p"].astype(np.intp)
         idx *= height
-        idx += sl["y"]
-        idx *= width
-        idx += sl["x"]
-        if e - s >= dense:
+        if grid is None:
+            idx += sl["y"]
+            idx *= width
+            idx += sl["x"]
+        else:
+            iy, ix = _grid_index(sl["y"], rows), _grid_index(sl["x"], cols)
+            keep = (iy >= 0) & (ix >= 0)
+            idx += iy
+            idx *= width
+            idx += ix
+            idx = idx[keep]
+        if idx.shape[0] >= dense:
             out[i] = np.bincount(idx, minlength=plane)
         else:  # few events: scatter-add beats a full-plane bincount + conversion
             np.add.at(out[i], idx, _ONE)
@@ -226,7 +264,8 @@ def _searchsorted(t: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.ascontiguousarray(t), values)
 
 
-def _zeros(n: int, width: int, height: int) -> np.ndarray:
+def _zeros(n: int, width: int, height: int, grid: Grid | None = None) -> np.ndarray:
+    width, height = _grid_shape(width, height, grid)
     return np.zeros((n, 2, height, width), dtype=np.float32)
 
 
@@ -293,6 +332,8 @@ def to_frames_time_window(
     include_incomplete: bool = False,
     start_time: float | None = None,
     end_time: float | None = None,
+    *,
+    grid: Grid | None = None,
 ) -> np.ndarray:
     """Frames of a fixed duration: tonic's ``ToFrame(time_window=...)``, bit-identical.
 
@@ -309,6 +350,8 @@ def to_frames_time_window(
         include_incomplete: keep the last, shorter window.
         start_time, end_time: span to slice (µs); default: first and last event time.
 
+        grid: count only these sensor rows and columns (:data:`Grid`); frames are then
+            ``(..., 2, len(rows), len(cols))``. ``None``: the whole sensor.
     Returns:
         float32 array ``(n_frames, 2, H, W)``; channel 0 = OFF, 1 = ON. Empty events give one
         zero frame (as ``tonic.transforms.ToFrame``), or the frames spanned by ``start_time`` and
@@ -328,14 +371,14 @@ def to_frames_time_window(
     check_events(events, sensor_size, require_sorted=True)
     if events.shape[0] == 0:
         if start_time is None or end_time is None:
-            return _zeros(1, w, h)
+            return _zeros(1, w, h, grid)
         t = np.zeros(0, dtype=np.int64)
     else:
         t = events["t"]
     starts, ends = _time_window_slices(
         t, time_window, overlap, include_incomplete, start_time, end_time
     )
-    return _accumulate(events, starts, ends, w, h)
+    return _accumulate(events, starts, ends, w, h, grid)
 
 
 def to_frames_event_count(
@@ -344,6 +387,8 @@ def to_frames_event_count(
     event_count: int,
     overlap: int = 0,
     include_incomplete: bool = False,
+    *,
+    grid: Grid | None = None,
 ) -> np.ndarray:
     """Frames of a fixed number of events: tonic's ``ToFrame(event_count=...)``, bit-identical.
 
@@ -361,6 +406,8 @@ def to_frames_event_count(
         overlap: events shared by consecutive frames, ``0 <= overlap < event_count``.
         include_incomplete: keep the last, shorter frame.
 
+        grid: count only these sensor rows and columns (:data:`Grid`); frames are then
+            ``(..., 2, len(rows), len(cols))``. ``None``: the whole sensor.
     Returns:
         float32 array ``(n_frames, 2, H, W)``. Empty events give one zero frame (as tonic).
 
@@ -373,7 +420,7 @@ def to_frames_event_count(
         raise ValueError(f"overlap must be in [0, event_count={event_count}) events, got {overlap!r}")
     check_events(events, sensor_size, require_sorted=False)
     starts, ends = _event_count_slices(events.shape[0], event_count, overlap, include_incomplete)
-    return _accumulate(events, starts, ends, w, h)
+    return _accumulate(events, starts, ends, w, h, grid)
 
 
 def to_frames_time_bins(
@@ -381,6 +428,8 @@ def to_frames_time_bins(
     sensor_size: tuple[int, int, int],
     n_time_bins: int,
     overlap: float = 0.0,
+    *,
+    grid: Grid | None = None,
 ) -> np.ndarray:
     """``n_time_bins`` frames of equal duration: tonic's ``ToFrame(n_time_bins=...)``, bit-identical.
 
@@ -398,6 +447,8 @@ def to_frames_time_bins(
         n_time_bins: number of frames T, ``> 0``.
         overlap: fraction of a bin by which windows are enlarged, ``0 <= overlap < 1``.
 
+        grid: count only these sensor rows and columns (:data:`Grid`); frames are then
+            ``(..., 2, len(rows), len(cols))``. ``None``: the whole sensor.
     Returns:
         float32 array ``(T, 2, H, W)``; empty events give zeros.
 
@@ -409,9 +460,9 @@ def to_frames_time_bins(
     overlap = _check_bin_overlap(overlap)
     check_events(events, sensor_size, require_sorted=True)
     if events.shape[0] == 0:
-        return _zeros(n_time_bins, w, h)
+        return _zeros(n_time_bins, w, h, grid)
     starts, ends = _time_bin_slices(events["t"], n_time_bins, overlap)
-    return _accumulate(events, starts, ends, w, h)
+    return _accumulate(events, starts, ends, w, h, grid)
 
 
 def to_frames_event_bins(
@@ -419,6 +470,8 @@ def to_frames_event_bins(
     sensor_size: tuple[int, int, int],
     n_event_bins: int,
     overlap: float = 0.0,
+    *,
+    grid: Grid | None = None,
 ) -> np.ndarray:
     """``n_event_bins`` frames of equal event count: tonic's ``ToFrame(n_event_bins=...)``,
     bit-identical.
@@ -434,6 +487,8 @@ def to_frames_event_bins(
         n_event_bins: number of frames T, ``> 0``.
         overlap: fraction of a bin, ``0 <= overlap < 1``.
 
+        grid: count only these sensor rows and columns (:data:`Grid`); frames are then
+            ``(..., 2, len(rows), len(cols))``. ``None``: the whole sensor.
     Returns:
         float32 array ``(T, 2, H, W)``; empty events give zeros.
 
@@ -445,7 +500,7 @@ def to_frames_event_bins(
     overlap = _check_bin_overlap(overlap)
     check_events(events, sensor_size, require_sorted=False)
     starts, ends = _event_bin_slices(events.shape[0], n_event_bins, overlap)
-    return _accumulate(events, starts, ends, w, h)
+    return _accumulate(events, starts, ends, w, h, grid)
 
 
 def to_frames_spiking_fer(
@@ -454,6 +509,8 @@ def to_frames_spiking_fer(
     n_time_bins: int = SPIKING_FER_N_TIME_BINS,
     event_count: int = SPIKING_FER_EVENT_COUNT,
     fallback: Literal["event_bins", "time_bins"] = "event_bins",
+    *,
+    grid: Grid | None = None,
 ) -> np.ndarray:
     """Spiking-FER's binning: the central T frames of ``event_count`` events each, if there are
     enough events; otherwise T frames of equal event count.
@@ -479,6 +536,8 @@ def to_frames_spiking_fer(
         event_count: events per frame, ``> 0`` (Spiking-FER: 2500).
         fallback: ``"event_bins"`` (upstream) or ``"time_bins"``.
 
+        grid: count only these sensor rows and columns (:data:`Grid`); frames are then
+            ``(..., 2, len(rows), len(cols))``. ``None``: the whole sensor.
     Returns:
         float32 array ``(T, 2, H, W)`` of event counts; empty events give zeros.
 
@@ -497,14 +556,14 @@ def to_frames_spiking_fer(
         n_frames = n_events // event_count
         gap = (n_frames - n_time_bins) // 2
         starts = (gap + np.arange(n_time_bins)) * event_count
-        return _accumulate(events, starts, starts + event_count, w, h)
+        return _accumulate(events, starts, starts + event_count, w, h, grid)
     logger.debug(
         "spiking_fer binning: %d events < %d x %d; falling back to %s",
         n_events, n_time_bins, event_count, fallback,
     )
     if fallback == "event_bins":
-        return to_frames_event_bins(events, sensor_size, n_time_bins)
-    return to_frames_time_bins(events, sensor_size, n_time_bins)
+        return to_frames_event_bins(events, sensor_size, n_time_bins, grid=grid)
+    return to_frames_time_bins(events, sensor_size, n_time_bins, grid=grid)
 
 
 def binarize(frames: np.ndarray) -> np.ndarray:
@@ -596,8 +655,9 @@ class ToFrames:
       µs, ``include_incomplete``): T depends on the recording.
 
     Then, in Spiking-FER's order (``get_frame_representation`` then ``Resize``): binarise if
-    ``binarize`` (:func:`binarize`), and resize to ``size = (H_out, W_out)`` if given
-    (:func:`resize_nearest`, on frames).
+    ``binarize`` (:func:`binarize`), and resize to ``size = (H_out, W_out)`` if given: the
+    result of :func:`resize_nearest` on the sensor-sized frames, computed without allocating
+    them (the module docstring: only the rows and columns the resize reads are counted).
 
     Attributes:
         sensor_size: ``(W, H, 2)``.
@@ -653,24 +713,49 @@ class ToFrames:
         ``rng`` is accepted and ignored, so that the transform can sit in
         :class:`datasets.transforms.augment.Compose` next to random transforms.
         """
+        grid, expand = self._resize_grid()
         if self.mode == "spiking_fer":
             frames = to_frames_spiking_fer(
-                events, self.sensor_size, self.n_time_bins, self.event_count, self.fallback
+                events, self.sensor_size, self.n_time_bins, self.event_count, self.fallback,
+                grid=grid,
             )
         elif self.mode == "time_bins":
-            frames = to_frames_time_bins(events, self.sensor_size, self.n_time_bins, self.overlap)
+            frames = to_frames_time_bins(events, self.sensor_size, self.n_time_bins, self.overlap,
+                                         grid=grid)
         elif self.mode == "event_bins":
-            frames = to_frames_event_bins(events, self.sensor_size, self.n_time_bins, self.overlap)
+            frames = to_frames_event_bins(events, self.sensor_size, self.n_time_bins,
+                                          self.overlap, grid=grid)
         elif self.mode == "event_count":
             frames = to_frames_event_count(
-                events, self.sensor_size, self.event_count, self.overlap, self.include_incomplete
+                events, self.sensor_size, self.event_count, self.overlap, self.include_incomplete,
+                grid=grid,
             )
         else:
             frames = to_frames_time_window(
-                events, self.sensor_size, self.time_window, self.overlap, self.include_incomplete
+                events, self.sensor_size, self.time_window, self.overlap, self.include_incomplete,
+                grid=grid,
             )
         if self.binarize:
             frames = binarize(frames)
-        if self.size is not None and tuple(self.size) != frames.shape[-2:]:
-            frames = resize_nearest(frames, self.size)
+        if expand is not None:
+            if expand[0] is not None:
+                frames = np.take(frames, expand[0], axis=-2)
+            if expand[1] is not None:
+                frames = np.take(frames, expand[1], axis=-1)
         return frames
+
+    def _resize_grid(self) -> tuple[Grid | None, tuple[np.ndarray | None, np.ndarray | None] | None]:
+        """The rows and columns that the nearest-neighbour resize to ``size`` reads
+        (:func:`nearest_indices`), as a :data:`Grid` to count on, and per axis the index that
+        repeats the counted rows/columns into ``size`` (``None``: already in order, one each).
+        ``(None, None)`` without a resize."""
+        w, h = check_sensor_size(self.sensor_size)
+        if self.size is None or tuple(self.size) == (h, w):
+            return None, None
+        kept, repeat = [], []
+        for in_size, out_size in ((h, self.size[0]), (w, self.size[1])):
+            src = nearest_indices(in_size, out_size)
+            uniq, inverse = np.unique(src, return_inverse=True)
+            kept.append(uniq)
+            repeat.append(None if uniq.shape[0] == out_size else inverse)
+        return (kept[0], kept[1]), (repeat[0], repeat[1])
