@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from datasets.common import InputError, Registry
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 #: The sections of a target file whose fields are sourced values.
 SECTIONS = ("precision", "neuron", "limits", "energy", "latency")
