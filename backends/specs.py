@@ -346,6 +346,40 @@ def tiny_nir() -> ConvNetSpec:
     )
 
 
+@register_arch("tiny_iaf")
+def tiny_iaf() -> ConvNetSpec:
+    """``tiny_nir`` with non-leaky integrate-and-fire neurons, made to deploy on DYNAP-CNN /
+    Speck (:mod:`backends.targets`): 48x48 input, T = 8.
+
+    The same layers as ``tiny_nir`` (conv1 2->16 k5 stride 2 p2 (24x24); conv2 16->32 k3
+    stride 2 p1 (12x12); conv3 32->32 k3 stride 2 p1 (6x6); fc 1152->K readout), no batch norm,
+    no pooling, threshold 0.25, hard (zero) reset, ATan surrogate; the neuron is IF (beta 1),
+    the only neuron sinabs 3.1.3 maps to DYNAP-CNN (``DynapcnnLayer`` takes ``IAFSqueeze``
+    only). ``tiny_nir`` itself (LIF, zero reset, threshold 0.25 on lava-dl's 1/64 grid) is the
+    architecture made for Loihi 2 (CUBA LIF with current decay 1 and voltage decay 1 - beta).
+
+    Memory on DYNAP-CNN (sinabs' ``DynapcnnLayer.memory_summary``), kernel / neuron words:
+    conv1 2 * 2^(5 + 4) = 1,024 / 16 * 2^(5 + 5) = 16,384; conv2 16 * 2^(4 + 5) = 8,192 /
+    32 * 2^(4 + 4) = 8,192; conv3 32 * 2^(4 + 5) = 16,384 / 32 * 2^(3 + 3) = 2,048; fc as a 6x6
+    convolution, K = 7: 32 * 2^(6 + 3) = 16,384 / 7: four of the nine cores.
+
+    Parameters for K classes (no biases): 22,688 for K = 7, as ``tiny_nir``.
+    """
+    return ConvNetSpec(
+        name="tiny_iaf",
+        input_size=(48, 48),
+        n_time_bins=8,
+        convs=(
+            ConvLayer("conv1", 16, 5, stride=2, padding=2),
+            ConvLayer("conv2", 32, 3, stride=2, padding=1),
+            ConvLayer("conv3", 32, 3, stride=2, padding=1),
+        ),
+        denses=(DenseLayer("fc", 0),),
+        neuron=NeuronSpec(model="if", beta=1.0, threshold=0.25, reset="zero", surrogate="atan"),
+        ann_input="per_step",
+    )
+
+
 @register_arch("sew_resnet18")
 def sew_resnet18() -> ResNetSpec:
     """Spiking-FER's model (Barchid et al., CBMI 2023): SEW-ResNet-18, ADD connection, IF neurons

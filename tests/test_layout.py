@@ -25,7 +25,7 @@ LAYERS = {"datasets": 0, "backends": 1, "benchmarks": 2, "reports": 3, "run_benc
 SUBLAYERS = {
     "datasets": {"io": 0, "transforms": 1, "conversion": 1, "loaders": 2, "top": 3},
     "backends": {"blocks": 0, "top": 1, "adapters": 2, "nir_exchange": 3, "native": 4,
-                 "models": 5},
+                 "models": 5, "targets": 6},
     "benchmarks": {"measure": 0, "results": 1, "runner": 2, "robustness": 3, "submissions": 4,
                    "gates": 5},
     "reports": {"top": 0},
