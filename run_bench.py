@@ -290,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parser(sub)
     add_score_parser(sub)
     add_predict_parser(sub)
+    add_site_parser(sub)
 
     exp = sub.add_parser("export", parents=[_COMMON],
                          help="export a trained SNN checkpoint to NIR or lava-dl's HDF5 format",
@@ -1086,6 +1087,38 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"note: {n_empty} empty window(s) skipped (no events, no prediction)")
     if args.csv is not None:
         print(f"wrote {write_predictions_csv(args.csv, preds)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# site: submission bundles -> the static multi-page leaderboard
+# --------------------------------------------------------------------------------------------
+
+
+def add_site_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``site`` subcommand on ``subparsers`` (from ``add_subparsers``)."""
+    p = subparsers.add_parser(
+        "site", parents=[_COMMON],
+        help="build the static leaderboard site of submission bundles",
+        description="Build the static site (index, one page per task version, per submission "
+        "and per model, leaderboard.json, one CSV per task version) of submission bundles. "
+        "Works from file:// and any static server, with no network request. A bundle the "
+        "verifier rejected is refused (exit 2). See docs/guides/site.md.")
+    p.add_argument("bundles", nargs="+", metavar="BUNDLE_OR_DIR",
+                   help="a bundle folder, or a folder with bundles below it")
+    p.add_argument("--out", required=True, metavar="SITE_DIR",
+                   help="the site folder (replaced as a whole when the build succeeds)")
+    p.set_defaults(func=cmd_site)
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    """``run_bench.py site``: :func:`reports.site.build_site`; prints the index path and counts."""
+    from reports.site import build_site
+
+    s = build_site(args.bundles, args.out)
+    print(f"site: {s.out / 'index.html'} ({s.n_tasks} task version(s), {s.n_rows} row(s), "
+          f"{s.n_shown} of {s.n_bundles} bundle(s) shown, {len(s.files)} files, "
+          f"{s.total_bytes} bytes)")
     return 0
 
 
