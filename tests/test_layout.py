@@ -24,7 +24,7 @@ SUBLAYERS = {
     "backends": {"blocks": 0, "top": 1, "adapters": 2, "nir_exchange": 3, "native": 4,
                  "models": 5},
     "benchmarks": {"measure": 0, "results": 1, "runner": 2, "robustness": 3, "gates": 4},
-    "reports": {"top": 0},
+    "reports": {"top": 0, "site": 1},
 }
 #: Top-level modules of a package that sit *below* its sub-packages (its core, imported by all).
 CORE = {"datasets": {"common", "folds", "base"}, "backends": {"base", "specs", "activity"},
