@@ -244,6 +244,11 @@ def test_edited_results_and_conflicting_claims_are_refused(tmp_path: Path) -> No
                                         r"abc123/cpu is also claimed by bundle .*c/1 with "
                                         r"different results"):
         build_site([tmp_path / "c"], tmp_path / "site")
+    _bundle(tmp_path / "r", [_rec("aaa", 18)], title="Odd", verdict="consistent",
+            record_verdict="rejected")
+    with pytest.raises(SiteError, match=r"r/verification.json: record d/folds/f0/aaa/tiny/s0/"
+                                        r"abc123/cpu: verdict 'rejected'"):
+        build_site([tmp_path / "r"], tmp_path / "site")
     with pytest.raises(SiteError, match="no bundle"):
         build_site([tmp_path / "e" / "checkpoints"], tmp_path / "site")
 

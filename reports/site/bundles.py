@@ -86,14 +86,17 @@ class Bundle:
 
     @property
     def title(self) -> str:
+        """The manifest's title (the bundle id when it has none)."""
         return str(self.manifest.get("title") or self.id)
 
     @property
     def withdrawn(self) -> bool:
+        """``True`` when the manifest says ``"withdrawn": true``."""
         return self.manifest.get("withdrawn") is True
 
     @property
     def supersedes(self) -> str | None:
+        """The id of the bundle this one replaces, or ``None``."""
         s = self.manifest.get("supersedes")
         return str(s) if s else None
 
@@ -229,6 +232,10 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     if verification is not None:
         per_record = {str(r.get("cell_id")): str(r.get("verdict")) for r in
                       verification.get("records") or [] if isinstance(r, dict)}
+        bad = sorted(c for c, v in per_record.items() if v not in SHOWN_VERDICTS)
+        if bad:
+            raise SiteError(f"{bundle / VERIFICATION}: record {bad[0]}: verdict "
+                            f"{per_record[bad[0]]!r}; the site shows only {SHOWN_VERDICTS}")
     return Bundle(bundle, bid, manifest, records, verdict, verification, note, per_record)
 
 

@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -111,10 +112,12 @@ class Row:
 
     @property
     def single_seed(self) -> bool:
+        """One seed behind the row: its interval says nothing about training variance."""
         return self.n_seeds == 1
 
     @property
     def kind(self) -> str:
+        """``"trained"`` or ``"published"``."""
         return self.group.kind
 
 
@@ -130,19 +133,23 @@ class TaskTable:
 
     @property
     def label(self) -> str:
+        """``"<id> v<version>"``, or ``"<id> (unknown version)"``."""
         return (f"{self.id} (unknown version)" if self.version == UNKNOWN_VERSION
                 else f"{self.id} v{self.version}")
 
     @property
     def page(self) -> str:
+        """The file name of the task version's page."""
         return f"task-{slug(self.id, self.version)}.html"
 
     @property
     def csv_name(self) -> str:
+        """The file name of the task version's CSV."""
         return f"task-{slug(self.id, self.version)}.csv"
 
     @property
     def records(self) -> list[dict[str, Any]]:
+        """The records of all rows."""
         return [r for row in self.rows for r in row.group.records]
 
 
@@ -233,9 +240,8 @@ def _row_values(row: Row) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in L.LEADERBOARD_COLUMNS:
         values = [v * c.scale for v in row.group.values(c.key)]
-        mean = sum(values) / len(values) if values else None
-        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 \
-            if len(values) >= 2 else None
+        mean = statistics.fmean(values) if values else None
+        std = statistics.stdev(values) if len(values) >= 2 else None  # ddof = 1
         entry: dict[str, Any] = {"header": c.header, "mean": mean, "std": std, "n": len(values)}
         if c.ci:
             iv = S.group_interval(list(row.group.records), c.key)
