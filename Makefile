@@ -4,6 +4,7 @@
 #   make unit    the unit and end-to-end tests only
 #   make docs    build the documentation site into docs/_build/html (warnings are errors)
 #   make docs-serve  build it, then serve it on http://localhost:$(DOCS_PORT) (default 8000)
+#   make site    the leaderboard site of the bundles in leaderboard/ into runs/site (docs/guides/site.md)
 #   make gates   the performance gate and the accuracy gate only
 #   make bench   run the default benchmark grid (every backend x built-in dataset)
 #   make perf    the pytest-benchmark performance benchmarks (tests/perf)
@@ -19,7 +20,7 @@ PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(
 GPU_VENV := .gpu-venv
 GPU_STAMP := $(GPU_VENV)/.installed
 
-.PHONY: setup test unit docs docs-serve gates perf-gate accuracy-gate bench lint perf clean gpu-bundle gpu-rehearsal
+.PHONY: setup test unit docs docs-serve site gates perf-gate accuracy-gate bench lint perf clean gpu-bundle gpu-rehearsal
 
 setup: $(STAMP)
 
@@ -67,6 +68,10 @@ docs: setup
 
 docs-serve: docs
 	$(PY) -m http.server --directory docs/_build/html $(DOCS_PORT)
+
+# The merged leaderboard site of the bundles in leaderboard/ (a rejected bundle fails the build).
+site: setup
+	$(PY) run_bench.py site leaderboard --out runs/site
 
 gates: perf-gate accuracy-gate
 

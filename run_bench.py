@@ -1307,10 +1307,42 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(r["verdict"] == "rejected" for r in reports) else EXIT_OK
 
 
+# --------------------------------------------------------------------------------------------
+# site: submission bundles -> the static multi-page leaderboard
+# --------------------------------------------------------------------------------------------
+
+
+def add_site_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``site`` subcommand on ``subparsers`` (from ``add_subparsers``)."""
+    p = subparsers.add_parser(
+        "site", parents=[_COMMON],
+        help="build the static leaderboard site of submission bundles",
+        description="Build the static site (index, one page per task version, per submission "
+        "and per model, leaderboard.json, one CSV per task version) of submission bundles. "
+        "Works from file:// and any static server, with no network request. A bundle the "
+        "verifier rejected is refused (exit 2). See docs/guides/site.md.")
+    p.add_argument("bundles", nargs="+", metavar="BUNDLE_OR_DIR",
+                   help="a bundle folder, or a folder with bundles below it")
+    p.add_argument("--out", required=True, metavar="SITE_DIR",
+                   help="the site folder (replaced as a whole when the build succeeds)")
+    p.set_defaults(func=cmd_site)
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    """``run_bench.py site``: :func:`reports.site.build_site`; prints the index path and counts."""
+    from reports.site import build_site
+
+    s = build_site(args.bundles, args.out)
+    print(f"site: {s.out / 'index.html'} ({s.n_tasks} task version(s), {s.n_rows} row(s), "
+          f"{s.n_shown} of {s.n_bundles} bundle(s) shown, {len(s.files)} files, "
+          f"{s.total_bytes} bytes)")
+    return 0
+
+
 COMMANDS = (add_run_parser, add_report_parser, add_validate_parser, add_speed_parser,
             add_estimate_parser, add_list_parser, add_check_parser, add_convert_parser,
             add_score_parser, add_predict_parser, add_export_parser, add_robustness_parser,
-            add_submit_parser, add_verify_parser)
+            add_submit_parser, add_verify_parser, add_site_parser)
 """The subcommands, in the order ``--help`` lists them: each ``add_<cmd>_parser(subparsers)``
 registers its options beside its handler ``cmd_<cmd>``. A new command is one such pair and one
 entry here."""

@@ -74,6 +74,8 @@ _SCRIPT = """
   var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
   var filter = document.getElementById("filter");
   var dataset = document.getElementById("dataset-filter");
+  // the row attribute the menu filters on: the select's data-row-attr, else data-dataset
+  var attr = dataset.getAttribute("data-row-attr") || "data-dataset";
   var count = document.getElementById("row-count");
   var state = { col: -1, dir: 1 };
 
@@ -112,7 +114,7 @@ _SCRIPT = """
     var shown = 0;
     Array.prototype.forEach.call(tbody.rows, function (r) {
       var ok = (!q || r.textContent.toLowerCase().indexOf(q) !== -1) &&
-               (!ds || r.getAttribute("data-dataset") === ds);
+               (!ds || r.getAttribute(attr) === ds);
       r.hidden = !ok;
       if (ok) { shown += 1; }
     });

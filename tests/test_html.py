@@ -7,8 +7,6 @@ from __future__ import annotations
 import html.parser
 import io
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -130,36 +128,6 @@ def test_merge_refuses_incompatible_schemas(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ in a real browser
 
 
-def _driver():
-    """A headless chromium WebDriver, or skip (fail under CI) with what is missing."""
-    missing = []
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.options import Options
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing.append("the selenium package")
-    browser = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"))
-                    if p), None)
-    driver = shutil.which("chromedriver")
-    if browser is None:
-        missing.append("chromium")
-    if driver is None:
-        missing.append("chromium-driver (chromedriver)")
-    if missing:
-        msg = f"{', '.join(missing)} not installed; run .ci/publish_deps.sh"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    opts = Options()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--disable-extensions"):
-        opts.add_argument(arg)
-    opts.binary_location = browser
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=opts)
-
-
 def _models(d) -> list[str]:
     from selenium.webdriver.common.by import By
 
@@ -167,59 +135,56 @@ def _models(d) -> list[str]:
             for r in d.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr") if r.is_displayed()]
 
 
-def test_page_in_a_headless_browser(tmp_path: Path) -> None:
+def test_page_in_a_headless_browser(tmp_path: Path, browser) -> None:
     from PIL import Image
 
     page = write_html([_write(tmp_path / "m1", RECORDS[:3]), _write(tmp_path / "m2", RECORDS[3:])],
                       tmp_path / "leaderboard.html")
-    d = _driver()
-    try:
-        from selenium.webdriver.common.by import By
+    d = browser
+    from selenium.webdriver.common.by import By
 
-        d.get(page.resolve().as_uri())  # file://, no server
-        assert d.title == "NeuroFER-Bench leaderboard"
-        rows = d.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")
-        assert len(rows) == 5
-        assert _models(d) == ["aaa / tiny", "bbb / tiny", "ccc / tiny", "aaa / tiny",
-                              "bbb / tiny"]
-        assert d.find_element(By.ID, "row-count").text == "5 of 5 rows"
-        heads = d.find_elements(By.CSS_SELECTOR, "#leaderboard thead th")
-        war = next(h for h in heads if h.text.replace("\n", " ") == "WAR (%)")
-        war.find_element(By.TAG_NAME, "button").click()  # ascending
-        assert _models(d) == ["aaa / tiny", "aaa / tiny", "ccc / tiny", "bbb / tiny",
-                              "bbb / tiny"]  # 55, 60, 75, 80, 90
-        assert war.get_attribute("aria-sort") == "ascending"
-        war.find_element(By.TAG_NAME, "button").click()  # descending
-        assert _models(d) == ["bbb / tiny", "bbb / tiny", "ccc / tiny", "aaa / tiny",
-                              "aaa / tiny"]
-        # filtering: text, then the dataset menu
-        box = d.find_element(By.ID, "filter")
-        box.send_keys("ccc")
-        assert _models(d) == ["ccc / tiny"]
-        assert d.find_element(By.ID, "row-count").text == "1 of 5 rows"
-        box.clear()
-        box.send_keys(" ")  # fires input; an all-blank query shows everything
-        from selenium.webdriver.support.ui import Select
+    d.get(page.resolve().as_uri())  # file://, no server
+    assert d.title == "NeuroFER-Bench leaderboard"
+    rows = d.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")
+    assert len(rows) == 5
+    assert _models(d) == ["aaa / tiny", "bbb / tiny", "ccc / tiny", "aaa / tiny",
+                          "bbb / tiny"]
+    assert d.find_element(By.ID, "row-count").text == "5 of 5 rows"
+    heads = d.find_elements(By.CSS_SELECTOR, "#leaderboard thead th")
+    war = next(h for h in heads if h.text.replace("\n", " ") == "WAR (%)")
+    war.find_element(By.TAG_NAME, "button").click()  # ascending
+    assert _models(d) == ["aaa / tiny", "aaa / tiny", "ccc / tiny", "bbb / tiny",
+                          "bbb / tiny"]  # 55, 60, 75, 80, 90
+    assert war.get_attribute("aria-sort") == "ascending"
+    war.find_element(By.TAG_NAME, "button").click()  # descending
+    assert _models(d) == ["bbb / tiny", "bbb / tiny", "ccc / tiny", "aaa / tiny",
+                          "aaa / tiny"]
+    # filtering: text, then the dataset menu
+    box = d.find_element(By.ID, "filter")
+    box.send_keys("ccc")
+    assert _models(d) == ["ccc / tiny"]
+    assert d.find_element(By.ID, "row-count").text == "1 of 5 rows"
+    box.clear()
+    box.send_keys(" ")  # fires input; an all-blank query shows everything
+    from selenium.webdriver.support.ui import Select
 
-        Select(d.find_element(By.ID, "dataset-filter")).select_by_value("e (folds)")
-        assert sorted(_models(d)) == ["aaa / tiny", "bbb / tiny"]
-        # the table is drawn: a non-empty box whose pixels are not blank
-        table = d.find_element(By.ID, "leaderboard")
-        assert table.is_displayed()
-        assert table.size["width"] > 200 and table.size["height"] > 40
-        shot = Image.open(io.BytesIO(table.screenshot_as_png)).convert("L")
-        w, h = shot.size
-        assert w > 0 and h > 0
-        crop = np.asarray(shot.crop((0, 0, w, min(h, 200))), dtype=np.float64)
-        assert crop.var() > 100.0, crop.var()  # text and borders on a white background
-        # every figure decoded and laid out
-        imgs = d.find_elements(By.CSS_SELECTOR, "figure img")
-        assert imgs and all(d.execute_script("return arguments[0].naturalWidth", i) > 100
-                            for i in imgs)
-        # no console errors (CSP violations, script errors); and the log does record errors
-        severe = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]
-        assert severe == [], severe
-        d.execute_script("console.error('probe')")
-        assert any("probe" in e.get("message", "") for e in d.get_log("browser"))
-    finally:
-        d.quit()
+    Select(d.find_element(By.ID, "dataset-filter")).select_by_value("e (folds)")
+    assert sorted(_models(d)) == ["aaa / tiny", "bbb / tiny"]
+    # the table is drawn: a non-empty box whose pixels are not blank
+    table = d.find_element(By.ID, "leaderboard")
+    assert table.is_displayed()
+    assert table.size["width"] > 200 and table.size["height"] > 40
+    shot = Image.open(io.BytesIO(table.screenshot_as_png)).convert("L")
+    w, h = shot.size
+    assert w > 0 and h > 0
+    crop = np.asarray(shot.crop((0, 0, w, min(h, 200))), dtype=np.float64)
+    assert crop.var() > 100.0, crop.var()  # text and borders on a white background
+    # every figure decoded and laid out
+    imgs = d.find_elements(By.CSS_SELECTOR, "figure img")
+    assert imgs and all(d.execute_script("return arguments[0].naturalWidth", i) > 100
+                        for i in imgs)
+    # no console errors (CSP violations, script errors); and the log does record errors
+    severe = [e for e in d.get_log("browser") if e.get("level") == "SEVERE"]
+    assert severe == [], severe
+    d.execute_script("console.error('probe')")
+    assert any("probe" in e.get("message", "") for e in d.get_log("browser"))

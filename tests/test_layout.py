@@ -28,7 +28,7 @@ SUBLAYERS = {
                  "models": 5, "targets": 6},
     "benchmarks": {"measure": 0, "results": 1, "runner": 2, "robustness": 3, "submissions": 4,
                    "gates": 5},
-    "reports": {"top": 0},
+    "reports": {"top": 0, "site": 1},
 }
 #: Top-level modules of a package that sit *below* its sub-packages (its core, imported by all).
 CORE = {"datasets": {"common", "folds", "base"}, "backends": {"base", "specs", "activity"},
