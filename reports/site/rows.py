@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.results.tasks import UNKNOWN_VERSION, task_for_record
 from reports import leaderboard as L
 from reports import stats as S
 from reports.site.bundles import NOT_VERIFIED, Bundle, SiteError
@@ -43,34 +44,14 @@ MIN_VERIFIED_SEEDS = 3
 """Seeds a row needs for the ``verified`` badge (issue #29: replayed and at least 3 seeds)."""
 LEADERBOARD_SCHEMA = "neurofer-leaderboard"
 LEADERBOARD_SCHEMA_VERSION = 1
-UNKNOWN_VERSION = "unknown"
 ROW_KINDS = ("trained", "published")
 """Record kinds that are rows of a task (robustness records are not)."""
 
 
-def _task_key(rec: dict[str, Any]) -> dict[str, Any]:
-    """The record's task reference ``{"id", "version", "ids_labels_digest", "content_digest"}``:
-    its ``task`` field where it has one, else ``"<dataset>/<protocol>/<label set>/<task type>"``
-    of its cell with version ``"unknown"`` and the sha256 of its predictions' sorted
-    ``sequence_id``/``label`` lines."""
-    task = rec.get("task")
-    if isinstance(task, dict) and task.get("id"):
-        return {k: task.get(k) for k in ("id", "version", "ids_labels_digest", "content_digest")}
-    cell = rec.get("cell") or {}
-    recipe = cell.get("recipe") if isinstance(cell.get("recipe"), dict) else {}
-    ttype = "valence_arousal" if recipe.get("task") == "va_regression" else "classification"
-    tid = (f"{cell.get('dataset', '?')}/{cell.get('protocol') or 'folds'}/"
-           f"{recipe.get('label_set') or 'default'}/{ttype}")
-    lines = sorted(f"{p.get('sequence_id')}\t{p.get('label')}\n"
-                   for p in rec.get("predictions") or [] if isinstance(p, dict))
-    digest = hashlib.sha256("".join(lines).encode()).hexdigest() if lines else None
-    return {"id": tid, "version": UNKNOWN_VERSION, "ids_labels_digest": digest,
-            "content_digest": None}
-
-
 def task_key(rec: dict[str, Any]) -> tuple[str, str]:
-    """``(task id, version)`` of a record: what its rows are grouped by."""
-    t = _task_key(rec)
+    """``(task id, version)`` of a record (:func:`benchmarks.results.tasks.task_for_record`):
+    what its rows are grouped by."""
+    t = task_for_record(rec) or {"id": "no task"}
     return str(t["id"]), str(t.get("version") or UNKNOWN_VERSION)
 
 
