@@ -618,3 +618,45 @@ def test_a_native_model_in_each_framework_runs_a_cell(tmp_path):
             assert 0 < m["membrane_updates_per_sample"] <= dense, a
     assert recs["nm-snn"]["metrics"]["neuron_ops_per_sample"] == \
         4 * recs["nm-snn"]["metrics"]["membrane_updates_per_sample"]  # Leaky: 4 per update
+    # the run's own robustness sweep and early decision reload every checkpoint
+    rob = [json.loads(ln) for ln in (out / "robustness" / "results.jsonl").read_text().splitlines()]
+    assert {r["cell"]["arch"] for r in rob} == set(recs)
+    assert [(r["cell"]["arch"], r.get("error")) for r in rob if r["status"] != "ok"] == []
+    early = json.loads((out / "robustness" / "early_decision.json").read_text())
+    assert sorted(e["model"] for e in early) == sorted(
+        f"{r['cell']['backend']}/{a}" for a, r in recs.items())
+    assert [e["skipped"] for e in early if "skipped" in e] == []
+    _reload_at_any_batch_size(out, recs)
+
+
+def _reload_at_any_batch_size(out: Path, recs: dict) -> None:
+    """Each checkpoint reloads and gives every sample the same logits at batch sizes 1, 2 and the
+    training batch size; sinabs' neuron state (``v_mem``, shaped by the batch) is saved empty, an
+    older file holding the last training batch's state still loads, and a weight that does not
+    fit is still an error."""
+    from benchmarks.runner.checkpoints import CheckpointError, load_checkpoint
+
+    for a, r in recs.items():
+        loaded = load_checkpoint(out / r["checkpoint"])
+        train_bs = int(r["cell"]["recipe"]["batch_size"])
+        assert train_bs > 2, a
+        gen = torch.Generator().manual_seed(1)
+        x = torch.poisson(torch.full((train_bs, *loaded.input_shape), 0.3), generator=gen)
+        with torch.no_grad():
+            full = loaded.backend.forward(loaded.model, x).logits
+            for b in (1, 2, train_bs):
+                part = loaded.backend.forward(loaded.model, x[:b]).logits
+                assert torch.allclose(part, full[:b], rtol=1e-5, atol=1e-5), (a, b)
+    sinabs_path = next((out / "checkpoints").glob("*__nm-sinabs__*.pt"))
+    ckpt = torch.load(sinabs_path, weights_only=True)
+    assert tuple(ckpt["state_dict"]["net.iaf.v_mem"].shape) == (0,)
+    older = out / "older.pt"  # as written before the state was saved empty
+    ckpt["state_dict"]["net.iaf.v_mem"] = torch.ones(32, 8, 16, 16)
+    torch.save(ckpt, older)
+    again = load_checkpoint(older)
+    with torch.no_grad():
+        assert again.backend.forward(again.model, torch.zeros(3, 4, 2, 16, 16)).logits.shape == (3, 7)
+    ckpt["state_dict"]["net.fc.weight"] = torch.ones(7, 100)
+    torch.save(ckpt, older)
+    with pytest.raises(CheckpointError, match=r"size mismatch for net.fc.weight"):
+        load_checkpoint(older)
