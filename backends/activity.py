@@ -11,6 +11,15 @@ framework for benchmarking neuromorphic computing algorithms and systems", Natur
   {-1, 0, 1}; otherwise they are multiply-accumulates (MACs);
 * the *dense* count is the same sum with every input and weight taken as 1 (zero padding excluded).
 
+One extension, for multi-spike neurons (sinabs' default ``MultiSpike``: an integer number of
+spikes per neuron and step): when the caller says the input holds spike counts
+(``counts=True``: the output of a declared spiking neuron, :mod:`backends.native.hooks`) and every
+element is a non-negative integer, the effective count is ``sum_i x_i * R_i`` (each spike drives
+its fan-out once, as sinabs' ``SNNAnalyzer`` counts synaptic operations: input spikes x fan-out,
+sinabs 3.x ``synopcounter.py`` ``synops_hook``) and the operations are ACs. For a binary input
+this is NeuroBench's count exactly; NeuroBench itself would count a count input as MACs, one per
+non-zero input and non-zero weight.
+
 Counts are summed over the batch and over time steps; divide by the number of samples for per-sample
 figures (:func:`benchmarks.measure.metrics.activity_summary`).
 
@@ -78,6 +87,14 @@ def is_spiking_input(x: torch.Tensor) -> bool:
     return bool(((x == 0) | (x == 1) | (x == -1)).all())
 
 
+def is_spike_count_input(x: torch.Tensor) -> bool:
+    """True when every element of ``x`` is a finite non-negative integer (spike counts, e.g. of
+    sinabs' ``MultiSpike``); binary spikes included."""
+    import torch
+
+    return bool((torch.isfinite(x) & (x >= 0) & (x == torch.floor(x))).all())
+
+
 def _conv1d_as_2d(x: torch.Tensor, layer: Any) -> tuple[torch.Tensor, Any]:
     """A ``Conv1d`` call (``x`` ``(B, C, L)``, weight ``(O, I, k)``) as the equivalent 2-d conv on a
     height-1 input: ``x`` ``(B, C, 1, L)``, weight ``(O, I, 1, k)``, stride / padding / dilation
@@ -95,7 +112,8 @@ def _conv1d_as_2d(x: torch.Tensor, layer: Any) -> tuple[torch.Tensor, Any]:
     return x.unsqueeze(2), view
 
 
-def connection_ops(x: torch.Tensor, layer: torch.nn.Module) -> tuple[int, int, bool]:
+def connection_ops(x: torch.Tensor, layer: torch.nn.Module, *, counts: bool = False
+                   ) -> tuple[int, int, bool]:
     """Synaptic operations of one call of ``layer`` on ``x``.
 
     Args:
@@ -104,10 +122,14 @@ def connection_ops(x: torch.Tensor, layer: torch.nn.Module) -> tuple[int, int, b
         layer: a ``torch.nn.Conv2d``, ``torch.nn.Conv1d`` or ``torch.nn.Linear`` (or a module with
             the same ``weight`` layout and conv parameters: ``stride``, ``padding``, ``dilation``,
             ``groups``).
+        counts: ``x`` is the output of a spiking neuron; if it holds non-negative integers
+            (:func:`is_spike_count_input`) they are spike counts: the effective count is
+            ``sum_i x_i * R_i`` (below) and the operations are ACs (module docstring).
 
     Returns:
         ``(effective, dense, spiking)``: effective and dense operation counts summed over the
-        batch, and whether the input was binary (effective ops are then ACs, else MACs).
+        batch, and whether the input was spikes (binary, or counts with ``counts``: effective
+        ops are then ACs, else MACs).
 
     Raises:
         TypeError: unsupported layer type.
@@ -126,12 +148,17 @@ def connection_ops(x: torch.Tensor, layer: torch.nn.Module) -> tuple[int, int, b
     import torch
 
     x2, view = _conv1d_as_2d(x, layer)
+    as_counts = counts and is_spike_count_input(x)
     with torch.no_grad(), torch.autocast(device_type=x2.device.type, enabled=False):
         wb = view.weight.detach() != 0
         reach, dense_per_sample = reach_counts(layer, view, wb, tuple(x2.shape[1:]), x2.device)
-        xs = torch.count_nonzero(x2.detach(), dim=0).to(torch.float64)  # non-zeros per position
+        if as_counts:  # spikes per position (each drives its fan-out once)
+            xs = x2.detach().to(torch.float64).sum(dim=0)
+        else:  # non-zeros per position
+            xs = torch.count_nonzero(x2.detach(), dim=0).to(torch.float64)
         eff = (xs * reach).sum()
-    return int(round(eff.item())), int(dense_per_sample) * int(x2.shape[0]), is_spiking_input(x)
+    spiking = as_counts or is_spiking_input(x)
+    return int(round(eff.item())), int(dense_per_sample) * int(x2.shape[0]), spiking
 
 
 _REACH_CACHE: dict[int, tuple[Any, dict]] = {}
@@ -324,17 +351,21 @@ class ActivityRecorder:
         return self._layers[name]
 
     def ops(
-        self, name: str, kind: str, x: torch.Tensor, layer: torch.nn.Module, *, steps: int = 1
+        self, name: str, kind: str, x: torch.Tensor, layer: torch.nn.Module, *, steps: int = 1,
+        counts: bool = False,
     ) -> None:
         """Add the synaptic operations of ``layer`` on input ``x`` (see :func:`connection_ops`).
 
         ``steps``: the number of time steps ``x`` holds (folded into its batch axis); NeuroBench
         decides AC vs MAC per call, so call once per time step to match it exactly.
+        ``counts``: ``x`` is a spiking neuron's output, whose non-negative integers are spike
+        counts (:func:`connection_ops`).
 
-        Also adds the non-zero input elements to ``input_nonzeros`` and sets ``connection`` (the
-        layer's :class:`ConnectionShape`) on the first call.
+        Also adds the input events to ``input_nonzeros`` (the non-zero input elements; for spike
+        counts, the spikes: the sum of the counts) and sets ``connection`` (the layer's
+        :class:`ConnectionShape`) on the first call.
         """
-        eff, dense, spiking = connection_ops(x, layer)
+        eff, dense, spiking = connection_ops(x, layer, counts=counts)
         la = self._get(name, kind)
         self._op_steps[name] = self._op_steps.get(name, 0) + steps
         if spiking:
@@ -342,7 +373,10 @@ class ActivityRecorder:
         else:
             la.effective_macs += eff
         la.dense_ops += dense
-        la.input_nonzeros += float(torch_count_nonzero(x))
+        if counts and is_spike_count_input(x):
+            la.input_nonzeros += float(x.detach().double().sum().item())
+        else:
+            la.input_nonzeros += float(torch_count_nonzero(x))
         if la.connection is None:
             la.connection = connection_shape(x, layer)
 

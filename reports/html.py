@@ -385,6 +385,8 @@ def _methods_html() -> str:
         "pairs of each dataset column.",
         "Ranking: average rank by mean WAR over the dataset columns, Friedman test and Nemenyi "
         "critical difference (Demsar, JMLR 7, 2006).",
+        "spikes/sample counts the spikes of spiking models; a non-spiking model (ANN) has none, "
+        "and its non-zero activations per sample are under activations/sample.",
         "Energy is an estimate from operation counts (arithmetic only), not a measurement; "
         "latency is batch-1.",
     ]

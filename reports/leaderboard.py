@@ -64,6 +64,7 @@ __all__ = [
     "row_label",
     "dataset_label",
     "metric_value",
+    "is_spiking_record",
     "group_records",
     "format_mean_std",
     "lighting_conditions",
@@ -216,13 +217,31 @@ def dataset_label(rec: dict[str, Any]) -> str:
     return f"{ds} ({protocol})" if protocol else ds
 
 
+def is_spiking_record(rec: dict[str, Any]) -> bool:
+    """Whether a record's model spikes: not when its metrics say ``membrane_updates_source``
+    ``"none (ANN)"`` (written by :func:`benchmarks.measure.energy.energy_metrics` for a
+    non-spiking backend) or, in records without that key, its backend is ``"ann"``."""
+    if _metrics(rec).get("membrane_updates_source") == "none (ANN)":
+        return False
+    return _cell(rec).get("backend") != "ann"
+
+
 def metric_value(rec: dict[str, Any], key: str) -> float | None:
     """The finite float ``rec["metrics"][key]``, or ``None`` when missing, null, NaN or not a
-    number. ``"war"`` falls back to ``"accuracy"`` (they are the same metric)."""
+    number. ``"war"`` falls back to ``"accuracy"`` (they are the same metric).
+
+    ``spikes_per_sample`` is a spike count only for a spiking model (:func:`is_spiking_record`):
+    a non-spiking model's record holds its non-zero activations under that key, which is read
+    as ``activations_per_sample`` (``None`` for ``spikes_per_sample`` and for a spiking model's
+    ``activations_per_sample``)."""
     m = _metrics(rec)
+    if key == "spikes_per_sample" and not is_spiking_record(rec):
+        return None
     v = m.get(key)
     if v is None and key == "war":
         v = m.get("accuracy")
+    if v is None and key == "activations_per_sample" and not is_spiking_record(rec):
+        v = m.get("spikes_per_sample")
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     v = float(v)
@@ -287,6 +306,7 @@ LEADERBOARD_COLUMNS: tuple[Column, ...] = (
     Column("energy_uj_per_inference", "energy (µJ/inf)", better="min"),
     Column("latency_ms_p50", "latency p50 (ms)", better="min"),
     Column("spikes_per_sample", "spikes/sample"),
+    Column("activations_per_sample", "activations/sample"),
     Column("synops_per_sample", "SynOps/sample", better="min"),
     Column("params", "params", decimals=0, static=True),
 )
@@ -433,8 +453,9 @@ def leaderboard_table(records: Iterable[dict[str, Any]]) -> str:
     Each dataset column ``"<dataset> (<protocol>)"`` is a ``###`` heading followed by its table:
     one row per (backend, arch) of the trained cells with cells there, then one per published
     method; columns ``model``, ``source``, ``n`` (cells), WAR % and its 95% CI, UAR % and its
-    95% CI, estimated energy (µJ per inference), batch-1 latency p50 (ms), spikes per sample,
-    SynOps per sample, parameters; values ``mean ± std`` over the cells (see module docstring),
+    95% CI, estimated energy (µJ per inference), batch-1 latency p50 (ms), spikes per sample
+    (spiking models), non-zero activations per sample (non-spiking models), SynOps per sample,
+    parameters; values ``mean ± std`` over the cells (see module docstring),
     intervals as :func:`reports.stats.group_interval` (t over cells for n >= 2; for a single
     cell with stored predictions the percentile bootstrap over its subjects when the
     predictions name them, else over its test samples). Notes under the
@@ -839,6 +860,8 @@ def render_markdown(records: Iterable[dict[str, Any]], *, extra_sections: Sequen
         "which are not independent) when the predictions name them, else over its test samples",
         "(— when the record has no predictions).",
         "WAR = accuracy; UAR = mean recall over the classes present in the test set.",
+        "spikes/sample counts the spikes of spiking models; a non-spiking model (ANN) has none,",
+        "and its non-zero activations per sample are under activations/sample.",
         "Energy is an estimate from operation counts (see `energy_model` in the records), not a",
         "measurement; latency is batch-1. Published rows are scored from released predictions",
         "(no latency or energy).",

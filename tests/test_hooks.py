@@ -271,16 +271,82 @@ def test_unattributable_modules_are_listed():
     assert meter.neurons == {}  # LILinearCell is a non-spiking leaky integrator
 
 
-def test_non_binary_neuron_is_reported_not_counted():
+def test_hand_counted_sinabs_multispike():
+    """sinabs' default spike function (MultiSpike) emits spike counts: counted as spikes, and the
+    next connection's work as accumulates per spike (input spikes x fan-out)."""
     pytest.importorskip("sinabs")
     import sinabs.layers as sl
 
-    net = nn.Sequential(_linear(), sl.IAF(spike_threshold=1.0))  # MultiSpike: counts > 1
+    out = nn.Linear(2, 3, bias=False)
+    out.weight.data = torch.tensor([[1.0, 0.0], [1.0, 1.0], [1.0, 1.0]])  # fan-out [3, 2]
+    net = nn.Sequential(_linear(), sl.IAF(spike_threshold=1.0, record_states=True), out)
     meter = HookMeter(net, n_time_bins=2, layout="BTCHW")
     with meter.measure(1) as p:
-        net(X.transpose(0, 1) * 3)
-    assert meter.non_binary == {"1": "IAF"}
+        net(X.transpose(0, 1) * 3)  # event counts 3: data, not spikes
+    # layer 0 on the data [3, 3, 0, 0], [0, 0, 3, 0]: non-binary input, NeuroBench's rule:
+    #   2 + 1 = 3 effective MACs; dense 16; input non-zeros 3.
+    # currents t0 [4.5, 1.5], t1 [4.5, 0]. IAF, MultiSpike (trunc(v / thr) where v > 0),
+    #   subtract reset: t0 v [4.5, 1.5] -> spikes [4, 1], v -> [0.5, 0.5];
+    #   t1 v [5.0, 0.5] -> spikes [5, 0], v -> [0.0, 0.5]. Spikes = 10.
+    #   Recorded (post-reset) v: [0.5, 0.5], [0.0, 0.5]: updates 2 + 1 = 3.
+    # layer 2 on the counts: input 0 carries 4 + 5 spikes to 3 outputs, input 1 carries 1
+    #   spike to 2 outputs: ACs = 9 * 3 + 1 * 2 = 29 (NeuroBench: 3 non-zero inputs -> 8
+    #   MACs); dense 3 x 2 x 2 steps = 12; input events = 10 spikes.
+    l0, l2 = p.layers
+    assert (l0.name, l0.effective_acs, l0.effective_macs, l0.dense_ops, l0.input_nonzeros,
+            l0.spikes, l0.neurons, l0.time_steps) == ("0", 0.0, 3.0, 16.0, 3.0, 10.0, 2, 2)
+    assert (l2.name, l2.effective_acs, l2.effective_macs, l2.dense_ops, l2.input_nonzeros) == (
+        "2", 29.0, 0.0, 12.0, 10.0)
+    assert meter.non_binary == {} and meter.spike_counts == {"1": "IAF"}
+    assert meter.membrane == {"1": 3}
+
+
+def test_counts_followed_through_pooling_and_flatten_not_data():
+    """Spike counts reach a connection through parameter-free modules (sum pooling, flatten);
+    integer event counts of the data are not spikes (MACs)."""
+    pytest.importorskip("sinabs")
+    import sinabs.layers as sl
+
+    conv = nn.Conv2d(1, 1, 1, bias=False)
+    conv.weight.data.fill_(2.0)
+    fc = nn.Linear(4, 1, bias=False)
+    fc.weight.data.fill_(1.0)
+    net = nn.Sequential(conv, sl.IAFSqueeze(batch_size=1, num_timesteps=1), sl.SumPool2d(2),
+                        nn.Flatten(), fc)
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)  # counts 0..15 (data)
+    meter = HookMeter(net, n_time_bins=1, layout="BTCHW")
+    with meter.measure(1) as p:
+        net(x)
+    # conv: 15 non-zero data inputs x 1 weight = 15 MACs. IAF (threshold 1, one step):
+    #   spikes = 2 * x (v > 0), sum = 2 * 120 = 240. SumPool2d(2) of 2x: [[20, 36], [84, 100]];
+    #   fc: 240 spikes x fan-out 1 = 240 ACs.
+    conv_row, fc_row = p.layers
+    assert (conv_row.effective_macs, conv_row.effective_acs, conv_row.spikes) == (15.0, 0.0, 240.0)
+    assert (fc_row.effective_acs, fc_row.effective_macs, fc_row.input_nonzeros) == (240.0, 0.0, 240.0)
+
+
+class _Graded(nn.Module):
+    """A declared neuron whose output is not spike counts: its input times ``scale``."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x):
+        return x * self.scale
+
+
+@pytest.mark.parametrize("scale", [0.5, -1.0])
+def test_non_binary_neuron_is_reported_not_counted(scale):
+    # outputs [0.75, 0.25] / [0.75, 0] (fractional) or [-1.5, -0.5] / [-1.5, 0] (negative)
+    net = nn.Sequential(_linear(), _Graded(scale), nn.Linear(2, 1, bias=False))
+    meter = HookMeter(net, n_time_bins=2, extra_neurons=(_Graded,))
+    with meter.measure(1) as p:
+        for t in range(2):
+            net(X[t])
+    assert meter.non_binary == {"1": "_Graded"} and meter.spike_counts == {}
     assert p.layers[0].spikes == 0.0 and p.layers[0].neurons == 0
+    assert p.layers[1].effective_acs == 0.0 and p.layers[1].effective_macs == 3.0  # 2 + 1 MACs
 
 
 def test_excluded_classes_are_not_neurons():

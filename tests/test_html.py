@@ -83,6 +83,25 @@ def test_page_is_one_self_contained_file(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ merging run folders
 
 
+def test_ann_activations_are_not_shown_as_spikes() -> None:
+    """The ANN's non-zero activations (its record's "spikes_per_sample") are in the
+    activations/sample column; its spikes/sample cell is empty; a spiking row the reverse."""
+    from reports.html import _leaderboard_html
+
+    ann, snn = _rec("d", "ann", 0.6), _rec("d", "snntorch", 0.7)
+    ann["metrics"]["spikes_per_sample"] = 247317.0
+    snn["metrics"]["spikes_per_sample"] = 1200.0
+    page = _leaderboard_html([ann, snn])
+    heads = [h.split('"')[0] for h in page.split('data-key="')[1:]]
+    spikes, acts = heads.index("spikes_per_sample"), heads.index("activations_per_sample")
+    rows = {r.split('<td class="text">')[2].split("<")[0]: r.split('<td data-value="')[1:]
+            for r in page.split("<tr data-dataset=")[1:]}
+    cell = lambda row, i: row[i].split(">", 1)[1].split("<")[0]  # noqa: E731
+    assert (cell(rows["ann / tiny"], spikes), cell(rows["ann / tiny"], acts)) == ("—", "247,317")
+    assert (cell(rows["snntorch / tiny"], spikes), cell(rows["snntorch / tiny"], acts)) == (
+        "1,200", "—")
+
+
 def test_merge_keeps_agreeing_cells_once_and_refuses_disagreeing(tmp_path: Path) -> None:
     a = _write(tmp_path / "a", RECORDS[:3])
     same = _write(tmp_path / "same", [RECORDS[0], _rec("f", "zzz", 0.5)])  # machine 2

@@ -583,14 +583,15 @@ def test_plugin_reaches_worker_processes(tmp_path):
     assert rec["model"]["notes"] != f"registered in process {os.getpid()}"
 
 
-FOUR_FRAMEWORKS = 'import torch\nfrom torch import nn\nfrom backends import register_model\n\n\n@register_model("nm-snn", framework="snntorch", n_time_bins=4, input_size=(16, 16), layout="TBCHW")\ndef snn_net(k, c):\n    import snntorch as snn\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = nn.Conv2d(c, 8, 3, padding=1)\n            self.lif = snn.Leaky(beta=0.5, init_hidden=True)\n            self.fc = nn.Linear(8 * 16 * 16, k)\n\n        def forward(self, x):\n            return torch.stack([self.fc(self.lif(self.conv(x[t])).flatten(1)) for t in range(x.shape[0])])\n    return Net()\n\n\n@register_model("nm-sinabs", framework="sinabs", n_time_bins=4, input_size=(16, 16), layout="BTCHW")\ndef sinabs_net(k, c):\n    import sinabs.layers as sl\n    from sinabs.activation import SingleSpike\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = nn.Conv2d(c, 8, 3, padding=1)\n            self.iaf = sl.IAFSqueeze(batch_size=None, num_timesteps=4, spike_fn=SingleSpike, record_states=True)\n            self.fc = nn.Linear(8 * 16 * 16, k)\n\n        def forward(self, x):\n            b, t = x.shape[:2]\n            h = self.iaf(self.conv(x.flatten(0, 1)))\n            return self.fc(h.flatten(1)).view(b, t, -1)\n    return Net()\n\n\n@register_model("nm-norse", framework="norse", n_time_bins=4, input_size=(16, 16), layout="TBCHW")\ndef norse_net(k, c):\n    import norse.torch as nt\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = nn.Conv2d(c, 8, 3, padding=1)\n            self.lif = nt.LIFCell()\n            self.fc = nn.Linear(8 * 16 * 16, k)\n\n        def forward(self, x):\n            s, out = None, []\n            for t in range(x.shape[0]):\n                z, s = self.lif(self.conv(x[t]) * 10, s)\n                out.append(self.fc(z.flatten(1)))\n            return torch.stack(out)\n    return Net()\n\n\n@register_model("nm-lava", framework="lava-dl", n_time_bins=4, input_size=(16, 16), layout="BCHWT")\ndef lava_net(k, c):\n    from backends.adapters.lava_dl import import_slayer\n    slayer = import_slayer()\n    p = {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.5}\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = slayer.block.cuba.Conv(p, c, 8, 3, padding=1, weight_norm=False)\n            self.fc = slayer.synapse.Dense(8 * 16 * 16, k)\n\n        def forward(self, x):\n            h = self.conv(x)  # (B, 8, 16, 16, T)\n            return self.fc(h.flatten(1, 3))  # (B, K, T)\n    return Net()\n'
+FOUR_FRAMEWORKS = 'import torch\nfrom torch import nn\nfrom backends import register_model\n\n\n@register_model("nm-snn", framework="snntorch", n_time_bins=4, input_size=(16, 16), layout="TBCHW")\ndef snn_net(k, c):\n    import snntorch as snn\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = nn.Conv2d(c, 8, 3, padding=1)\n            self.lif = snn.Leaky(beta=0.5, init_hidden=True)\n            self.fc = nn.Linear(8 * 16 * 16, k)\n\n        def forward(self, x):\n            return torch.stack([self.fc(self.lif(self.conv(x[t])).flatten(1)) for t in range(x.shape[0])])\n    return Net()\n\n\n@register_model("nm-sinabs", framework="sinabs", n_time_bins=4, input_size=(16, 16), layout="BTCHW")\ndef sinabs_net(k, c):\n    import sinabs.layers as sl\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = nn.Conv2d(c, 8, 3, padding=1)\n            self.iaf = sl.IAFSqueeze(batch_size=None, num_timesteps=4, record_states=True)  # MultiSpike\n            self.fc = nn.Linear(8 * 16 * 16, k)\n\n        def forward(self, x):\n            b, t = x.shape[:2]\n            h = self.iaf(self.conv(x.flatten(0, 1)))\n            return self.fc(h.flatten(1)).view(b, t, -1)\n    return Net()\n\n\n@register_model("nm-norse", framework="norse", n_time_bins=4, input_size=(16, 16), layout="TBCHW")\ndef norse_net(k, c):\n    import norse.torch as nt\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = nn.Conv2d(c, 8, 3, padding=1)\n            self.lif = nt.LIFCell()\n            self.fc = nn.Linear(8 * 16 * 16, k)\n\n        def forward(self, x):\n            s, out = None, []\n            for t in range(x.shape[0]):\n                z, s = self.lif(self.conv(x[t]) * 10, s)\n                out.append(self.fc(z.flatten(1)))\n            return torch.stack(out)\n    return Net()\n\n\n@register_model("nm-lava", framework="lava-dl", n_time_bins=4, input_size=(16, 16), layout="BCHWT")\ndef lava_net(k, c):\n    from backends.adapters.lava_dl import import_slayer\n    slayer = import_slayer()\n    p = {"threshold": 1.0, "current_decay": 0.5, "voltage_decay": 0.5}\n\n    class Net(nn.Module):\n        def __init__(self):\n            super().__init__()\n            self.conv = slayer.block.cuba.Conv(p, c, 8, 3, padding=1, weight_norm=False)\n            self.fc = slayer.synapse.Dense(8 * 16 * 16, k)\n\n        def forward(self, x):\n            h = self.conv(x)  # (B, 8, 16, 16, T)\n            return self.fc(h.flatten(1, 3))  # (B, K, T)\n    return Net()\n'
 
 
 @pytest.mark.slow
 def test_a_native_model_in_each_framework_runs_a_cell(tmp_path):
     """snntorch (time-major, hidden state), sinabs (batch-major, squeezed time, recorded
-    states), norse (a cell looped over time), lava-dl (time-last blocks and synapses): one cell
-    each, measured, in one grid."""
+    states, sinabs' default multi-spike output), norse (a cell looped over time), lava-dl
+    (time-last blocks and synapses): one cell each, measured, in one grid; each checkpoint
+    reloads at any batch size for the run's robustness sweep and early decision."""
     from benchmarks.results.records import read_records
 
     p = _plugin(tmp_path, "four.py", FOUR_FRAMEWORKS)
@@ -618,3 +619,45 @@ def test_a_native_model_in_each_framework_runs_a_cell(tmp_path):
             assert 0 < m["membrane_updates_per_sample"] <= dense, a
     assert recs["nm-snn"]["metrics"]["neuron_ops_per_sample"] == \
         4 * recs["nm-snn"]["metrics"]["membrane_updates_per_sample"]  # Leaky: 4 per update
+    # the run's own robustness sweep and early decision reload every checkpoint
+    rob = [json.loads(ln) for ln in (out / "robustness" / "results.jsonl").read_text().splitlines()]
+    assert {r["cell"]["arch"] for r in rob} == set(recs)
+    assert [(r["cell"]["arch"], r.get("error")) for r in rob if r["status"] != "ok"] == []
+    early = json.loads((out / "robustness" / "early_decision.json").read_text())
+    assert sorted(e["model"] for e in early) == sorted(
+        f"{r['cell']['backend']}/{a}" for a, r in recs.items())
+    assert [e["skipped"] for e in early if "skipped" in e] == []
+    _reload_at_any_batch_size(out, recs)
+
+
+def _reload_at_any_batch_size(out: Path, recs: dict) -> None:
+    """Each checkpoint reloads and gives every sample the same logits at batch sizes 1, 2 and the
+    training batch size; sinabs' neuron state (``v_mem``, shaped by the batch) is saved empty, an
+    older file holding the last training batch's state still loads, and a weight that does not
+    fit is still an error."""
+    from benchmarks.runner.checkpoints import CheckpointError, load_checkpoint
+
+    for a, r in recs.items():
+        loaded = load_checkpoint(out / r["checkpoint"])
+        train_bs = int(r["cell"]["recipe"]["batch_size"])
+        assert train_bs > 2, a
+        gen = torch.Generator().manual_seed(1)
+        x = torch.poisson(torch.full((train_bs, *loaded.input_shape), 0.3), generator=gen)
+        with torch.no_grad():
+            full = loaded.backend.forward(loaded.model, x).logits
+            for b in (1, 2, train_bs):
+                part = loaded.backend.forward(loaded.model, x[:b]).logits
+                assert torch.allclose(part, full[:b], rtol=1e-5, atol=1e-5), (a, b)
+    sinabs_path = next((out / "checkpoints").glob("*__nm-sinabs__*.pt"))
+    ckpt = torch.load(sinabs_path, weights_only=True)
+    assert tuple(ckpt["state_dict"]["net.iaf.v_mem"].shape) == (0,)
+    older = out / "older.pt"  # as written before the state was saved empty
+    ckpt["state_dict"]["net.iaf.v_mem"] = torch.ones(32, 8, 16, 16)
+    torch.save(ckpt, older)
+    again = load_checkpoint(older)
+    with torch.no_grad():
+        assert again.backend.forward(again.model, torch.zeros(3, 4, 2, 16, 16)).logits.shape == (3, 7)
+    ckpt["state_dict"]["net.fc.weight"] = torch.ones(7, 100)
+    torch.save(ckpt, older)
+    with pytest.raises(CheckpointError, match=r"size mismatch for net.fc.weight"):
+        load_checkpoint(older)

@@ -69,8 +69,8 @@ SNN_CELLS = [  # (fold, seed)
 #   spikes 1000..1300      -> mean 1150, std sqrt(50000/3) = 129.1 -> "1,150 ± 129"
 #   synops 10000..16000    -> mean 13000, std 2582.0               -> "13,000 ± 2,582"
 #   lighting normal 80, 90, 70, 60 % -> 75.0 ± 12.9; hdr 40, 50, 60 % (3 cells) -> 50.0 ± 10.0
-EXPECTED_SNN = ["65.0 ± 12.9", "60.0 ± 12.9", "1.30 ± 0.26", "3.50 ± 1.29", "1,150 ± 129",
-                "13,000 ± 2,582", "1,000"]
+EXPECTED_SNN = ["65.0 ± 12.9", "60.0 ± 12.9", "1.30 ± 0.26", "3.50 ± 1.29", "1,150 ± 129", "—",
+                "13,000 ± 2,582", "1,000"]  # spikes, then no activations/sample: it spikes
 
 
 # the ann cell's 20 test samples: 11 correct (WAR 0.55)
@@ -107,12 +107,13 @@ def _records() -> list[dict]:
     recs = []
     for i, ((fold, seed), *vals) in enumerate(SNN_CELLS):
         recs.append(_trained("snntorch", "tiny", fold, seed, _snn_metrics(*vals), minute=i))
-    # ann / tiny: one cell, no accuracy_per_step, no lighting; more energy (MACs)
+    # ann / tiny: one cell, no accuracy_per_step, no lighting; more energy (MACs); its
+    # "spikes_per_sample" (a record without membrane_updates_source) holds non-zero activations
     ann = _trained("ann", "tiny", 0, 0, {
         "accuracy": 0.55, "war": 0.55, "uar": 0.5, "accuracy_per_step": None,
         "confusion_matrix": [[8, 2, 0], [4, 4, 2], [3, 3, 4]],
         "latency_ms_p50": 1.0, "latency_ms_p95": 1.5, "energy_uj_per_inference": 5.0,
-        "spikes_per_sample": None, "synops_per_sample": 1.0e6, "params": 1000,
+        "spikes_per_sample": 247317.0, "synops_per_sample": 1.0e6, "params": 1000,
     }, minute=10)
     ann["predictions"] = _predictions(ANN_TARGET, ANN_PREDS)
     recs.append(ann)
@@ -190,7 +191,7 @@ def test_leaderboard_mean_std_worked_out_by_hand(run_dir: Path) -> None:
     cols = [c.strip() for c in header.strip("|").split("|")]
     assert cols == ["model", "source", "n", "WAR (%)", "WAR 95% CI (%)", "UAR (%)",
                     "UAR 95% CI (%)", "energy (µJ/inf)", "latency p50 (ms)", "spikes/sample",
-                    "SynOps/sample", "params"]
+                    "activations/sample", "SynOps/sample", "params"]
     assert "synthetic-fer-dvs" not in header and "see" not in header
     snn = [c.strip() for c in _row(table, "snntorch / tiny").strip("|").split("|")]
     assert snn[:3] == ["snntorch / tiny", "trained", "4"]  # the error record is not counted
@@ -202,16 +203,33 @@ def test_leaderboard_mean_std_worked_out_by_hand(run_dir: Path) -> None:
     assert ann[2:4] == ["1", "55.0"]
     assert ann[4] == bootstrap_ci(ANN_PREDS, ANN_TARGET).format(scale=100.0)
     assert ann[5:] == ["50.0", bootstrap_ci(ANN_PREDS, ANN_TARGET, "uar").format(scale=100.0),
-                       "5.00", "1.00", "—", "1,000,000", "1,000"]
+                       "5.00", "1.00", "—", "247,317", "1,000,000", "1,000"]
     seen = [c.strip() for c in _row(table, "SEEN (released predictions)").strip("|").split("|")]
     # one record: WAR's std is the one over inference passes (0.0099 -> 0.99 points, 1 decimal);
     # no per-sample predictions: no interval
     assert seen[1:4] == ["published", "1", "83.6 ± 1.0"] and seen[4] == "—"
     assert seen[5:7] == ["80.0", "—"]
-    assert seen[7:] == ["—"] * 5  # no energy, latency, spikes, synops, params
+    assert seen[7:] == ["—"] * 6  # no energy, latency, spikes, activations, synops, params
     # row order within a section: trained rows sorted by (backend, arch), then published
     order = [ln.split("|")[1].strip() for ln in synth.splitlines() if ln.startswith("| ")][1:]
     assert order == ["ann / tiny", "snntorch / tiny"]
+
+
+def test_spikes_column_only_for_spiking_models() -> None:
+    """A non-spiking model's "spikes_per_sample" (non-zero activations) is read as
+    activations/sample: by its membrane_updates_source, or by its backend in older records."""
+    from reports.leaderboard import is_spiking_record, metric_value
+
+    ann_old = _trained("ann", "tiny", 0, 0, {"spikes_per_sample": 247317.0}, minute=0)
+    ann_new = _trained("my-torch", "net", 0, 0, {"spikes_per_sample": 12.0,
+                                                 "membrane_updates_source": "none (ANN)"}, 0)
+    snn = _trained("sinabs", "tiny", 0, 0, {"spikes_per_sample": 800.0,
+                                            "membrane_updates_source": "not observed"}, 0)
+    assert [is_spiking_record(r) for r in (ann_old, ann_new, snn)] == [False, False, True]
+    assert [metric_value(r, "spikes_per_sample") for r in (ann_old, ann_new, snn)] == [
+        None, None, 800.0]
+    assert [metric_value(r, "activations_per_sample") for r in (ann_old, ann_new, snn)] == [
+        247317.0, 12.0, None]
 
 
 def test_lighting_and_failed_tables(run_dir: Path) -> None:

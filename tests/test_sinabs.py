@@ -543,3 +543,60 @@ def test_cuda_agrees_with_cpu():
         gpu = be.forward(got.cuda(), x.cuda(), record_activity=True)
     assert [a.spikes for a in gpu.activity] == [a.spikes for a in cpu.activity]
     assert torch.allclose(gpu.logits.cpu(), cpu.logits, atol=1e-4)
+
+
+# --------------------------------------------------------------------------------------------
+# a native sinabs network with sinabs' default multi-spike neurons, measured by the hooks
+# --------------------------------------------------------------------------------------------
+
+
+def test_multispike_network_counts_equal_sinabs_snn_analyzer():
+    """A network written as sinabs' tutorials write it (IAFSqueeze with the default MultiSpike,
+    sum pooling, flatten): the hooks' spikes and synaptic operations per sample equal sinabs'
+    own ``SNNAnalyzer`` (synops = input spikes x fan-out) on the same network and input."""
+    import sinabs
+    import sinabs.layers as sl
+    from torch import nn
+
+    from backends.native.hooks import HookMeter
+
+    B, T = 3, 4
+    torch.manual_seed(0)
+
+    def squeeze():
+        return sl.IAFSqueeze(batch_size=B, num_timesteps=T)
+
+    net = nn.Sequential(
+        nn.Conv2d(2, 8, 3, padding=1, bias=False), squeeze(), sl.SumPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1, stride=2, bias=False), squeeze(),
+        nn.Flatten(), nn.Linear(16 * 2 * 2, 5, bias=False), squeeze())
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.mul_(4.0)  # several spikes per step
+    x = torch.bernoulli(torch.full((B * T, 2, 8, 8), 0.4))  # binary input (batch-major fold)
+
+    analyzer = sinabs.SNNAnalyzer(net)
+    with torch.no_grad():
+        ref_out = net(x)
+    stats = analyzer.get_layer_statistics()
+    ref_synops = float(analyzer.get_model_statistics()["synops"])  # per sample
+    ref_spikes = sum(float(v["output"].sum()) for v in stats["spiking"].values()) / B
+    for h in analyzer.handles:
+        h.remove()
+
+    for m in net.modules():
+        if isinstance(m, sl.StatefulLayer):
+            m.reset_states()
+    meter = HookMeter(net, n_time_bins=T, layout="BTCHW")
+    with torch.no_grad(), meter.measure(B) as p:
+        out = net(x)
+    assert torch.equal(out, ref_out)
+    acs = sum(la.effective_acs for la in p.layers) / B
+    macs = sum(la.effective_macs for la in p.layers) / B
+    spikes = sum(la.spikes for la in p.layers) / B
+    assert macs == 0.0  # binary input, then spike counts: accumulates only
+    assert ref_synops > 0 and acs == pytest.approx(ref_synops, rel=1e-6)
+    assert spikes == pytest.approx(ref_spikes, rel=1e-6)
+    assert ref_out.max() > 1 and set(meter.spike_counts) == {"1", "4", "7"}
+    assert meter.non_binary == {}

@@ -20,8 +20,17 @@ definitions, Yik et al., Nature Communications 2025; see :mod:`backends.activity
   dense = ``gates * H * (I + H)``; biases and the gate nonlinearities are not synaptic operations.
 * **neurons**: the allow-list :func:`neuron_classes` of each framework's spiking classes, plus the
   suite's own neuron modules (``spiking = True``), plus the card's ``neuron_classes``. Only the
-  outermost neuron of a nesting counts. A neuron whose output is not binary ({0, 1}) in a pass is
-  *reported* (:attr:`HookMeter.non_binary`), not counted. Its spikes go into the row of the
+  outermost neuron of a nesting counts. A binary ({0, 1}) output counts its non-zeros as spikes.
+  A non-negative integer output is spike counts (sinabs' default ``MultiSpike``: an integer
+  number of spikes per neuron and step): its spikes are the sum of the counts, the neuron is
+  listed in :attr:`HookMeter.spike_counts`, and a connection whose input is that output (the
+  same storage: a view such as ``flatten``) or the output of parameter-free leaf modules
+  (pooling, flatten, dropout) applied to it counts its synaptic operations as accumulates per
+  spike, ``sum_i x_i * R_i`` (:func:`backends.activity.connection_ops` with ``counts=True``; as
+  sinabs' ``SNNAnalyzer``: input spikes x fan-out). A count that passes through a function
+  outside any module is not followed (NeuroBench's rule then applies: MACs). Any other output
+  (fractional or negative values) is *reported* (:attr:`HookMeter.non_binary`), not counted. A
+  neuron's spikes go into the row of the
   connection that fed it (the last connection that ran before it and has no neuron yet), as the
   suite's recorder keeps a layer's synaptic operations and spikes in one row; a neuron without one
   gets its own row.
@@ -58,6 +67,7 @@ from backends.activity import (
     CANONICAL_NEURON_OPS,
     NEURON_OPS_PER_UPDATE,
     ActivityRecorder,
+    is_spike_count_input,
     membrane_updates,
 )
 from backends.base import LayerActivity
@@ -141,6 +151,11 @@ def _is_attention(m: nn.Module) -> bool:
     return isinstance(m, nn.MultiheadAttention) or "Attention" in name or name.endswith("SSA")
 
 
+def _storage(t: torch.Tensor) -> int:
+    """The address of ``t``'s storage (shared by every view of it)."""
+    return t.untyped_storage().data_ptr()
+
+
 def _first_tensor(out: Any) -> torch.Tensor | None:
     if isinstance(out, torch.Tensor):
         return out
@@ -176,7 +191,10 @@ class HookMeter:
     Attributes:
         unmeasured: ``{module name: why}`` (static ones found at construction, plus membranes
             that could not be observed).
-        non_binary: ``{module name: class}`` of allow-listed neurons whose output was not binary.
+        non_binary: ``{module name: class}`` of allow-listed neurons whose output was neither
+            binary nor spike counts (non-negative integers).
+        spike_counts: ``{module name: class}`` of allow-listed neurons whose output held spike
+            counts above 1 (multi-spike neurons), counted as spikes.
         membrane: ``{neuron module name: membrane updates}`` summed over passes.
         neuron_ops: ``{neuron module name: NeuroBench neuron operations}`` (``None`` where the
             class has no entry in the operations table).
@@ -195,6 +213,7 @@ class HookMeter:
         self.neurons: dict[str, nn.Module] = {}
         self.connections: dict[str, nn.Module] = {}
         self.recurrent: dict[str, nn.Module] = {}
+        self.passthrough: dict[str, nn.Module] = {}
         self.unmeasured: dict[str, str] = {}
         for name, m in model.named_modules():
             root = not name
@@ -220,6 +239,8 @@ class HookMeter:
                     "outside hookable layers")
             elif root or inside_neuron or isinstance(m, _NORMS) or is_lava_pool(m):
                 continue
+            elif not any(True for _ in m.children()) and not any(True for _ in m.parameters()):
+                self.passthrough[name] = m  # pooling, flatten, dropout: spike counts pass through
             elif any(True for _ in m.parameters(recurse=False)):
                 self.unmeasured[self._n(name)] = (
                     f"{type(m).__name__}: owns parameters but is no connection, recurrent layer, "
@@ -229,7 +250,9 @@ class HookMeter:
         self.membrane_dense: dict[str, int] = {}
         self.neuron_ops: dict[str, int | None] = {}
         self.non_binary: dict[str, str] = {}
+        self.spike_counts: dict[str, str] = {}
         self.passes = 0
+        self._counted: dict[int, torch.Tensor] = {}  # storages holding spike counts in this pass
         self._rec: ActivityRecorder | None = None
         self._B = 0
         self._last_conn: str | None = None
@@ -302,8 +325,9 @@ class HookMeter:
         else:
             layer, parts = m, self._steps(x, 4)
         kind = "linear" if (isinstance(layer, nn.Linear) or layer.weight.dim() == 2) else "conv"
+        counts = _storage(x) in self._counted
         for p in parts:
-            self._rec.ops(row, kind, p, layer)
+            self._rec.ops(row, kind, p, layer, counts=counts)
         self._last_conn = row
 
     def _recurrent_hook(self, name: str, m: nn.Module, args: tuple, out: Any) -> None:
@@ -395,16 +419,30 @@ class HookMeter:
             return
         s = s.detach()
         binary = bool(((s == 0) | (s == 1)).all())
-        if not binary:
+        if binary:
+            spikes = int(torch.count_nonzero(s).item())
+        elif is_spike_count_input(s):  # multi-spike: an integer number of spikes per step
+            self.spike_counts[self._n(name)] = type(m).__name__
+            self._counted[_storage(s)] = s
+            spikes = int(round(s.double().sum().item()))
+        else:
             self.non_binary[self._n(name)] = type(m).__name__
             return
         acc = self._spk.setdefault(name, [0, 0, 0])  # spikes, elements, calls in this pass
-        acc[0] += int(torch.count_nonzero(s).item())
+        acc[0] += spikes
         acc[1] += int(s.numel())
         acc[2] += 1
         v = self._membrane_after(name, m, out)
         if v is not None:
             self._vseq.setdefault(name, []).extend(v)
+
+    def _passthrough_hook(self, args: tuple, out: Any) -> None:
+        """A parameter-free leaf (pooling, flatten, dropout) fed spike counts: its output holds
+        them too (if it is still integer-valued, :func:`backends.activity.connection_ops`)."""
+        if self._rec is None or not self._counted or not isinstance(out, torch.Tensor):
+            return
+        if any(isinstance(a, torch.Tensor) and _storage(a) in self._counted for a in args):
+            self._counted[_storage(out)] = out
 
     def _membrane_after(self, name: str, m: nn.Module, out: Any) -> list[torch.Tensor] | None:
         """The stored potential after this call, one tensor per step (``None``: unobservable):
@@ -449,6 +487,9 @@ class HookMeter:
         for name, m in self.recurrent.items():
             self._handles.append(m.register_forward_hook(
                 lambda mod, a, o, name=name: self._recurrent_hook(name, mod, a, o)))
+        for m in self.passthrough.values():
+            self._handles.append(m.register_forward_hook(
+                lambda mod, a, o: self._passthrough_hook(a, o)))
         for name, m in self.neurons.items():
             self._handles.append(m.register_forward_pre_hook(
                 lambda mod, a, name=name: self._neuron_pre(name, mod, a)))
@@ -470,11 +511,13 @@ class HookMeter:
         self._last_conn = None
         self._vseq = {}
         self._spk: dict[str, list[int]] = {}
+        self._counted = {}
         self._probe_before = dict(self._probe.counts)
 
     def end(self) -> list[LayerActivity]:
         """Finish the pass: add its membrane updates and neuron operations; return its rows."""
         rec, self._rec = self._rec, None
+        self._counted = {}
         T, B = self.T, max(self._B, 1)
         for name, (spikes, elements, calls) in self._spk.items():
             # every neuron runs T steps: T calls of one step, or one call of T steps (folded or
@@ -546,6 +589,7 @@ class HookMeter:
             "connections": len(self.connections), "recurrent": sorted(
                 self._n(n) for n in self.recurrent),
             "unmeasured": dict(self.unmeasured), "non_binary": dict(self.non_binary),
+            "spike_counts": dict(self.spike_counts),
         }
 
 

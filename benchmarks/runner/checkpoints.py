@@ -5,7 +5,9 @@ Checkpoint (written by :func:`benchmarks.runner.cell.run_cell` when given ``chec
 
 - ``schema``: :data:`CHECKPOINT_SCHEMA` (``"neurofer-checkpoint"``) and ``schema_version``
   (:data:`CHECKPOINT_SCHEMA_VERSION`);
-- ``state_dict``: the selected model's weights (on CPU);
+- ``state_dict``: the selected model's weights (on CPU), with every per-sample neuron state buffer
+  (:func:`neuron_state_keys`) saved empty, so that the file does not depend on the batch size of
+  the last training batch;
 - ``cell``: :meth:`benchmarks.results.spec.Cell.to_dict` (backend, arch, recipe, ...), ``cell_id``;
 - ``backend``, ``arch``: names for :func:`backends.base.get_backend` / :func:`backends.specs.get_arch`;
 - ``input_shape``: ``(T, 2, H, W)`` of one model input; ``classes``: class names, index order;
@@ -48,6 +50,37 @@ def _binner_fields(binner: Any) -> dict[str, Any]:
     return {}
 
 
+_STATE_BUFFER_OWNERS: dict[str, tuple[str, ...]] = {
+    "sinabs.layers.stateful_layer": ("StatefulLayer",),
+}
+"""Module classes (by module, subclasses included) whose every buffer is per-sample neuron state
+rather than a weight: sinabs' ``StatefulLayer`` registers its states (``v_mem``, ``i_syn``, ...)
+as persistent buffers shaped ``(batch, ...)`` and re-creates them with the shape of each new
+batch (sinabs 3.x ``layers/stateful_layer.py``: ``init_state_with_shape``,
+``handle_state_batch_size_mismatch``). The other frameworks keep their state out of the
+``state_dict``: snntorch's ``mem`` and lava-dl's ``current_state`` / ``voltage_state`` are
+non-persistent buffers, spikingjelly's memories and norse's returned states are no buffers."""
+
+
+def neuron_state_keys(model: Any) -> set[str]:
+    """The ``state_dict`` keys of ``model`` that hold per-sample neuron state, not weights: the
+    buffers owned by a module of :data:`_STATE_BUFFER_OWNERS` (a framework that is not imported
+    has no such module)."""
+    import sys
+
+    owners = tuple(c for mod, names in _STATE_BUFFER_OWNERS.items() if mod in sys.modules
+                   for c in (getattr(sys.modules[mod], n, None) for n in names)
+                   if isinstance(c, type))
+    if not owners:
+        return set()
+    keys = set()
+    for name, m in model.named_modules():
+        if isinstance(m, owners):
+            keys.update(f"{name}.{b}" if name else b
+                        for b, _ in m.named_buffers(recurse=False))
+    return keys & set(model.state_dict())
+
+
 def save_checkpoint(checkpoint_dir: str | Path, cell: Any, model: Any, data: Any) -> Path:
     """Save ``model`` (the selected weights) of ``cell`` to ``checkpoint_dir/<safe cell id>.pt``.
 
@@ -60,6 +93,11 @@ def save_checkpoint(checkpoint_dir: str | Path, cell: Any, model: Any, data: Any
 
     Returns:
         The path written (atomically: temporary file, then rename).
+
+    Neuron state buffers (:func:`neuron_state_keys`) are saved as empty tensors of their dtype
+    (the state of the last training batch is of no use to a later pass, which resets it, and its
+    batch size need not be the next pass's); a model that empties them itself (the suite's
+    sinabs adapter) saves the same bytes.
     """
     import torch
 
@@ -81,11 +119,36 @@ def save_checkpoint(checkpoint_dir: str | Path, cell: Any, model: Any, data: Any
         "sensor_size": [int(v) for v in sensor] if sensor is not None else None,
         "binner": _binner_fields(data.binner),
         "binner_repr": repr(data.binner),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": _state_for_saving(model),
     }
     atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
     log.info("checkpoint of %s -> %s", cell.cell_id, path)
     return path
+
+
+def _state_for_saving(model: Any) -> dict[str, Any]:
+    """``model.state_dict()`` on CPU with its neuron state buffers empty (see :func:`save_checkpoint`)."""
+    state = neuron_state_keys(model)
+    return {k: (v.detach().new_zeros((0,)) if k in state else v.detach()).cpu()
+            for k, v in model.state_dict().items()}
+
+
+def _fit_neuron_state(model: Any, saved: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` with every neuron state buffer of ``model`` (:func:`neuron_state_keys`) taken
+    from the model itself: a state saved at another batch size (an older checkpoint holds the last
+    training batch's) or saved empty cannot and need not be copied, since each pass resets it.
+    Weights and any other buffer are left as saved, for a strict ``load_state_dict``."""
+    state = neuron_state_keys(model)
+    if not state:
+        return saved
+    current = model.state_dict()
+    fitted = dict(saved)
+    for k in state:
+        if k in saved and tuple(saved[k].shape) != tuple(current[k].shape):
+            log.debug("neuron state %s: saved shape %s, model's %s kept", k,
+                      tuple(saved[k].shape), tuple(current[k].shape))
+            fitted[k] = current[k]
+    return fitted
 
 
 @dataclass
@@ -137,6 +200,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
         CheckpointError: not a NeuroFER-Bench checkpoint (unreadable, wrong schema, newer schema
             version), unknown or unavailable backend, unknown architecture, or weights that do not
             fit the rebuilt model. Every message names the file.
+
+    Every weight and buffer must fit the rebuilt model (a strict ``load_state_dict``), except the
+    per-sample neuron state buffers (:func:`neuron_state_keys`), which keep the rebuilt model's
+    shape whatever batch size the file's were saved at; the model then evaluates at any batch size.
     """
     import torch
 
@@ -183,7 +250,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     task = ((ckpt.get("cell") or {}).get("recipe") or {}).get("task", "classification")
     model = backend.build(arch, tuple(ckpt["input_shape"]), task_outputs(task, len(ckpt["classes"])))
     try:
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(_fit_neuron_state(model, ckpt["state_dict"]))
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit {ckpt['backend']}/{ckpt['arch']}: {exc}") from exc
     model.to(device).eval()
