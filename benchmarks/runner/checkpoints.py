@@ -133,7 +133,7 @@ def _state_for_saving(model: Any) -> dict[str, Any]:
             for k, v in model.state_dict().items()}
 
 
-def _fit_neuron_state(model: Any, saved: dict[str, Any]) -> dict[str, Any]:
+def fit_neuron_state(model: Any, saved: dict[str, Any]) -> dict[str, Any]:
     """``saved`` with every neuron state buffer of ``model`` (:func:`neuron_state_keys`) taken
     from the model itself: a state saved at another batch size (an older checkpoint holds the last
     training batch's) or saved empty cannot and need not be copied, since each pass resets it.
@@ -250,7 +250,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> LoadedModel:
     task = ((ckpt.get("cell") or {}).get("recipe") or {}).get("task", "classification")
     model = backend.build(arch, tuple(ckpt["input_shape"]), task_outputs(task, len(ckpt["classes"])))
     try:
-        model.load_state_dict(_fit_neuron_state(model, ckpt["state_dict"]))
+        model.load_state_dict(fit_neuron_state(model, ckpt["state_dict"]))
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit {ckpt['backend']}/{ckpt['arch']}: {exc}") from exc
     model.to(device).eval()

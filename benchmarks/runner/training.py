@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from benchmarks.results.spec import Cell
+from benchmarks.runner.checkpoints import fit_neuron_state
 from benchmarks.runner.inference import predict
 
 
@@ -308,7 +309,7 @@ def train(
     path = _state_path(state_dir, cell) if state_dir is not None else None
     state = _load_state(path, cell) if path is not None else None
     if state is not None:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(fit_neuron_state(model, state["model"]))
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
             sched.load_state_dict(state["scheduler"])
@@ -350,7 +351,7 @@ def train(
     if path is not None:
         path.unlink(missing_ok=True)
     if best[2] is not None:
-        model.load_state_dict(best[2])
+        model.load_state_dict(fit_neuron_state(model, best[2]))
         best_epoch, score = best[1], best[0]
     else:
         best_epoch, score = r.epochs - 1, math.nan
