@@ -9,7 +9,7 @@ and seeded batches that do not depend on the number of ``DataLoader`` workers.
   pages are never copied.
 * :class:`EventSplit`: a split as a ``torch.utils.data.Dataset``: ``split[i] -> (frames,
   label)`` with an explicit ``transform(events, rng)``; the generator of sample ``i`` in epoch
-  ``epoch`` is :func:`datasets.transforms.augment.make_rng` ``(seed, epoch, i)``, so a sample's
+  ``epoch`` is :func:`datasets.transforms.functional.common.make_rng` ``(seed, epoch, i)``, so a sample's
   augmentation depends on nothing else (not on the worker that makes it, nor on the order).
   ``split[(epoch, i)]`` names the epoch explicitly (what the loader's sampler sends workers).
   :meth:`EventSplit.metadata` gives subject, lighting, sequence.
@@ -20,8 +20,8 @@ and seeded batches that do not depend on the number of ``DataLoader`` workers.
   travel as uint8 (workers: bit-packed, :class:`PackBits`, 1/32 of float32's bytes) and are made
   float32 in the main process or on the device: the same values as the float32 transform.
 
-The transform used for training is :class:`datasets.transforms.augment.FusedSpikingFer`, bit-identical to
-the reference :func:`datasets.transforms.augment.spiking_fer_augmentations` for the same generator.
+The transform used for training is :class:`datasets.transforms.fused.FusedSpikingFer`, bit-identical to
+the reference :func:`datasets.transforms.edas.spiking_fer_augmentations` for the same generator.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ workers)."""
 
 def pipeline_info(augment: bool, workers: int) -> dict[str, Any]:
     """The pipeline block of a record: implementation, version and worker count."""
-    impl = ("datasets.pipeline + datasets.transforms.augment.FusedSpikingFer" if augment
+    impl = ("datasets.pipeline + datasets.transforms.fused.FusedSpikingFer" if augment
             else "cached binned tensors (no augmentation)")
     return {"implementation": impl, "version": PIPELINE_VERSION, "workers": workers if augment else 0}
 
@@ -148,7 +148,7 @@ class EventStore:
 class EventSplit(Dataset):
     """A split of event recordings, tonic-style: ``split[i] -> (frames, label)``.
 
-    ``transform(events, rng)`` turns sample ``i``'s events (:data:`datasets.transforms.augment.Columns`)
+    ``transform(events, rng)`` turns sample ``i``'s events (:data:`datasets.transforms.fused.Columns`)
     into frames with ``rng = make_rng(seed, epoch, i)``; without a transform the item is the
     events themselves (a structured array). ``split[(epoch, i)]`` uses that epoch instead of
     :attr:`epoch` (what :class:`TrainLoader` asks workers for, so that persistent workers need

@@ -309,8 +309,7 @@ def compare_rows(row_a: str, recs_a: Sequence[dict[str, Any]], row_b: str,
     paired difference with its t-interval and the rank-biserial r. With fewer pairs, for
     accuracy/WAR only, and when every paired cell stores per-sample predictions on the same test
     samples: when they name the subject of every sample and there are >= 2 subjects, the exact
-        sign-flip
-    test over subjects (:func:`~reports.inference.cluster_sign_flip_test`; the sequences of one
+    sign-flip test over subjects (:func:`~reports.inference.cluster_sign_flip_test`; the sequences of one
     subject are not independent), effect = accuracy difference ``(b - c) / N`` with its paired
     cluster-bootstrap interval (:func:`~reports.inference.cluster_bootstrap_diff_ci`); else, when no
     sample occurs in two pairs (one seed per fold), the exact McNemar test on the pooled samples

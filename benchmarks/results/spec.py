@@ -88,7 +88,7 @@ class Recipe:
             with ``(0.5, 0.99)``, see :data:`benchmarks.runner.methods.FER_ZOO_RECIPE`).
         label_set: the dataset's label set, for datasets that have several (NEFER:
             ``"expected"``, ``"reported"``, ``"reported_without_none"``; see
-            :data:`datasets.loaders.nefer.LABEL_SETS`); ``None`` (default) is the dataset's own
+            :data:`datasets.loaders.nefer_index.LABEL_SETS`); ``None`` (default) is the dataset's own
             default. Part of the cell id (through :meth:`digest`) when set.
         early_bin_ms: bin width (ms) of the fixed-duration time bins of the early-decision
             evaluation (:mod:`benchmarks.robustness.early`); it changes no trained cell, so it

@@ -21,9 +21,9 @@ first), each as one line naming the file, line, cell and field:
   (:data:`REL_TOL`); ``pred`` must be an argmax of the stored ``logits``; ``n_test`` must be the
   number of predictions; a trained record without predictions is a failure (its metrics cannot
   be checked);
-* **energy**: ``energy_uj_per_inference`` equals :func:`benchmarks.measure.energy.estimate_energy` of
+* **energy**: ``energy_uj_per_inference`` equals :func:`benchmarks.measure.energy.horowitz.estimate_energy` of
   the stored operation counts under the stored ``energy_node``, and the stored per-operation
-  energies and model name are those of :data:`benchmarks.measure.energy.ENERGY_PER_OP_PJ`;
+  energies and model name are those of :data:`benchmarks.measure.energy.horowitz.ENERGY_PER_OP_PJ`;
   ``synops_per_sample`` is ``effective_acs + effective_macs``; where the further energy models
   are recorded (``energy_uj_per_inference__<model>``), the default model's named copy equals the
   default, each breakdown sums to its model's total and no spike-driven part exceeds it (the

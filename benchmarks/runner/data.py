@@ -11,8 +11,8 @@ Training batches (:meth:`CellData.train_batches`): without augmentation they are
 tensors, indexed in the caller's shuffle order (bit-identical to indexing ``train.x``). With
 ``recipe.augment`` the training recordings are decoded once per process into an
 :class:`datasets.pipeline.EventStore` (never re-read from disk), and every sample is augmented
-with the Spiking-FER EDAs by :class:`datasets.transforms.augment.FusedSpikingFer` (bit-identical to the
-reference :func:`datasets.transforms.augment.spiking_fer_augmentations` for the same generator) with its
+with the Spiking-FER EDAs by :class:`datasets.transforms.fused.FusedSpikingFer` (bit-identical to the
+reference :func:`datasets.transforms.edas.spiking_fer_augmentations` for the same generator) with its
 own generator ``make_rng(seed, epoch, i)``, in ``DataLoader`` workers or in the main process:
 the batches are the same whatever the number of workers.
 
@@ -100,7 +100,7 @@ class CellData:
         binner: the evaluation transform (:class:`datasets.transforms.binning.ToFrames`), ``None`` for a
             frame dataset.
         augment: the reference augmentation pipeline (``events, rng -> frames``) or ``None``.
-        train_transform: its fast, bit-identical form (:class:`datasets.transforms.augment.FusedSpikingFer`)
+        train_transform: its fast, bit-identical form (:class:`datasets.transforms.fused.FusedSpikingFer`)
             used by :meth:`train_batches`, or ``None``.
         store: the decoded training recordings (:class:`datasets.pipeline.EventStore`) when
             augmenting, else ``None``.

@@ -41,7 +41,7 @@ from datasets.common import InputError
 log = logging.getLogger(__name__)
 
 REPLAY_REL_TOL = 1e-5
-"""Relative tolerance of replayed outputs (of the largest stored |output| of the record). Measured
+"""Relative tolerance of replayed outputs (of the largest stored absolute output of the record). Measured
 on the 2-core CPU: every backend's ``tiny`` replays its stored logits exactly or within 5e-10,
 native models within 3e-6 (float32 sums in another order); stored logits have 9 significant
 digits (float32-exact). 1e-5 leaves a factor of 3 above the largest measured difference and is

@@ -39,7 +39,7 @@ from datasets.transforms.functional.drop import (
 from datasets.transforms.functional.flip import flip_lr, flip_polarity
 from datasets.transforms.functional.mirror import Side, mirror_events, mirror_frames
 from datasets.transforms.functional.noise import BACKGROUND_ACTIVITY_FRACTIONS, background_activity
-from datasets.transforms.functional.time_reversal import time_reversal
+from datasets.transforms.functional.reversal import time_reversal
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class BackgroundActivityNoise:
 
 @dataclass(frozen=True)
 class RandomTimeReversal:
-    """With probability ``p``, :func:`~datasets.transforms.functional.time_reversal.time_reversal`
+    """With probability ``p``, :func:`~datasets.transforms.functional.reversal.time_reversal`
     (Spiking-FER: p = 0.2, polarities flipped)."""
 
     p: float = 0.2

@@ -1,5 +1,5 @@
 """The merged leaderboard site: submission bundles -> static, multi-page HTML plus
-machine-readable tables (``run_bench.py site BUNDLE_OR_DIR ... --out SITE_DIR``).
+machine-readable tables, built by the ``site`` command of ``run_bench.py``.
 
 - :mod:`reports.site.bundles`: reading and checking bundles (manifest, digests, verification),
   withdrawn and superseded ones;

@@ -14,7 +14,7 @@ from datasets.transforms.functional.drop import (
 from datasets.transforms.functional.flip import flip_lr, flip_polarity
 from datasets.transforms.functional.mirror import Side, mirror_events, mirror_frames
 from datasets.transforms.functional.noise import BACKGROUND_ACTIVITY_FRACTIONS, background_activity
-from datasets.transforms.functional.time_reversal import time_reversal
+from datasets.transforms.functional.reversal import time_reversal
 
 __all__ = [
     "BACKGROUND_ACTIVITY_FRACTIONS", "Side", "background_activity", "drop_by_area", "drop_by_time",
