@@ -63,7 +63,7 @@ def has_plan(folder: str | os.PathLike) -> bool:
 
 def planned_cell_ids(folder: str | os.PathLike) -> list[str]:
     """The union of the cell ids of ``folder``'s plan files, in the order first planned
-    (files by name, i.e. by time); ``[]`` without a plan.
+    (files by their ``created`` time, then name); ``[]`` without a plan.
 
     Raises:
         PlanError: a plan file that is not JSON or lacks a ``cell_ids`` list of strings.
@@ -71,8 +71,8 @@ def planned_cell_ids(folder: str | os.PathLike) -> list[str]:
     d = Path(folder) / PLANS_DIR
     if not d.is_dir():
         return []
-    ids: dict[str, None] = {}
-    for path in sorted(d.glob("*.json")):
+    plans = []
+    for path in d.glob("*.json"):
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -81,5 +81,9 @@ def planned_cell_ids(folder: str | os.PathLike) -> list[str]:
         if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
             raise PlanError(f"{path}: cell_ids: expected a list of cell id strings, got "
                             f"{type(cells).__name__}")
+        created = body.get("created")
+        plans.append((created if isinstance(created, (int, float)) else 0.0, path.name, cells))
+    ids: dict[str, None] = {}
+    for _, _, cells in sorted(plans):
         ids.update(dict.fromkeys(cells))
     return list(ids)
