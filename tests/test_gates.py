@@ -33,7 +33,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch):
     c = FakeClock()
-    monkeypatch.setattr(PG.time, "perf_counter", c)
+    monkeypatch.setattr(PG.time, "process_time", c)
     return c
 
 

@@ -5,6 +5,9 @@ fails at random. This gate instead measures, for every hot path (:mod:`benchmark
 **ratio** of its time to a fixed reference computation of the same kind of work (numpy- or
 torch-bound), timed *interleaved* with it in the same run:
 
+* times are CPU time of this process (:func:`time.process_time`), not wall-clock time: the
+  time slices other processes of a shared machine take are not counted (with one torch thread,
+  as the baselines are recorded, CPU time equals wall time on an idle machine);
 * each timed call lasts at least :data:`MIN_TIMED_S` (a short path, e.g. binning at about a
   millisecond, is repeated within the call), and the reference is repeated ``k`` times per round
   so that it lasts about as long as the path's timed call (``k`` calibrated after warm-up); the
@@ -73,10 +76,14 @@ def machine_key() -> str:
 
 
 def _timed(fn, reps: int = 1) -> float:
-    t = time.perf_counter()
+    """CPU seconds of this process spent in ``reps`` calls of ``fn`` (:func:`time.process_time`,
+    all threads): time the scheduler gives to other processes of a shared machine is not counted,
+    which wall-clock time (``perf_counter``) counts whenever the machine has more runnable
+    threads than cores."""
+    t = time.process_time()
     for _ in range(reps):
         fn()
-    return time.perf_counter() - t
+    return time.process_time() - t
 
 
 def measure_ratio(work, reference, rounds: int, *, slowdown: int = 1) -> dict[str, float]:
