@@ -2,6 +2,8 @@
 
 Reads the ``"robustness"`` records of ``RUN_DIR/robustness/results.jsonl``
 (:mod:`benchmarks.robustness.sweep`); every number is recomputed from their per-sample predictions.
+Planned cells of the sweep (``RUN_DIR/robustness/plans``, :mod:`benchmarks.results.plan`) without
+a record are listed as missing; no other record stands in for them.
 
 Definitions (one *model* = one trained cell, i.e. one checkpoint; ``acc(m, c, s)`` its accuracy
 under corruption ``c`` at severity ``s``):
