@@ -323,6 +323,10 @@ def cmd_run(args) -> int:
     print(f"reports: {', '.join(str(p) for p in paths)}")
     if summary.interrupted:
         return 130
+    if summary.missing:
+        print(f"error: {len(summary.missing)} planned cell(s) have no record (re-run to run them): "
+              + ", ".join(summary.missing), file=sys.stderr)
+        return EXIT_FAILED
     return (EXIT_FAILED if summary.failed and not summary.done and not summary.resumed
             and not summary.elsewhere else EXIT_OK)
 
@@ -574,6 +578,12 @@ def add_robustness_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="local: cells at once (default 1)")
     p.add_argument("--ray-address", help="ray: cluster address")
     p.add_argument("--slurm-partition", help="slurm: partition")
+    p.add_argument("--heartbeat-s", type=float, default=30.0,
+                   help="claim heartbeat interval in seconds (default 30)")
+    p.add_argument("--claim-timeout-s", type=float,
+                   help="a claim made by this sweep that has no heartbeat for this long is stale "
+                   "and its cell runs again (default 4 heartbeats); a claim whose process died "
+                   "on this host is taken over at once")
     p.set_defaults(func=cmd_robustness)
 
 
@@ -581,7 +591,8 @@ def cmd_robustness(args) -> int:
     """Plan (every check before anything runs), run the robustness sweep, write its report.
 
     Returns:
-        0, or 1 when every cell that ran failed.
+        0, or 1 when every cell that ran failed or when planned cells have no record (named on
+        stderr).
 
     Raises:
         UnknownNameError, SeverityError, NoCheckpointsError, CheckpointError,
@@ -600,6 +611,11 @@ def cmd_robustness(args) -> int:
                          f"{args.batch_size}")
     if args.max_test is not None and args.max_test < 1:
         raise UsageError(f"--max-test must be >= 1, got {args.max_test}")
+    if args.heartbeat_s <= 0:
+        raise UsageError(f"--heartbeat-s must be > 0, got {args.heartbeat_s}")
+    if args.claim_timeout_s is not None and args.claim_timeout_s <= args.heartbeat_s:
+        raise UsageError(f"--claim-timeout-s ({args.claim_timeout_s}) must exceed --heartbeat-s "
+                         f"({args.heartbeat_s})")
     check_severity(args.test_severity)
     data_root = args.data_root or default_data_root()
     cells = plan_sweep(args.run_dir, data_root, args.corruptions, args.severities, seed=args.seed,
@@ -612,17 +628,23 @@ def cmd_robustness(args) -> int:
         executor = make_executor("slurm", partition=args.slurm_partition)
     log.info("robustness: %d cells (%d checkpoints x %d corruptions) -> %s/robustness", len(cells),
              len({c.checkpoint for c in cells}), len({c.corruption for c in cells}), args.run_dir)
-    summary = run_sweep(cells, args.run_dir, data_root, executor=executor, progress=not args.quiet)
+    summary = run_sweep(cells, args.run_dir, data_root, executor=executor, progress=not args.quiet,
+                        heartbeat_s=args.heartbeat_s, claim_timeout_s=args.claim_timeout_s)
     print(summary.line())
     if not args.no_early_decision:
         write_early_decision(args.run_dir, sorted({c.checkpoint for c in cells}), data_root,
                              device=args.device or "cpu", batch_size=args.batch_size,
-                             max_test=args.max_test)
+                             max_test=args.max_test, heartbeat_s=args.heartbeat_s,
+                             claim_timeout_s=args.claim_timeout_s)
     paths = write_robustness_reports(args.run_dir, test_severity=args.test_severity)
     if paths:
         print()
         print(paths[0].read_text())
         print(f"reports: {', '.join(str(p) for p in paths)}")
+    if summary.missing:
+        print(f"error: {len(summary.missing)} planned cell(s) have no record (re-run to run them): "
+              + ", ".join(summary.missing), file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_FAILED if summary.failed and not summary.done and not summary.resumed else EXIT_OK
 
 

@@ -2,6 +2,8 @@
 
 Reads the ``"robustness"`` records of ``RUN_DIR/robustness/results.jsonl``
 (:mod:`benchmarks.robustness.sweep`); every number is recomputed from their per-sample predictions.
+Planned cells of the sweep (``RUN_DIR/robustness/plans``, :mod:`benchmarks.results.plan`) without
+a record are listed as missing; no other record stands in for them.
 
 Definitions (one *model* = one trained cell, i.e. one checkpoint; ``acc(m, c, s)`` its accuracy
 under corruption ``c`` at severity ``s``):
@@ -37,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.results.plan import PlanError, planned_cell_ids
 from benchmarks.results.records import read_records
 from datasets.common import atomic_write_text
 from reports.stats import holm
@@ -304,13 +307,37 @@ def _subset_note(records: list[dict[str, Any]], models: list[ModelResult]) -> st
             + " recordings); `run_bench.py robustness RUN_DIR` evaluates all of them.")
 
 
-def render_robustness_markdown(records: list[dict[str, Any]], *, test_severity: int = 3) -> str:
-    """The robustness section (markdown): the ranking by mCA, accuracy per corruption and
-    severity, and the drop tests. Empty string when there are no robustness records."""
+def missing_cells(records: list[dict[str, Any]], planned: list[str]) -> list[str]:
+    """The planned robustness cell ids (:func:`benchmarks.results.plan.planned_cell_ids`) that
+    have no record of any status in ``records``, in plan order."""
+    have = {str(r.get("cell_id")) for r in records}
+    return [c for c in planned if c not in have]
+
+
+def _missing_section(missing: list[str]) -> list[str]:
+    """Markdown lines naming planned cells without a record (empty for none)."""
+    if not missing:
+        return []
+    return ([f"**Missing: {len(missing)} planned cell(s) have no record** (their worker was "
+             "killed or lost; `run_bench.py robustness RUN_DIR` with the same options runs them). "
+             "The tables below leave them out: a model's mCA, relative robustness and mCE are over "
+             "the corruptions it has records of, and no other record stands in for a missing "
+             "cell.", ""]
+            + [f"- `{c}`" for c in missing] + [""])
+
+
+def render_robustness_markdown(records: list[dict[str, Any]], *, test_severity: int = 3,
+                               planned: list[str] | None = None) -> str:
+    """The robustness section (markdown): the planned cells without a record (``planned``:
+    the sweep's planned cell ids, :mod:`benchmarks.results.plan`; ``None``: not compared), the
+    ranking by mCA, accuracy per corruption and severity, and the drop tests. Empty string when
+    there are neither robustness records nor missing cells."""
     models = load_results(records)
+    missing = missing_cells(records, planned or [])
     if not models:
-        return ""
-    lines = ["## Robustness to event corruptions", "",
+        return "\n".join(["## Robustness to event corruptions", "", *_missing_section(missing)]
+                         ) if missing else ""
+    lines = ["## Robustness to event corruptions", "", *_missing_section(missing),
              "Test recordings corrupted before binning (datasets/transforms/corruptions.py; "
              "severities 1-5 in physical units). Accuracies in %; mCA = mean corruption "
              "accuracy over the corruptions and severities evaluated, [95 % bootstrap interval "
@@ -509,16 +536,22 @@ def write_robustness_reports(run_dir: str | os.PathLike[str], *, test_severity: 
                              ) -> list[Path]:
     """Write ``RUN_DIR/robustness/robustness.md``, ``robustness.tex`` and
     ``accuracy_vs_severity.png``, and with early-decision results their section (in the same
-    markdown) and ``accuracy_vs_time.png``; return their paths (``[]`` without either)."""
+    markdown) and ``accuracy_vs_time.png``; return their paths (``[]`` without either). Planned
+    cells of ``RUN_DIR/robustness/plans`` without a record are listed as missing."""
     records = robustness_records(run_dir)
     early = read_early(run_dir)
-    md = render_robustness_markdown(records, test_severity=test_severity)
+    try:
+        planned = planned_cell_ids(Path(run_dir) / ROBUSTNESS_DIR)
+    except PlanError as exc:
+        log.warning("robustness report: %s; planned cells not compared", exc)
+        planned = []
+    md = render_robustness_markdown(records, test_severity=test_severity, planned=planned)
     md_early = render_early_markdown(early)
     if not md and not md_early:
         return []
     out = Path(run_dir) / ROBUSTNESS_DIR
     paths = [atomic_write_text(out / REPORT_FILE, "\n".join(x for x in (md, md_early) if x))]
-    if md:
+    if md and load_results(records):
         paths.append(atomic_write_text(out / "robustness.tex", robustness_latex(records)))
     for fig in (plot_accuracy_vs_severity(records, out / "accuracy_vs_severity.png"),
                 plot_accuracy_vs_time(early, out / "accuracy_vs_time.png")):

@@ -15,11 +15,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,10 +31,14 @@ from benchmarks.results.spec import Cell, Recipe
 from benchmarks.runner import grid as G
 from benchmarks.runner.claims import (
     Claim,
+    ClaimInfo,
     ClaimStore,
     Held,
+    holder_dead,
+    host_key,
     merge_cell_records,
     new_attempt_id,
+    process_start_ticks,
     safe_cell_id,
     write_cell_record,
 )
@@ -173,6 +179,52 @@ def test_heartbeat_keeps_a_claim_and_a_stale_one_is_taken_over(tmp_path):
     assert b.peek("c")[0].owner == "B"
     got.release()
     assert b.peek("c") is None
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from benchmarks.runner.claims import Claim, ClaimStore
+    got = ClaimStore(sys.argv[1], heartbeat_s=30).acquire("c", "holder")
+    assert isinstance(got, Claim)
+    print("held", flush=True)
+    time.sleep(600)
+""")
+
+
+def test_a_claim_of_a_dead_process_on_this_host_is_taken_over_at_once(tmp_path):
+    store = ClaimStore(tmp_path, heartbeat_s=30)  # timeout 120 s: only death can free the cell
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        info, mtime = store.peek("c")
+        assert (info.pid, info.host_key) == (child.pid, host_key())
+        assert info.pid_start == process_start_ticks(child.pid) is not None
+        assert not holder_dead(info) and not store.is_stale(info, mtime)
+        held = store.acquire("c", "me")  # a live holder keeps its cell
+        assert isinstance(held, Held) and held.reason == "running"
+    finally:
+        child.kill()
+        child.wait()
+    assert holder_dead(info) and store.is_stale(*store.peek("c"))
+    t0 = time.perf_counter()
+    got = store.acquire("c", "me")
+    assert isinstance(got, Claim) and got.info.owner == "me" and time.perf_counter() - t0 < 5
+    got.release()
+
+
+def test_a_reused_pid_or_another_host_or_namespace_is_not_taken_for_the_holder(tmp_path):
+    me = ClaimInfo(cell_id="c", owner="o", token="t", host=socket.gethostname(), pid=os.getpid(),
+                   host_key=host_key(), pid_start=process_start_ticks(os.getpid()))
+    assert not holder_dead(me)  # this very process is alive
+    # the same pid started at another time: the claimer died and its pid was reused
+    assert holder_dead(replace(me, pid_start=me.pid_start + 1))
+    # a host or pid namespace that is not ours: nothing to know, the heartbeat decides
+    assert not holder_dead(replace(me, pid=2 ** 22 + 7, host=me.host + "-other"))
+    assert not holder_dead(replace(me, pid=2 ** 22 + 7, host_key="other-boot/pid:[1]"))
+    assert not holder_dead(replace(me, pid=2 ** 22 + 7, host_key=None))  # a claim without a key
+    assert holder_dead(replace(me, pid=2 ** 22 + 7))  # above pid_max: no such process here
+    assert not holder_dead(replace(me, pid_start=me.pid_start + 1, state="done"))
 
 
 def test_done_claims_last_and_own_claims_are_taken_over(tmp_path):
@@ -364,7 +416,8 @@ def test_a_killed_workers_claim_expires_and_its_cell_runs_on_resume(tmp_path, fa
     os.kill(first.pid, signal.SIGKILL)  # kill -9 the process holding the claim
     first.wait()
     info, mtime = store.peek(held.cell_id)
-    assert info.token == held.token and not store.is_stale(info, mtime)  # not yet expired
+    assert info.token == held.token and time.time() - mtime < info.timeout_s  # not yet expired,
+    assert store.is_stale(info, mtime)  # but its worker is dead on this host: stale at once
     hold.unlink()
     t0 = time.perf_counter()
     res = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240)

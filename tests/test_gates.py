@@ -33,14 +33,16 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch):
     c = FakeClock()
-    monkeypatch.setattr(PG.time, "perf_counter", c)
+    monkeypatch.setattr(PG.time, "process_time", c)
     return c
 
 
 def test_measure_ratio_exact_on_a_fake_clock(clock):
-    # path costs 30 ms, reference 10 ms: k = 3 repetitions of the reference per round, ratio 3
+    # path costs 30 ms: repeated ceil(100 / 30) = 4 times per timed call (MIN_TIMED_S = 0.1 s),
+    # 120 ms; reference 10 ms: k = 12 repetitions per round; ratio 3
+    assert PG.MIN_TIMED_S == 0.1
     r = PG.measure_ratio(clock.work(0.030), clock.work(0.010), rounds=5)
-    assert r["k"] == 3
+    assert (r["inner"], r["k"]) == (4, 12)
     assert r["ratio"] == pytest.approx(3.0)
     assert r["path_ms"] == pytest.approx(30.0) and r["reference_ms"] == pytest.approx(10.0)
     assert r["ratio_spread"] == pytest.approx(0.0)
@@ -79,6 +81,25 @@ def test_gate_flags_a_2x_slowdown_and_passes_unchanged(clock, monkeypatch):
     assert all(r["verdict"] in PG.FAILING_VERDICTS for r in rows[1:])
     rows = PG.run_gate(paths[:2], {"a.fast": 0.5, "z.gone": 1.0}, accept_new=True, selected="a.*")
     assert [r["verdict"] for r in rows] == ["ok", "new (accepted)"]  # z.gone not selected
+
+
+def test_a_suspected_regression_is_measured_again_before_it_fails(clock, monkeypatch):
+    monkeypatch.setattr(PG, "REFERENCES", {"numpy": lambda: clock.work(0.010)})
+    # a burst of load on the path only, during its whole first measurement: 2 warm-up calls,
+    # 2 calibration calls, then 5 rounds of ceil(0.1 / 0.04) = 3 calls = 19 calls at 4x
+    burst = [4.0] * 19 + [1.0] * 500
+    transient = PerfPath("a.burst", lambda: clock.work(0.010, burst), "numpy", rounds=5)
+    (row,) = PG.run_gate([transient], {"a.burst": 1.0})
+    assert row["first"]["ratio"] == pytest.approx(4.0) and row["first"]["change"] == pytest.approx(4.0)
+    assert row["verdict"] == "ok (not confirmed)" and row["ratio"] == pytest.approx(1.0)
+    assert row["verdict"] not in PG.FAILING_VERDICTS
+    md = PG.report_markdown([row], machine="test", threshold=1.5)
+    assert "ok (not confirmed) (first measurement: ratio 4.000, 4.00x, spread 0.00)" in md
+    # a lasting slowdown is confirmed by the second measurement
+    lasting = PerfPath("b.slow", lambda: clock.work(0.020), "numpy", rounds=5)
+    (row,) = PG.run_gate([lasting], {"b.slow": 1.0})
+    assert row["verdict"] == "REGRESSION" and row["change"] == pytest.approx(2.0)
+    assert row["first"]["change"] == pytest.approx(2.0)
 
 
 def test_gate_rejects_a_threshold_that_cannot_work():

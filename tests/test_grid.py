@@ -260,3 +260,27 @@ def test_cli_unknown_grid_is_a_clear_error(capsys, tmp_path):
     assert "no grid file 'nope'" in capsys.readouterr().err
 
 
+
+
+def test_the_grid_plans_its_cells_and_names_a_cell_left_without_a_record(tmp_path, no_skips,
+                                                                         monkeypatch):
+    from benchmarks.results.plan import planned_cell_ids
+    from benchmarks.runner import executors
+
+    grid = small_grid()
+    real = executors.write_cell_record
+
+    def lose_b_f1(folder, record):  # this one record never reaches the folder
+        path = real(folder, record)
+        if "/b/" in record.cell_id and "/f1/" in record.cell_id:
+            path.unlink()
+        return path
+
+    monkeypatch.setattr(executors, "write_cell_record", lose_b_f1)
+    s = G.run_grid(grid, tmp_path, tmp_path / "data", cell_runner=fake_runner([]), progress=False)
+    lost = [c.cell_id for c in grid.cells() if c.backend == "b" and c.fold == 1]
+    assert planned_cell_ids(tmp_path) == [c.cell_id for c in grid.cells()]
+    assert s.missing == lost and "1 MISSING (no record)" in s.line()
+    monkeypatch.setattr(executors, "write_cell_record", real)
+    again = G.run_grid(grid, tmp_path, tmp_path / "data", cell_runner=fake_runner([]), progress=False)
+    assert again.missing == [] and again.done == lost

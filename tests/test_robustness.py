@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +18,7 @@ import pytest
 import torch
 
 import run_bench
+from benchmarks.results.plan import planned_cell_ids, write_plan
 from benchmarks.results.records import read_records
 from benchmarks.results.validate import validate_run
 from benchmarks.robustness.sweep import (
@@ -412,3 +421,132 @@ def test_nefer_tbr_frames_take_the_frame_forms_that_fit_them(tmp_path):
     stored = rec["predictions"][0]["corrupted"]["5"]
     assert stored["pred"] == int(logits.argmax())
     assert stored["logits"] == pytest.approx(logits.tolist(), abs=1e-5)
+
+
+# --- nothing lost, nothing silent: kill -9, plans, holes -------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+KILL_CORRUPTIONS = ["event_drop", "hot_pixels", "spatial_jitter", "temporal_jitter"]
+
+
+def _sweep_argv(run_dir: Path, data: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "run_bench.py"), "robustness", str(run_dir), "--data-root",
+            str(data), "-q", "--no-early-decision", "--corruptions", *KILL_CORRUPTIONS,
+            "--severities", "1"]
+
+
+def test_a_sweep_killed_mid_cell_resumes_at_once_with_no_hole(run, tmp_path):
+    """kill -9 while a cell is claimed; the re-run (well within the 120 s claim timeout) runs
+    every planned cell, and validate passes; a record deleted afterwards is a hole validate and
+    the report name."""
+    data, src, _, _, _ = run
+    run_dir = tmp_path / "run"
+    shutil.copytree(src / "checkpoints", run_dir / "checkpoints")
+    out = run_dir / "robustness"
+    first = subprocess.Popen(_sweep_argv(run_dir, data), cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    held, deadline = None, time.monotonic() + 180
+    while held is None and first.poll() is None and time.monotonic() < deadline:
+        recorded = list((out / "cells").glob("*.json")) if (out / "cells").is_dir() else []
+        for p in (out / "claims").glob("*.claim") if recorded else []:
+            with contextlib.suppress(OSError, ValueError):
+                info = json.loads(p.read_text())
+                if info["state"] == "running" and info["cell_id"].startswith("robustness/"):
+                    held = info
+        time.sleep(0.02)
+    assert held is not None, first.stderr.read().decode()[-2000:] if first.poll() is not None else "no claim"
+    os.kill(first.pid, signal.SIGKILL)  # mid-sweep: a record written, a cell claimed and running
+    first.wait()
+    t0 = time.perf_counter()
+    res = subprocess.run(_sweep_argv(run_dir, data), cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    waited = time.perf_counter() - t0
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "MISSING" not in res.stdout and waited < 120  # no wait for the dead claim's timeout
+    planned = planned_cell_ids(out)
+    assert len(planned) == 2 * len(KILL_CORRUPTIONS) and held["cell_id"] in planned
+    recs = read_records(out / "results.jsonl")
+    assert sorted(r["cell_id"] for r in recs if r["status"] == "ok") == sorted(planned)
+    assert validate_run(out) == []
+    # a hole: the killed cell's record lost; validate and the report say so, nothing stands in
+    lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
+    (out / "results.jsonl").write_text("".join(
+        line for line in lines if json.loads(line)["cell_id"] != held["cell_id"]))
+    shutil.rmtree(out / "cells")
+    problems = validate_run(out)
+    assert len(problems) == 1 and held["cell_id"] in problems[0] and "no record" in problems[0]
+    write_robustness_reports(run_dir)
+    md = (out / "robustness.md").read_text()
+    assert "Missing: 1 planned cell(s) have no record" in md and f"`{held['cell_id']}`" in md
+    print(f"\nre-run after kill -9 took {waited:.1f} s (claim timeout 120 s)")
+
+
+def test_validate_compares_the_plan_with_the_records_and_folders_without_a_plan_pass(run, tmp_path):
+    _, src, _, _, _ = run
+    run_dir = tmp_path / "run"
+    shutil.copytree(src, run_dir)
+    out = run_dir / "robustness"
+    shutil.rmtree(out / "plans", ignore_errors=True)
+    assert validate_run(out) == []  # no plan: nothing to compare
+    have = sorted({r["cell_id"] for r in read_records(out / "results.jsonl")})
+    write_plan(out, have, command="robustness")
+    assert validate_run(out) == []
+    write_plan(out, [have[0], "robustness/event_drop/s1/seed9/x"], command="robustness")
+    assert planned_cell_ids(out) == [*have, "robustness/event_drop/s1/seed9/x"]
+    problems = validate_run(out)
+    assert len(problems) == 1 and "robustness/event_drop/s1/seed9/x was planned" in problems[0]
+    (out / "plans" / "broken.json").write_text("{")
+    assert any("broken.json: unreadable plan file" in p for p in validate_run(out))
+
+
+def test_a_cell_without_a_record_at_the_end_is_named_and_exits_1(run, tmp_path, monkeypatch, capsys):
+    """A record that never reaches the folder (its write lost) leaves a planned cell without a
+    record: the command names it on stderr and exits 1."""
+    from benchmarks.runner import executors
+
+    data, src, _, _, _ = run
+    run_dir = tmp_path / "run"
+    shutil.copytree(src / "checkpoints", run_dir / "checkpoints")
+    real = executors.write_cell_record
+
+    def lose_hot_pixels(folder, record):
+        path = real(folder, record)
+        if "/hot_pixels/" in record.cell_id:
+            path.unlink()
+        return path
+
+    monkeypatch.setattr(executors, "write_cell_record", lose_hot_pixels)
+    rc = run_bench.main(["robustness", str(run_dir), "--data-root", str(data), "-q",
+                         "--no-early-decision", "--corruptions", "event_drop", "hot_pixels",
+                         "--severities", "1"])
+    cap = capsys.readouterr()
+    assert rc == 1 and "2 MISSING (no record)" in cap.out
+    lost = sorted(c.cell_id for c in plan_sweep(run_dir, data, ["hot_pixels"], [1]))
+    assert "error: 2 planned cell(s) have no record" in cap.err and all(c in cap.err for c in lost)
+
+
+def test_concurrent_early_decisions_are_computed_once(run, tmp_path, monkeypatch):
+    from benchmarks.robustness import early
+
+    data, src, _, cells, _ = run
+    run_dir = tmp_path / "run"
+    shutil.copytree(src / "checkpoints", run_dir / "checkpoints")
+    real, calls = early.run_early_decision, []
+
+    def counted(*args, **kwargs):
+        calls.append(threading.get_ident())
+        time.sleep(0.5)  # both callers are inside write_early_decision at once
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(early, "run_early_decision", counted)
+    ckpts = sorted({c.checkpoint.replace(str(src), str(run_dir)) for c in cells})
+    paths = []
+    threads = [threading.Thread(target=lambda: paths.append(early.write_early_decision(
+        run_dir, ckpts, data, max_test=4, heartbeat_s=0.2))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(calls) == 1 and len(paths) == 2 and paths[0] == paths[1]
+    assert len(json.loads(paths[0].read_text())) == 2
+    assert not list((run_dir / "robustness" / "claims").glob("*.claim"))  # released

@@ -33,8 +33,11 @@ first), each as one line naming the file, line, cell and field:
   present, finite and positive;
 * **the folder**: no cell recorded twice with status ok, no failed or skipped cell without a
   later ok record (a robustness cell skipped because its corruption cannot apply to the
-  dataset's data is not a problem: the record gives the reason), and every referenced
-  checkpoint present (a non-empty file inside the folder).
+  dataset's data is not a problem: the record gives the reason), every referenced
+  checkpoint present (a non-empty file inside the folder), and every cell of the folder's plan
+  (:mod:`benchmarks.results.plan`, written by the commands before any cell runs) recorded: a
+  planned cell without a record is a hole (a killed or lost worker). A folder without a plan
+  has nothing to compare.
 
 :func:`sample_predictions` builds the ``predictions`` field in the cell. Command line:
 ``run_bench.py validate RUN_DIR [RUN_DIR ...]`` prints the problems and exits 1 when
@@ -54,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.results.plan import PLANS_DIR, PlanError, has_plan, planned_cell_ids
 from benchmarks.results.records import RESULTS_FILE, SCHEMA_VERSION, Record, RecordSchemaError
 
 log = logging.getLogger(__name__)
@@ -732,10 +736,11 @@ def validate_run(run_dir: str | os.PathLike, *, require_predictions: bool = True
     else:
         run, path = path, path / RESULTS_FILE
     if not path.is_file():
-        return [f"{path}: no results file"]
+        return [f"{path}: no results file"] + _unrecorded(run, set())
     problems: list[str] = []
     ok_lines: dict[str, list[int]] = defaultdict(list)
     failed: dict[str, tuple[int, str]] = {}
+    recorded: set[str] = set()
     n_records = 0
     with open(path, encoding="utf-8", errors="replace") as fh:
         lines = list(enumerate(fh, 1))
@@ -766,6 +771,7 @@ def validate_run(run_dir: str | os.PathLike, *, require_predictions: bool = True
             continue
         n_records += 1
         cid = rec["cell_id"]
+        recorded.add(cid)
         if rec["status"] == "ok":
             ok_lines[cid].append(lineno)
         elif rec["status"] == "skipped" and rec.get("kind") == "robustness":
@@ -785,7 +791,20 @@ def validate_run(run_dir: str | os.PathLike, *, require_predictions: bool = True
                             f"has no ok record: {msg[:200]}")
     if n_records == 0 and not problems:
         problems.append(f"{path}: no records")
-    sweep = run / "robustness" / RESULTS_FILE
-    if run.name != "robustness" and sweep.is_file():  # the robustness sweep of this run
+    problems.extend(_unrecorded(run, recorded))
+    sweep = run / "robustness"
+    if run.name != "robustness" and ((sweep / RESULTS_FILE).is_file() or has_plan(sweep)):
         problems.extend(validate_run(sweep, require_predictions=require_predictions))
     return problems
+
+
+def _unrecorded(run: Path, recorded: set[str]) -> list[str]:
+    """One problem per cell of ``run``'s plan without a record in ``recorded`` (and one for an
+    unreadable plan file)."""
+    try:
+        planned = planned_cell_ids(run)
+    except PlanError as exc:
+        return [str(exc)]
+    holes = [c for c in planned if c not in recorded]
+    return [f"{run / PLANS_DIR}: cell {c} was planned but has no record (a killed or lost "
+            "worker? re-run the same command to run it)" for c in holes]

@@ -229,17 +229,52 @@ def run_early_decision(checkpoints: list[str], data_root: Any, *, device: str = 
 
 def write_early_decision(run_dir: Any, checkpoints: list[str], data_root: Any, *,
                          device: str = "cpu", batch_size: int = EVAL_BATCH_SIZE,
-                         max_test: int | None = None) -> Any:
+                         max_test: int | None = None, heartbeat_s: float | None = None,
+                         claim_timeout_s: float | None = None) -> Any:
     """:func:`run_early_decision` of ``checkpoints`` into ``RUN_DIR/robustness/early_decision.json``
     (atomically); a file that already covers exactly these checkpoints (by cell id) with the same
-    ``max_test`` is kept (resume). Returns its path."""
+    ``max_test`` is kept (resume). Returns its path.
+
+    Computed once when several processes ask at the same time: the work is claimed like a cell
+    (:class:`benchmarks.runner.claims.ClaimStore`, cell id ``early_decision``, heartbeat
+    ``heartbeat_s`` and timeout ``claim_timeout_s``, default 30 s and four heartbeats); a
+    process that finds it held waits for the holder (taking it over when the holder's claim goes
+    stale or its worker dies) and then keeps the holder's file."""
+    from pathlib import Path
+
+    from benchmarks.robustness.sweep import ROBUSTNESS_DIR
+    from benchmarks.runner.claims import DEFAULT_HEARTBEAT_S, Claim, ClaimStore, wait_for_holders
+    from benchmarks.runner.executors import make_owner
+
+    out = Path(run_dir) / ROBUSTNESS_DIR
+    store = ClaimStore(out, heartbeat_s or DEFAULT_HEARTBEAT_S, claim_timeout_s)
+    owner = make_owner("early")
+    while True:
+        got = store.acquire(EARLY_CLAIM, owner)
+        if isinstance(got, Claim):
+            break
+        log.info("early decision: computed by %s pid %s; waiting for it", got.info.host, got.info.pid)
+        wait_for_holders(store, [EARLY_CLAIM])
+    try:
+        return _write_early_decision(out, checkpoints, data_root, device=device,
+                                     batch_size=batch_size, max_test=max_test)
+    finally:
+        got.release()
+
+
+EARLY_CLAIM = "early_decision"
+"""The claim id of the early-decision computation in ``RUN_DIR/robustness/claims``."""
+
+
+def _write_early_decision(out: Any, checkpoints: list[str], data_root: Any, *, device: str,
+                          batch_size: int, max_test: int | None) -> Any:
     import json
     from pathlib import Path
 
-    from benchmarks.robustness.sweep import ROBUSTNESS_DIR, read_checkpoint_meta
+    from benchmarks.robustness.sweep import read_checkpoint_meta
     from datasets.common import atomic_write_text
 
-    path = Path(run_dir) / ROBUSTNESS_DIR / "early_decision.json"
+    path = out / "early_decision.json"
     want = sorted((str(read_checkpoint_meta(Path(p))["cell_id"]), max_test) for p in checkpoints)
     if path.is_file():
         try:

@@ -12,6 +12,12 @@ They run through the grid's machinery (:mod:`benchmarks.runner.claims`,
 ``RUN_DIR/robustness/cells/`` and merged into ``RUN_DIR/robustness/results.jsonl``; a re-run
 resumes (cells already recorded ``ok`` are not run again) on any executor. A cell that fails is
 recorded as ``status: "error"`` (kind ``"robustness"``, with its corruption) and the sweep goes on.
+Before any cell runs, the sweep's cell ids are written to ``RUN_DIR/robustness/plans/``
+(:mod:`benchmarks.results.plan`). Cells that another process holds are waited for, as
+``run_bench.py run`` does: a claim whose worker died on this host is taken over at once, one
+without a heartbeat for its timeout when it goes stale, and one released without a record runs
+here. A planned cell still without a record at the end is listed in
+:attr:`SweepSummary.missing` (the command names them and exits 1; ``validate`` reports them).
 
 One cell (:func:`run_robustness_cell`): the checkpoint's model
 (:func:`benchmarks.runner.checkpoints.load_checkpoint`) is run on its cell's test split (same dataset, fold and protocol), clean and at
@@ -45,12 +51,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.results.plan import write_plan
 from benchmarks.results.records import Record, finished_cell_ids
 from benchmarks.runner.claims import (
     DEFAULT_HEARTBEAT_S,
     ClaimStore,
     merge_cell_records,
     new_attempt_id,
+    recorded_cell_ids,
+    wait_for_holders,
     write_cell_record,
 )
 from benchmarks.runner.executors import (
@@ -494,18 +503,21 @@ def _intensity_frames(dataset, indices: Sequence[int], loaded):
 
 @dataclass
 class SweepSummary:
-    """What a sweep did (cell ids)."""
+    """What a sweep did (cell ids): ``elsewhere`` recorded ok by another process meanwhile;
+    ``missing`` planned cells without any record at the end (a hole)."""
 
     done: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     elsewhere: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
     wall_time_s: float = 0.0
 
     def line(self) -> str:
         return (f"{len(self.done)} robustness cells run, {len(self.resumed)} already recorded, "
                 f"{len(self.failed)} failed or skipped"
                 + (f", {len(self.elsewhere)} run by other processes" if self.elsewhere else "")
+                + (f", {len(self.missing)} MISSING (no record)" if self.missing else "")
                 + f" in {self.wall_time_s:.1f} s")
 
 
@@ -521,10 +533,15 @@ def run_sweep(
 ) -> SweepSummary:
     """Run every cell of ``cells`` not yet recorded ``ok`` in ``RUN_DIR/robustness``, each once
     even when several processes share the folder (claims), on ``executor`` (default: in this
-    process).
+    process); plan, waiting and holes as in the module docstring.
+
+    Args:
+        heartbeat_s, claim_timeout_s: claim heartbeat interval and timeout of this sweep's
+            claims, seconds (default four heartbeats).
 
     Returns:
-        A :class:`SweepSummary`.
+        A :class:`SweepSummary` (planned cells without a record in ``missing``, logged as an
+        error).
 
     Raises:
         ExecutorUnavailable: the executor cannot start (before any cell runs).
@@ -560,26 +577,53 @@ def run_sweep(
         if outcome.status in ("ok", "error", "died", "skipped"):
             merge_cell_records(out, store=store)
             (summary.done if outcome.status == "ok" else summary.failed).append(cid)
-        else:
+            bar.update(1)
+        elif outcome.status == "done":
             summary.elsewhere.append(cid)
-        bar.update(1)
+            bar.update(1)
+        else:  # "running" (another live worker holds it) or "lost" (taken over): wait for it
+            log.info("robustness cell %s is being run by another process (%s)", cid,
+                     outcome.holder or "?")
+            others[cid] = task
 
+    others: dict[str, CellTask] = {}
     started = False
     try:
         if todo:
             executor.start(todo)
             started = True
-            tasks = [CellTask(cell=c, data_root=str(data_root), run_dir=str(out),
-                              owner=make_owner(executor.name), executor=executor.name,
-                              runner=run_robustness_cell, progress=False,
-                              threads=executor.threads(), heartbeat_s=store.heartbeat_s,
-                              timeout_s=store.timeout_s)
-                     for c in todo]
-            executor.run(tasks, on_done)
+        write_plan(out, [c.cell_id for c in cells], command="robustness")
+        batch = [CellTask(cell=c, data_root=str(data_root), run_dir=str(out),
+                          owner=make_owner(executor.name), executor=executor.name,
+                          runner=run_robustness_cell, progress=False,
+                          threads=executor.threads(), heartbeat_s=store.heartbeat_s,
+                          timeout_s=store.timeout_s)
+                 for c in todo]
+        while batch:
+            executor.run(batch, on_done)
+            batch = []
+            while others and not batch:
+                changed = wait_for_holders(store, others)
+                have = recorded_cell_ids(out) if "released" in changed.values() else set()
+                for cid, what in changed.items():
+                    task = others.pop(cid)
+                    if what == "done":
+                        summary.elsewhere.append(cid)
+                        bar.update(1)
+                    elif what == "released" and cid in have:  # recorded as failed elsewhere
+                        summary.failed.append(cid)
+                        bar.update(1)
+                    else:  # stale, dead worker, or released without a record: run it here
+                        batch.append(task)
     finally:
         bar.close()
         if started:
             executor.close()
         merge_cell_records(out, store=store)
+    have = recorded_cell_ids(out)
+    summary.missing = [c.cell_id for c in cells if c.cell_id not in have]
+    if summary.missing:
+        log.error("%d planned robustness cell(s) have no record in %s: %s", len(summary.missing),
+                  out, ", ".join(summary.missing))
     summary.wall_time_s = time.perf_counter() - t0
     return summary

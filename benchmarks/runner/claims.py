@@ -18,7 +18,12 @@ atomic there is creating a hard link (``link`` fails with ``EEXIST``) and ``rena
   requeue), the worker's host and pid, a unique ``token``, the time and the heartbeat settings.
   A thread of the worker refreshes the claim's mtime every ``heartbeat_s`` (``os.utime``); a
   *running* claim whose mtime is older than its own ``timeout_s`` is **stale** (its worker was
-  killed) and may be taken over. When the cell finishes ``ok`` the claim is replaced
+  killed) and may be taken over. A running claim whose worker is **dead** is taken over at once:
+  the claim names the worker's host, the host's boot and pid namespace (:func:`host_key`) and
+  the process's start time (:func:`process_start_ticks`), so a process on the same host and in
+  the same pid namespace tells a dead worker (no such pid, a zombie, or the pid reused by a
+  process that started later) from a live one (:func:`holder_dead`); a claim of another host is
+  judged by its heartbeat only. When the cell finishes ``ok`` the claim is replaced
   (``os.replace``) by a **done** claim naming the record file; done claims never expire (unless
   ``same_code_only`` asks for a cell recorded by other code, or the record file is gone). When the
   cell fails, or is interrupted, the claim is removed, so a re-run retries it.
@@ -51,11 +56,18 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results.records import RESULTS_FILE, Record, RecordSchemaError, append_record
+from benchmarks.results.records import (
+    RESULTS_FILE,
+    Record,
+    RecordSchemaError,
+    append_record,
+    read_records,
+)
 from datasets.common import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -97,6 +109,10 @@ class ClaimInfo:
         code_version: the worker's code version (for ``same_code_only``).
         job_id: the scheduler's job id (Slurm ``1234_5``, Ray task id), if any.
         record: done claims: the record file, relative to the run folder.
+        host_key: the worker's boot id and pid namespace (:func:`host_key`), ``None`` where
+            unknown (not Linux, or a claim written without it).
+        pid_start: the worker process's start time in clock ticks since boot
+            (:func:`process_start_ticks`), ``None`` where unknown.
     """
 
     cell_id: str
@@ -111,6 +127,8 @@ class ClaimInfo:
     code_version: str | None = None
     job_id: str | None = None
     record: str | None = None
+    host_key: str | None = None
+    pid_start: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True) + "\n"
@@ -119,6 +137,67 @@ class ClaimInfo:
     def from_json(cls, text: str) -> ClaimInfo:
         d = json.loads(text)
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (field 22, ``starttime``, of
+    ``/proc/<pid>/stat``, proc(5)), or ``None`` when it cannot be read (no such process, not
+    Linux). With the pid it names one process for the host's uptime: a reused pid has a later
+    start time."""
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields is not None and len(fields) > 19 else None
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (field 3, the state, first),
+    or ``None``. The name is in parentheses and may hold spaces: split after the last ``)``."""
+    try:
+        text = Path(f"/proc/{int(pid)}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    return text[text.rfind(")") + 1:].split()
+
+
+_HOST_KEY: dict[int, str | None] = {}
+
+
+def host_key() -> str | None:
+    """This process's boot and pid namespace: ``<boot id>/<pid namespace>`` (the kernel's
+    ``/proc/sys/kernel/random/boot_id`` and the ``/proc/self/ns/pid`` link), or ``None`` off
+    Linux. Two processes see each other's pids only when their keys match (same boot, same pid
+    namespace; containers sharing a host name do not)."""
+    pid = os.getpid()
+    if pid not in _HOST_KEY:
+        try:
+            boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+            _HOST_KEY[pid] = f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+        except OSError:
+            _HOST_KEY[pid] = None
+    return _HOST_KEY[pid]
+
+
+def holder_dead(info: ClaimInfo) -> bool:
+    """Whether the worker of a running claim is known to be dead: the claim was made on this host
+    (same host name and :func:`host_key`) and its pid names no process, a zombie, or a process
+    that started at another time than the claimer (:func:`process_start_ticks`: the pid was
+    reused). ``False`` whenever it cannot be known (another host, no key, no pid)."""
+    if info.state != "running" or info.pid <= 0 or info.host != socket.gethostname():
+        return False
+    key = host_key()
+    if key is None or info.host_key != key:
+        return False
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # a live process of another user
+        pass
+    fields = _proc_stat(info.pid)
+    if fields is None:
+        return False
+    if fields[0] in ("Z", "X"):  # exited, not yet reaped by its parent
+        return True
+    return info.pid_start is not None and len(fields) > 19 and int(fields[19]) != info.pid_start
 
 
 def _read_claim(path: Path) -> tuple[ClaimInfo, float] | None:
@@ -286,8 +365,10 @@ class ClaimStore:
         return _read_claim(self.path(cell_id))
 
     def is_stale(self, info: ClaimInfo, mtime: float) -> bool:
-        """A running claim whose heartbeat is older than its timeout."""
-        return info.state == "running" and time.time() - mtime > info.timeout_s
+        """A running claim whose heartbeat is older than its timeout, or whose worker is dead
+        (:func:`holder_dead`)."""
+        return info.state == "running" and (time.time() - mtime > info.timeout_s
+                                            or holder_dead(info))
 
     def _done_counts(self, info: ClaimInfo, code_version: str | None) -> bool:
         if code_version is not None and info.code_version != code_version:
@@ -316,7 +397,8 @@ class ClaimStore:
             info = ClaimInfo(cell_id=cell_id, owner=owner, token=uuid.uuid4().hex,
                              host=socket.gethostname(), pid=os.getpid(), created=time.time(),
                              heartbeat_s=self.heartbeat_s, timeout_s=self.timeout_s,
-                             code_version=code_version, job_id=job_id)
+                             code_version=code_version, job_id=job_id, host_key=host_key(),
+                             pid_start=process_start_ticks(os.getpid()))
             if _create_exclusive(path, info.to_json()):
                 return Claim(path, info)
             got = _read_claim(path)
@@ -331,8 +413,10 @@ class ClaimStore:
             elif other.owner != owner and not self.is_stale(other, mtime):
                 return Held("running", other)
             else:
-                log.info("cell %s: taking over the %s claim of %s pid %s", cell_id,
-                         "own" if other.owner == owner else "stale", other.host, other.pid)
+                why = ("own" if other.owner == owner else "dead worker's" if holder_dead(other)
+                       else "stale")
+                log.info("cell %s: taking over the %s claim of %s pid %s", cell_id, why,
+                         other.host, other.pid)
             _break(path, other.token)
         got = _read_claim(path)
         return Held("running", got[0] if got else ClaimInfo(cell_id=cell_id, owner="?", token="?"))
@@ -345,6 +429,41 @@ class ClaimStore:
             return False
         _break(self.path(cell_id), got[0].token)
         return True
+
+
+def wait_for_holders(store: ClaimStore, cell_ids: Iterable[str]) -> dict[str, str]:
+    """Block while other processes hold running claims on every one of ``cell_ids``; return as
+    soon as at least one has changed, ``{cell id: "done" | "released" | "stale"}``: a done
+    claim (recorded ok elsewhere), no claim (its holder released it: it recorded an error, or
+    was interrupted), or a stale claim (no heartbeat for its timeout, or a dead worker:
+    :meth:`ClaimStore.is_stale`). Polls every ``min(heartbeat_s, 2)`` seconds. ``{}`` for no
+    ids."""
+    ids = list(cell_ids)
+    while ids:
+        changed = {}
+        for cid in ids:
+            got = store.peek(cid)
+            if got is None:
+                changed[cid] = "released"
+            elif got[0].state == "done":
+                changed[cid] = "done"
+            elif store.is_stale(*got):
+                log.warning("cell %s: the claim of %s pid %s went stale (%s); running it here", cid,
+                            got[0].host, got[0].pid, "its worker is dead" if holder_dead(got[0])
+                            else f"no heartbeat for {got[0].timeout_s:.0f} s")
+                changed[cid] = "stale"
+        if changed:
+            return changed
+        time.sleep(min(store.heartbeat_s, 2.0))
+    return {}
+
+
+def recorded_cell_ids(run_dir: str | os.PathLike) -> set[str]:
+    """Ids of the cells with a record of any status in ``RUN_DIR/results.jsonl`` after merging
+    the cell files (:func:`merge_cell_records`); a planned cell outside this set is a hole."""
+    merge_cell_records(run_dir)
+    path = Path(run_dir) / RESULTS_FILE
+    return {r["cell_id"] for r in read_records(path)} if path.is_file() else set()
 
 
 # --------------------------------------------------------------------------------------------

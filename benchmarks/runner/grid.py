@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks.results.plan import write_plan
 from benchmarks.results.provenance import provenance
 from benchmarks.results.records import Record, finished_cell_ids
 from benchmarks.results.spec import Cell, Recipe
@@ -41,6 +42,8 @@ from benchmarks.runner.claims import (
     Held,
     merge_cell_records,
     new_attempt_id,
+    recorded_cell_ids,
+    wait_for_holders,
     write_cell_record,
 )
 from benchmarks.runner.executors import (
@@ -330,6 +333,8 @@ class GridSummary:
     ``elsewhere``: cells that another process (another ``run`` sharing the run folder, or a
     worker of an earlier run still going) was running or had recorded meanwhile; this run
     waited for them (see ``wait_for_others``) and did not run them itself.
+    ``missing``: planned cells that have no record when the run ends (not interrupted): a hole
+    that the command reports (exit 1) and ``validate`` finds.
     """
 
     done: list[str] = field(default_factory=list)
@@ -337,6 +342,7 @@ class GridSummary:
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     elsewhere: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
     interrupted: bool = False
     wall_time_s: float = 0.0
     executor: str = "local"
@@ -345,6 +351,7 @@ class GridSummary:
         return (f"{len(self.done)} cells run, {len(self.resumed)} already recorded, "
                 f"{len(self.failed)} failed, {len(self.skipped)} skipped"
                 + (f", {len(self.elsewhere)} run by other processes" if self.elsewhere else "")
+                + (f", {len(self.missing)} MISSING (no record)" if self.missing else "")
                 + (" (interrupted)" if self.interrupted else "") + f" in {self.wall_time_s:.1f} s")
 
 
@@ -450,7 +457,8 @@ def run_grid(
         claim_timeout_s: a claim without heartbeat for this long is stale and its cell may run
             again (default four heartbeats).
         wait_for_others: when cells are being run by other processes, wait until they are
-            recorded (and run those whose claims go stale); otherwise leave them.
+            recorded (and run here those whose claims go stale or whose worker dies, and those
+            released without a record); otherwise leave them.
         cell_progress: show each cell's own bars (training epochs); default ``progress``.
         on_cell: called in this process with a :class:`CellDone` as each cell finishes (run
             here, skipped, or recorded by another process meanwhile); the command line prints
@@ -464,7 +472,10 @@ def run_grid(
 
     Returns:
         A :class:`GridSummary`. ``KeyboardInterrupt`` stops the grid after recording nothing
-        partial; finished cells stay on disk and ``interrupted`` is set.
+        partial; finished cells stay on disk and ``interrupted`` is set. Before any cell runs,
+        the grid's cell ids are written to the folder's plan
+        (:func:`benchmarks.results.plan.write_plan`); planned cells still without a record at
+        the end are listed in ``missing`` (logged as an error).
     """
     from tqdm.auto import tqdm
 
@@ -537,6 +548,7 @@ def run_grid(
             started = True
             log.info("running %d cell(s) on %s", len(runnable), executor.describe())
         run_dir.mkdir(parents=True, exist_ok=True)
+        write_plan(run_dir, [c.cell_id for c in cells], command="run")
         for cell in todo:
             if cell in skip:
                 path = _record_skipped(store, cell, skip[cell], executor.name)
@@ -561,6 +573,13 @@ def run_grid(
             executor.close()
         if run_dir.is_dir():
             merge_cell_records(run_dir, store=store)
+    if not summary.interrupted and run_dir.is_dir():
+        held = set(others) if not wait_for_others else set()
+        have = recorded_cell_ids(run_dir)
+        summary.missing = [c.cell_id for c in cells if c.cell_id not in have and c.cell_id not in held]
+        if summary.missing:
+            log.error("%d planned cell(s) have no record in %s: %s", len(summary.missing), run_dir,
+                      ", ".join(summary.missing))
     summary.wall_time_s = time.perf_counter() - t0
     return summary
 
@@ -586,31 +605,27 @@ def _record_skipped(store: ClaimStore, cell: Cell, reason: str, executor_name: s
 
 def _wait_for_others(store: ClaimStore, others: dict[str, Cell], summary: GridSummary,
                      bar: Any, report: Callable[[CellDone], None] = lambda done: None) -> list[Cell]:
-    """Wait while other processes hold claims on ``others``; return the cells whose claims went
-    stale (to run here). A claim that turns done counts as run elsewhere; one that disappears
-    without a done claim (the other process recorded an error or was interrupted) is left to a
-    later resume."""
+    """Wait while other processes hold claims on ``others`` (:func:`wait_for_holders`); return
+    the cells to run here: those whose claims went stale or whose worker died, and those
+    released without any record (the other process was interrupted). A claim that turns done
+    counts as run elsewhere; one released after an error record is left to a later resume."""
     log.info("waiting for %d cell(s) run by other processes", len(others))
     while others:
-        stale = []
-        for cid in list(others):
-            got = store.peek(cid)
-            if got is None or got[0].state == "done":
-                if got is not None:
-                    summary.elsewhere.append(cid)
-                    report(CellDone(others[cid], "elsewhere"))
-                else:
-                    log.info("cell %s: the other process released it without an ok record; "
-                             "re-run to retry it", cid)
-                del others[cid]
+        changed = wait_for_holders(store, others)
+        have = recorded_cell_ids(store.run_dir) if "released" in changed.values() else set()
+        again = []
+        for cid, what in changed.items():
+            cell = others.pop(cid)
+            if what == "done":
+                summary.elsewhere.append(cid)
                 bar.update(1)
-            elif store.is_stale(*got):
-                log.warning("cell %s: the claim of %s pid %s went stale (no heartbeat for %.0f s); "
-                            "running it here", cid, got[0].host, got[0].pid, got[0].timeout_s)
-                stale.append(others.pop(cid))
-        if stale:
-            return stale
-        if others:
-            time.sleep(min(store.heartbeat_s, 2.0))
+                report(CellDone(cell, "elsewhere"))
+            elif what == "released" and cid in have:
+                log.info("cell %s: the other process recorded it as failed; re-run to retry it", cid)
+                bar.update(1)
+            else:
+                again.append(cell)
+        if again:
+            return again
     merge_cell_records(store.run_dir, store=store)
     return []
