@@ -192,7 +192,7 @@ def test_version_1_records_are_migrated(tmp_path):
           "metrics": {"accuracy": 0.5}, "torch_threads": 2, "provenance": {"threads": 2}}
     (tmp_path / "results.jsonl").write_text(json.dumps(v1) + "\n")
     (rec,) = read_records(tmp_path)
-    assert rec["schema_version"] == 3 and "torch_threads" not in rec
+    assert rec["schema_version"] == 4 and "torch_threads" not in rec
     assert rec["model"] is None and rec["corruption"] is None
     assert rec["provenance"] == {"threads": 2, "code_version": None}  # unknown code: never reused
     assert finished_cell_ids(tmp_path) == {"c"}
