@@ -60,7 +60,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks.results.records import Record
 from benchmarks.results.spec import Cell
@@ -72,11 +72,31 @@ from benchmarks.runner.claims import (
     new_attempt_id,
     write_cell_record,
 )
-from datasets.common import InputError
+from datasets.common import InputError, Registry, UnknownNameError
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("local", "ray", "slurm")
+EXECUTORS: Registry[type[Executor]] = Registry(
+    "executor", package="benchmarks.runner", include="executor_*",
+    entry_point_group="neurofer_bench.executors",
+)
+"""Registry: executor name -> :class:`Executor` subclass, in registration order (``local``,
+``ray``, ``slurm``, registered below with :func:`register_executor`). An executor of one's own is
+one new module ``benchmarks/runner/executor_<name>.py`` (imported on the first lookup) or a
+third-party package's ``neurofer_bench.executors`` entry point; :func:`make_executor` builds one
+by name."""
+
+E = TypeVar("E", bound="type[Executor]")
+
+
+def register_executor(cls: E) -> E:
+    """Class decorator registering an :class:`Executor` subclass in :data:`EXECUTORS` under its
+    ``name`` attribute; returns the class.
+
+    Raises:
+        ValueError: the name is already registered.
+    """
+    return EXECUTORS.register(cls.name, cls)
 
 
 class ExecutorUnavailable(InputError, RuntimeError):
@@ -374,6 +394,7 @@ _POLL_S = 0.2
 """How often (seconds) the driver of local worker processes looks at its Ctrl-C flag."""
 
 
+@register_executor
 class LocalExecutor(Executor):
     """Cells in this process (``workers == 1``) or in ``workers`` worker processes.
 
@@ -563,6 +584,7 @@ def _check_tcp(address: str, timeout_s: float = 5.0) -> None:
         raise ExecutorUnavailable(f"--ray-address {address}: no Ray cluster reachable there ({exc})") from exc
 
 
+@register_executor
 class RayExecutor(Executor):
     """One Ray task per cell.
 
@@ -721,6 +743,7 @@ def _squeue_states(job_ids: Sequence[str]) -> dict[str, str] | None:
     return states
 
 
+@register_executor
 class SlurmExecutor(Executor):
     """One Slurm job (array task) per cell, through submitit.
 
@@ -859,14 +882,14 @@ class SlurmExecutor(Executor):
 
 
 def make_executor(name: str = "local", **options: Any) -> Executor:
-    """An executor by name (``local``, ``ray``, ``slurm``) with its constructor's options
-    (``None`` values dropped).
+    """An executor of :data:`EXECUTORS` by name (``local``, ``ray``, ``slurm``, ...) with its
+    constructor's options (``None`` values dropped).
 
     Raises:
-        ExecutorUnavailable: an unknown name.
+        ExecutorUnavailable: an unknown name (close matches suggested).
     """
-    classes = {"local": LocalExecutor, "ray": RayExecutor, "slurm": SlurmExecutor}
-    if name not in classes:
-        raise ExecutorUnavailable(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
-    return classes[name](**{k: v for k, v in options.items() if v is not None})
-
+    try:
+        cls = EXECUTORS[name]
+    except UnknownNameError as exc:
+        raise ExecutorUnavailable(str(exc)) from None
+    return cls(**{k: v for k, v in options.items() if v is not None})
