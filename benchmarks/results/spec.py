@@ -45,7 +45,8 @@ def method_names() -> tuple[str, ...]:
     return tuple(METHODS.names())
 
 
-_V010_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+# the recipe fields of suite version 0.1.0: always hashed, so that its records keep their cell ids
+_ID_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
                   "val_fraction", "selection", "augment", "binarize", "latency_runs", "warmup_runs",
                   "throughput_batch_size", "codecarbon")
 _HOW_NOT_WHAT = ("workers", "checkpoint_every", "early_bin_ms")
@@ -110,8 +111,9 @@ class Recipe:
             never enters :meth:`digest`. Default 100 ms: the tiny architecture's 8 bins then
             span 0.8 s, the length of a built-in recording (24 frames at 30 fps).
 
-    The fields after ``codecarbon`` were added in version 0.2.0; :meth:`digest` leaves them out while
-    they keep their defaults, so cells of earlier runs keep their ids.
+    :meth:`digest` hashes the fields up to ``codecarbon`` always and the later ones only where
+    they differ from their defaults (``workers``, ``checkpoint_every`` and ``early_bin_ms``
+    never), so that a record made before a field existed keeps its cell id.
     """
 
     epochs: int = 30
@@ -200,7 +202,7 @@ class Recipe:
         defaults = {f.name: f.default for f in fields(self)}
         defaults["adam_betas"] = list(defaults["adam_betas"])
         keep = {k: v for k, v in d.items()
-                if k in _V010_FIELDS or (k not in _HOW_NOT_WHAT and v != defaults[k])}
+                if k in _ID_FIELDS or (k not in _HOW_NOT_WHAT and v != defaults[k])}
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:8]
 
 

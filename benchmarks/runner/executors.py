@@ -10,7 +10,7 @@ removes it. The driver (:func:`benchmarks.runner.grid.run_grid`) merges the cell
 ``results.jsonl`` as outcomes come back.
 
 * :class:`LocalExecutor` (``--executor local``): ``workers == 1`` runs the cells one after another
-  in the calling process (as before executors). ``workers > 1``, or a pinned GPU, runs them in
+  in the calling process. ``workers > 1``, or a pinned GPU, runs them in
   worker processes (``spawn``), one :class:`concurrent.futures.ProcessPoolExecutor` of one process
   per worker slot, slot ``i`` on ``devices[i % len(devices)]``.
 
@@ -23,7 +23,7 @@ removes it. The driver (:func:`benchmarks.runner.grid.run_grid`) merges the cell
   Threads: each cell runs with ``threads`` torch threads (``torch.set_num_threads`` and
   ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` in worker processes); default ``cores // workers``
   for ``workers > 1`` (cores: this process's CPU affinity), and for ``workers == 1`` torch's
-  current setting, unchanged (as before). The count is in ``provenance.threads``.
+  current setting, left unchanged. The count is in ``provenance.threads``.
 * :class:`RayExecutor` (``--executor ray``): one Ray task per cell (``num_cpus=cpus_per_task``,
   ``num_gpus=1`` for a CUDA cell, ``max_retries=0``), on the cluster at ``address`` or on a local
   one (``ray.init()``); Ray sets ``OMP_NUM_THREADS`` and ``CUDA_VISIBLE_DEVICES`` per task, and
