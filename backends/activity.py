@@ -32,9 +32,8 @@ memory-aware energy models of :mod:`benchmarks.measure.energy` need:
   kernel, stride, groups, number of weights), as the recorder saw the layer, so that every backend
   reports it the same way.
 
-Both are set as attributes of the :class:`~backends.base.LayerActivity` objects (fields of it
-once ``backends/base.py`` declares them; until then plain instance attributes, which
-``dataclasses.replace`` does not copy): read them with ``getattr(la, "input_nonzeros", None)``.
+Both are fields of :class:`~backends.base.LayerActivity` (``input_nonzeros``, ``connection``),
+set by the recorder; ``dataclasses.replace`` and ``accumulate_activity`` carry them over.
 
 NeuroBench's ``MembraneUpdates`` (neurobench 2.3.0 ``metrics/workload/membrane_updates.py``)
 needs the membrane potential, which the recorder does not see: :class:`MembraneProbe` counts it

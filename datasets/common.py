@@ -24,7 +24,7 @@ import logging
 import os
 import pkgutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -157,6 +157,13 @@ class Registry(Generic[T]):
             imported, which registers its objects; if it resolves to a callable, that is called
             with this registry). A plugin that fails to load is logged and skipped.
         skip_modules: modules of ``package`` that register nothing and need not be imported.
+        include: a shell-style pattern (``fnmatch``) on module names: only the modules of
+            ``package`` that match it are imported (e.g. ``"executor_*"`` in
+            ``benchmarks.runner``, so that a new executor is one new file there); ``None``:
+            all of them.
+
+    The registry reads like a read-only mapping of name -> object in registration order
+    (``iter``, ``len``, ``reg[name]``, :meth:`items`, :meth:`values`), lookups resolving aliases.
 
     Raises (of the methods):
         ValueError: a duplicate name or alias.
@@ -170,8 +177,10 @@ class Registry(Generic[T]):
         package: str | None = None,
         entry_point_group: str | None = None,
         skip_modules: Iterable[str] = (),
+        include: str | None = None,
     ):
         self.kind = kind
+        self.include = include
         self.package = package
         self.entry_point_group = entry_point_group
         self.skip_modules = set(skip_modules)
@@ -227,6 +236,8 @@ class Registry(Generic[T]):
         """
         for info in pkgutil.iter_modules(list(path)):
             if info.name.startswith("_") or info.name in self.skip_modules:
+                continue
+            if self.include is not None and not fnmatch.fnmatch(info.name, self.include):
                 continue
             module = f"{package}.{info.name}"
             try:
@@ -298,6 +309,25 @@ class Registry(Generic[T]):
     def module_of(self, name: str) -> str:
         """The module that registered ``name``."""
         return self._modules[self.resolve(name)]
+
+    def __getitem__(self, name: str) -> T:
+        """``reg[name]``: :meth:`get` (raises :class:`UnknownNameError`, a ``KeyError``)."""
+        return self.get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        """The registered names, in registration order."""
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def items(self) -> list[tuple[str, T]]:
+        """``(name, object)`` pairs, in registration order."""
+        return [(n, self._items[n]) for n in self.names()]
+
+    def values(self) -> list[T]:
+        """The registered objects, in registration order."""
+        return [self._items[n] for n in self.names()]
 
     def __contains__(self, name: object) -> bool:
         try:

@@ -298,8 +298,6 @@ class Column:
     better: str | None = None  # "max" / "min": which value is best (bold in paper tables)
 
 
-_Column = Column  # its name in version 0.1.0, kept for code that imports it
-
 LEADERBOARD_COLUMNS: tuple[Column, ...] = (
     Column("war", "WAR (%)", scale=100.0, decimals=1, ci=True, better="max"),
     Column("uar", "UAR (%)", scale=100.0, decimals=1, ci=True, better="max"),

@@ -1,4 +1,4 @@
-"""Tests of the lava-dl SLAYER adapter (``backends/adapters/lava_dl.py``).
+"""Tests of the lava-dl SLAYER adapter (``backends/adapters/lava_dl/``).
 
 The reference for the dynamics is the canonical neuron of ``backends/specs.py`` written out in plain
 torch below (per-step ``conv2d`` / ``linear`` + ``v = beta v + I``, spike when ``v >= threshold``,

@@ -442,7 +442,7 @@ def test_records_with_subjects_use_the_subject_bootstrap_and_test() -> None:
     # (4, 2, 2) only all-plus and all-minus reach |S*| >= S = 8: p = 2/8
     assert c.p == pytest.approx(2 / 8) and c.effect == ("discordant b/c", "8/0")
     assert c.diff_ci == S.cluster_bootstrap_diff_ci(ca, cb, subjects)
-    # records without the field: the iid bootstrap and McNemar as before
+    # records without the field: the iid bootstrap and McNemar
     plain_a = _rec(0, 0, ca, ids=[p["sequence_id"] for p in a["predictions"]])
     plain_b = _rec(0, 0, cb, ids=[p["sequence_id"] for p in b["predictions"]])
     assert S.group_interval([plain_a], "war").method == "bootstrap"

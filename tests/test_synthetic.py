@@ -1,4 +1,4 @@
-"""Tests of datasets/loaders/synthetic.py (synthetic-fer-dvs) and its registry entry.
+"""Tests of datasets/loaders/synthetic/ (synthetic-fer-dvs) and its registry entry.
 
 A tiny dataset (2 fold subjects x 7 classes x 2 takes + 1 held-out test subject x 7 classes x 1
 take, at 24x24, 10 frames) is generated per module.
@@ -78,7 +78,7 @@ def test_cached_generation_does_nothing(tiny, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("generate_sequence must not run on a cached dataset")
 
-    monkeypatch.setattr(syn, "generate_sequence", boom)
+    monkeypatch.setattr(syn.cache, "generate_sequence", boom)
     assert ensure_synthetic_fer_dvs(tiny, progress=False, **TINY) == tiny
     assert {p: p.stat().st_mtime_ns for p in d.rglob("*") if p.is_file()} == mtimes
 
@@ -97,7 +97,7 @@ def test_interrupted_generation_resumes(tiny, tmp_path, monkeypatch):
         SyntheticFerDVS(root)
     calls = []
     original = syn.generate_sequence
-    monkeypatch.setattr(syn, "generate_sequence", lambda spec, *a: calls.append(spec) or original(spec, *a))
+    monkeypatch.setattr(syn.cache, "generate_sequence", lambda spec, *a: calls.append(spec) or original(spec, *a))
     generate_synthetic_fer_dvs(root, progress=False, **TINY)
     assert sorted((s.subject, s.sequence) for s in calls) == [("S001", "003"), ("S002", "014")]
     assert tree_hashes(root) == tree_hashes(tiny)
@@ -307,7 +307,7 @@ def test_identity_differs_between_subjects_and_specs_are_deterministic():
 
 
 def test_default_dataset_sizes_subjects_and_fold_0_split():
-    params = syn._params()
+    params = syn.cache._params()
     assert params == {"n_subjects": 16, "takes": 2, "seed": 0, "size": 64, "n_frames": 24,
                       "n_folds": 4, "test_subjects": 36, "test_takes": 1}
     specs = syn.all_specs(params)
@@ -337,8 +337,8 @@ def test_default_dataset_sizes_subjects_and_fold_0_split():
 def test_held_out_subjects_leave_the_fold_subjects_and_folds_unchanged():
     # the fold subjects' sequences and folds are those of a tree without held-out subjects
     # (generator 1.0): the specs and fold flags of S001..S016 are equal
-    with_panel = syn._params()
-    without = syn._params(test_subjects=0)
+    with_panel = syn.cache._params()
+    without = syn.cache._params(test_subjects=0)
     a, b = syn.all_specs(with_panel), syn.all_specs(without)
     assert a[:224] == b and len(b) == 224
     assert syn.fold_rows(with_panel, a)[:224] == syn.fold_rows(without, b)
@@ -358,7 +358,7 @@ def test_a_tree_of_generator_1_0_is_regenerated(tiny, tmp_path, monkeypatch):
     (d / "manifest.json").write_text(json.dumps(manifest))
     calls = []
     original = syn.generate_sequence
-    monkeypatch.setattr(syn, "generate_sequence",
+    monkeypatch.setattr(syn.cache, "generate_sequence",
                         lambda spec, *a: calls.append(spec) or original(spec, *a))
     generate_synthetic_fer_dvs(root, progress=False, **TINY)
     assert len(calls) == N_SEQ  # everything regenerated, nothing mixed with the old tree

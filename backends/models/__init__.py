@@ -21,7 +21,7 @@ from typing import Any
 
 _OLD = __name__
 _NEW = "backends.native"
-#: Submodules whose name differs under :mod:`backends.native` (old name -> new name).
+#: Submodules whose name differs under :mod:`backends.native` (name here -> name there).
 _RENAMED = {"native": "backend"}
 
 

@@ -231,7 +231,7 @@ def import_lava_hdf5(path: str | Path, backend_name: str) -> nn.Module:
     """Compile a file written by :func:`export_lava_hdf5` (lava-dl's network format) into any
     backend: lava-dl's importer via the canonical state (lava-dl 0.6.0 has no NIR reader).
 
-    Read back (lava-dl's ``block.export_hdf5`` layout, ``backends/adapters/lava_dl.py: export_hdf5``):
+    Read back (lava-dl's ``block.export_hdf5`` layout, ``backends/adapters/lava_dl/build.py: export_hdf5``):
     per layer group ``layer/{i}`` its ``type`` (conv, flatten, dense), geometry, ``weight`` in
     SLAYER's integer units (``weight * scale``, ``scale`` = 64: divided back exactly, a power of
     two) and the CUBA neuron (``vThMant = threshold * scale``, ``vDecay = 4096 (1 - beta)``,

@@ -276,14 +276,7 @@ def spec_from_graph(
         NIRImportError: no ``n_time_bins`` anywhere, or a malformed chain.
     """
     meta = graph_metadata(graph)
-    if dt is None:
-        dt = meta.get("dt_s")
-        if dt is None and isinstance(getattr(graph, "metadata", None), dict):
-            dt = graph.metadata.get("dt_s")
-        if dt is None:
-            log.info("%s: the graph states no time step; reading it at dt = %g s", where, NIR_DT)
-            dt = NIR_DT
-    dt = float(np.asarray(dt).ravel()[0])
+    dt = _time_step(graph, meta, dt, where)
     t = n_time_bins if n_time_bins is not None else meta.get("n_time_bins")
     if t is None:
         raise NIRImportError(
@@ -292,6 +285,52 @@ def spec_from_graph(
         )
     order = _chain(graph, where)
     body = order[1:-1]
+    _check_node_types(graph, body, where)
+    inp = graph.nodes[order[0]]
+    in_shape = np.asarray(inp.input_type["input"]).astype(int).ravel().tolist()
+    if len(in_shape) != 3:
+        raise NIRImportError(f"{where}: Input shape {in_shape}: expected (2, H, W)")
+    c, h, w = in_shape
+    convs, denses, weights, chain, neurons = _walk_layers(graph, body, where)
+    neuron, gain = _shared_neuron(graph, neurons, dt, meta, where)
+    names = meta.get("layers")
+    if isinstance(names, list) and len(names) == len(convs) + len(denses):
+        convs = [dataclasses.replace(cl, name=n) for cl, n in zip(convs, names, strict=False)]
+        denses = [dataclasses.replace(d, name=n)
+                  for d, n in zip(denses, names[len(convs):], strict=True)]
+    k = int(np.asarray(weights[-1][1]).shape[0])
+    denses[-1] = dataclasses.replace(denses[-1], out_features=0)
+    arch = ConvNetSpec(
+        name=str(meta.get("arch", "nir_import")), input_size=(int(h), int(w)),
+        n_time_bins=int(t), convs=tuple(convs), denses=tuple(denses), neuron=neuron,
+        ann_input="per_step",
+    )
+    arch = _registered_twin(arch)
+    layer_names = [cl.name for cl in arch.convs] + [d.name for d in arch.denses]
+    state = {f"{n}.weight": torch.from_numpy(np.ascontiguousarray(wt, dtype=np.float32))
+             for n, (_, wt) in zip(layer_names, weights, strict=True)}
+    layers = [ChainLayer(n, kind, syn, neu)
+              for n, (kind, syn, neu) in zip(layer_names, chain, strict=True)]
+    return RecoveredModel(arch, (int(t), int(c), int(h), int(w)), k, state, layers, dt, gain,
+                          meta)
+
+
+def _time_step(graph: Any, meta: dict[str, Any], dt: float | None, where: str) -> float:
+    """The time step of :func:`spec_from_graph` (s): ``dt`` if given, else the metadata's
+    ``dt_s``, else the graph's own ``metadata["dt_s"]``, else :data:`NIR_DT` (logged)."""
+    if dt is None:
+        dt = meta.get("dt_s")
+        if dt is None and isinstance(getattr(graph, "metadata", None), dict):
+            dt = graph.metadata.get("dt_s")
+        if dt is None:
+            log.info("%s: the graph states no time step; reading it at dt = %g s", where, NIR_DT)
+            dt = NIR_DT
+    return float(np.asarray(dt).ravel()[0])
+
+
+def _check_node_types(graph: Any, body: list[str], where: str) -> None:
+    """Raise :class:`UnsupportedNodeError` for the first node of ``body`` whose type is not in
+    :data:`SUITE_NODES` (the message gives :data:`NODE_UNSUPPORTED`'s reason)."""
     for name in body:
         kind = type(graph.nodes[name]).__name__
         if kind not in SUITE_NODES:
@@ -299,11 +338,76 @@ def spec_from_graph(
                 f"{where}: node {name!r} ({kind}): "
                 + NODE_UNSUPPORTED.get(kind, "not compiled by the suite's reader"), name, kind,
             )
-    inp = graph.nodes[order[0]]
-    in_shape = np.asarray(inp.input_type["input"]).astype(int).ravel().tolist()
-    if len(in_shape) != 3:
-        raise NIRImportError(f"{where}: Input shape {in_shape}: expected (2, H, W)")
-    c, h, w = in_shape
+
+
+def _conv_weight(node: Any, name: str, nxt_kind: str, flat: bool, where: str) -> np.ndarray:
+    """The weight ``(O, C, k, k)`` of a Conv2d node the suite's convs can hold: before the
+    Flatten, square, ungrouped, undilated, integer padding, no bias, followed by a LIF/IF.
+
+    Raises:
+        UnsupportedNodeError: the first of these that fails.
+    """
+    kind = "Conv2d"
+    if flat:
+        raise UnsupportedNodeError(f"{where}: node {name!r} (Conv2d) after the Flatten",
+                                   name, kind)
+    wt = np.asarray(node.weight)
+    if wt.ndim != 4 or wt.shape[2] != wt.shape[3]:
+        raise UnsupportedNodeError(
+            f"{where}: node {name!r} (Conv2d): kernel {wt.shape[2:]}, the suite's convs "
+            "are square", name, kind)
+    if _pair(node.groups, name, "groups", kind) != 1:
+        raise UnsupportedNodeError(f"{where}: node {name!r} (Conv2d): grouped", name, kind)
+    if _pair(node.dilation, name, "dilation", kind) != 1:
+        raise UnsupportedNodeError(f"{where}: node {name!r} (Conv2d): dilated", name, kind)
+    if isinstance(node.padding, str):
+        raise UnsupportedNodeError(
+            f"{where}: node {name!r} (Conv2d): padding {node.padding!r}; the suite's "
+            "convs take integer padding", name, kind)
+    bias = np.asarray(node.bias)
+    if bias.size and np.any(bias != 0):
+        raise UnsupportedNodeError(
+            f"{where}: node {name!r} (Conv2d): non-zero bias; the suite's specs have no "
+            "biases", name, kind)
+    if nxt_kind not in ("LIF", "IF"):
+        raise UnsupportedNodeError(
+            f"{where}: node {name!r} (Conv2d) is followed by {nxt_kind}, not a LIF/IF "
+            "neuron", name, kind)
+    return wt
+
+
+def _dense_weight(node: Any, name: str, kind: str, after_convs_unflattened: bool,
+                  where: str) -> np.ndarray:
+    """The weight ``(O, F)`` of a Linear/Affine node: after the Flatten when there are convs,
+    and (Affine) with a zero bias.
+
+    Raises:
+        UnsupportedNodeError: either fails.
+    """
+    if after_convs_unflattened:
+        raise UnsupportedNodeError(f"{where}: node {name!r} ({kind}) before a Flatten",
+                                   name, kind)
+    wt = np.asarray(node.weight)
+    if kind == "Affine" and np.any(np.asarray(node.bias) != 0):
+        raise UnsupportedNodeError(
+            f"{where}: node {name!r} (Affine): non-zero bias; the suite's specs have no "
+            "biases", name, kind)
+    return wt
+
+
+def _walk_layers(graph: Any, body: list[str], where: str) -> tuple[
+        list[ConvLayer], list[DenseLayer], list[tuple[str, np.ndarray]],
+        list[tuple[str, str, str | None]], list[tuple[str, Any]]]:
+    """Walk the chain's ``body`` (Input and Output excluded) into conv layers, dense layers (the
+    readout last, ``fc``, 0 outputs), the weights in layer order, the chain ``(kind, synapse
+    node, neuron node or None)`` and the neuron nodes ``(name, node)``.
+
+    Raises:
+        UnsupportedNodeError: a node the suite's layers cannot hold (see :func:`_conv_weight`,
+            :func:`_dense_weight`), a neuron that follows no synapse, a synapse followed by
+            something else.
+        NIRImportError: an Input/Output inside the chain, no readout, or no neuron.
+    """
     convs: list[ConvLayer] = []
     denses: list[DenseLayer] = []
     weights: list[tuple[str, np.ndarray]] = []
@@ -317,31 +421,7 @@ def spec_from_graph(
         nxt = body[i + 1] if i + 1 < len(body) else None
         nxt_kind = type(graph.nodes[nxt]).__name__ if nxt is not None else "Output"
         if kind == "Conv2d":
-            if flat:
-                raise UnsupportedNodeError(f"{where}: node {name!r} (Conv2d) after the Flatten",
-                                           name, kind)
-            wt = np.asarray(node.weight)
-            if wt.ndim != 4 or wt.shape[2] != wt.shape[3]:
-                raise UnsupportedNodeError(
-                    f"{where}: node {name!r} (Conv2d): kernel {wt.shape[2:]}, the suite's convs "
-                    "are square", name, kind)
-            if _pair(node.groups, name, "groups", kind) != 1:
-                raise UnsupportedNodeError(f"{where}: node {name!r} (Conv2d): grouped", name, kind)
-            if _pair(node.dilation, name, "dilation", kind) != 1:
-                raise UnsupportedNodeError(f"{where}: node {name!r} (Conv2d): dilated", name, kind)
-            if isinstance(node.padding, str):
-                raise UnsupportedNodeError(
-                    f"{where}: node {name!r} (Conv2d): padding {node.padding!r}; the suite's "
-                    "convs take integer padding", name, kind)
-            bias = np.asarray(node.bias)
-            if bias.size and np.any(bias != 0):
-                raise UnsupportedNodeError(
-                    f"{where}: node {name!r} (Conv2d): non-zero bias; the suite's specs have no "
-                    "biases", name, kind)
-            if nxt_kind not in ("LIF", "IF"):
-                raise UnsupportedNodeError(
-                    f"{where}: node {name!r} (Conv2d) is followed by {nxt_kind}, not a LIF/IF "
-                    "neuron", name, kind)
+            wt = _conv_weight(node, name, nxt_kind, flat, where)
             convs.append(ConvLayer(
                 f"conv{len(convs) + 1}", int(wt.shape[0]), int(wt.shape[2]),
                 stride=_pair(node.stride, name, "stride", kind),
@@ -354,14 +434,7 @@ def spec_from_graph(
             flat = True
             i += 1
         elif kind in ("Linear", "Affine"):
-            if not flat and convs:
-                raise UnsupportedNodeError(f"{where}: node {name!r} ({kind}) before a Flatten",
-                                           name, kind)
-            wt = np.asarray(node.weight)
-            if kind == "Affine" and np.any(np.asarray(node.bias) != 0):
-                raise UnsupportedNodeError(
-                    f"{where}: node {name!r} (Affine): non-zero bias; the suite's specs have no "
-                    "biases", name, kind)
+            wt = _dense_weight(node, name, kind, not flat and bool(convs), where)
             if nxt_kind in ("LIF", "IF"):
                 denses.append(DenseLayer(f"fc{len(denses) + 1}", int(wt.shape[0])))
                 chain.append(("linear", name, nxt))
@@ -384,6 +457,17 @@ def spec_from_graph(
         raise NIRImportError(f"{where}: the graph does not end with a Linear/Affine readout")
     if not neurons:
         raise NIRImportError(f"{where}: the graph has no LIF/IF neuron")
+    return convs, denses, weights, chain, neurons
+
+
+def _shared_neuron(graph: Any, neurons: list[tuple[str, Any]], dt: float,
+                   meta: dict[str, Any], where: str) -> tuple[NeuronSpec, float]:
+    """The one neuron of every layer (:func:`neuron_from_nir` of each node) and the input gain
+    of the last; the metadata's neuron (with its surrogate) where it agrees with the nodes'.
+
+    Raises:
+        UnsupportedNodeError: neurons that differ between layers.
+    """
     specs = []
     gain = 1.0
     for name, node in neurons:
@@ -409,26 +493,7 @@ def spec_from_graph(
         else:
             log.warning("%s: the metadata's neuron %s disagrees with the nodes' %s; using the "
                         "nodes'", where, mn, neuron)
-    names = meta.get("layers")
-    if isinstance(names, list) and len(names) == len(convs) + len(denses):
-        convs = [dataclasses.replace(cl, name=n) for cl, n in zip(convs, names, strict=False)]
-        denses = [dataclasses.replace(d, name=n)
-                  for d, n in zip(denses, names[len(convs):], strict=True)]
-    k = int(np.asarray(weights[-1][1]).shape[0])
-    denses[-1] = dataclasses.replace(denses[-1], out_features=0)
-    arch = ConvNetSpec(
-        name=str(meta.get("arch", "nir_import")), input_size=(int(h), int(w)),
-        n_time_bins=int(t), convs=tuple(convs), denses=tuple(denses), neuron=neuron,
-        ann_input="per_step",
-    )
-    arch = _registered_twin(arch)
-    layer_names = [cl.name for cl in arch.convs] + [d.name for d in arch.denses]
-    state = {f"{n}.weight": torch.from_numpy(np.ascontiguousarray(wt, dtype=np.float32))
-             for n, (_, wt) in zip(layer_names, weights, strict=True)}
-    layers = [ChainLayer(n, kind, syn, neu)
-              for n, (kind, syn, neu) in zip(layer_names, chain, strict=True)]
-    return RecoveredModel(arch, (int(t), int(c), int(h), int(w)), k, state, layers, dt, gain,
-                          meta)
+    return neuron, gain
 
 
 def _registered_twin(arch: ConvNetSpec) -> ConvNetSpec:

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from datasets.common import InputError
+from datasets.common import InputError, Registry
 
 
 class RecipeError(InputError, ValueError):
@@ -25,12 +25,28 @@ TASKS = ("classification", "va_regression", "multitask")
 """What a cell learns: the expression class (``classification``, K outputs), valence and arousal
 (``va_regression``, 2 outputs), or both (``multitask``, K + 2 outputs); see
 :mod:`benchmarks.runner.methods`."""
-METHODS = ("standard", "baseline", "elim")
-"""Training methods (:mod:`benchmarks.runner.methods`): ``standard`` (the suite's loss: cross-entropy,
-and MSE for valence-arousal), ``baseline`` (FER-Zoo's Baseline: MSE + 0.5 (PCC + CCC) loss on
-valence-arousal) and ``elim`` (FER-Zoo's ELIM: optimal-transport identity matching; needs
-identity labels)."""
-_V010_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+METHODS: Registry[type] = Registry(
+    "method", package="benchmarks.runner", include="method*",
+    entry_point_group="neurofer_bench.methods",
+)
+"""Registry: training method name -> :class:`benchmarks.runner.methods.Method` subclass, in
+registration order: ``standard`` (the suite's loss: cross-entropy, and MSE for valence-arousal),
+``baseline`` (FER-Zoo's Baseline: MSE + 0.5 (PCC + CCC) loss on valence-arousal) and ``elim``
+(FER-Zoo's ELIM: optimal-transport identity matching; needs identity labels), all in
+:mod:`benchmarks.runner.methods`. A method of one's own is one new module
+``benchmarks/runner/method_<name>.py`` (imported on the first lookup) or a third-party package's
+``neurofer_bench.methods`` entry point, either calling
+:func:`benchmarks.runner.methods.register_method`."""
+
+
+def method_names() -> tuple[str, ...]:
+    """The registered training methods' names, in registration order (exact names: a recipe
+    stores the name, so aliases and other spellings are refused)."""
+    return tuple(METHODS.names())
+
+
+# the recipe fields of suite version 0.1.0: always hashed, so that its records keep their cell ids
+_ID_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
                   "val_fraction", "selection", "augment", "binarize", "latency_runs", "warmup_runs",
                   "throughput_batch_size", "codecarbon")
 _HOW_NOT_WHAT = ("workers", "checkpoint_every", "early_bin_ms")
@@ -95,8 +111,9 @@ class Recipe:
             never enters :meth:`digest`. Default 100 ms: the tiny architecture's 8 bins then
             span 0.8 s, the length of a built-in recording (24 frames at 30 fps).
 
-    The fields after ``codecarbon`` were added in version 0.2.0; :meth:`digest` leaves them out while
-    they keep their defaults, so cells of earlier runs keep their ids.
+    :meth:`digest` hashes the fields up to ``codecarbon`` always and the later ones only where
+    they differ from their defaults (``workers``, ``checkpoint_every`` and ``early_bin_ms``
+    never), so that a record made before a field existed keeps its cell id.
     """
 
     epochs: int = 30
@@ -132,8 +149,9 @@ class Recipe:
                               f"{self.label_set!r}")
         if self.task not in TASKS:
             raise RecipeError(f"recipe.task must be one of {TASKS}, got {self.task!r}")
-        if self.method not in METHODS:
-            raise RecipeError(f"recipe.method must be one of {METHODS}, got {self.method!r}")
+        if self.method not in method_names():
+            raise RecipeError(f"recipe.method must be one of {method_names()}, got "
+                              f"{self.method!r}")
         betas = tuple(self.adam_betas) if isinstance(self.adam_betas, (list, tuple)) else ()
         if len(betas) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
                                       and 0.0 <= b < 1.0 for b in betas):
@@ -184,7 +202,7 @@ class Recipe:
         defaults = {f.name: f.default for f in fields(self)}
         defaults["adam_betas"] = list(defaults["adam_betas"])
         keep = {k: v for k, v in d.items()
-                if k in _V010_FIELDS or (k not in _HOW_NOT_WHAT and v != defaults[k])}
+                if k in _ID_FIELDS or (k not in _HOW_NOT_WHAT and v != defaults[k])}
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:8]
 
 

@@ -11,11 +11,37 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from backends.membrane import MembraneProbe
+from backends.native.backend import backend_for
+from backends.native.card import is_native, load_plugins
+from backends.specs import get_arch
+from benchmarks.measure import metrics as M
+from benchmarks.measure.carbon import CarbonTracker
+from benchmarks.measure.energy import count_parameters, energy_metrics, footprint_bytes
+from benchmarks.results.provenance import provenance
 from benchmarks.results.records import Record
 from benchmarks.results.spec import Cell, Recipe  # noqa: F401 (the cell's types, re-exported)
+from benchmarks.results.tasks import task_reference
+from benchmarks.results.validate import sample_predictions
+from benchmarks.runner.checkpoints import save_checkpoint
+from benchmarks.runner.data import load_cell_data
+from benchmarks.runner.inference import measure_latency, predict
+from benchmarks.runner.methods import (
+    check_task_data,
+    split_va,
+    task_heads,
+    task_outputs,
+    va_sample_fields,
+    va_test_metrics,
+)
+from benchmarks.runner.training import autocast, effective_amp, prepare_model, set_seed, train
+from datasets.pipeline import pipeline_info
 
 log = logging.getLogger(__name__)
 
@@ -45,31 +71,73 @@ def run_cell(
         Any exception of the data, backend or training code; :func:`benchmarks.runner.grid.run_grid`
         records it as an error and carries on.
     """
-    from backends.membrane import MembraneProbe
-    from backends.native.backend import backend_for
-    from backends.native.card import is_native, load_plugins
-    from backends.specs import get_arch
-    from benchmarks.measure import metrics as M
-    from benchmarks.measure.carbon import CarbonTracker
-    from benchmarks.measure.energy import count_parameters, energy_metrics, footprint_bytes
-    from benchmarks.results.provenance import provenance
-    from benchmarks.results.tasks import task_reference
-    from benchmarks.results.validate import sample_predictions
-    from benchmarks.runner.data import load_cell_data
-    from benchmarks.runner.inference import measure_latency, predict
-    from benchmarks.runner.methods import (
-        check_task_data,
-        split_va,
-        task_heads,
-        task_outputs,
-        va_sample_fields,
-        va_test_metrics,
-    )
-    from benchmarks.runner.training import autocast, effective_amp, prepare_model, set_seed, train
-    from datasets.pipeline import pipeline_info
-
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    run = _train(cell, data_root, progress, train_state_dir, timings, t0)
+    ev = _evaluate(cell, run, timings)
+    ev.metrics.update(_measure(cell, run, ev, timings))
+    checkpoint = None
+    if checkpoint_dir is not None:
+        ckpt_path = save_checkpoint(checkpoint_dir, cell, run.train_net, run.data)  # A's model
+        checkpoint = f"{ckpt_path.parent.name}/{ckpt_path.name}"
+    t3 = time.perf_counter()
+    task_ref = task_reference(cell.to_dict(), dataset=run.data.dataset,
+                              test_indices=run.data.test.indices)
+    timings["task_digest_s"] = time.perf_counter() - t3
+    timings["total_s"] = time.perf_counter() - t0
+    prov, model_card = _provenance(cell, run)
+    return Record.for_cell(
+        cell, "ok", kind="trained", classes=list(run.data.classes), metrics=ev.metrics,
+        history=run.tr["history"], timings_s=timings, provenance=prov, checkpoint=checkpoint,
+        predictions=ev.predictions, model=model_card, task=task_ref,
+    )
+
+
+@dataclass
+class _Trained:
+    """What :func:`_train` leaves for evaluation and measurement: the architecture, the backend
+    and model that run the test (B's after a transfer), the model trained (A's), the cell's
+    data, :func:`benchmarks.runner.training.train`'s result, the carbon tracker and the
+    transfer's record (``None`` without one)."""
+
+    arch: Any
+    native: bool
+    backend: Any
+    net: Any
+    model: Any
+    train_net: Any
+    data: Any
+    tr: dict[str, Any]
+    carbon: Any
+    transfer_info: dict[str, Any] | None
+
+
+@dataclass
+class _Evaluated:
+    """The test split's evaluation: per-sample ``predictions``, the metrics so far, the
+    activity recorded during it (summed over the samples), the membrane probe, the number of
+    test samples and the per-step class logits (``None`` without a class head or per-step
+    readout)."""
+
+    predictions: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    activity: Any
+    probe: Any
+    n_test: int
+    per_step: Any
+    has_class_head: bool
+
+
+def _train(cell: Cell, data_root, progress: bool, train_state_dir: Path | None,
+           timings: dict[str, float], t0: float) -> _Trained:
+    """Step 1 of :func:`run_cell`: resolve the architecture and backend, load the data, build
+    and train the model (and move it to the run backend for a transferred cell); adds
+    ``data_s`` and ``train_s`` to ``timings``.
+
+    Raises:
+        RuntimeError: the backend is unavailable. ValueError: a native model to transfer, or
+            data the task or method cannot use.
+    """
     load_plugins(cell.plugins)  # the plugin files of native models (workers import them here)
     arch = get_arch(cell.arch)
     native = is_native(arch)
@@ -92,17 +160,25 @@ def run_cell(
     with CarbonTracker(cell.recipe.codecarbon) as carbon:
         tr = train(backend, model, data, cell, progress=progress, state_dir=train_state_dir)
     timings["train_s"] = tr["train_time_s"]
-    train_backend, train_net = backend, net
+    train_net = net
     transfer_info = None
     if cell.transferred:  # trained in A, run in B: B's latency, spikes and energy are reported
-        backend, net, model, transfer_info = _transfer(cell, train_backend, train_net, model, arch,
-                                                       data, timings)
+        backend, net, model, transfer_info = _transfer(cell, backend, net, model, arch, data,
+                                                       timings)
+    return _Trained(arch, native, backend, net, model, train_net, data, tr, carbon,
+                    transfer_info)
 
+
+def _evaluate(cell: Cell, run: _Trained, timings: dict[str, float]) -> _Evaluated:
+    """Step 2 of :func:`run_cell`: predict the test split (activity and membrane recorded),
+    the per-sample predictions (class logits, VA outputs), the class and VA metrics and the
+    training figures; adds ``evaluate_s`` to ``timings``."""
+    backend, data, task, tr = run.backend, run.data, cell.recipe.task, run.tr
     t1 = time.perf_counter()
     amp = autocast(cell.device, cell.recipe.amp, backend)
-    with amp, MembraneProbe(net) as probe:
+    with amp, MembraneProbe(run.net) as probe:
         logits, per_step, activity = predict(
-            backend, model, data.test.x, cell.recipe.batch_size, cell.device,
+            backend, run.model, data.test.x, cell.recipe.batch_size, cell.device,
             record_activity=True, frames=data.test.frames,
         )
     outputs = logits.float()  # (N, task_outputs): class logits and/or the VA outputs
@@ -130,8 +206,6 @@ def run_cell(
                                          subjects=subjects)
         metrics = _class_metrics(pred, y, k, names, per_step, data)
     if task != "classification":
-        import torch
-
         va_target = split_va(data.dataset, data.test.indices, dtype=torch.float64)
         metrics.update(va_test_metrics(outputs, va_target, task, k))
         for p, f in zip(predictions, va_sample_fields(outputs, va_target, task, k), strict=True):
@@ -144,61 +218,67 @@ def run_cell(
         "resumed_from_epoch": tr["resumed_from_epoch"],
         "selection": cell.recipe.selection,
     })
+    return _Evaluated(predictions, metrics, activity, probe, len(y), per_step,
+                      logits is not None)
 
+
+def _measure(cell: Cell, run: _Trained, ev: _Evaluated,
+             timings: dict[str, float]) -> dict[str, Any]:
+    """Step 3 of :func:`run_cell`: the measured metrics: latency and throughput, the activity
+    summary (spikes, synaptic operations), parameters, every energy model, what a native
+    model's hooks measured, the footprint, carbon and the transfer; adds ``measure_s`` to
+    ``timings``."""
+    backend, net, arch, data, n = run.backend, run.net, run.arch, run.data, ev.n_test
+    metrics: dict[str, Any] = {}
     t2 = time.perf_counter()
     test_frames = data.test.frames[:1] if data.test.frames is not None else None
     with autocast(cell.device, cell.recipe.amp, backend):
-        metrics.update(measure_latency(backend, model, data.test.x[:1], cell, frames=test_frames))
+        metrics.update(measure_latency(backend, run.model, data.test.x[:1], cell,
+                                       frames=test_frames))
     timings["measure_s"] = time.perf_counter() - t2
-    summary = M.activity_summary(activity, len(y))
+    summary = M.activity_summary(ev.activity, n)
     metrics.update(summary)
     metrics["params"] = count_parameters(net)
-    hooks = backend.measurement(net) if native else None
-    membrane = (hooks["membrane_updates"] if hooks is not None else probe.total()) \
+    hooks = backend.measurement(net) if run.native else None
+    membrane = (hooks["membrane_updates"] if hooks is not None else ev.probe.total()) \
         if backend.spiking else None
     metrics.update(energy_metrics(  # every energy model, each with its source (benchmarks/measure/energy/)
-        summary, activity, n_samples=len(y), params=metrics["params"], spiking=backend.spiking,
+        summary, ev.activity, n_samples=n, params=metrics["params"], spiking=backend.spiking,
         neuron=getattr(arch, "neuron", "lif"), membrane_updates=membrane))
-    if native and per_step is None and logits is not None:  # no early-decision readout
+    if run.native and ev.per_step is None and ev.has_class_head:  # no early-decision readout
         metrics["per_step_readout"] = (
             f"skipped: model {arch.name!r} declares output={arch.output!r}, which gives no "
             "per-step logits")
     if hooks is not None:  # what the forward hooks measured, and what they could not
         if backend.spiking and "neuron_ops_per_sample" in metrics:
             metrics["neuron_ops_per_sample"] = (
-                None if hooks["neuron_ops"] is None else hooks["neuron_ops"] / len(y))
+                None if hooks["neuron_ops"] is None else hooks["neuron_ops"] / n)
         metrics["unmeasured"] = hooks["unmeasured"]
         metrics["non_binary_neurons"] = hooks["non_binary"]
         metrics["neuron_modules"] = hooks["neurons"]
     metrics["footprint_bytes"] = footprint_bytes(net)
-    metrics.update(carbon.result)
-    if transfer_info is not None:
-        metrics["transfer"] = transfer_info
-    checkpoint = None
-    if checkpoint_dir is not None:
-        from benchmarks.runner.checkpoints import save_checkpoint
+    metrics.update(run.carbon.result)
+    if run.transfer_info is not None:
+        metrics["transfer"] = run.transfer_info
+    return metrics
 
-        ckpt_path = save_checkpoint(checkpoint_dir, cell, train_net, data)  # A's model
-        checkpoint = f"{ckpt_path.parent.name}/{ckpt_path.name}"
-    t3 = time.perf_counter()
-    task_ref = task_reference(cell.to_dict(), dataset=data.dataset, test_indices=data.test.indices)
-    timings["task_digest_s"] = time.perf_counter() - t3
-    timings["total_s"] = time.perf_counter() - t0
 
+def _provenance(cell: Cell, run: _Trained) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Step 4 of :func:`run_cell`: the record's provenance (versions, device, the backend's
+    run-time choices, the data pipeline, the dataset's own format, the effective precision)
+    and, for a native model, its model card."""
+    backend, arch = run.backend, run.arch
     prov = provenance(backend.versions(), cell.device)
     runtime_info = getattr(backend, "runtime_info", None)
-    prov["backend_runtime"] = runtime_info(net) if callable(runtime_info) else {}
+    prov["backend_runtime"] = runtime_info(run.net) if callable(runtime_info) else {}
     prov["pipeline"] = pipeline_info(cell.recipe.augment, cell.recipe.workers)
-    data_format = getattr(data.dataset, "data_format", None)
+    data_format = getattr(run.data.dataset, "data_format", None)
     if data_format is not None:  # what the dataset's files said about themselves (NEFER)
         prov["data_format"] = data_format
-    model_card = (arch.to_record(backend.versions().get(arch.framework)) if native else None)
+    model_card = (arch.to_record(backend.versions().get(arch.framework)) if run.native
+                  else None)
     prov["amp_effective"] = effective_amp(backend, cell.recipe.amp)  # lava-dl: float32 always
-    return Record.for_cell(
-        cell, "ok", kind="trained", classes=names, metrics=metrics, history=tr["history"],
-        timings_s=timings, provenance=prov, checkpoint=checkpoint, predictions=predictions,
-        model=model_card, task=task_ref,
-    )
+    return prov, model_card
 
 
 def _transfer(cell: Cell, backend_a, net_a, model_a, arch, data, timings: dict) -> tuple:
@@ -215,8 +295,6 @@ def _transfer(cell: Cell, backend_a, net_a, model_a, arch, data, timings: dict) 
         RuntimeError: the run backend is unavailable; ValueError: the model cannot travel that way
             (e.g. NIR lacks a node of the architecture: the message names it).
     """
-    import torch
-
     from backends.base import get_backend
     from backends.nir_exchange import (
         nir_versions,
@@ -224,8 +302,6 @@ def _transfer(cell: Cell, backend_a, net_a, model_a, arch, data, timings: dict) 
         spikes_by_layer,
         transfer,
     )
-    from benchmarks.runner.inference import predict
-    from benchmarks.runner.training import prepare_model
 
     t = time.perf_counter()
     backend_b = get_backend(cell.run_backend)
@@ -255,9 +331,9 @@ def _transfer(cell: Cell, backend_a, net_a, model_a, arch, data, timings: dict) 
 
 
 def _class_metrics(pred, y, k: int, names: list[str], per_step, data) -> dict[str, Any]:
-    """The classification metrics of the test predictions (as before the VA task)."""
-    from benchmarks.measure import metrics as M
-
+    """The classification metrics of the test predictions: accuracy, WAR, UAR, per-class
+    recall, confusion matrix, accuracy per step, and accuracy and UAR per lighting condition
+    where the data has one."""
     metrics: dict[str, Any] = {
         "accuracy": M.accuracy(pred, y),
         "war": M.war(pred, y),

@@ -20,8 +20,8 @@ Frame datasets (``provides == ("frames",)``, e.g. SEE, which ships 33 ms event-f
 intensity frames, no event streams) feed two-input architectures (``arch_inputs(arch) ==
 ("events", "frames")``, e.g. ``seen``); their samples are built by the dataset
 (:meth:`datasets.loaders.see.SEEDataset.sample_tensors`). An event-only architecture on a frame
-dataset, or a two-input one on an event dataset, is a ``ValueError``. Event datasets are loaded
-exactly as before (``Split.frames`` is ``None``).
+dataset, or a two-input one on an event dataset, is a ``ValueError``. An event dataset's splits
+carry events only (``Split.frames`` is ``None``).
 
 Binary-frame datasets (``"binary_frames"`` in ``provides``, e.g. NEFER's Temporal Binary
 Representation frames) build each sample with ``dataset.event_tensor(index, T, size, binarize)``

@@ -10,7 +10,7 @@ removes it. The driver (:func:`benchmarks.runner.grid.run_grid`) merges the cell
 ``results.jsonl`` as outcomes come back.
 
 * :class:`LocalExecutor` (``--executor local``): ``workers == 1`` runs the cells one after another
-  in the calling process (as before executors). ``workers > 1``, or a pinned GPU, runs them in
+  in the calling process. ``workers > 1``, or a pinned GPU, runs them in
   worker processes (``spawn``), one :class:`concurrent.futures.ProcessPoolExecutor` of one process
   per worker slot, slot ``i`` on ``devices[i % len(devices)]``.
 
@@ -23,7 +23,7 @@ removes it. The driver (:func:`benchmarks.runner.grid.run_grid`) merges the cell
   Threads: each cell runs with ``threads`` torch threads (``torch.set_num_threads`` and
   ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` in worker processes); default ``cores // workers``
   for ``workers > 1`` (cores: this process's CPU affinity), and for ``workers == 1`` torch's
-  current setting, unchanged (as before). The count is in ``provenance.threads``.
+  current setting, left unchanged. The count is in ``provenance.threads``.
 * :class:`RayExecutor` (``--executor ray``): one Ray task per cell (``num_cpus=cpus_per_task``,
   ``num_gpus=1`` for a CUDA cell, ``max_retries=0``), on the cluster at ``address`` or on a local
   one (``ray.init()``); Ray sets ``OMP_NUM_THREADS`` and ``CUDA_VISIBLE_DEVICES`` per task, and
@@ -60,7 +60,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks.results.records import Record
 from benchmarks.results.spec import Cell
@@ -72,11 +72,31 @@ from benchmarks.runner.claims import (
     new_attempt_id,
     write_cell_record,
 )
-from datasets.common import InputError
+from datasets.common import InputError, Registry, UnknownNameError
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("local", "ray", "slurm")
+EXECUTORS: Registry[type[Executor]] = Registry(
+    "executor", package="benchmarks.runner", include="executor_*",
+    entry_point_group="neurofer_bench.executors",
+)
+"""Registry: executor name -> :class:`Executor` subclass, in registration order (``local``,
+``ray``, ``slurm``, registered below with :func:`register_executor`). An executor of one's own is
+one new module ``benchmarks/runner/executor_<name>.py`` (imported on the first lookup) or a
+third-party package's ``neurofer_bench.executors`` entry point; :func:`make_executor` builds one
+by name."""
+
+E = TypeVar("E", bound="type[Executor]")
+
+
+def register_executor(cls: E) -> E:
+    """Class decorator registering an :class:`Executor` subclass in :data:`EXECUTORS` under its
+    ``name`` attribute; returns the class.
+
+    Raises:
+        ValueError: the name is already registered.
+    """
+    return EXECUTORS.register(cls.name, cls)
 
 
 class ExecutorUnavailable(InputError, RuntimeError):
@@ -374,6 +394,7 @@ _POLL_S = 0.2
 """How often (seconds) the driver of local worker processes looks at its Ctrl-C flag."""
 
 
+@register_executor
 class LocalExecutor(Executor):
     """Cells in this process (``workers == 1``) or in ``workers`` worker processes.
 
@@ -563,6 +584,7 @@ def _check_tcp(address: str, timeout_s: float = 5.0) -> None:
         raise ExecutorUnavailable(f"--ray-address {address}: no Ray cluster reachable there ({exc})") from exc
 
 
+@register_executor
 class RayExecutor(Executor):
     """One Ray task per cell.
 
@@ -721,6 +743,7 @@ def _squeue_states(job_ids: Sequence[str]) -> dict[str, str] | None:
     return states
 
 
+@register_executor
 class SlurmExecutor(Executor):
     """One Slurm job (array task) per cell, through submitit.
 
@@ -859,14 +882,14 @@ class SlurmExecutor(Executor):
 
 
 def make_executor(name: str = "local", **options: Any) -> Executor:
-    """An executor by name (``local``, ``ray``, ``slurm``) with its constructor's options
-    (``None`` values dropped).
+    """An executor of :data:`EXECUTORS` by name (``local``, ``ray``, ``slurm``, ...) with its
+    constructor's options (``None`` values dropped).
 
     Raises:
-        ExecutorUnavailable: an unknown name.
+        ExecutorUnavailable: an unknown name (close matches suggested).
     """
-    classes = {"local": LocalExecutor, "ray": RayExecutor, "slurm": SlurmExecutor}
-    if name not in classes:
-        raise ExecutorUnavailable(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
-    return classes[name](**{k: v for k, v in options.items() if v is not None})
-
+    try:
+        cls = EXECUTORS[name]
+    except UnknownNameError as exc:
+        raise ExecutorUnavailable(str(exc)) from None
+    return cls(**{k: v for k, v in options.items() if v is not None})

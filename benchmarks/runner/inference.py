@@ -21,7 +21,7 @@ def batches(n: int, batch_size: int, rng=None):
 
 def forward_kwargs(frames, idx=None, device: str | None = None) -> dict[str, Any]:
     """``forward``'s ``frames=`` argument: the batch's intensity frames for a two-input
-    architecture, nothing for an event-only one (called exactly as before)."""
+    architecture, nothing for an event-only one (whose ``forward`` takes the events alone)."""
     if frames is None:
         return {}
     f = frames if idx is None else frames[idx]

@@ -12,7 +12,7 @@ Tasks (:data:`benchmarks.results.spec.TASKS`)
     task head (:func:`task_heads`), never in a backend, so that every backend and architecture
     supports every task with no change.
 
-Methods (:data:`benchmarks.results.spec.METHODS`), usable with any backend
+Methods (registered in :data:`benchmarks.results.spec.METHODS`), usable with any backend
     * ``standard``: the suite's loss: cross-entropy on the class logits; ``MSE_v + MSE_a`` on
       valence-arousal.
     * ``baseline``: FER-Zoo's Baseline (kdhht2334/Facial-Expression-Recognition-Zoo,
@@ -75,11 +75,11 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from benchmarks.results.spec import METHODS, TASKS
+from benchmarks.results.spec import METHODS, TASKS, method_names
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ __all__ = [
     "FER_ZOO_RECIPE", "TASKS", "METHODS", "task_outputs", "task_heads", "TaskOutput",
     "TaskTargets", "StepContext", "sequence_va", "split_va", "identity_ids", "has_identities",
     "check_task_data", "pcc_ccc", "standard_va_loss", "fer_zoo_va_loss", "identity_shift",
-    "elim_warmup", "get_method", "Method", "StandardMethod", "BaselineMethod", "ElimMethod",
+    "elim_warmup", "get_method", "register_method", "Method", "StandardMethod", "BaselineMethod", "ElimMethod",
     "selection_score", "va_test_metrics", "va_sample_fields",
 ]
 
@@ -268,8 +268,8 @@ def check_task_data(dataset, task: str, method: str) -> None:
             identities (or an unknown task / method).
     """
     _check_task(task)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in method_names():
+        raise ValueError(f"method must be one of {method_names()}, got {method!r}")
     name = getattr(dataset, "name", type(dataset).__name__)
     if task != "classification" and not provides_va(dataset):
         raise ValueError(f"task {task!r} needs valence-arousal targets; dataset {name!r} "
@@ -409,7 +409,8 @@ def elim_warmup(step: int, start: int = 10, full: int = 200) -> float:
 
 
 class Method:
-    """A training method: :meth:`loss` of one batch (see the module docstring)."""
+    """A training method: :meth:`loss` of one batch (see the module docstring); subclasses are
+    registered by their :attr:`name` with :func:`register_method`."""
 
     name = ""
     needs_identity = False
@@ -426,6 +427,22 @@ class Method:
         return loss, {"task_loss": float(loss.detach())}
 
 
+M = TypeVar("M", bound=type[Method])
+
+
+def register_method(cls: M) -> M:
+    """Class decorator registering a :class:`Method` subclass in
+    :data:`benchmarks.results.spec.METHODS` under its ``name`` attribute; returns the class.
+
+    Raises:
+        ValueError: the name is empty or already registered.
+    """
+    if not cls.name:
+        raise ValueError(f"method class {cls.__qualname__} has no name")
+    return METHODS.register(cls.name, cls)
+
+
+@register_method
 class StandardMethod(Method):
     """``standard``: cross-entropy on the class logits + ``MSE_v + MSE_a`` on valence-arousal."""
 
@@ -440,6 +457,7 @@ class StandardMethod(Method):
         return sum(parts[1:], parts[0])
 
 
+@register_method
 class BaselineMethod(Method):
     """``baseline``: FER-Zoo's Baseline loss (:func:`fer_zoo_va_loss`), + cross-entropy in
     ``multitask``."""
@@ -455,6 +473,7 @@ class BaselineMethod(Method):
         return sum(parts[1:], parts[0])
 
 
+@register_method
 class ElimMethod(BaselineMethod):
     """``elim``: the baseline loss + ``0.5 x warm-up x`` the identity-matching ERM loss.
 
@@ -528,15 +547,14 @@ class ElimMethod(BaselineMethod):
 
 
 def get_method(name: str) -> Method:
-    """The method named ``name`` (a fresh instance).
+    """The method registered as ``name`` (a fresh instance).
 
     Raises:
         ValueError: unknown name.
     """
-    table = {"standard": StandardMethod, "baseline": BaselineMethod, "elim": ElimMethod}
-    if name not in table:
-        raise ValueError(f"method must be one of {METHODS}, got {name!r}")
-    return table[name]()
+    if name not in method_names():
+        raise ValueError(f"method must be one of {method_names()}, got {name!r}")
+    return METHODS[name]()
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ The loss and targets are pluggable per task and method (``recipe.task``, ``recip
 :mod:`benchmarks.runner.methods`): the per-sample targets (class, valence-arousal, identity) are
 gathered once per cell from the dataset's sequence metadata, indexed like the training split,
 and each batch's are taken by the batch's positions. Selection: validation accuracy
-(classification, as before), mean CCC of valence and arousal (va_regression), or the mean of
+(classification), mean CCC of valence and arousal (va_regression), or the mean of
 the two (multitask).
 """
 

@@ -827,7 +827,7 @@ def convert_ckplus(
         datasets.conversion.standardize.LandmarkModelMissingError: dlib or its model is not installed.
         ValueError: ``n_folds < 2``.
     """
-    from datasets.folds import FoldRow, read_folds_csv, subject_folds, write_folds_csv
+    from datasets.folds import read_folds_csv
 
     if n_folds < 2:
         raise ValueError(f"n_folds must be >= 2, got {n_folds}")
@@ -838,13 +838,32 @@ def convert_ckplus(
     summary = BatchSummary(out_dir=out_dir)
     detector = detector or LandmarkDetector()
     detector.load()  # fail now, not once per sequence, if the convert extra is missing
-
-    # 1. decide the label of every sequence (or why it is skipped)
     fold_rows = None
-    listed: dict[tuple[str, str], int] = {}
     if folds_file is not None:
         fold_rows = read_folds_csv(folds_file, n_classes=len(CKPLUS_TO_SPIKING_FER))
-        listed = {(r.subject, r.sequence): r.label for r in fold_rows}
+    todo = _ckplus_labels(sequences, fold_rows, folds_file, ckplus_root, summary)
+    done: list[tuple[CKPlusSequence, int]] = []
+    with contextlib.ExitStack() as stack:
+        if progress:
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            stack.enter_context(logging_redirect_tqdm())
+        _convert_all(todo, out_dir, summary, done, params=params, spec=spec, detector=detector,
+                     save_frames=save_frames, preview=preview, progress=progress)
+    _ckplus_folds(done, fold_rows, folds_file, out_dir / "folds.csv", n_folds, fold_seed,
+                  summary)
+    summary.seconds = time.perf_counter() - t_start
+    log.info("%s", summary.line())
+    return summary
+
+
+def _ckplus_labels(sequences: list[CKPlusSequence], fold_rows: list | None,
+                   folds_file: str | os.PathLike | None, ckplus_root: str | os.PathLike,
+                   summary: BatchSummary) -> list[tuple[CKPlusSequence, int]]:
+    """Step 1 of :func:`convert_ckplus`: the label of every sequence to convert, from the folds
+    file's rows (``fold_rows``) when given, else from the CK+ emotion files; a sequence left out
+    goes to ``summary.skipped`` (or ``failed``) with its reason, a disagreement to ``notes``."""
+    listed = {(r.subject, r.sequence): r.label for r in fold_rows or ()}
     todo: list[tuple[CKPlusSequence, int]] = []
     for seq in sequences:
         code: int | None = None
@@ -889,19 +908,18 @@ def convert_ckplus(
                      f"listed in {folds_file} (line {r.line}) but no frames folder "
                      f"{Path(ckplus_root) / CKPLUS_IMAGES_DIR / r.subject / r.sequence}")
                 )
+    return todo
 
-    # 2. convert
-    done: list[tuple[CKPlusSequence, int]] = []
-    with contextlib.ExitStack() as stack:
-        if progress:
-            from tqdm.contrib.logging import logging_redirect_tqdm
 
-            stack.enter_context(logging_redirect_tqdm())
-        _convert_all(todo, out_dir, summary, done, params=params, spec=spec, detector=detector,
-                     save_frames=save_frames, preview=preview, progress=progress)
+def _ckplus_folds(done: list[tuple[CKPlusSequence, int]], fold_rows: list | None,
+                  folds_file: str | os.PathLike | None, folds_path: Path, n_folds: int,
+                  fold_seed: int, summary: BatchSummary) -> None:
+    """Step 3 of :func:`convert_ckplus`: copy the folds file to ``folds_path`` (noting rows
+    without an event file yet), or write subject-independent folds over the converted sequences
+    ``done`` (``n_folds``, reduced to the number of subjects, ``fold_seed``; none under 2
+    subjects); sets ``summary.folds_file``."""
+    from datasets.folds import FoldRow, subject_folds, write_folds_csv
 
-    # 3. folds
-    folds_path = out_dir / "folds.csv"
     if fold_rows is not None:
         summary.folds_file = _copy_atomic(Path(folds_file), folds_path)
         have = {(s.subject, s.sequence) for s, _ in done}
@@ -911,26 +929,23 @@ def convert_ckplus(
                 f"{len(missing)} row(s) of the copied folds.csv have no event file yet "
                 f"(first: {missing[0].subject}/{missing[0].sequence})"
             )
-    else:
-        subjects = sorted({s.subject for s, _ in done})
-        if len(subjects) < 2:
-            summary.notes.append(
-                f"folds.csv not written: subject-independent folds need >= 2 subjects with "
-                f"event files, got {len(subjects)}"
-            )
-        else:
-            k = min(n_folds, len(subjects))
-            if k < n_folds:
-                summary.notes.append(
-                    f"only {len(subjects)} subjects: folds.csv has {k} folds instead of {n_folds}"
-                )
-            assignment = subject_folds([s.subject for s, _ in done], k=k, seed=fold_seed)
-            rows = [
-                FoldRow(s.subject, s.sequence, label,
-                        tuple(assignment[s.subject] == f for f in range(k)))
-                for s, label in sorted(done, key=lambda d: (d[0].subject, d[0].sequence))
-            ]
-            summary.folds_file = write_folds_csv(folds_path, rows)
-    summary.seconds = time.perf_counter() - t_start
-    log.info("%s", summary.line())
-    return summary
+        return
+    subjects = sorted({s.subject for s, _ in done})
+    if len(subjects) < 2:
+        summary.notes.append(
+            f"folds.csv not written: subject-independent folds need >= 2 subjects with "
+            f"event files, got {len(subjects)}"
+        )
+        return
+    k = min(n_folds, len(subjects))
+    if k < n_folds:
+        summary.notes.append(
+            f"only {len(subjects)} subjects: folds.csv has {k} folds instead of {n_folds}"
+        )
+    assignment = subject_folds([s.subject for s, _ in done], k=k, seed=fold_seed)
+    rows = [
+        FoldRow(s.subject, s.sequence, label,
+                tuple(assignment[s.subject] == f for f in range(k)))
+        for s, label in sorted(done, key=lambda d: (d[0].subject, d[0].sequence))
+    ]
+    summary.folds_file = write_folds_csv(folds_path, rows)

@@ -136,7 +136,7 @@ class DiffusionFERDataset(EventDataset):
         sequences: one :class:`SequenceInfo` per sheet row, in sheet order: ``subject`` =
             ``"<expression>/<stem>"`` (no identity: each image its own group), ``sequence`` = the
             file stem, ``label`` = the expression code, ``path`` = the event file (set by
-            :meth:`open`; until then the image), ``extra`` = ``{"image", "valence", "arousal",
+            :meth:`open`; the image for a dataset built without it), ``extra`` = ``{"image", "valence", "arousal",
             "sheet_line", "variant"}``.
         fold_of: the fold of each sequence (``"folds"`` protocol).
     """

@@ -2,7 +2,7 @@
 
 In the spirit of ImageNet-C (Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to
 Common Corruptions and Perturbations", ICLR 2019): a fixed table of named corruptions
-(:data:`CORRUPTIONS`), five severities each, applied to the *test* recordings only, before
+(the registry :data:`CORRUPTIONS`), five severities each, applied to the *test* recordings only, before
 binning. Unlike ImageNet-C the severities are physical quantities (Hz per pixel, microseconds,
 pixels, events per second), each with the source of its scale in :attr:`CorruptionSpec.source`.
 
@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from datasets.common import InputError, unknown_name_error
+from datasets.common import InputError, Registry, unknown_name_error
 from datasets.transforms.augment import merge_sorted
 
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -506,6 +506,10 @@ class CorruptionSpec:
         source: where the scale comes from.
         build: ``(value, sensor_size) -> transform``.
         frame_skip_reason: why the corruption has no frame form, ``None`` if it has one.
+        frame_needs_polarity: its frame form acts on the OFF/ON channels (none on
+            polarity-free frames).
+        frame_needs_duration: its frame form needs how long a frame lasts (a rate in Hz, a
+            window in ms).
     """
 
     name: str
@@ -514,6 +518,8 @@ class CorruptionSpec:
     source: str
     build: Callable[[Any, tuple[int, int, int]], Any]
     frame_skip_reason: str | None = None
+    frame_needs_polarity: bool = False
+    frame_needs_duration: bool = False
 
     def value(self, severity: int) -> Any:
         """The physical parameter at ``severity`` (1..5). Raises SeverityError."""
@@ -526,18 +532,38 @@ class CorruptionSpec:
 
 _SPEEDS = (1.25, 1.5, 2.0, 3.0, 4.0)
 
-CORRUPTIONS: dict[str, CorruptionSpec] = {s.name: s for s in (
+CORRUPTIONS: Registry[CorruptionSpec] = Registry(
+    "corruption", package="datasets.transforms", include="corruption_*",
+    entry_point_group="neurofer_bench.corruptions",
+)
+"""Registry: corruption name -> :class:`CorruptionSpec` (ImageNet-C style: five severities each),
+in registration order: the built-in table below first. A corruption of one's own is one new
+module ``datasets/transforms/corruption_<name>.py`` (imported on the first lookup) or a
+third-party package's ``neurofer_bench.corruptions`` entry point, either calling
+:func:`register_corruption`; the robustness sweep, its grid check and the tests then cover it."""
+
+
+def register_corruption(spec: CorruptionSpec) -> CorruptionSpec:
+    """Register ``spec`` in :data:`CORRUPTIONS` under its ``name``; returns it.
+
+    Raises:
+        ValueError: the name is already registered.
+    """
+    return CORRUPTIONS.register(spec.name, spec)
+
+
+for _spec in (
     CorruptionSpec(
         "background_activity", "Hz per pixel", (0.1, 0.5, 1.0, 2.0, 5.0),
         "v2e (Hu et al., CVPRW 2021): leak-event default 0.1 Hz per pixel (--leak_rate_hz) up to "
         "its 'noisy' preset's 5 Hz low-light shot noise (set_dvs_params('noisy'), the value the "
         "built-in dataset's low-light condition uses)",
-        lambda v, s: BackgroundActivity(v, s)),
+        lambda v, s: BackgroundActivity(v, s), frame_needs_duration=True),
     CorruptionSpec(
         "hot_pixels", "(pixels, Hz)", ((1, 100.0), (2, 300.0), (5, 1000.0), (10, 3000.0), (20, 10000.0)),
         "hot pixels fire at hundreds of Hz to kHz (the 'hot pixel' class of libcaer's DVS noise "
         "filter, libcaer/filters/dvs_noise.h); counts on a log scale as ImageNet-C's levels",
-        lambda v, s: HotPixels(v[0], v[1], s)),
+        lambda v, s: HotPixels(v[0], v[1], s), frame_needs_duration=True),
     CorruptionSpec(
         "event_drop", "fraction of events", (0.1, 0.2, 0.4, 0.6, 0.8),
         "EventDrop (Gu et al., IJCAI 2021) random-drop ratios, spread over five levels as ImageNet-C",
@@ -547,7 +573,7 @@ CORRUPTIONS: dict[str, CorruptionSpec] = {s.name: s for s in (
         "EventDrop's drop-by-time (Gu et al., IJCAI 2021; 10-90 % of a sample), in ms of a "
         "sub-second macro-expression (0.5-4 s, Yan et al., J. Nonverbal Behav. 2013)",
         lambda v, s: DropBurst(int(v * 1000)),
-        None),
+        None, frame_needs_duration=True),
     CorruptionSpec(
         "temporal_jitter", "µs (standard deviation)", (100, 500, 1000, 5000, 20000),
         "pixel latency: ~15 µs in bright light to ms in low light (Lichtsteiner, Posch & Delbruck, "
@@ -569,7 +595,7 @@ CORRUPTIONS: dict[str, CorruptionSpec] = {s.name: s for s in (
         "polarity_flip", "fraction of events", (0.05, 0.1, 0.2, 0.3, 0.5),
         "Spiking-FER's RandomFlipPolarity p = 0.2 (Barchid et al., CBMI 2023) at level 3; "
         "0.5 erases polarity",
-        lambda v, s: FlipPolarity(v)),
+        lambda v, s: FlipPolarity(v), frame_needs_polarity=True),
     CorruptionSpec(
         "slow_motion", "times slower", _SPEEDS,
         "macro-expressions last 0.5-4 s (Yan et al., J. Nonverbal Behav. 2013): up to 4x "
@@ -589,13 +615,14 @@ CORRUPTIONS: dict[str, CorruptionSpec] = {s.name: s for s in (
         lambda v, s: BandwidthLimit(v * s[0] * s[1]),
         "which events a saturated readout loses depends on their order inside a bin, which "
         "frames do not keep"),
-)}
-"""Every corruption by name (ImageNet-C style: five severities each)."""
+):
+    register_corruption(_spec)
+del _spec
 
 
 def corruption_names() -> list[str]:
-    """Names of :data:`CORRUPTIONS`, in table order."""
-    return list(CORRUPTIONS)
+    """Names of :data:`CORRUPTIONS`, in registration order."""
+    return CORRUPTIONS.names()
 
 
 def get_corruption(name: str) -> CorruptionSpec:
@@ -604,19 +631,15 @@ def get_corruption(name: str) -> CorruptionSpec:
     Raises:
         UnknownNameError: an unknown name (close matches suggested).
     """
-    if name not in CORRUPTIONS:
-        raise unknown_name_error("corruption", name, CORRUPTIONS)
+    names = CORRUPTIONS.names()
+    if name not in names:  # exact: the name seeds the generator and keys the records
+        raise unknown_name_error("corruption", name, names)
     return CORRUPTIONS[name]
 
 
 def frame_skip_reason(name: str) -> str | None:
     """Why corruption ``name`` cannot apply to a frame-only dataset (``None``: it has a frame form)."""
     return get_corruption(name).frame_skip_reason
-
-
-FRAME_FORMS_NEEDING_DURATION: frozenset[str] = frozenset(
-    {"background_activity", "hot_pixels", "drop_burst"})
-"""Frame forms that need the duration of a frame (a rate in Hz, a window in ms)."""
 
 
 def frame_dataset_skip_reason(name: str, *, channels: int, frame_us: float | None) -> str | None:
@@ -630,9 +653,9 @@ def frame_dataset_skip_reason(name: str, *, channels: int, frame_us: float | Non
     spec = get_corruption(name)
     if spec.frame_skip_reason is not None:
         return f"no frame form ({spec.frame_skip_reason})"
-    if name == "polarity_flip" and channels == 1:
+    if spec.frame_needs_polarity and channels == 1:
         return "the frames are polarity-free (one channel): no polarity to flip"
-    if name in FRAME_FORMS_NEEDING_DURATION and frame_us is None:
+    if spec.frame_needs_duration and frame_us is None:
         return ("the dataset does not state how long one of its frames lasts, which this "
                 "corruption's rate or window needs")
     return None

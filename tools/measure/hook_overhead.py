@@ -39,8 +39,8 @@ def measure(rounds: int = 5, threads: int = 1, arch_name: str = "sew_resnet18") 
     import torch
 
     from backends.base import get_backend
-    from backends.native.card import ModelCard
     from backends.native.backend import NativeBackend
+    from backends.native.card import ModelCard
     from backends.specs import get_arch
 
     if rounds < 1:

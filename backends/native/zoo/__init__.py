@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from datasets.common import Registry
+
 Build = Callable[[int, int, tuple[int, int], int], Any]
 """``build(num_classes, in_channels, input_size (H, W), n_time_bins) -> torch.nn.Module``."""
 
@@ -29,8 +31,11 @@ class ZooModel:
     card: dict[str, Any]
 
 
-ZOO: dict[str, ZooModel] = {}
-"""Zoo models by name, in registration order."""
+ZOO: Registry[ZooModel] = Registry("zoo model", package="backends.native.zoo")
+"""Registry: zoo model name -> :class:`ZooModel`, in registration order (the modules of this
+package, imported on the first lookup, register theirs with :func:`register_zoo`). A new family
+is one new module here; a third-party package adds zoo models by calling :func:`register_zoo`
+from its ``neurofer_bench.archs`` entry point (a zoo model is an architecture)."""
 
 
 def _bind(build: Build, input_size: tuple[int, int], n_time_bins: int,
@@ -56,10 +61,9 @@ def register_zoo(name: str, build: Build, *, ci_n_time_bins: int,
 
     factory = _bind(build, card["input_size"], card["n_time_bins"],
                     getattr(build, "__qualname__", name))
-    register_model(name, **card)(factory)
-    entry = ZooModel(name, build, ci_n_time_bins, tuple(ci_input_size), dict(card))
-    ZOO[name] = entry
-    return entry
+    register_model(name, **card)(factory)  # a taken name raises here, before ZOO changes
+    return ZOO.register(name, ZooModel(name, build, ci_n_time_bins, tuple(ci_input_size),
+                                       dict(card)))
 
 
 def register_ci(name: str) -> str:
@@ -67,12 +71,11 @@ def register_ci(name: str) -> str:
     card with ``n_time_bins`` and ``input_size`` replaced by the CI size; returns that name.
 
     Raises:
-        KeyError: ``name`` is not a zoo model.
+        KeyError: ``name`` is not a zoo model (UnknownNameError, close matches suggested).
     """
     from backends.native.card import register_model
     from backends.specs import ARCHS
 
-    ARCHS.names()  # load the zoo
     entry = ZOO[name]
     ci_name = f"{name}-ci"
     if ci_name not in ARCHS.names():
@@ -99,11 +102,12 @@ def store_membranes(net: Any) -> Any:
 
 
 def zoo_names() -> list[str]:
-    """The zoo models' names (paper scale), after loading every zoo module."""
+    """The zoo models' names (paper scale), after loading every zoo module and the architecture
+    plugins (which may register zoo models)."""
     from backends.specs import ARCHS
 
     ARCHS.names()
-    return list(ZOO)
+    return ZOO.names()
 
 
 __all__ = ["ZOO", "ZooModel", "register_ci", "register_zoo", "store_membranes", "zoo_names"]

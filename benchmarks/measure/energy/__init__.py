@@ -1,8 +1,9 @@
 """Estimated energy per inference from operation counts, and static model size metrics.
 
-One module per energy model, each with its constants, sources and formula; this package holds
-the table of them (:data:`ENERGY_MODELS`) and computes all of them for every record
-(:func:`energy_metrics`, keys ``energy_uj_per_inference__<model>``):
+One module per energy model, each with its constants, sources and formula, registering itself in
+:data:`ENERGY_MODELS` (:func:`register_energy_model`; a new model is one new module here); this
+package computes all of them for every record (:func:`energy_metrics`, keys
+``energy_uj_per_inference__<model>``):
 
 * ``horowitz2014`` (:mod:`benchmarks.measure.energy.horowitz`): arithmetic only, the default
   (``energy_uj_per_inference``, :func:`estimate_energy`, :data:`ENERGY_PER_OP_PJ`);
@@ -33,14 +34,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.measure.energy import horowitz, lemaire, loihi
+# the built-in models register on import, in this order: the order of the record keys
+from benchmarks.measure.energy import horowitz, lemaire, loihi  # noqa: F401
 from benchmarks.measure.energy.break_even import break_even_firing_rate
 from benchmarks.measure.energy.common import (
+    ENERGY_MODELS,
     PJ_PER_UJ,
+    EnergyInputs,
     EnergyModel,
     MissingActivityError,
     ModelEnergy,
     _per_sample,
+    register_energy_model,
 )
 from benchmarks.measure.energy.horowitz import (
     DEFAULT_NODE,
@@ -61,13 +66,9 @@ __all__ = ["ENERGY_PER_OP_PJ", "DEFAULT_NODE", "estimate_energy", "count_paramet
            "footprint_bytes", "EnergyModel", "ENERGY_MODELS", "DEFAULT_ENERGY_MODEL",
            "ModelEnergy", "sram_pj_per_byte", "horowitz_energy", "lemaire_energy",
            "loihi_energy", "op_counts", "break_even_firing_rate", "energy_metrics",
-           "energy_key", "spike_driven_key", "MissingActivityError"]
+           "energy_key", "spike_driven_key", "MissingActivityError", "EnergyInputs",
+           "register_energy_model"]
 
-
-ENERGY_MODELS: dict[str, EnergyModel] = {
-    m.name: m for m in (horowitz.MODEL, lemaire.MODEL, lemaire.MODEL_SJ, loihi.MODEL)
-}
-"""Energy models by name, one module each (see the package docstring and :class:`EnergyModel`)."""
 
 DEFAULT_ENERGY_MODEL = "horowitz2014"
 """The model of the plain ``energy_uj_per_inference`` key (the numbers of :func:`estimate_energy`
@@ -186,29 +187,22 @@ def energy_metrics(
     acs = summary.get("effective_acs_per_sample", 0.0)
     macs = summary.get("effective_macs_per_sample", 0.0)
     out: dict[str, Any] = dict(estimate_energy(acs, macs))
-    per_sample_mu = None if membrane_updates is None else float(membrane_updates) / n_samples
+    inputs = EnergyInputs(
+        activity, n_samples, spiking, neuron,
+        None if membrane_updates is None else float(membrane_updates) / n_samples, batch_size)
+    network = "snn" if spiking else "ann"
     results: dict[str, ModelEnergy | None] = {}
-    results["horowitz2014"] = horowitz_energy(activity, n_samples=n_samples, spiking=spiking)
     missing: list[str] = []
-    for name, conv in (("lemaire2022", "suite"), ("lemaire2022_sj", "spikingjelly")):
+    for name, model in ENERGY_MODELS.items():
+        if network not in model.applies_to:
+            results[name] = None  # e.g. Loihi's model for the ANN twin
+            continue
         try:
-            results[name] = lemaire_energy(activity, n_samples=n_samples, spiking=spiking,
-                                           neuron=neuron, conventions=conv,
-                                           batch_size=batch_size if conv == "spikingjelly" else 1)
+            results[name] = model.compute(inputs)
         except MissingActivityError as exc:
             log.warning("energy model %s not computed: %s", name, exc)
             missing.append(f"{name}: {exc}")
             results[name] = None
-    if spiking:
-        try:
-            results["loihi2018"] = loihi_energy(activity, n_samples=n_samples,
-                                                membrane_updates_per_sample=per_sample_mu)
-        except MissingActivityError as exc:
-            log.warning("energy model loihi2018 not computed: %s", exc)
-            missing.append(f"loihi2018: {exc}")
-            results["loihi2018"] = None
-    else:
-        results["loihi2018"] = None  # not applicable to the ANN twin
     for name in ENERGY_MODELS:
         r = results.get(name)
         out[energy_key(name)] = None if r is None else r.total_pj / PJ_PER_UJ

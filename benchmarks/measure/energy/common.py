@@ -1,5 +1,6 @@
-"""What the energy models of :mod:`benchmarks.measure.energy` share: the description of a model
-(:class:`EnergyModel`, one row of ``ENERGY_MODELS``), the energy of one inference with its parts
+"""What the energy models of :mod:`benchmarks.measure.energy` share: their registry
+(:data:`ENERGY_MODELS`), the description of a model (:class:`EnergyModel`) and what it is
+computed from (:class:`EnergyInputs`), the energy of one inference with its parts
 (:class:`ModelEnergy`), the per-sample view of a cell's per-layer activity (:func:`_per_sample`)
 and the error raised when that activity lacks what a model needs."""
 
@@ -7,15 +8,39 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from datasets.common import Registry
 
 if TYPE_CHECKING:
     from backends.base import LayerActivity
 
 PJ_PER_UJ = 1e6
 """Picojoules per microjoule: energies are computed in pJ and recorded in µJ."""
+
+
+@dataclass(frozen=True)
+class EnergyInputs:
+    """What every energy model is computed from: one cell's activity.
+
+    Attributes:
+        activity: per-layer activity summed over ``n_samples`` samples.
+        n_samples: the number of samples ``activity`` covers.
+        spiking: the network is an SNN (``backend.spiking``).
+        neuron: the architecture's neuron spec (``arch.neuron``) or ``"lif"`` / ``"if"``.
+        membrane_updates_per_sample: NeuroBench's membrane updates per sample, ``None`` if not
+            observed.
+        batch_size: the batch of a model that sizes its buffers by the forward call.
+    """
+
+    activity: Sequence[LayerActivity]
+    n_samples: int
+    spiking: bool
+    neuron: Any = "lif"
+    membrane_updates_per_sample: float | None = None
+    batch_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -30,6 +55,8 @@ class EnergyModel:
         sources: citations (paper, table or figure, page) of every constant and formula.
         counts: what the model includes.
         not_counted: what it leaves out.
+        compute: ``(EnergyInputs) -> ModelEnergy`` (pJ per inference); called only for the
+            networks of ``applies_to``; may raise :class:`MissingActivityError`.
     """
 
     name: str
@@ -39,11 +66,33 @@ class EnergyModel:
     sources: tuple[str, ...]
     counts: str
     not_counted: str
+    compute: Callable[[EnergyInputs], ModelEnergy] = field(compare=False, repr=False)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able summary for records (title, sources, constants, applies_to)."""
         return {"title": self.title, "applies_to": list(self.applies_to),
                 "constants": dict(self.constants), "sources": list(self.sources)}
+
+
+ENERGY_MODELS: Registry[EnergyModel] = Registry(
+    "energy model", package="benchmarks.measure.energy",
+    entry_point_group="neurofer_bench.energy_models",
+)
+"""Registry: energy model name -> :class:`EnergyModel`, in registration order (``horowitz2014``,
+``lemaire2022``, ``lemaire2022_sj``, ``loihi2018``: the order of the package's imports, which is
+the order of the record keys). A model of one's own is one new module of
+:mod:`benchmarks.measure.energy` (every module of the package is imported on the first lookup) or
+a third-party package's ``neurofer_bench.energy_models`` entry point, either calling
+:func:`register_energy_model`; every record then carries its figure."""
+
+
+def register_energy_model(model: EnergyModel) -> EnergyModel:
+    """Register ``model`` in :data:`ENERGY_MODELS` under its ``name``; returns it.
+
+    Raises:
+        ValueError: the name is already registered.
+    """
+    return ENERGY_MODELS.register(model.name, model)
 
 
 @dataclass

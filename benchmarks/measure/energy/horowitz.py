@@ -31,7 +31,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.measure.energy.common import PJ_PER_UJ, EnergyModel, ModelEnergy, _per_sample
+from benchmarks.measure.energy.common import (
+    PJ_PER_UJ,
+    EnergyInputs,
+    EnergyModel,
+    ModelEnergy,
+    _per_sample,
+    register_energy_model,
+)
 from datasets.common import unknown_name_error
 
 if TYPE_CHECKING:
@@ -130,7 +137,11 @@ def estimate_energy(
     }
 
 
-MODEL = EnergyModel(
+def _compute(inputs: EnergyInputs) -> ModelEnergy:
+    return horowitz_energy(inputs.activity, n_samples=inputs.n_samples, spiking=inputs.spiking)
+
+
+MODEL = register_energy_model(EnergyModel(
     name="horowitz2014",
     title="arithmetic only, 45 nm FP32 (Horowitz 2014)",
     applies_to=("snn", "ann"),
@@ -140,7 +151,8 @@ MODEL = EnergyModel(
            "zero inputs and zero weights skipped, padding excluded)",
     not_counted="memory accesses (weights, potentials, activations), neuron updates, "
                 "addressing, data movement, static power",
-)
+    compute=_compute,
+))
 """The ``horowitz2014`` row of ``ENERGY_MODELS``."""
 
 

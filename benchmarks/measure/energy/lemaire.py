@@ -18,7 +18,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.measure.energy.common import EnergyModel, ModelEnergy, _leaks, _need, _per_sample
+from benchmarks.measure.energy.common import (
+    EnergyInputs,
+    EnergyModel,
+    ModelEnergy,
+    _leaks,
+    _need,
+    _per_sample,
+    register_energy_model,
+)
 
 if TYPE_CHECKING:
     from backends.base import LayerActivity
@@ -58,7 +66,18 @@ LEMAIRE_CONSTANTS: dict[str, float] = {
 }
 
 
-MODEL = EnergyModel(
+def _compute(inputs: EnergyInputs) -> ModelEnergy:
+    return lemaire_energy(inputs.activity, n_samples=inputs.n_samples, spiking=inputs.spiking,
+                          neuron=inputs.neuron, conventions="suite", batch_size=1)
+
+
+def _compute_sj(inputs: EnergyInputs) -> ModelEnergy:
+    return lemaire_energy(inputs.activity, n_samples=inputs.n_samples, spiking=inputs.spiking,
+                          neuron=inputs.neuron, conventions="spikingjelly",
+                          batch_size=inputs.batch_size)
+
+
+MODEL = register_energy_model(EnergyModel(
     name="lemaire2022",
     title="memory-aware, 45 nm int32 + SRAM by buffer size (Lemaire 2022, suite conventions)",
     applies_to=("snn", "ann"),
@@ -76,10 +95,11 @@ MODEL = EnergyModel(
            "spikes: a 1000-message FIFO)",
     not_counted="batch norm (folded), pooling and ReLU (comparisons), the final 1/T of the "
                 "readout, DRAM and off-chip traffic, static power",
-)
+    compute=_compute,
+))
 """The ``lemaire2022`` row of ``ENERGY_MODELS`` (the suite's conventions)."""
 
-MODEL_SJ = EnergyModel(
+MODEL_SJ = register_energy_model(EnergyModel(
     name="lemaire2022_sj",
     title="memory-aware (Lemaire 2022) under spikingjelly 2.0 conventions, batch 1",
     applies_to=("snn", "ann"),
@@ -95,7 +115,8 @@ MODEL_SJ = EnergyModel(
            "without spiking neurons",
     not_counted="batch norm, pooling, ReLU (spikingjelly omits unsupported modules with a "
                 "warning), DRAM, static power",
-)
+    compute=_compute_sj,
+))
 """The ``lemaire2022_sj`` row of ``ENERGY_MODELS`` (spikingjelly's conventions)."""
 
 

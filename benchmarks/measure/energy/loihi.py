@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from benchmarks.measure.energy.common import EnergyModel, ModelEnergy, _need, _per_sample
+from benchmarks.measure.energy.common import (
+    EnergyInputs,
+    EnergyModel,
+    ModelEnergy,
+    _need,
+    _per_sample,
+    register_energy_model,
+)
 
 if TYPE_CHECKING:
     from backends.base import LayerActivity
@@ -22,7 +29,12 @@ _DAVIES = (
 )
 
 
-MODEL = EnergyModel(
+def _compute(inputs: EnergyInputs) -> ModelEnergy:
+    return loihi_energy(inputs.activity, n_samples=inputs.n_samples,
+                        membrane_updates_per_sample=inputs.membrane_updates_per_sample)
+
+
+MODEL = register_energy_model(EnergyModel(
     name="loihi2018",
     title="Loihi per-operation energies (Davies 2018, Table 2)",
     applies_to=("snn",),
@@ -38,7 +50,8 @@ MODEL = EnergyModel(
     not_counted="inter-tile hops (3.0-4.0 pJ each; placement unknown), off-chip input, "
                 "learning (120 pJ per synaptic update), static/leakage power, the x86 cores; "
                 "23.6 pJ is the table's minimum. Not applicable to the ANN twin",
-)
+    compute=_compute,
+))
 """The ``loihi2018`` row of ``ENERGY_MODELS``."""
 
 
