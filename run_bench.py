@@ -761,7 +761,8 @@ def add_list_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_list(args) -> int:
     """Print the registries: backends (availability, versions), datasets (with their upstream
-    aliases), architectures and grids; with ``--tasks`` the tasks and their versions
+    aliases), architectures, grids, methods, executors, energy models, corruptions and chip
+    targets; with ``--tasks`` the tasks and their versions
     (:func:`benchmarks.results.tasks.format_tasks`)."""
     if args.tasks:
         from benchmarks.results.tasks import format_tasks
@@ -811,6 +812,15 @@ def cmd_list(args) -> int:
         except InputError as exc:  # a grid naming what is not registered here is listed, not fatal
             n_cells = f"BROKEN: {str(exc).splitlines()[0]}"
         print(f"  {name:<18} {n_cells}  {g.description}")
+    from backends.targets.target import TARGETS
+    from benchmarks.measure.energy import ENERGY_MODELS
+    from benchmarks.results.spec import METHODS
+    from datasets.transforms.corruptions import CORRUPTIONS
+
+    for title, registry in (("methods", METHODS), ("executors", EXECUTORS),
+                            ("energy models", ENERGY_MODELS), ("corruptions", CORRUPTIONS),
+                            ("chip targets", TARGETS)):
+        print(f"{title}: {', '.join(registry)}")
     return EXIT_OK
 
 
