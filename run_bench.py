@@ -197,7 +197,7 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
         "executors", "where the cells run; each cell runs once even when several `run` processes "
         "(on several hosts) share --out: a claim per cell with a heartbeat, one record file per "
         "cell under OUT/cells, merged into OUT/results.jsonl")
-    ex.add_argument("--executor", choices=EXECUTORS, default="local",
+    ex.add_argument("--executor", choices=tuple(EXECUTORS), default="local",
                     help="local worker processes (default), a Ray cluster, or Slurm jobs "
                     "(submitit); with ray and slurm, --out and --data-root must be on a "
                     "filesystem the workers share")
@@ -573,7 +573,7 @@ def add_robustness_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-early-decision", action="store_true",
                    help="skip the early-decision evaluation (prefixes in time of each test "
                    "recording, recipe.early_bin_ms bins)")
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
+    p.add_argument("--executor", choices=tuple(EXECUTORS), default="local",
                    help="where the cells run (as for `run`)")
     p.add_argument("--workers", type=int, default=1, help="local: cells at once (default 1)")
     p.add_argument("--ray-address", help="ray: cluster address")

@@ -130,7 +130,7 @@ def test_choices_come_from_the_tables():
     def choices(cmd: str, dest: str):
         return next(a.choices for a in sub.choices[cmd]._actions if a.dest == dest)
 
-    assert tuple(choices("run", "executor")) == tuple(choices("robustness", "executor")) == EXECUTORS
+    assert tuple(choices("run", "executor")) == tuple(choices("robustness", "executor")) == tuple(EXECUTORS)
     assert tuple(choices("report", "merge_policy")) == MERGE_POLICIES
     assert tuple(choices("export", "writer")) == WRITERS
 
