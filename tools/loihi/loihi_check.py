@@ -63,8 +63,13 @@ def run_lava(net_path: Path, x: np.ndarray, input_shape: tuple[int, ...] | None,
     hdf5 = lava_env.import_netx()
     n, steps = x.shape[:2]
     period = _period(steps, n_layers)
+    # event counts above 1 go in as graded spikes (unary spikes are cast to bool by Lava's
+    # synapses: a count of 2 would arrive as 1); Lava's fixed-point synapses multiply a graded
+    # payload by the weight, as SLAYER multiplies the count
+    top = int(x.max(initial=0))
+    bits = top.bit_length() + 1 if top > 1 else 0
     net = hdf5.Network(net_config=str(net_path), input_shape=input_shape,
-                       reset_interval=period)
+                       reset_interval=period, input_message_bits=bits)
     if len(net.layers) != n_layers:
         raise RuntimeError(f"{net_path}: netx built {len(net.layers)} layers, expected {n_layers}")
     stream = np.zeros((n * period, *x.shape[2:]), dtype=np.int32)
