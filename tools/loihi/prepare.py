@@ -92,7 +92,7 @@ def suite(checkpoint: Path, out_dir: Path, net: Path, data_root: Path,
           max_test: int | None = None) -> Path:
     """Write ``suite.npz`` for ``checkpoint`` and its exported file ``net``.
 
-    Keys: ``x`` ``(N, T, 2, H, W)`` uint8 event counts, ``y`` ``(N,)`` labels, ``indices``
+    Keys: ``x`` ``(N, T, 2, H, W)`` uint8 event counts, ``indices``
     ``(N,)`` dataset indices, ``layers`` (hidden layer names, input to output), ``kinds``
     (``conv``/``dense``), ``spikes_<layer>`` ``(N, T, C, H, W)`` or ``(N, T, F)`` uint8,
     ``current`` ``(N, T, K)`` float32 (the readout current, the logits before the mean over
@@ -153,13 +153,12 @@ def suite(checkpoint: Path, out_dir: Path, net: Path, data_root: Path,
     spikes: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         current = model.run(x.permute(0, 2, 3, 4, 1).contiguous(), None, spikes)  # (N, K, T)
-    hidden = [n for n in model.unit_names[:-1]]
+    hidden = list(model.unit_names[:-1])
     arrays = {f"spikes_{n}": spikes[n].numpy().astype(np.uint8) for n in hidden}
     path = out_dir / "suite.npz"
     out_dir.mkdir(parents=True, exist_ok=True)
-    labels = [int(dataset.label(i)) for i in test_idx] if hasattr(dataset, "label") else []
     np.savez_compressed(
-        path, x=x.numpy().astype(np.uint8), y=np.array(labels, dtype=np.int64),
+        path, x=x.numpy().astype(np.uint8),
         indices=np.array(test_idx, dtype=np.int64), layers=np.array(hidden),
         kinds=np.array([model.unit_kinds[n] for n in hidden]),
         current=current.permute(0, 2, 1).numpy().astype(np.float32),
