@@ -125,3 +125,18 @@ def test_prepare_missing_checkpoint_is_exit_2(lava_checkpoint, tmp_path):
     net = export_lava_hdf5(model, "lava-dl", "tiny_nir", tmp_path / "f.net")
     ckpt = tmp_path / "missing.pt"
     assert prepare.main(["suite", str(ckpt), str(net), str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("py310", ["/nonexistent/python3.10", sys.executable])
+def test_build_env_without_python310_is_one_line_exit_2(py310, tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "PY310": py310}
+    res = subprocess.run(["bash", str(ROOT / "tools" / "loihi" / "build_env.sh"),
+                          str(tmp_path / "venv")], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("loihi-env: ")
+    assert "3.10" in lines[0] and not (tmp_path / "venv").exists()
