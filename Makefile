@@ -11,6 +11,9 @@
 #   make gpu-bundle     the wheels the GPU machine's image lacks, into gpu-bundle/ (docs/guides/gpu.md)
 #   make gpu-rehearsal  the GPU check's two calls on this CPU, in a Python 3.12 environment
 #                       holding only the GPU image's packages plus the bundle
+#   make loihi-env      the Loihi 2 check's Python 3.10 environment (lava-nc, lava-dl's netx)
+#   make loihi-check    the suite's lava-dl model against Lava's Loihi 2 simulation, spike for
+#                       spike (docs/guides/loihi-check.md); LOIHI_MAX_TEST=all for every sample
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -20,7 +23,7 @@ PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(
 GPU_VENV := .gpu-venv
 GPU_STAMP := $(GPU_VENV)/.installed
 
-.PHONY: setup test unit docs docs-serve site gates perf-gate accuracy-gate bench lint perf clean gpu-bundle gpu-rehearsal
+.PHONY: setup test unit docs docs-serve site gates perf-gate accuracy-gate bench lint perf clean gpu-bundle gpu-rehearsal loihi-env loihi-check
 
 setup: $(STAMP)
 
@@ -118,3 +121,12 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) $(GPU_VENV) gpu-bundle .gpu-site
+
+# The Loihi 2 check (docs/guides/loihi-check.md): a Python 3.10 environment built from
+# tools/loihi/requirements-loihi.txt (PY310=/path/to/python3.10 to choose the interpreter), then
+# the suite's lava-dl model run in Lava's fixed-point Loihi 2 simulation; runs/loihi/loihi_check.json.
+loihi-env:
+	bash tools/loihi/build_env.sh .loihi-venv
+
+loihi-check: setup loihi-env
+	PY=$(PY) LOIHI_VENV=.loihi-venv bash tools/loihi/run_check.sh

@@ -445,6 +445,9 @@ def add_export_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT")
     p.add_argument("out", type=Path, metavar="OUT")
     p.add_argument("--format", dest="fmt", choices=["nir", "lava-hdf5"], default="nir")
+    p.add_argument("--loihi2", action="store_true",
+                   help="lava-hdf5: SLAYER's 8-bit integer weights (Loihi 2's precision, what "
+                   "netx runs unchanged) instead of float weights")
     p.add_argument("--writer", choices=["auto", "suite", "framework"], default="auto",
                    help="nir: the framework's own writer where reliable (auto), the suite's "
                    "writer from the canonical state, or the framework's always")
@@ -487,7 +490,7 @@ def cmd_export(args) -> int:
         path = export_nir(loaded, path=args.out, writer=args.writer,
                           dt=args.dt if args.dt is not None else NIR_DT)
     else:
-        path = export_lava_hdf5(loaded, path=args.out)
+        path = export_lava_hdf5(loaded, path=args.out, loihi2=args.loihi2)
     v = nir_versions()
     print(f"wrote {path} ({args.fmt}; nir {v['nir']}, nirtorch {v['nirtorch']})")
     return EXIT_OK

@@ -195,11 +195,19 @@ def export_lava_hdf5(
     backend_name: str | None = None,
     arch: Any = None,
     path: str | Path = "model.net",
+    loihi2: bool = False,
 ) -> Path:
     """Write a trained ConvNetSpec model in lava-dl's own HDF5 network format
     (:func:`backends.adapters.lava_dl.export_hdf5`), whatever backend trained it: the weights go to a
     lava-dl model through the canonical state, which runs one forward pass (SLAYER sets its
     neuron shapes there) and exports.
+
+    Args:
+        loihi2: export the model at Loihi 2's precision
+            (:data:`backends.adapters.lava_dl.LOIHI2_OPTIONS`): the file's weights are SLAYER's
+            8-bit integers, which lava-dl's netx runs on Loihi unchanged. Default: float weights
+            in SLAYER's units (``weight * 64``), read back exactly by :func:`import_lava_hdf5`
+            but requantised by netx.
 
     Raises:
         NIRExportError: lava-dl is unavailable, or it cannot compile or write the model (batch
@@ -210,6 +218,10 @@ def export_lava_hdf5(
 
     src = resolve_source(checkpoint_or_model, backend_name, arch)
     lava = get_backend("lava-dl")
+    if loihi2:
+        from backends.adapters.lava_dl import LOIHI2_OPTIONS, LavaDLBackend
+
+        lava = LavaDLBackend(LOIHI2_OPTIONS)
     ok, why = lava.available()
     if not ok:
         raise NIRExportError(f"lava-hdf5 export needs lava-dl: {why}")

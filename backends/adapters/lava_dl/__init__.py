@@ -38,6 +38,7 @@ from backends.adapters.lava_dl.models import (
     SlayerSEWResNet,
 )
 from backends.adapters.lava_dl.neurons import (
+    LOIHI2_OPTIONS,
     CubaMapping,
     FloatWeights,
     LavaDLOptions,
@@ -66,6 +67,7 @@ __all__ = [
     "import_slayer",
     "CubaMapping",
     "FloatWeights",
+    "LOIHI2_OPTIONS",
     "LavaDLOptions",
     "cuba_mapping",
     "cuba_neuron",

@@ -1,0 +1,142 @@
+"""The Loihi 2 check's parts that run without Lava: the alignment of Lava's delayed rasters
+(tools/loihi/compare.py), the readout current from netx's integrator, the Loihi-precision export
+and the suite's side of the check (tools/loihi/prepare.py). The Lava run itself is
+`make loihi-check` (docs/guides/loihi-check.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"loihi_{name}", ROOT / "tools" / "loihi" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+compare = _load("compare")
+
+
+def test_windows_undo_the_per_layer_delay():
+    # two samples of T = 3 steps, period 8; layer 2 sees the input 2 steps late
+    stream = np.zeros((16, 1), dtype=np.int64)
+    stream[2:5, 0] = [1, 2, 3]      # sample 0 at steps 0+2 .. 2+2
+    stream[10:13, 0] = [4, 5, 6]    # sample 1 at steps 8+2 .. 10+2
+    got = compare.windows(stream, n_samples=2, period=8, steps=3, delay=2)
+    assert got[..., 0].tolist() == [[1, 2, 3], [4, 5, 6]]
+    # the wrong delay reads other steps
+    assert compare.windows(stream, 2, 8, 3, delay=1)[..., 0].tolist() == [[0, 1, 2], [0, 4, 5]]
+    with pytest.raises(ValueError, match="exceeds the period"):
+        compare.windows(stream, 2, 8, 3, delay=6)
+    with pytest.raises(ValueError, match="need 24"):
+        compare.windows(stream, 3, 8, 3, delay=0)
+
+
+def test_compare_spikes_counts_mismatches_on_a_shifted_raster():
+    rng = np.random.default_rng(0)
+    ref = (rng.random((2, 5, 3, 4)) < 0.3).astype(np.uint8)
+    same = compare.compare_spikes(ref, ref.astype(bool))
+    assert same == {"compared": 120, "spikes_reference": int(ref.sum()),
+                    "spikes_lava": int(ref.sum()), "mismatches": 0, "first_mismatch": None}
+    # a raster one step late: mismatches where consecutive steps differ, worked out directly
+    late = np.zeros_like(ref)
+    late[:, 1:] = ref[:, :-1]
+    res = compare.compare_spikes(ref, late)
+    expected = int((ref[:, 0] != 0).sum() + (ref[:, 1:] != ref[:, :-1]).sum())
+    assert res["mismatches"] == expected > 0
+    first = res["first_mismatch"]
+    assert ref[tuple(first)] != late[tuple(first)]
+    with pytest.raises(ValueError, match="shapes differ"):
+        compare.compare_spikes(ref, ref[:, :4])
+
+
+def test_current_from_integrator_and_fixed_point_comparison():
+    # a non-leaky integrator's u for currents 3, -1, 4 (and 0, 2, 2) in units of 1/4096
+    u = np.array([[[3], [2], [6]], [[0], [2], [4]]])
+    assert compare.current_from_integrator(u)[..., 0].tolist() == [[3, -1, 4], [0, 2, 2]]
+    ref = np.array([[[3], [-1], [4]], [[0], [2], [2]]]) / 4096.0
+    lava = compare.current_from_integrator(u)
+    assert compare.compare_currents(ref, lava)["mismatches"] == 0
+    # one unit off is a mismatch; a float error under half a unit is not
+    off = lava.copy()
+    off[1, 2, 0] += 1
+    res = compare.compare_currents(ref, off)
+    assert res["mismatches"] == 1 and res["first_mismatch"] == [1, 2, 0]
+    assert res["max_abs_diff"] == pytest.approx(1 / 4096)
+    assert compare.compare_currents(ref + 0.4 / 4096, lava)["mismatches"] == 0
+
+
+def test_readout_units_are_slayer_weight_scale_times_loihi_shift():
+    from backends.adapters.lava_dl import SLAYER_W_SCALE
+
+    # lava-dl writes weight * 64; Lava aligns the synaptic sum 6 bits up (64 * 64)
+    assert compare.READOUT_UNITS == SLAYER_W_SCALE * (1 << 6) == 4096
+
+
+@pytest.fixture(scope="module")
+def lava_checkpoint(tmp_path_factory):
+    """A lava-dl tiny_nir model saved like a trained cell (random initial weights)."""
+    from backends.base import get_backend
+
+    lava = get_backend("lava-dl")
+    ok, why = lava.available()
+    if not ok:
+        pytest.skip(why)
+    return lava
+
+
+def test_loihi2_export_writes_slayer_8bit_integers(lava_checkpoint, tmp_path):
+    import h5py
+    import torch
+
+    from backends.nir_exchange import canonical_state, export_lava_hdf5
+    from backends.specs import get_arch
+
+    shape, k = (8, 2, 48, 48), 7
+    model = lava_checkpoint.build(get_arch("tiny_nir"), shape, k)
+    torch.manual_seed(0)
+    state = canonical_state(model)
+    path = export_lava_hdf5(model, "lava-dl", "tiny_nir", tmp_path / "q.net", loihi2=True)
+    float_path = export_lava_hdf5(model, "lava-dl", "tiny_nir", tmp_path / "f.net")
+    with h5py.File(path) as f, h5py.File(float_path) as g:
+        w = f["layer/0/weight"][()]
+        w_float = g["layer/0/weight"][()]
+    # SLAYER's quantize_8bit: step 2 in units of 1/64, range [-256, 254]
+    expected = np.clip(np.round(state["conv1.weight"].numpy() * 64 / 2) * 2, -256, 254)
+    assert np.array_equal(w, expected)
+    assert np.all(w % 2 == 0) and not np.array_equal(w_float, np.round(w_float))
+
+
+def test_prepare_missing_checkpoint_is_exit_2(lava_checkpoint, tmp_path):
+    prepare = _load("prepare")
+    from backends.nir_exchange import export_lava_hdf5
+    from backends.specs import get_arch
+
+    model = lava_checkpoint.build(get_arch("tiny_nir"), (8, 2, 48, 48), 7)
+    net = export_lava_hdf5(model, "lava-dl", "tiny_nir", tmp_path / "f.net")
+    ckpt = tmp_path / "missing.pt"
+    assert prepare.main(["suite", str(ckpt), str(net), str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("py310", ["/nonexistent/python3.10", sys.executable])
+def test_build_env_without_python310_is_one_line_exit_2(py310, tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "PY310": py310}
+    res = subprocess.run(["bash", str(ROOT / "tools" / "loihi" / "build_env.sh"),
+                          str(tmp_path / "venv")], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("loihi-env: ")
+    assert "3.10" in lines[0] and not (tmp_path / "venv").exists()
