@@ -167,3 +167,27 @@ def test_float_forward_and_agreement():
                                       dtype=torch.float64), stride=2, padding=2)
     assert ref.synops["conv1"] == int(ones.sum()) * 16
     assert ref.logits_per_step[:, -1].allclose(ref.logits)
+
+
+# ------------------------------------------------------------------------------- command line
+
+
+def test_deploy_bad_input_exits_2_before_evaluating(tmp_path, capsys):
+    import run_bench
+
+    assert run_bench.main(["deploy", str(tmp_path), "--targets", "loihi"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "loihi2" in err[0]  # close match suggested
+    assert run_bench.main(["deploy", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no SNN checkpoints" in err[0]
+    assert not (tmp_path / "deployment").exists()
+
+
+def test_decision_steps_by_hand():
+    from benchmarks.deploy.evaluate import decision_steps
+
+    # sample 0: argmax 1, 0, 0 -> final class 0 from step 2; sample 1: 2, 2, 2 -> step 1
+    per_step = torch.tensor([[[0.0, 1.0, 0.0], [2.0, 1.0, 0.0], [3.0, 1.0, 0.0]],
+                             [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]])
+    assert decision_steps(per_step) == [2, 1]
