@@ -106,6 +106,12 @@ def deployment_markdown(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def deployment_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of ``RUN_DIR/deployment/results.jsonl``; ``[]`` when the run has none."""
+    path = Path(run_dir) / DEPLOY_DIR / RESULTS_FILE
+    return read_records(path) if path.is_file() else []
+
+
 def write_deployment_report(run_dir: str | Path) -> Path | None:
     """Write ``RUN_DIR/deployment/deployment.md`` from the deployment records; None without
     any."""
