@@ -80,6 +80,7 @@ class DeployCell:
     batch_size: int = EVAL_BATCH_SIZE
     max_test: int | None = None
     source_cell: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    device: str = "cpu"  # the integer forward runs on the CPU (the executors record it)
 
     @property
     def cell_id(self) -> str:
