@@ -1374,9 +1374,80 @@ def cmd_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_deploy_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``deploy`` subcommand on ``subparsers`` (from ``add_subparsers``).
+
+    Sets ``func=cmd_deploy`` on the parsed namespace.
+    """
+    p = subparsers.add_parser(
+        "deploy", parents=[_COMMON],
+        help="evaluate every SNN checkpoint of a run at neuromorphic chips' precision",
+        description="For each SNN checkpoint of RUN_DIR and each chip target (docs/guides/"
+        "on-chip.md): the fit verdict, then, where the layers map, accuracy at the chip's "
+        "precision against the float model, per-layer spike agreement, spikes, synaptic "
+        "operations and time steps to decision; one cell per (checkpoint, target), claimed "
+        "and resumable, recorded in RUN_DIR/deployment/results.jsonl.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--targets", nargs="+", metavar="NAME",
+                   help="chip targets (default: loihi2 speck; see backends/targets/)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help=f"dataset folder (default: ${DATA_ROOT_ENV} or ./data)")
+    p.add_argument("--batch-size", type=int, default=None, help="evaluation batch size (default 16)")
+    p.add_argument("--max-test", type=int, default=None, metavar="N",
+                   help="evaluate at most N test recordings per checkpoint, evenly spaced over "
+                   "the test split (default: all)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="where the cells run (as for `run`)")
+    p.add_argument("--workers", type=int, default=1, help="local: cells at once (default 1)")
+    p.add_argument("--ray-address", help="ray: cluster address")
+    p.add_argument("--slurm-partition", help="slurm: partition")
+    p.set_defaults(func=cmd_deploy)
+
+
+def cmd_deploy(args) -> int:
+    """Plan (every check before anything runs), run the deployment cells, print their table.
+
+    Returns:
+        0, or 1 when every cell that ran failed.
+
+    Raises:
+        UnknownNameError, TargetFileError, NoCheckpointsError, CheckpointError,
+        DatasetNotFoundError, UsageError: bad input, before any evaluation (exit 2).
+    """
+    from benchmarks.deploy.evaluate import plan_deploy, run_deploy
+    from benchmarks.robustness.sweep import EVAL_BATCH_SIZE
+    from benchmarks.runner.executors import make_executor
+    from reports.deployment import write_deployment_report
+
+    batch = EVAL_BATCH_SIZE if args.batch_size is None else args.batch_size
+    if args.workers < 1 or batch < 1:
+        raise UsageError(f"--workers and --batch-size must be >= 1, got {args.workers} and {batch}")
+    if args.max_test is not None and args.max_test < 1:
+        raise UsageError(f"--max-test must be >= 1, got {args.max_test}")
+    data_root = args.data_root or default_data_root()
+    cells = plan_deploy(args.run_dir, data_root, args.targets, batch_size=batch,
+                        max_test=args.max_test)
+    if args.executor == "local":
+        executor = make_executor("local", workers=args.workers)
+    elif args.executor == "ray":
+        executor = make_executor("ray", address=args.ray_address)
+    else:
+        executor = make_executor("slurm", partition=args.slurm_partition)
+    summary = run_deploy(cells, args.run_dir, data_root, executor=executor,
+                         progress=not args.quiet)
+    print(summary.line())
+    path = write_deployment_report(args.run_dir)
+    if path is not None:
+        print()
+        print(path.read_text())
+        print(f"report: {path}")
+    return EXIT_FAILED if summary.failed and not summary.done and not summary.resumed else EXIT_OK
+
+
 COMMANDS = (add_run_parser, add_report_parser, add_validate_parser, add_speed_parser,
             add_estimate_parser, add_list_parser, add_check_parser, add_convert_parser,
             add_score_parser, add_predict_parser, add_export_parser, add_robustness_parser,
+            add_deploy_parser,
             add_submit_parser, add_verify_parser, add_site_parser)
 """The subcommands, in the order ``--help`` lists them: each ``add_<cmd>_parser(subparsers)``
 registers its options beside its handler ``cmd_<cmd>``. A new command is one such pair and one

@@ -24,14 +24,15 @@ __all__ = ["leaderboard_table", "render_markdown", "report_markdown", "report_fi
 
 
 def report_markdown(records: list[dict], robustness: list[dict] | None = None,
-                    early: list[dict] | None = None) -> str:
+                    early: list[dict] | None = None, deployment: list[dict] | None = None) -> str:
     """``leaderboard.md``'s text: :func:`reports.leaderboard.render_markdown` with the published
     numbers of the records' datasets (:func:`reports.published.published_section`), the energy
     tables of every energy model (:func:`reports.energy.render_energy_markdown`), for
     valence-arousal cells the VA tables (:func:`reports.va.va_table_markdown`) and, given the
     records of a robustness sweep, its tables (:func:`reports.robustness.render_robustness_markdown`),
     and given early-decision results, their tables (:func:`reports.robustness.render_early_markdown`),
-    after the leaderboard."""
+    and given deployment records, the "Deployment" section
+    (:func:`reports.deployment.deployment_markdown`), after the leaderboard."""
     from reports.energy import render_energy_markdown
     from reports.published import published_section
     from reports.robustness import render_early_markdown, render_robustness_markdown
@@ -46,6 +47,10 @@ def report_markdown(records: list[dict], robustness: list[dict] | None = None,
         extra.append(render_robustness_markdown(robustness))
     if early:
         extra.append(render_early_markdown(early))
+    if deployment:
+        from reports.deployment import deployment_markdown
+
+        extra.append(deployment_markdown(deployment))
     return render_markdown(records, extra_sections=extra)
 
 
@@ -84,7 +89,10 @@ def write_reports(run_dir: str | os.PathLike[str]) -> list[Path]:
     run = Path(run_dir)
     records = read_records(run)
     md = run / LEADERBOARD_FILE
-    atomic_write_text(md, report_markdown(records, robustness_records(run), read_early(run)))
+    from reports.deployment import deployment_records
+
+    atomic_write_text(md, report_markdown(records, robustness_records(run), read_early(run),
+                                          deployment_records(run)))
     log.info("wrote %s (%d records)", md, len(records))
     return [md, *report_figures(records, run), *write_tables(records, run),
             *write_va_reports(records, run), *write_robustness_reports(run)]

@@ -26,8 +26,8 @@ SUBLAYERS = {
     "datasets": {"io": 0, "transforms": 1, "conversion": 1, "loaders": 2, "top": 3},
     "backends": {"blocks": 0, "top": 1, "adapters": 2, "nir_exchange": 3, "native": 4,
                  "models": 5, "targets": 6},
-    "benchmarks": {"measure": 0, "results": 1, "runner": 2, "robustness": 3, "submissions": 4,
-                   "gates": 5},
+    "benchmarks": {"measure": 0, "results": 1, "runner": 2, "robustness": 3, "deploy": 4,
+                   "submissions": 5, "gates": 6},
     "reports": {"top": 0, "site": 1},
 }
 #: Top-level modules of a package that sit *below* its sub-packages (its core, imported by all).

@@ -12,7 +12,9 @@ Schema (:data:`SCHEMA_VERSION` 4), the fields of :class:`Record`:
   message of a failed or skipped cell, else ``None``), ``traceback`` (of a failed cell);
 * ``kind`` (``"trained"``: a cell the suite trained and measured; ``"published"``: metrics scored
   from released predictions; ``"robustness"``: a trained cell's checkpoint evaluated again under
-  event corruptions), ``method`` (row name of a published record);
+  event corruptions; ``"deployment"``: a trained SNN's checkpoint evaluated at a neuromorphic chip
+  target's precision, :mod:`benchmarks.deploy.evaluate`), ``method`` (row name of a published
+  record);
 * ``model`` (version 3): the card of a native model (a ``torch.nn.Module`` registered with
   ``backends.register_model``: name, framework and its version, input contract, output, loss,
   citation, code URL, licence), or ``None`` for the suite's spec'd architectures;
@@ -24,6 +26,10 @@ Schema (:data:`SCHEMA_VERSION` 4), the fields of :class:`Record`:
   scored and the declared task version they match (``"unknown"`` when none); a robustness record
   names its trained cell's task (the whole test split, whatever subset it evaluated); ``None``
   for a record without a task (a failed or skipped cell);
+* ``deployment`` (added within version 4; a record without it reads as ``None``): for a
+  ``"deployment"`` record, the target, the fit verdict and its reason, the trained cell's
+  ``cell_id``, the checkpoint, ``max_test``, the test split's size and the quantisation per
+  layer (:mod:`benchmarks.deploy.evaluate`), else ``None``;
 * ``cell_id`` (identifies the cell for resume), ``cell`` (the full cell spec:
   :meth:`benchmarks.results.spec.Cell.to_dict`), ``classes`` (class names, index order);
 * ``metrics`` (units in key names: ``latency_ms_p50``, ``energy_uj_per_inference``, ...),
@@ -78,7 +84,7 @@ SCHEMA_VERSION = 4
 """Version of the record schema this code writes; older records are migrated on reading."""
 RESULTS_FILE = "results.jsonl"
 STATUSES = ("ok", "error", "skipped")
-KINDS = ("trained", "published", "robustness")
+KINDS = ("trained", "published", "robustness", "deployment")
 
 
 class RecordSchemaError(InputError, ValueError):
@@ -114,6 +120,7 @@ class Record:
     model: dict[str, Any] | None = None
     corruption: dict[str, Any] | None = None
     task: dict[str, Any] | None = None
+    deployment: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -137,12 +144,14 @@ class Record:
             raise RecordSchemaError(
                 f"field 'predictions' = {self.predictions!r:.60}; expected null or a JSON array "
                 "of objects (one per test sample)")
-        for name in ("model", "corruption", "task"):
+        for name in ("model", "corruption", "task", "deployment"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
                 raise RecordSchemaError(
                     f"field {name!r} = {getattr(self, name)!r:.60}; expected null or a JSON object")
         if self.kind == "robustness" and self.corruption is None:
             raise RecordSchemaError("a 'robustness' record needs field 'corruption'")
+        if self.kind == "deployment" and self.deployment is None:
+            raise RecordSchemaError("a 'deployment' record needs field 'deployment'")
         if self.status == "ok" and not self.metrics:
             raise RecordSchemaError("an 'ok' record needs a non-empty field 'metrics'")
         if self.status != "ok" and not self.error:

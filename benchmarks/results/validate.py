@@ -573,6 +573,53 @@ ROBUSTNESS_METRICS = ("accuracy_clean", "uar_clean", "accuracy_by_severity", "ua
 """Metrics every ok robustness record must have (:mod:`benchmarks.robustness.sweep`)."""
 
 
+DEPLOYMENT_METRICS = ("accuracy", "uar", "accuracy_float", "uar_float", "accuracy_change",
+                      "spike_agreement", "spikes_per_inference", "synops_per_inference",
+                      "decision_steps_mean", "n_test")
+"""Metrics every ok deployment record must have (:mod:`benchmarks.deploy.evaluate`)."""
+
+
+def _check_deployment(rec: dict[str, Any], say) -> None:
+    """A ``"deployment"`` record: its deployment field, its ids, and the accuracies at chip
+    precision and of the float model recomputed from the per-sample predictions."""
+    from benchmarks.measure import metrics as M
+
+    dep = rec.get("deployment") or {}
+    src, cid = dep.get("cell_id"), str(rec.get("cell_id"))
+    if not isinstance(dep.get("target"), str) or not dep.get("target"):
+        say("deployment.target", f"= {dep.get('target')!r}; expected the target's name")
+    if not isinstance(src, str) or not cid.startswith(f"deployment/{dep.get('target')}/") \
+            or not cid.endswith(f"/{src}"):
+        say("cell_id", f"{cid!r} is not deployment/<target>/.../<trained cell id {src!r}>")
+    if (dep.get("fit") or {}).get("verdict") not in ("fits", "needs_chips", "unknown"):
+        say("deployment.fit.verdict", f"= {(dep.get('fit') or {}).get('verdict')!r}; an "
+                                      "evaluated model's layers must map")
+    m = rec.get("metrics") or {}
+    for key in DEPLOYMENT_METRICS:
+        if key not in m:
+            say(f"metrics.{key}", "missing (required)")
+    classes, preds = rec.get("classes") or [], rec.get("predictions")
+    if not classes or not preds:
+        say("predictions", "absent or no classes: the metrics cannot be recomputed")
+        return
+    k = len(classes)
+    parsed = _parse_predictions(preds, k, say)
+    if parsed is None:
+        return
+    ids, y, p, _, _ = parsed
+    if any(not isinstance((q.get("float") or {}).get("pred"), int) for q in preds):
+        say("predictions.float", "a sample lacks the float model's prediction")
+        return
+    f = np.array([q["float"]["pred"] for q in preds])
+    want = {"n_test": len(ids), "accuracy": M.accuracy(p, y), "uar": M.uar(p, y, num_classes=k),
+            "accuracy_float": M.accuracy(f, y), "uar_float": M.uar(f, y, num_classes=k)}
+    want["accuracy_change"] = want["accuracy"] - want["accuracy_float"]
+    for key, value in want.items():
+        got = m.get(key)
+        if not isinstance(got, (int, float)) or abs(float(got) - float(value)) > 1e-9:
+            say(f"metrics.{key}", f"= {got!r} but the predictions give {value!r}")
+
+
 def _check_robustness(rec: dict[str, Any], say) -> None:
     """A ``"robustness"`` record: its corruption field, its ids, and every metric recomputed from
     the clean and per-severity per-sample predictions."""
@@ -668,7 +715,7 @@ def _check_task(rec: dict[str, Any], say) -> None:
         say("task.id", f"= {tid!r} but the record's cell is of task {want_id!r}")
     ids, content = task.get("ids_labels_digest"), task.get("content_digest")
     preds = rec.get("predictions")
-    if rec.get("kind") != "robustness" and preds:
+    if rec.get("kind") not in ("robustness", "deployment") and preds:
         got = T.predictions_digest(preds)
         if got != ids:
             say("task.ids_labels_digest", f"= {ids!r} but the predictions' sequence ids and "
@@ -711,6 +758,9 @@ def validate_record(rec: dict[str, Any], run_dir: str | os.PathLike, *, where: s
     _check_task(rec, say)
     if rec.get("kind") == "robustness":
         _check_robustness(rec, say)
+        return problems
+    if rec.get("kind") == "deployment":
+        _check_deployment(rec, say)
         return problems
     if rec.get("kind") != "published":
         _check_cell_id(rec, say)
@@ -774,8 +824,8 @@ def validate_run(run_dir: str | os.PathLike, *, require_predictions: bool = True
         recorded.add(cid)
         if rec["status"] == "ok":
             ok_lines[cid].append(lineno)
-        elif rec["status"] == "skipped" and rec.get("kind") == "robustness":
-            pass  # a corruption that cannot apply to the dataset's data: recorded with its reason
+        elif rec["status"] == "skipped" and rec.get("kind") in ("robustness", "deployment"):
+            pass  # a corruption that cannot apply, a model a chip cannot take: with its reason
         else:
             failed[cid] = (lineno, str(rec.get("error") or ""))
         problems.extend(validate_record(rec, run, where=f"{where} ({cid})",
@@ -795,6 +845,9 @@ def validate_run(run_dir: str | os.PathLike, *, require_predictions: bool = True
     sweep = run / "robustness"
     if run.name != "robustness" and ((sweep / RESULTS_FILE).is_file() or has_plan(sweep)):
         problems.extend(validate_run(sweep, require_predictions=require_predictions))
+    deployed = run / "deployment" / RESULTS_FILE
+    if run.name != "deployment" and deployed.is_file():  # the deployment cells of this run
+        problems.extend(validate_run(deployed, require_predictions=require_predictions))
     return problems
 
 

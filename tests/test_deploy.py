@@ -1,0 +1,193 @@
+"""Chip-precision evaluation: Loihi 2 and DYNAP-CNN quantisation against lava-dl's and sinabs' own
+code and hand-worked cases; the fixed-point forward against SLAYER's fixed point."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from backends.specs import get_arch
+from backends.targets import loihi2_fixed, speck_fixed
+from backends.targets.fixed import float_layers, run_layers, spike_agreement
+
+
+def _slayer():
+    from backends.adapters.lava_dl import import_slayer
+    from backends.base import BackendUnavailableError
+
+    try:
+        return import_slayer()
+    except BackendUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
+def _sinabs_discretize():
+    """sinabs' ``discretize.py`` loaded from its file (plain Python over torch and sinabs.layers;
+    the package ``sinabs.backend.dynapcnn`` needs samna)."""
+    sinabs = pytest.importorskip("sinabs")
+    path = Path(sinabs.__file__).parent / "backend" / "dynapcnn" / "discretize.py"
+    spec = importlib.util.spec_from_file_location("_sinabs_discretize", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ------------------------------------------------------------------------------------------ Loihi 2
+
+
+def test_loihi2_weights_decays_threshold_equal_lava_dl():
+    cuba = _slayer().neuron.cuba
+    n = cuba.Neuron(threshold=0.25, current_decay=1.0, voltage_decay=0.5)
+    w = torch.randn(5000, generator=torch.Generator().manual_seed(0)) * 2
+    assert torch.equal(loihi2_fixed.quantize_weight(w),
+                       n.quantize_8bit(w, descale=True).round().to(torch.int64))
+    du, dv = loihi2_fixed.decays(0.5)
+    # netx passes du = iDecay - 1, dv = vDecay (lava/lib/dl/netx/hdf5.py)
+    assert (du + 1, dv) == (int(n.cx_current_decay), int(n.cx_voltage_decay))
+    assert loihi2_fixed.threshold_mantissa(0.25) == n.v_th_mant == 16
+
+
+def test_loihi2_neuron_by_hand():
+    nrn = loihi2_fixed.Loihi2Neuron(du=4095, dv=2048, vth_mant=16)  # threshold 1024 after << 6
+    state = nrn.init(torch.zeros(4))
+    a = [torch.tensor([10.0, 16.0, 0.0, 0.0]), torch.tensor([20.0, 0.0, 0.0, 0.0])]
+    s, state = nrn.step(state, a[0])
+    # u = a << 6: 640, 1024; v = u; 1024 is not > 1024 (Loihi's strict comparison)
+    assert state[1].tolist() == [640, 1024, 0, 0] and not s.any()
+    s, state = nrn.step(state, a[1])
+    # neuron 0: u = 0 + 1280, v = (640 * 2048 >> 12) + 1280 = 1600 > 1024: spike, reset
+    # neuron 1: u = 0, v = 1024 * 2048 >> 12 = 512
+    assert s.tolist() == [True, False, False, False]
+    assert state[1].tolist() == [0, 512, 0, 0]
+    # a negative voltage decays toward zero: sign(v) * (|v| * 2048 >> 12), -5 -> -2 (floor: -3)
+    u0 = torch.zeros(1, dtype=torch.int64)
+    _, (_, v) = nrn.step((u0, torch.tensor([-5])), torch.zeros(1))
+    assert v.tolist() == [-2]
+
+
+def test_loihi2_forward_equals_slayer_fixed_point():
+    """SLAYER's CUBA blocks with 8-bit weights and Loihi's strict threshold compute Loihi's
+    fixed point (the route the Lava check of issue #31 runs); the suite's integer forward gives
+    the same spikes in every layer at every step and the same readout."""
+    _slayer()
+    from backends.adapters import lava_dl
+
+    spec = get_arch("tiny_nir")
+    opts = lava_dl.LavaDLOptions(quantize_weights=True, strict_threshold=True)
+    torch.manual_seed(0)
+    model = lava_dl.build_model(spec, (8, 2, 48, 48), 7, opts)
+    with torch.no_grad():
+        for name in model.unit_names:
+            model.unit(name).synapse.weight.mul_(3.0)  # livelier layers than the initialisation
+    x = (torch.rand(3, 8, 2, 48, 48, generator=torch.Generator().manual_seed(1)) < 0.1).float()
+    with torch.no_grad():
+        ref, ref_spikes = lava_dl.forward_with_spikes(model, x)
+    state = lava_dl.canonical_state(model)
+    out = run_layers(loihi2_fixed.quantize(spec, state, 7), x)
+    for name, s in ref_spikes.items():
+        assert s.sum() > 0, name
+        assert torch.equal(out.spikes[name], s.bool()), name
+    assert torch.allclose(out.logits.float(), ref.logits, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------ DYNAP-CNN
+
+
+def test_speck_discretization_equals_sinabs():
+    disc = _sinabs_discretize()
+    import sinabs.layers as sl
+
+    gen = torch.Generator().manual_seed(2)
+    for scale_w in (0.05, 0.3, 3.0):
+        conv = torch.nn.Conv2d(2, 4, 3, bias=False)
+        with torch.no_grad():
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * scale_w)
+        iaf = sl.IAF(spike_threshold=0.25, min_v_mem=-1.0)
+        q_conv, q_iaf = disc.discretize_conv_spike(conv, iaf, to_int=False)
+        mine = speck_fixed.layer_scale(conv.weight, 0.25, -1.0)
+        ref = min(disc.determine_discretization_scale(conv.weight, 8),
+                  disc.determine_discretization_scale(torch.tensor((-1.0, 0.25)), 16))
+        assert mine == float(ref.detach())
+        assert torch.equal(torch.round(conv.weight * mine), q_conv.weight)
+        assert int(torch.round(torch.tensor(0.25) * mine)) == int(q_iaf.spike_threshold)
+        assert int(torch.round(torch.tensor(-1.0) * mine)) == int(q_iaf.min_v_mem)
+    # without a lower bound sinabs takes -2**15: the threshold's scale is 1
+    assert float(disc.determine_discretization_scale(torch.tensor((-(2.0 ** 15), 0.25)), 16)) \
+        == speck_fixed.discretization_scale(torch.tensor((-(2.0 ** 15), 0.25)), 16) == 1.0
+
+
+def test_speck_neuron_by_hand():
+    nrn = speck_fixed.IAFNeuron(threshold=32, min_v_mem=-127)
+    v = nrn.init(torch.zeros(3))
+    s, v = nrn.step(v, torch.tensor([31.0, 32.0, -200.0]))
+    assert s.tolist() == [False, True, False] and v.tolist() == [31, 0, -127]
+    s, v = nrn.step(v, torch.tensor([1.0, 5.0, 100.0]))
+    assert s.tolist() == [True, False, False] and v.tolist() == [0, 5, -27]
+
+
+def test_speck_quantize_tiny_iaf_layers():
+    spec = get_arch("tiny_iaf")
+    torch.manual_seed(0)
+    state = {
+        "conv1.weight": torch.randn(16, 2, 5, 5) * 0.2, "conv2.weight": torch.randn(32, 16, 3, 3) * 0.1,
+        "conv3.weight": torch.randn(32, 32, 3, 3) * 0.1, "fc.weight": torch.randn(7, 1152) * 0.05,
+    }
+    layers = speck_fixed.quantize(spec, state, 7)
+    for q in layers:
+        assert q.weight.abs().max() <= 128 and torch.equal(q.weight, q.weight.round())
+    w1 = state["conv1.weight"]
+    # scale of conv1: 127 / max(w) when |min| <= |max| * 128/127, else 128 / |min|
+    mx, mn = float(w1.max()), float(w1.min())
+    want = 127 / mx if abs(mn) <= mx * 128 / 127 else 128 / abs(mn)
+    assert 1 / layers[0].unit == pytest.approx(want, rel=1e-6)
+    assert layers[0].neuron.threshold == round(0.25 * want)
+    with pytest.raises(ValueError, match="not IAF"):
+        speck_fixed.quantize(get_arch("tiny_nir"), state, 7)
+
+
+def test_float_forward_and_agreement():
+    spec = get_arch("tiny_iaf")
+    torch.manual_seed(0)
+    state = {
+        "conv1.weight": torch.randn(16, 2, 5, 5) * 0.3, "conv2.weight": torch.randn(32, 16, 3, 3) * 0.3,
+        "conv3.weight": torch.randn(32, 32, 3, 3) * 0.3, "fc.weight": torch.randn(7, 1152) * 0.05,
+    }
+    x = (torch.rand(2, 8, 2, 48, 48) < 0.1).float()
+    ref = run_layers(float_layers(spec, state, 7), x)
+    same = run_layers(float_layers(spec, state, 7), x)
+    assert spike_agreement(ref, same) == {"conv1": 1.0, "conv2": 1.0, "conv3": 1.0}
+    chip = run_layers(speck_fixed.quantize(spec, state, 7), x)
+    agree = spike_agreement(ref, chip)
+    assert all(0.5 < v <= 1.0 for v in agree.values())
+    # synops of conv1: each input event reaches 16 channels x the output positions it falls in
+    ones = torch.nn.functional.conv2d(x.flatten(0, 1).double(), torch.ones(1, 2, 5, 5,
+                                      dtype=torch.float64), stride=2, padding=2)
+    assert ref.synops["conv1"] == int(ones.sum()) * 16
+    assert ref.logits_per_step[:, -1].allclose(ref.logits)
+
+
+# ------------------------------------------------------------------------------- command line
+
+
+def test_deploy_bad_input_exits_2_before_evaluating(tmp_path, capsys):
+    import run_bench
+
+    assert run_bench.main(["deploy", str(tmp_path), "--targets", "loihi"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "loihi2" in err[0]  # close match suggested
+    assert run_bench.main(["deploy", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no SNN checkpoints" in err[0]
+    assert not (tmp_path / "deployment").exists()
+
+
+def test_decision_steps_by_hand():
+    from benchmarks.deploy.evaluate import decision_steps
+
+    # sample 0: argmax 1, 0, 0 -> final class 0 from step 2; sample 1: 2, 2, 2 -> step 1
+    per_step = torch.tensor([[[0.0, 1.0, 0.0], [2.0, 1.0, 0.0], [3.0, 1.0, 0.0]],
+                             [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]])
+    assert decision_steps(per_step) == [2, 1]
