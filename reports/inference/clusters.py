@@ -97,7 +97,7 @@ def cluster_bootstrap_ci(preds: Any, target: Any, clusters: Any, statistic: str 
         n_resamples: resamples, >= 100. confidence: level in (0, 1). seed: the generator's seed.
 
     Returns:
-        An :class:`Interval` with ``method = "cluster bootstrap"``, ``n = N`` samples and
+        An :class:`~reports.inference.intervals.Interval` with ``method = "cluster bootstrap"``, ``n = N`` samples and
         ``n_clusters = K``; bounds as fractions.
 
     Raises:
@@ -155,7 +155,7 @@ def cluster_bootstrap_diff_ci(correct_a: Any, correct_b: Any, clusters: Any, *,
         clusters: ``(N,)`` cluster (subject) of each sample.
 
     Returns:
-        An :class:`Interval` of the difference (a fraction; ``method = "cluster bootstrap"``).
+        An :class:`~reports.inference.intervals.Interval` of the difference (a fraction; ``method = "cluster bootstrap"``).
 
     Raises:
         ValueError: shapes differ, N = 0, too few resamples, a confidence outside (0, 1).
