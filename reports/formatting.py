@@ -33,7 +33,6 @@ class Column:
     better: str | None = None  # "max" / "min": which value is best (bold in paper tables)
 
 
-
 def ci_header(c: Column) -> str:
     """Header of the interval column that follows ``c``: ``"WAR 95% CI (%)"``."""
     name = c.header.split(" (")[0]

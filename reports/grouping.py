@@ -121,7 +121,6 @@ def native_models(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [cards[k] for k in sorted(cards)]
 
 
-
 def dataset_label(rec: dict[str, Any]) -> str:
     """Display name of a record's dataset column, the key every table and paired test groups
     by: the record's task and version, ``"<task id> v<version>"`` or ``"<task id> (unknown

@@ -246,7 +246,6 @@ def models_table(records: Iterable[dict[str, Any]]) -> str:
     return _table(["model", "framework", "citation", "code", "licence", "notes"], rows)
 
 
-
 def _pooling_notes(groups: list[Group]) -> list[str]:
     notes = []
     for g in groups:

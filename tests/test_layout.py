@@ -157,7 +157,6 @@ LONG_MODULES = {
     "backends/adapters/lava_dl.py": "to be split along its seams (#27)",
     "run_bench.py": "the one home of the command line: one add_<cmd>_parser + cmd_<cmd> pair per "
                     "command, each short; the work is in the packages",
-    "datasets/conversion/convert.py": "to be split along its seams (#27)",
     "benchmarks/runner/executors.py": "to be split along its seams (#27)",
     "tools/gpu/gpu_check.py": "the GPU check's sections, run as two calls of one script on the "
                               "device (docs/guides/gpu.md)",
