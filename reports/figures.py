@@ -552,7 +552,7 @@ def plot_accuracy_vs_steps(records: Sequence[dict[str, Any]],
 def plot_critical_difference(records: Sequence[dict[str, Any]],
                              path: str | os.PathLike[str]) -> Path | None:
     """Critical-difference diagram (Demsar, JMLR 7, 2006, Fig. 1) of the ranking across dataset
-    columns (:func:`reports.leaderboard.ranking`): the average rank of each model on an axis
+    columns (:func:`reports.comparison_tables.ranking`): the average rank of each model on an axis
     from 1 (best, left) to k, the Nemenyi critical difference (alpha = 0.05) as a bar, and a
     thick line joining each group of models whose ranks differ by less than CD (not
     significantly different).

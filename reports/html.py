@@ -1,6 +1,6 @@
 """The web leaderboard: one self-contained static HTML page from one or several run folders.
 
-:func:`write_html` merges the run folders (:func:`reports.leaderboard.merge_runs`: incompatible
+:func:`write_html` merges the run folders (:func:`reports.merge.merge_runs`: incompatible
 schemas refused, a cell recorded in two folders refused unless the records agree, or kept by an
 explicit ``merge_policy``) and writes ONE file that works from ``file://`` with no server and no
 network: styles and a small vanilla-JS sorter/filter are inline, every figure is embedded as a
@@ -395,7 +395,7 @@ def _methods_html() -> str:
 
 def render_html(sources: list[tuple[Path, dict[str, Any]]], run_dirs: Sequence[Path]) -> str:
     """The page's HTML text for merged records (``(run folder, record)`` pairs, as
-    :func:`reports.leaderboard.merge_runs_with_sources` returns them)."""
+    :func:`reports.merge.merge_runs_with_sources` returns them)."""
     records = [r for _, r in sources]
     versions = sorted({str((r.get("provenance") or {}).get("suite_version"))
                        for r in records if (r.get("provenance") or {}).get("suite_version")})
@@ -441,7 +441,7 @@ def write_html(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLik
         run_dirs: run folders (from one or several machines), in priority order.
         out: the HTML file to write (its folder is created).
         merge_policy: ``"refuse"`` (default), ``"first"`` or ``"latest"``: see
-            :data:`reports.leaderboard.MERGE_POLICIES`.
+            :data:`reports.merge.MERGE_POLICIES`.
 
     Returns:
         ``out``.
@@ -466,7 +466,7 @@ def write_html(run_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLik
 def write_merged_reports(run_dirs: Sequence[str | os.PathLike[str]],
                          out_dir: str | os.PathLike[str], *, merge_policy: str = "refuse",
                          html: bool = True) -> list[Path]:
-    """Merge ``run_dirs`` (:func:`reports.leaderboard.merge_runs`) and write every report of
+    """Merge ``run_dirs`` (:func:`reports.merge.merge_runs`) and write every report of
     the merged records into ``out_dir``: ``leaderboard.md``, the figures, the paper tables
     (``tables/``) and, with ``html``, ``leaderboard.html``.
 

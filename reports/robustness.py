@@ -21,9 +21,9 @@ under corruption ``c`` at severity ``s``):
   (``+1`` gained, ``0``, ``-1`` lost) of the SNN against its reference's; samples where the two
   changes differ are the discordant pairs, ``b`` those where the SNN fares better; an exact
   two-sided binomial test of ``b ~ Binomial(b + c, 1/2)`` (a sign test; with 0/1 outcomes it is
-  McNemar's exact test, :func:`reports.inference.mcnemar_exact`). Made at the stated severity and on
+  McNemar's exact test, :func:`reports.inference.paired.mcnemar_exact`). Made at the stated severity and on
   the mean change over the severities, each family Holm-corrected over the corruptions
-  (:func:`reports.inference.holm`). The power printed is that of the same test at alpha = 0.05 for
+  (:func:`reports.inference.paired.holm`). The power printed is that of the same test at alpha = 0.05 for
   the test-set size, the observed discordance rate and a 10-point difference of drops
   (:func:`sign_test_power`).
 """

@@ -28,7 +28,6 @@ from reports.inference import (
     Interval,
     McNemarResult,
     PairedResult,
-    _as_labels,
     average_ranks,
     bootstrap_ci,
     bootstrap_diff_ci,
@@ -45,6 +44,7 @@ from reports.inference import (
     rank_biserial,
     t_interval,
 )
+from reports.inference.intervals import _as_labels
 
 __all__ = [
     "CONFIDENCE",
@@ -158,9 +158,9 @@ def cell_interval(rec: dict[str, Any], key: str, condition: str | None = None
     """Percentile-bootstrap interval of one record's metric ``key`` (``"war"``, ``"accuracy"``,
     ``"uar"``, or ``"per_lighting_accuracy"`` / ``"per_lighting_uar"`` with a lighting
     ``condition``), from its per-sample predictions: over subjects
-    (:func:`~reports.inference.cluster_bootstrap_ci`) when the predictions name the subject of every
+    (:func:`~reports.inference.clusters.cluster_bootstrap_ci`) when the predictions name the subject of every
     sample and there are at least two subjects, since the sequences of one subject are not
-    independent; else over the test samples (:func:`~reports.inference.bootstrap_ci`).
+    independent; else over the test samples (:func:`~reports.inference.intervals.bootstrap_ci`).
 
     Returns:
         The interval, or ``None`` when the record has no (usable) predictions, the metric has no
@@ -198,7 +198,7 @@ def _value(rec: dict[str, Any], key: str, condition: str | None = None) -> float
 def group_interval(records: Sequence[dict[str, Any]], key: str,
                    condition: str | None = None) -> Interval | None:
     """The 95% interval shown for a leaderboard value: the t-interval over the cells
-    (:func:`~reports.inference.t_interval`) when two or more cells have the value, else the single
+    (:func:`~reports.inference.intervals.t_interval`) when two or more cells have the value, else the single
     cell's bootstrap (:func:`cell_interval`: over its subjects when the predictions name them, else
     over its test samples).
 
@@ -266,7 +266,7 @@ class Comparison:
 
 
 SUBJECT_TEST = "subject sign-flip (exact)"
-"""Name of :func:`~reports.inference.cluster_sign_flip_test` over subjects in the comparisons."""
+"""Name of :func:`~reports.inference.clusters.cluster_sign_flip_test` over subjects in the comparisons."""
 
 
 def _paired_samples(pairs: list[tuple[dict[str, Any], dict[str, Any]]]
@@ -304,14 +304,14 @@ def compare_rows(row_a: str, recs_a: Sequence[dict[str, Any]], row_b: str,
                  recs_b: Sequence[dict[str, Any]], key: str = "war") -> Comparison:
     """Compare two rows of one table (same dataset and protocol) on their common cells.
 
-    Cells pair by ``(fold, seed)``. With >= :data:`~reports.inference.MIN_PAIRS` pairs: Wilcoxon
+    Cells pair by ``(fold, seed)``. With >= :data:`~reports.inference.paired.MIN_PAIRS` pairs: Wilcoxon
     signed-rank over the per-cell values (the reported test) and the paired t-test, effect = mean
     paired difference with its t-interval and the rank-biserial r. With fewer pairs, for
     accuracy/WAR only, and when every paired cell stores per-sample predictions on the same test
     samples: when they name the subject of every sample and there are >= 2 subjects, the exact
-    sign-flip test over subjects (:func:`~reports.inference.cluster_sign_flip_test`; the sequences of one
+    sign-flip test over subjects (:func:`~reports.inference.clusters.cluster_sign_flip_test`; the sequences of one
     subject are not independent), effect = accuracy difference ``(b - c) / N`` with its paired
-    cluster-bootstrap interval (:func:`~reports.inference.cluster_bootstrap_diff_ci`); else, when no
+    cluster-bootstrap interval (:func:`~reports.inference.clusters.cluster_bootstrap_diff_ci`); else, when no
     sample occurs in two pairs (one seed per fold), the exact McNemar test on the pooled samples
     with the paired bootstrap interval over samples. Otherwise no test, with the reason.
 
@@ -376,7 +376,7 @@ def compare_rows(row_a: str, recs_a: Sequence[dict[str, Any]], row_b: str,
 
 
 def holm_table(comparisons: Sequence[Comparison]) -> list[Comparison]:
-    """The comparisons of one table with ``p_holm`` set (:func:`~reports.inference.holm` over those
+    """The comparisons of one table with ``p_holm`` set (:func:`~reports.inference.paired.holm` over those
     tested)."""
     from dataclasses import replace
 

@@ -133,7 +133,7 @@ def sample_predictions(sequence_ids: Sequence[str], y: Any, logits: Any,
             ``None`` when the dataset has none.
         subjects: ``(N,)`` subject (person) of each sample, or ``None``: the reports resample
             subjects, not sequences, for intervals and paired tests when every sample has one
-            (:func:`reports.inference.cluster_bootstrap_ci`).
+            (:func:`reports.inference.clusters.cluster_bootstrap_ci`).
 
     Returns:
         ``[{"sequence_id", "label", "pred", "logits", "logits_per_step"?, "lighting"?,

@@ -16,7 +16,7 @@ recording). Here the motion is rendered, not recorded:
    per leg (bilinear sub-pixel shifts, ``scipy.ndimage.shift(order=1, mode="nearest")``: the
    image's border pixels extend beyond it, so that, unlike N-Caltech101's monitor, the image's
    own border does not sweep through the view);
-3. the frames are converted with eventcv's v2e pixel model (:func:`datasets.conversion.convert.frames_to_events`)
+3. the frames are converted with eventcv's v2e pixel model (:func:`datasets.conversion.emulator.frames_to_events`)
    with the built-in dataset's settings (:data:`datasets.conversion.pixel_model.SIMULATOR_SETTINGS`: thresholds
    0.2, sigma 0.02, no cut-off, no leak, 500 µs refractory period, adaptive upsampling; no shot
    noise) at the render rate, seeded per image;

@@ -1,7 +1,7 @@
 """The site's tables: the rows of each task version over the shown bundles, their statistics,
 verification, and the machine-readable forms (``leaderboard.json``, one CSV per task version).
 
-A *row* is one model (:func:`reports.leaderboard.row_label`: backend / arch, a native model's
+A *row* is one model (:func:`reports.grouping.row_label`: backend / arch, a native model's
 card, or a published method) of one submission on one task version. Its values are those of the
 local leaderboard (:func:`reports.leaderboard.leaderboard_entries`): the mean over its cells
 (folds x seeds), ``± std`` (ddof = 1) and the 95% interval of :func:`reports.stats.group_interval`
@@ -69,10 +69,10 @@ class Row:
     """One row of a task version's table.
 
     Attributes:
-        model: the model's name (:func:`reports.leaderboard.row_label`).
+        model: the model's name (:func:`reports.grouping.row_label`).
         name: ``"<model> · <submission title>"``, unique in its table (the comparisons use it).
         bundle: the submission.
-        group: the row's records (:class:`reports.leaderboard.Group`).
+        group: the row's records (:class:`reports.grouping.Group`).
         entries: :func:`reports.leaderboard.leaderboard_entries` of ``group``.
         n_seeds, n_folds: distinct ``cell.seed`` / ``cell.fold`` values of its cells.
         interval_over: what the WAR interval rests on: ``"cells (t)"``, ``"test subjects
