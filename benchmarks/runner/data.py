@@ -62,9 +62,10 @@ def event_store(dataset):
 
 @dataclass
 class Split:
-    """Tensors of one split: ``x`` ``(N, T, 2, H, W)`` float32, ``y`` ``(N,)`` int64, metadata;
-    ``frames`` ``(N, 2, 1, H, W)`` float32 intensity frames in [0, 1] for frame datasets (passed
-    as ``forward(..., frames=...)``), ``None`` for event datasets."""
+    """Tensors of one split: ``x`` ``(N, T, C, H, W)`` float32 (``C`` the dataset's
+    ``in_channels``), ``y`` ``(N,)`` int64, metadata; ``frames`` ``(N, 2, 1, H, W)`` float32
+    intensity frames in [0, 1] for a two-input architecture (passed as
+    ``forward(..., frames=...)``), else ``None``."""
 
     x: Any
     y: Any
