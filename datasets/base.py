@@ -9,9 +9,10 @@ is :mod:`datasets.transforms.binning`'s job.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -23,8 +24,8 @@ LIGHTING_CONDITIONS = ("normal", "overexposure", "low_light", "hdr")
 the Blink of an Eye: Event-based Emotion Recognition", SIGGRAPH 2023: normal, overexposure, low
 light, high dynamic range)."""
 
-__all__ = ["DATASETS", "DatasetError", "DatasetNotFoundError", "EventDataset", "SequenceInfo",
-           "LIGHTING_CONDITIONS", "register_dataset"]
+__all__ = ["DATASETS", "DatasetError", "DatasetNotFoundError", "EventDataset", "SampleSpec",
+           "SequenceInfo", "LIGHTING_CONDITIONS", "register_dataset"]
 
 
 DATASETS: Registry[type[EventDataset]] = Registry(
@@ -71,6 +72,37 @@ class SequenceInfo:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
+@dataclass(frozen=True)
+class SampleSpec:
+    """What a model takes as one sample: the architecture's declared inputs and shapes.
+
+    Attributes:
+        arch: the architecture's name (named in errors).
+        inputs: the architecture's inputs (``backends.specs.arch_inputs``): ``("events",)`` or
+            ``("events", "frames")`` (event frames plus intensity frames).
+        n_time_bins: ``T``, time bins of the event tensor.
+        size: ``(H, W)`` of every tensor (the architecture's ``input_size``).
+        binarize: the recipe's ``binarize`` (event tensors set to 1 where non-zero), for datasets
+            that build event tensors themselves (NEFER's TBR frames); event streams are binned by
+            ``binner``, which carries its own ``binarize``.
+        binner: the event-to-tensor transform of event streams, ``events -> (T, C, H, W)``
+            float32 ndarray (:class:`datasets.transforms.binning.ToFrames`), or ``None`` for a
+            dataset without event streams.
+    """
+
+    arch: str
+    inputs: tuple[str, ...]
+    n_time_bins: int
+    size: tuple[int, int]
+    binarize: bool = False
+    binner: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @property
+    def wants_frames(self) -> bool:
+        """Whether the architecture also takes intensity frames (``"frames"`` in ``inputs``)."""
+        return "frames" in self.inputs
+
+
 class EventDataset(ABC):
     """Base class of the suite's event FER datasets.
 
@@ -86,6 +118,12 @@ class EventDataset(ABC):
 
     Protocols: ``"folds"`` uses the dataset's own fold file as published; ``"subject"`` is the
     subject-independent k-fold assignment of :func:`datasets.folds.subject_folds`.
+
+    Model inputs: :meth:`split_tensors` gives a split's tensors for a :class:`SampleSpec`, built
+    sample by sample with :meth:`sample_tensors`: here event streams binned by the spec's
+    ``binner`` (:meth:`event_input`) and, for a two-input architecture, ``intensity_tensor``;
+    a dataset of another kind overrides :meth:`event_input` (NEFER's TBR frames) or
+    :meth:`sample_tensors` (SEE's event and intensity frames), and :meth:`check_inputs`.
     """
 
     name: ClassVar[str]
@@ -147,3 +185,101 @@ class EventDataset(ABC):
         from datasets.io.events import read_v2e_h5
 
         return read_v2e_h5(self.sequences[index].path, self.sensor_size)
+
+    # -- model inputs --------------------------------------------------------------------------
+
+    def check_inputs(self, spec: SampleSpec) -> None:
+        """Check that this dataset can feed the architecture of ``spec``.
+
+        Raises:
+            ValueError: the architecture takes intensity frames (``"frames"`` in
+                ``spec.inputs``) and the dataset provides no ``"intensity"`` (event streams
+                only).
+        """
+        if spec.wants_frames and "intensity" not in self.provides:
+            raise ValueError(
+                f"architecture {spec.arch!r} takes events and intensity frames (inputs "
+                f"{tuple(spec.inputs)}) but dataset {self.name!r} provides event streams only"
+            )
+
+    def sample_key(self, index: int, spec: SampleSpec) -> tuple:
+        """A hashable key naming the tensors :meth:`sample_tensors` gives for ``(index, spec)``
+        (dataset, root, label set, sequence and every choice of ``spec`` that changes them): a
+        cache of samples shared by several datasets and specs keys them by it."""
+        return (self.name, str(self.root), getattr(self, "label_set", None), index,
+                repr(spec.binner), spec.wants_frames and tuple(spec.size))
+
+    def event_input(self, index: int, spec: SampleSpec, store: Any = None) -> Any:
+        """The event tensor of sequence ``index``: float32 torch ``(T, C, H, W)``, its events
+        (from ``store``, a :class:`datasets.pipeline.EventStore`, when it holds them, else
+        :meth:`load_events`) binned by ``spec.binner``.
+
+        Raises:
+            ValueError: ``spec.binner`` is ``None``.
+        """
+        import torch
+
+        if spec.binner is None:
+            raise ValueError(f"dataset {self.name!r}: binning event streams needs spec.binner, "
+                             "got None")
+        events = store.events(index) if store is not None and index in store else (
+            self.load_events(index))
+        return torch.from_numpy(spec.binner(events))
+
+    def sample_tensors(self, index: int, spec: SampleSpec, store: Any = None) -> tuple[Any, Any]:
+        """One sample's model inputs: ``(x, frames)``, ``x`` the :meth:`event_input` float32
+        ``(T, C, H, W)``, ``frames`` the intensity frames ``(2, 1, H, W)`` of
+        ``intensity_tensor(index, spec.size)`` when ``spec.wants_frames``, else ``None``.
+
+        Raises:
+            DatasetError: an unreadable file (named); ValueError: see :meth:`event_input`.
+        """
+        x = self.event_input(index, spec, store)
+        frames = self.intensity_tensor(index, tuple(spec.size)) if spec.wants_frames else None
+        return x, frames
+
+    def split_tensors(self, indices: Sequence[int], spec: SampleSpec, *,
+                      cache: MutableMapping[tuple, Any] | None = None,
+                      store: Any = None) -> tuple[Any, Any]:
+        """The model inputs of the sequences ``indices``, stacked.
+
+        Args:
+            indices: sequence indices of the split.
+            spec: what the architecture takes (:class:`SampleSpec`).
+            cache: a mapping keeping each sample's tensors under :meth:`sample_key` (built once
+                per key), or ``None``.
+            store: decoded event streams (:class:`datasets.pipeline.EventStore`) or ``None``.
+
+        Returns:
+            ``(x, frames)``: ``x`` float32 ``(N, T, C, H, W)`` with ``C = in_channels``;
+            ``frames`` float32 ``(N, 2, 1, H, W)`` when ``spec.wants_frames``, else ``None``.
+
+        Raises:
+            ValueError: :meth:`check_inputs` refuses ``spec``; the samples have another
+                channel count than ``in_channels``.
+            DatasetError: an unreadable file (named).
+        """
+        import torch
+
+        self.check_inputs(spec)
+        samples = []
+        for i in indices:
+            if cache is None:
+                samples.append(self.sample_tensors(i, spec, store))
+                continue
+            key = self.sample_key(i, spec)
+            if key not in cache:
+                cache[key] = self.sample_tensors(i, spec, store)
+            samples.append(cache[key])
+        channels = int(self.in_channels)
+        h, w = spec.size
+        x = (torch.stack([s[0] for s in samples]) if samples
+             else torch.zeros(0, spec.n_time_bins, channels, h, w))
+        frames = None
+        if spec.wants_frames:
+            frames = (torch.stack([s[1] for s in samples]) if samples
+                      else torch.zeros(0, 2, 1, h, w))
+        if x.shape[2] != channels:
+            raise ValueError(f"dataset {self.name!r} declares in_channels = {channels} but its "
+                             f"samples have {x.shape[2]} channels")
+        return x, frames

@@ -21,8 +21,9 @@ import benchmarks.runner.data
 from backends.specs import ARCHS, arch_inputs, get_arch, register_arch
 from benchmarks.results.records import read_records
 from benchmarks.runner.cell import Cell, Recipe
-from benchmarks.runner.data import load_cell_data, see_tensors
+from benchmarks.runner.data import load_cell_data
 from benchmarks.runner.grid import Grid, run_grid
+from datasets.base import EventDataset, SampleSpec
 from datasets.loaders.see import SEE_CLASSES, SEEDataset
 
 W, H, N_FRAMES = 12, 10, 8
@@ -80,7 +81,8 @@ def tree(tmp_path_factory) -> Path:
 
 def test_see_tensors_shapes_channels_and_time(tree: Path) -> None:
     ds = SEEDataset(tree)
-    x, f = see_tensors(ds, 0, 3, (16, 16))
+    x, f = ds.sample_tensors(0, SampleSpec(arch=ARCH, inputs=("events", "frames"), n_time_bins=3,
+                                           size=(16, 16)))
     assert x.shape == (3, 2, 16, 16) and x.dtype == torch.float32
     assert f.shape == (2, 1, 16, 16) and f.dtype == torch.float32
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
@@ -101,11 +103,16 @@ def test_input_mismatch_is_a_clear_error(tree: Path, monkeypatch) -> None:
     with pytest.raises(ValueError, match=r"'tiny' takes events only.*'see' provides"):
         load_cell_data(cell, get_arch("tiny"), tree)
 
-    class EventOnly:  # an event dataset: it provides event streams, no frames
+    class EventOnly(EventDataset):  # an event dataset: it provides event streams, no frames
         name = "synthetic-fer-dvs"
-        provides = ("events",)
+        classes = ("a", "b")
+        sensor_size = (16, 16, 2)
+        n_folds = 1
 
-    monkeypatch.setattr(benchmarks.runner.data, "open_dataset_cached", lambda name, root: EventOnly())
+        def split(self, fold, protocol="folds"):
+            return [0], [1]
+
+    monkeypatch.setattr(benchmarks.runner.data, "open_dataset_cached", lambda name, root: EventOnly(root))
     assert arch_inputs(get_arch(ARCH)) == ("events", "frames")
     cell = Cell(dataset="synthetic-fer-dvs", backend="ann", arch=ARCH)
     with pytest.raises(ValueError, match=rf"'{ARCH}' takes events and intensity.*'synthetic-fer-dvs'"):

@@ -16,18 +16,16 @@ reference :func:`datasets.transforms.edas.spiking_fer_augmentations` for the sam
 own generator ``make_rng(seed, epoch, i)``, in ``DataLoader`` workers or in the main process:
 the batches are the same whatever the number of workers.
 
-Frame datasets (``provides == ("frames",)``, e.g. SEE, which ships 33 ms event-frame JPGs and
-intensity frames, no event streams) feed two-input architectures (``arch_inputs(arch) ==
-("events", "frames")``, e.g. ``seen``); their samples are built by the dataset
-(:meth:`datasets.loaders.see.SEEDataset.sample_tensors`). An event-only architecture on a frame
-dataset, or a two-input one on an event dataset, is a ``ValueError``. An event dataset's splits
-carry events only (``Split.frames`` is ``None``).
-
-Binary-frame datasets (``"binary_frames"`` in ``provides``, e.g. NEFER's Temporal Binary
-Representation frames) build each sample with ``dataset.event_tensor(index, T, size, binarize)``
-``(T, C, H, W)`` with ``C = dataset.in_channels`` (1); with ``"intensity"`` they also feed
-two-input architectures (``dataset.intensity_tensor``). The model's input channels are the
-dataset's ``in_channels`` (the tensors' channel axis; checked here).
+The samples are built by the dataset: :func:`sample_spec` says what the architecture takes
+(its declared ``inputs``, ``n_time_bins``, ``input_size``, ``binarize`` and, for a dataset with
+event streams, the binner of :func:`make_binner`) and
+:meth:`datasets.base.EventDataset.split_tensors` returns each split's tensors (event streams
+binned; NEFER's TBR frames, :meth:`datasets.loaders.nefer.NEFERDataset.event_input`; SEE's event
+and intensity frames, :meth:`datasets.loaders.see.SEEDataset.sample_tensors`; intensity frames
+for two-input architectures such as ``seen``), each sample cached in the process under the
+dataset's :meth:`~datasets.base.EventDataset.sample_key`. An architecture the dataset cannot
+feed is a ``ValueError`` (:meth:`~datasets.base.EventDataset.check_inputs`). The model's input
+channels are the dataset's ``in_channels`` (the tensors' channel axis; checked there).
 """
 
 from __future__ import annotations
@@ -64,9 +62,10 @@ def event_store(dataset):
 
 @dataclass
 class Split:
-    """Tensors of one split: ``x`` ``(N, T, 2, H, W)`` float32, ``y`` ``(N,)`` int64, metadata;
-    ``frames`` ``(N, 2, 1, H, W)`` float32 intensity frames in [0, 1] for frame datasets (passed
-    as ``forward(..., frames=...)``), ``None`` for event datasets."""
+    """Tensors of one split: ``x`` ``(N, T, C, H, W)`` float32 (``C`` the dataset's
+    ``in_channels``), ``y`` ``(N,)`` int64, metadata; ``frames`` ``(N, 2, 1, H, W)`` float32
+    intensity frames in [0, 1] for a two-input architecture (passed as
+    ``forward(..., frames=...)``), else ``None``."""
 
     x: Any
     y: Any
@@ -270,75 +269,23 @@ def make_binner(dataset, arch, binarize: bool):
     )
 
 
-def _frames(dataset, index: int, binner, store=None) -> Any:
+def sample_spec(arch, name: str, binarize: bool, binner=None):
+    """What ``arch`` (named ``name`` in errors) takes as one sample: a
+    :class:`datasets.base.SampleSpec` of its declared inputs (:func:`backends.specs.arch_inputs`),
+    ``n_time_bins``, ``input_size``, the recipe's ``binarize`` and the event binner
+    (:func:`make_binner`, ``None`` for a dataset without event streams)."""
+    from backends.specs import arch_inputs
+    from datasets.base import SampleSpec
+
+    return SampleSpec(arch=str(name), inputs=arch_inputs(arch),
+                      n_time_bins=int(arch.n_time_bins), size=tuple(arch.input_size),
+                      binarize=bool(binarize), binner=binner)
+
+
+def _split(dataset, indices: list[int], spec, store=None) -> Split:
     import torch
 
-    key = (dataset.name, str(dataset.root), index, repr(binner))
-    if key not in _FRAMES_CACHE:
-        events = store.events(index) if store is not None and index in store else (
-            dataset.load_events(index))
-        _FRAMES_CACHE[key] = torch.from_numpy(binner(events))
-    return _FRAMES_CACHE[key]
-
-
-def see_tensors(dataset, index: int, n_time_bins: int, size: tuple[int, int]) -> tuple[Any, Any]:
-    """Event frames ``(T, 2, H, W)`` and intensity frames ``(2, 1, H, W)`` of sequence ``index``
-    of a frame dataset: ``dataset.sample_tensors(index, n_time_bins, size)`` (see
-    :meth:`datasets.loaders.see.SEEDataset.sample_tensors` for the choices made)."""
-    return dataset.sample_tensors(index, n_time_bins, tuple(size))
-
-
-def _see_sample(dataset, index: int, arch) -> tuple[Any, Any]:
-    key = (dataset.name, str(dataset.root), index, "load_frames", arch.n_time_bins,
-           tuple(arch.input_size))
-    if key not in _FRAMES_CACHE:
-        _FRAMES_CACHE[key] = see_tensors(dataset, index, arch.n_time_bins, tuple(arch.input_size))
-    return _FRAMES_CACHE[key]
-
-
-def _intensity(dataset, index: int, size: tuple[int, int]) -> Any:
-    key = (dataset.name, str(dataset.root), index, "intensity", tuple(size))
-    if key not in _FRAMES_CACHE:
-        _FRAMES_CACHE[key] = dataset.intensity_tensor(index, tuple(size))
-    return _FRAMES_CACHE[key]
-
-
-def _binary_sample(dataset, index: int, arch, binarize: bool) -> Any:
-    key = (dataset.name, str(dataset.root), getattr(dataset, "label_set", None), index,
-           "event_tensor", arch.n_time_bins, tuple(arch.input_size), bool(binarize))
-    if key not in _FRAMES_CACHE:
-        _FRAMES_CACHE[key] = dataset.event_tensor(index, arch.n_time_bins, tuple(arch.input_size),
-                                                  binarize)
-    return _FRAMES_CACHE[key]
-
-
-def _split(dataset, indices: list[int], binner, arch=None, store=None,
-           intensity_arch=None, binary_arch=None, binarize: bool = False) -> Split:
-    import torch
-
-    frames = None
-    if intensity_arch is not None:  # event streams + a still image (e.g. DiffusionFER)
-        h, w = intensity_arch.input_size
-        fs = [_intensity(dataset, i, (h, w)) for i in indices]
-        frames = torch.stack(fs) if fs else torch.zeros(0, 2, 1, h, w)
-    channels = int(getattr(dataset, "in_channels", 2))
-    if binary_arch is not None:  # binary event frames built by the dataset (NEFER's TBR)
-        h, w = binary_arch.input_size
-        xs = [_binary_sample(dataset, i, binary_arch, binarize) for i in indices]
-        x = torch.stack(xs) if xs else torch.zeros(0, binary_arch.n_time_bins, channels, h, w)
-    elif arch is not None:  # a frame dataset (see load_cell_data)
-        pairs = [_see_sample(dataset, i, arch) for i in indices]
-        h, w = arch.input_size
-        x = (torch.stack([p[0] for p in pairs]) if pairs
-             else torch.zeros(0, arch.n_time_bins, channels, h, w))
-        frames = torch.stack([p[1] for p in pairs]) if pairs else torch.zeros(0, 2, 1, h, w)
-    else:
-        xs = [_frames(dataset, i, binner, store) for i in indices]
-        shape = (0, binner.n_time_bins, channels, *binner.size)
-        x = torch.stack(xs) if xs else torch.zeros(shape)
-    if x.shape[2] != channels:
-        raise ValueError(f"dataset {dataset.name!r} declares in_channels = {channels} but its samples "
-                         f"have {x.shape[2]} channels")
+    x, frames = dataset.split_tensors(indices, spec, cache=_FRAMES_CACHE, store=store)
     y = torch.tensor([dataset.sequences[i].label for i in indices], dtype=torch.long)
     return Split(
         x=x,
@@ -365,29 +312,14 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
             frame dataset or a two-input one on an event dataset; ``recipe.augment`` (event-stream
             augmentations) on a frame dataset.
     """
-    from backends.specs import arch_inputs
     from datasets.folds import validation_split
 
     dataset = open_dataset_cached(cell.dataset, data_root, **dataset_params(cell))
-    frame_data = "frames" in dataset.provides
-    binary = "binary_frames" in dataset.provides
-    wants_frames = "frames" in arch_inputs(arch)
-    # event streams with an intensity image per sample (DiffusionFER: the still image) feed
-    # two-input architectures: events binned as usual, frames from dataset.intensity_tensor
-    intensity = wants_frames and not frame_data and "intensity" in dataset.provides
-    arch_name = getattr(arch, "name", cell.arch)
-    if frame_data and not wants_frames:
-        raise ValueError(
-            f"architecture {arch_name!r} takes events only (inputs {arch_inputs(arch)}) but dataset "
-            f"{cell.dataset!r} provides event and intensity frames, not event streams; use a "
-            "two-input architecture such as 'seen'"
-        )
-    if wants_frames and not frame_data and not intensity:
-        raise ValueError(
-            f"architecture {arch_name!r} takes events and intensity frames (inputs "
-            f"{arch_inputs(arch)}) but dataset {cell.dataset!r} provides event streams only"
-        )
-    if (frame_data or binary) and cell.recipe.augment:
+    streams = "events" in dataset.provides  # event streams, binned here by the arch's binner
+    binner = make_binner(dataset, arch, cell.recipe.binarize) if streams else None
+    spec = sample_spec(arch, getattr(arch, "name", cell.arch), cell.recipe.binarize, binner)
+    dataset.check_inputs(spec)
+    if cell.recipe.augment and not streams:
         raise ValueError(
             f"recipe.augment applies event-stream augmentations; dataset {cell.dataset!r} "
             "provides frames, set augment = false"
@@ -395,7 +327,6 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
     train_idx, test_idx = dataset.split(cell.fold, cell.protocol)
     subjects = [dataset.sequences[i].subject for i in train_idx]
     tr, va = validation_split(train_idx, subjects, cell.recipe.val_fraction, seed=cell.fold)
-    binner = None if (frame_data or binary) else make_binner(dataset, arch, cell.recipe.binarize)
     augment = fused = store = None
     if cell.recipe.augment:
         from datasets.transforms.augment import FusedSpikingFer
@@ -413,14 +344,10 @@ def load_cell_data(cell, arch, data_root: str | Path) -> CellData:
         "%s fold %d (%s): %d train, %d val, %d test sequences",
         cell.dataset, cell.fold, cell.protocol, len(tr), len(va), len(test_idx),
     )
-    frame_arch = arch if frame_data else None
-    still = arch if intensity else None
-    bin_arch = arch if binary else None
-    kw = {"binary_arch": bin_arch, "binarize": cell.recipe.binarize}
     return CellData(
-        train=_split(dataset, tr, binner, frame_arch, store, still, **kw),
-        val=_split(dataset, va, binner, frame_arch, store, still, **kw),
-        test=_split(dataset, test_idx, binner, frame_arch, store, still, **kw),
+        train=_split(dataset, tr, spec, store),
+        val=_split(dataset, va, spec, store),
+        test=_split(dataset, test_idx, spec, store),
         classes=tuple(dataset.classes),
         dataset=dataset,
         binner=binner,

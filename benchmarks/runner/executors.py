@@ -215,12 +215,37 @@ def executor_block(task: CellTask, attempt: str, job_id: str | None, *,
     }
 
 
-def error_record(cell: Cell, message: str, tb: str | None = None) -> Record:
-    """An ``"error"`` record of ``cell`` with this machine's provenance."""
+def status_record(cell: Cell, status: str, message: str, tb: str | None = None) -> Record:
+    """A record of ``cell`` without results: ``status`` ``"error"`` (the cell failed or its
+    worker died) or ``"skipped"`` (it could not run), ``message`` its reason, ``tb`` the
+    traceback or ``None``; with this machine's provenance."""
     from benchmarks.results.provenance import provenance
 
-    return Record.for_cell(cell, "error", error=message, traceback=tb,
+    return Record.for_cell(cell, status, error=message, traceback=tb,
                            provenance=provenance(None, cell.device))
+
+
+def write_record(task: CellTask, record: Record, job_id: str | None = None, *,
+                 died: bool = False) -> Path:
+    """Write ``record`` of ``task``'s cell to ``RUN_DIR/cells/`` (:func:`write_cell_record`):
+    the one place a cell record is written, for every status (``ok`` and ``error`` by
+    :func:`execute_cell`, ``error`` of a dead worker and ``skipped`` by
+    :func:`benchmarks.runner.grid.run_grid`).
+
+    It sets ``record.provenance["executor"]`` (:func:`executor_block`, a new attempt id). With
+    ``died`` the record is written by the driver for a worker that died: ``host`` ``"unknown"``,
+    ``pid`` -1, the task's ``threads``, ``cuda_visible_devices`` ``None`` and ``died: true``.
+
+    Returns:
+        The record file's path.
+    """
+    if died:
+        block = {**executor_block(task, new_attempt_id(), job_id, host="unknown", pid=-1),
+                 "threads": task.threads, "cuda_visible_devices": None, "died": True}
+    else:
+        block = executor_block(task, new_attempt_id(), job_id)
+    record.provenance = {**record.provenance, "executor": block}
+    return write_cell_record(task.run_dir, record)
 
 
 def execute_cell(task: CellTask, job_id: str | None = None) -> Outcome:
@@ -252,17 +277,15 @@ def execute_cell(task: CellTask, job_id: str | None = None) -> Outcome:
                 raise TypeError(f"the cell runner returned {type(record).__name__}, not a Record")
         except Exception as exc:  # noqa: BLE001 (a failing cell is recorded; the grid goes on)
             log.error("cell %s failed: %s: %s", cell.cell_id, type(exc).__name__, exc)
-            record = error_record(cell, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
-        attempt = new_attempt_id()
-        record.provenance = {**record.provenance,
-                             "executor": executor_block(task, attempt, job_id)}
+            record = status_record(cell, "error", f"{type(exc).__name__}: {exc}",
+                                   traceback.format_exc(limit=8))
         if claim.lost.is_set() or not claim.owned():
             log.warning("cell %s: the claim was taken over by another worker (this one stalled "
                         "past the %.0f s timeout); discarding this result", cell.cell_id,
                         claim.info.timeout_s)
             claim.release()
             return Outcome(cell.cell_id, "lost", job_id=job_id)
-        path = write_cell_record(task.run_dir, record)
+        path = write_record(task, record, job_id)
         rel = str(path.relative_to(task.run_dir))
         if record.status == "ok":
             claim.complete(rel)

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results.plan import write_plan
-from benchmarks.results.provenance import provenance
 from benchmarks.results.records import Record, finished_cell_ids
 from benchmarks.results.spec import Cell, Recipe
 from benchmarks.runner.claims import (
@@ -41,10 +40,8 @@ from benchmarks.runner.claims import (
     ClaimStore,
     Held,
     merge_cell_records,
-    new_attempt_id,
     recorded_cell_ids,
     wait_for_holders,
-    write_cell_record,
 )
 from benchmarks.runner.executors import (
     CellTask,
@@ -52,9 +49,9 @@ from benchmarks.runner.executors import (
     ExecutorUnavailable,  # noqa: F401 (re-exported: the error of an executor that cannot start)
     LocalExecutor,
     Outcome,
-    error_record,
-    executor_block,
     make_owner,
+    status_record,
+    write_record,
 )
 from datasets.common import InputError
 
@@ -523,11 +520,8 @@ def run_grid(
         path = run_dir / outcome.record_file if outcome.record_file else None
         if outcome.status == "died":
             log.error("cell %s: %s", cid, outcome.error)
-            rec = error_record(task.cell, outcome.error or "the worker died")
-            rec.provenance["executor"] = {
-                **executor_block(task, new_attempt_id(), outcome.job_id, host="unknown", pid=-1),
-                "threads": task.threads, "cuda_visible_devices": None, "died": True}
-            path = write_cell_record(run_dir, rec)
+            rec = status_record(task.cell, "error", outcome.error or "the worker died")
+            path = write_record(task, rec, outcome.job_id, died=True)
             store.release_if_owner(cid, task.owner)
         if outcome.status in ("ok", "error", "died"):
             merge_cell_records(run_dir, store=store)
@@ -592,11 +586,9 @@ def _record_skipped(store: ClaimStore, cell: Cell, reason: str, executor_name: s
     if isinstance(got, Held):
         return None
     try:
-        rec = Record.for_cell(cell, "skipped", error=reason, provenance=provenance(None, cell.device))
         task = CellTask(cell=cell, data_root="", run_dir=str(store.run_dir), owner=owner,
                         executor=executor_name)
-        rec.provenance["executor"] = executor_block(task, new_attempt_id(), None)
-        path = write_cell_record(store.run_dir, rec)
+        path = write_record(task, status_record(cell, "skipped", reason))
         merge_cell_records(store.run_dir, store=store)
     finally:
         got.release()

@@ -58,6 +58,7 @@ from datasets.base import (
     DatasetError,
     DatasetNotFoundError,
     EventDataset,
+    SampleSpec,
     SequenceInfo,
     register_dataset,
 )
@@ -163,7 +164,7 @@ class NEFERDataset(EventDataset):
     Class attributes: ``name`` ``"nefer"`` (alias ``"NEFER"``), ``folder`` ``"NEFER"``,
     ``provides`` ``("binary_frames", "intensity")`` (TBR frames decoded into polarity-free binary
     frames, :meth:`event_tensor`; RGB frames as intensity input, :meth:`intensity_tensor`),
-    ``in_channels`` 1.
+    ``in_channels`` 1. A model's event input is :meth:`event_tensor` (:meth:`event_input`).
 
     Attributes:
         root, directory: the data root and the NEFER folder.
@@ -414,6 +415,23 @@ class NEFERDataset(EventDataset):
             out.copy_((out > 0).float())
         return out
 
+    def sample_key(self, index: int, spec: SampleSpec) -> tuple:
+        """See :meth:`EventDataset.sample_key`; the event tensor depends on ``spec``'s
+        ``n_time_bins``, ``size`` and ``binarize`` (:meth:`event_input`)."""
+        return (self.name, str(self.root), self.label_set, index, "event_tensor",
+                int(spec.n_time_bins), tuple(spec.size), bool(spec.binarize), spec.wants_frames)
+
+    def event_input(self, index: int, spec: SampleSpec, store: Any = None) -> Any:
+        """The event tensor of sequence ``index``: :meth:`event_tensor` float32 ``(T, 1, H, W)``
+        with ``spec``'s ``n_time_bins``, ``size`` and ``binarize`` (``store`` is unused: NEFER's
+        samples are TBR frames, not event streams).
+
+        Raises:
+            DatasetError: see :meth:`load_tbr`.
+        """
+        return self.event_tensor(index, int(spec.n_time_bins), tuple(spec.size),
+                                 bool(spec.binarize))
+
     def load_rgb(self, index: int) -> np.ndarray:
         """The RGB frames of sequence ``index``: uint8 ``(F, H, W, 3)``.
 
@@ -542,6 +560,8 @@ class NEFERRawDataset(NEFERDataset):
     aliases: ClassVar[tuple[str, ...]] = ("NEFER-raw",)
     provides: ClassVar[tuple[str, ...]] = ("events", "intensity")
     in_channels: ClassVar[int] = 2
+    sample_key = EventDataset.sample_key  # event streams, binned like every event dataset's
+    event_input = EventDataset.event_input
 
     def __init__(self, root: str | Path, **params: Any):
         super().__init__(root, **params)

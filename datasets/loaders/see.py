@@ -47,6 +47,7 @@ from datasets.base import (
     DatasetError,
     DatasetNotFoundError,
     EventDataset,
+    SampleSpec,
     SequenceInfo,
     register_dataset,
 )
@@ -565,9 +566,31 @@ class SEEDataset(EventDataset):
             events = [np.repeat(e[..., None], 3, axis=2) if e.ndim == 2 else e for e in events]
         return intensity, _stack(events, epaths)
 
-    def sample_tensors(self, index: int, n_time_bins: int, size: tuple[int, int]) -> tuple[Any, Any]:
+    def check_inputs(self, spec: SampleSpec) -> None:
+        """Check that the architecture of ``spec`` takes SEE's samples (event and intensity
+        frames).
+
+        Raises:
+            ValueError: the architecture takes events only (no ``"frames"`` in ``spec.inputs``).
+        """
+        if not spec.wants_frames:
+            raise ValueError(
+                f"architecture {spec.arch!r} takes events only (inputs {tuple(spec.inputs)}) but "
+                f"dataset {self.name!r} provides event and intensity frames, not event streams; "
+                "use a two-input architecture such as 'seen'"
+            )
+
+    def sample_key(self, index: int, spec: SampleSpec) -> tuple:
+        """See :meth:`EventDataset.sample_key`; SEE's sample depends on ``spec``'s
+        ``n_time_bins`` and ``size`` (:meth:`sample_tensors`)."""
+        return (self.name, str(self.root), index, "load_frames", int(spec.n_time_bins),
+                tuple(spec.size))
+
+    def sample_tensors(self, index: int, spec: SampleSpec, store: Any = None) -> tuple[Any, Any]:
         """Event frames ``(T, 2, H, W)`` and intensity frames ``(2, 1, H, W)`` (float32 torch
-        tensors in [0, 1]) of sequence ``index``, the sample of a two-input architecture.
+        tensors in [0, 1]) of sequence ``index``, the sample of a two-input architecture, with
+        ``T = spec.n_time_bins`` and ``(H, W) = spec.size`` (``store`` is unused: SEE has no
+        event streams).
 
         Choices (reference: SEEN's ``code/Videodataset.py``, ``temporal_transforms.py``,
         ``train.py``, ``model_snn_cnn.py``):
@@ -594,9 +617,10 @@ class SEEDataset(EventDataset):
         Raises:
             DatasetError: as :meth:`load_frames`.
         """
+        size = tuple(spec.size)
         intensity, events = self.load_frames(index)
         n = len(events)
-        pick = np.rint(np.linspace(0, n - 1, n_time_bins)).astype(int)
+        pick = np.rint(np.linspace(0, n - 1, int(spec.n_time_bins))).astype(int)
         ev = events[pick]
         ev = ev[..., [0, 2]] if ev.ndim == 4 else np.repeat(ev[..., None], 2, axis=3)
         x = _resize_area(np.ascontiguousarray(ev.transpose(0, 3, 1, 2)), size)
