@@ -160,7 +160,7 @@ def leaderboard_entries(group: Group) -> dict[str, Entry]:
         bound as sort value (``"—"`` when there is none).
     """
     n = len(group.records)
-    out = {"n": Entry(str(n), float(n))}
+    out = {"n": Entry(str(n), float(n)), "seeds_folds": seeds_and_folds(group)}
     for c in LEADERBOARD_COLUMNS:
         values = group.values(c.key)
         # a published row is one record: its std is over inference passes (``<key>_std``)
@@ -176,10 +176,28 @@ def leaderboard_entries(group: Group) -> dict[str, Entry]:
     return out
 
 
+SINGLE_SEED = "single seed"
+"""The mark of a row trained with one seed: its interval is over test samples or subjects and
+says nothing about training variance."""
+
+
+def seeds_and_folds(group: Group) -> Entry:
+    """How many seeds and folds stand behind a row: ``"<seeds> x <folds>"`` (distinct seeds and
+    folds of its trained cells), with :data:`SINGLE_SEED` appended for one seed; ``"—"`` for a
+    published row (its cells are not the suite's)."""
+    cells = [_cell(r) for r in group.records if r.get("kind", "trained") == "trained"]
+    if not cells:
+        return Entry(MISSING)
+    seeds = len({c.get("seed") for c in cells})
+    folds = len({c.get("fold") for c in cells})
+    text = f"{seeds} x {folds}" + (f", {SINGLE_SEED}" if seeds == 1 else "")
+    return Entry(text, float(seeds))
+
+
 def leaderboard_headers() -> list[tuple[str, str]]:
     """``(entry key, header)`` of the leaderboard's value columns, in order (after ``model``
     and ``source``)."""
-    out = [("n", "n")]
+    out = [("n", "n"), ("seeds_folds", "seeds x folds")]
     for c in LEADERBOARD_COLUMNS:
         out.append((c.key, c.header))
         if c.ci:
@@ -192,7 +210,8 @@ def leaderboard_table(records: Iterable[dict[str, Any]]) -> str:
 
     Each dataset column ``"<dataset> (<protocol>)"`` is a ``###`` heading followed by its table:
     one row per (backend, arch) of the trained cells with cells there, then one per published
-    method; columns ``model``, ``source``, ``n`` (cells), WAR % and its 95% CI, UAR % and its
+    method; columns ``model``, ``source``, ``n`` (cells), seeds x folds (:func:`seeds_and_folds`:
+    a row with one seed is marked "single seed"), WAR % and its 95% CI, UAR % and its
     95% CI, estimated energy (µJ per inference), batch-1 latency p50 (ms), spikes per sample
     (spiking models), non-zero activations per sample (non-spiking models), SynOps per sample,
     parameters; values ``mean ± std`` over the cells (see module docstring),

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -189,17 +190,21 @@ def test_leaderboard_mean_std_worked_out_by_hand(run_dir: Path) -> None:
     synth = _section(table, "synthetic-fer-dvs/folds/default/classification (unknown version)")
     header = [ln for ln in synth.splitlines() if ln.startswith("| model")][0]
     cols = [c.strip() for c in header.strip("|").split("|")]
-    assert cols == ["model", "source", "n", "WAR (%)", "WAR 95% CI (%)", "UAR (%)",
+    assert cols == ["model", "source", "n", "seeds x folds", "WAR (%)", "WAR 95% CI (%)", "UAR (%)",
                     "UAR 95% CI (%)", "energy (µJ/inf)", "latency p50 (ms)", "spikes/sample",
                     "activations/sample", "SynOps/sample", "params"]
-    assert "synthetic-fer-dvs" not in header and "see" not in header
+    assert "synthetic-fer-dvs" not in header and not re.search(r"\bsee\b", header)
     snn = [c.strip() for c in _row(table, "snntorch / tiny").strip("|").split("|")]
     assert snn[:3] == ["snntorch / tiny", "trained", "4"]  # the error record is not counted
+    assert snn[3] == "2 x 2"  # 2 seeds x 2 folds (SNN_CELLS)
+    snn = snn[:3] + snn[4:]
     # 95% CI over 4 cells: 65.0 +- t(0.975, 3) * 12.910 / 2 = 65.0 +- 3.1824 * 6.455 = +-20.54
     assert snn[3:7] == ["65.0 ± 12.9", "[44.5, 85.5]", "60.0 ± 12.9", "[39.5, 80.5]"]
     assert snn[7:] == EXPECTED_SNN[2:]
     ann = [c.strip() for c in _row(table, "ann / tiny").strip("|").split("|")]
     # one cell with predictions: the percentile bootstrap over its 20 test samples
+    assert ann[3] == "1 x 1, single seed"
+    ann = ann[:3] + ann[4:]
     assert ann[2:4] == ["1", "55.0"]
     assert ann[4] == bootstrap_ci(ANN_PREDS, ANN_TARGET).format(scale=100.0)
     assert ann[5:] == ["50.0", bootstrap_ci(ANN_PREDS, ANN_TARGET, "uar").format(scale=100.0),
@@ -207,6 +212,8 @@ def test_leaderboard_mean_std_worked_out_by_hand(run_dir: Path) -> None:
     seen = [c.strip() for c in _row(table, "SEEN (released predictions)").strip("|").split("|")]
     # one record: WAR's std is the one over inference passes (0.0099 -> 0.99 points, 1 decimal);
     # no per-sample predictions: no interval
+    assert seen[3] == "—"  # a published row: its cells are not the suite's
+    seen = seen[:3] + seen[4:]
     assert seen[1:4] == ["published", "1", "83.6 ± 1.0"] and seen[4] == "—"
     assert seen[5:7] == ["80.0", "—"]
     assert seen[7:] == ["—"] * 6  # no energy, latency, spikes, activations, synops, params
