@@ -259,3 +259,170 @@ def test_two_bundles_claiming_one_record_with_different_results(run, bundle):
     good, bad = verify_bundles([bundle, t], data_root=data, replay_n=2, write=False)
     assert good["verdict"] == bad["verdict"] == "rejected"
     assert any("claimed by bundle" in p for p in good["problems"])
+
+
+# --------------------------------------------------------------------------------------------
+# each record kind replayed: native models (plugins), cells transferred through NIR,
+# valence-arousal heads, robustness records, --replicate; each also tampered
+# --------------------------------------------------------------------------------------------
+
+NATIVE_PLUGIN = '''
+import torch
+from torch import nn
+from backends import register_model
+
+
+@register_model("nm-bundled", framework="snntorch", n_time_bins=4, input_size=(16, 16),
+                layout="TBCHW")
+def bundled_net(k, c):
+    import snntorch as snn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(c, 8, 3, padding=1)
+            self.lif = snn.Leaky(beta=0.5, init_hidden=True)
+            self.fc = nn.Linear(8 * 16 * 16, k)
+
+        def forward(self, x):
+            return torch.stack([self.fc(self.lif(self.conv(x[t])).flatten(1))
+                                for t in range(x.shape[0])])
+    return Net()
+'''
+
+
+@pytest.fixture(scope="module")
+def _registry():
+    """The architecture registry as it was before this module's native model, restored after
+    it (other test modules list every architecture)."""
+    from backends.native import card
+    from backends.specs import ARCHS
+
+    ARCHS.names()
+    saved = dict(ARCHS._items), dict(ARCHS._modules), dict(card._PLUGINS)
+    yield
+    for live, old in zip((ARCHS._items, ARCHS._modules, card._PLUGINS), saved, strict=True):
+        live.clear()
+        live.update(old)
+
+
+def _bundle_of(tmp: Path, data: Path, name: str, cells: list[Cell], robustness: bool = False
+               ) -> tuple[Path, Path, float]:
+    """Run ``cells`` into ``tmp/name-run`` (optionally with an event_drop sweep at severity 3),
+    submit it as ``tmp/name``; returns (run, bundle, the cells' summed test evaluation time)."""
+    run_dir = tmp / f"{name}-run"
+    eval_s = 0.0
+    for cell in cells:
+        rec = run_cell(cell, data, progress=False, checkpoint_dir=run_dir / "checkpoints")
+        assert rec.status == "ok", rec.error
+        eval_s += _eval_seconds(rec.to_dict())
+        append_record(run_dir, rec)
+    if robustness:
+        assert not run_sweep(plan_sweep(run_dir, data, ["event_drop"], [3]), run_dir, data,
+                             progress=False).failed
+    out = tmp / name
+    assert run_bench.main(["submit", str(run_dir), "--out", str(out), *META]) == 0
+    return run_dir, out, eval_s
+
+
+def _eval_seconds(rec: dict) -> float:
+    """The run's own time to evaluate the test split: the recorded per-sample latency times the
+    number of test samples (the record's timing of its evaluation path)."""
+    m = rec["metrics"]
+    return float(m["latency_ms_mean"]) * 1e-3 * len(rec["predictions"])
+
+
+def _verdicts(bundle: Path, data: Path, **kw) -> dict:
+    rep = verify_bundles([bundle], data_root=data, write=False, **kw)[0]
+    return rep
+
+
+def _problems(rep: dict) -> list[str]:
+    return rep["problems"] + [p for r in rep["records"] for p in r["problems"]]
+
+
+def _reject(tampered: Path, data: Path, needle: str, *, validate_accepts: bool = True,
+            **kw) -> dict:
+    if validate_accepts:
+        assert validate_run(tampered) == []
+    rep = _verdicts(tampered, data, **kw)
+    assert rep["verdict"] == "rejected", rep
+    assert any(needle in m for m in _problems(rep)), _problems(rep)
+    return rep
+
+
+@pytest.fixture(scope="module")
+def native(run, _registry):
+    tmp, data, _ = run
+    plugin = tmp / "my_model.py"
+    plugin.write_text(NATIVE_PLUGIN)
+    cell = Cell(dataset="synthetic-fer-dvs-mini", backend="snntorch", arch="nm-bundled",
+                plugins=(str(plugin),), recipe=RECIPE)
+    return _bundle_of(tmp, data, "native", [cell])
+
+
+def test_a_native_model_is_consistent_without_trust_and_verified_with_it(run, native):
+    _, data, _ = run
+    _, bundle, _ = native
+    assert (bundle / "plugins" / "my_model.py").read_text() == NATIVE_PLUGIN
+    (rec,) = _records(bundle)
+    assert rec["cell"]["plugins"] == ["plugins/my_model.py"]
+    plain = _verdicts(bundle, data)
+    assert plain["verdict"] == "consistent", plain
+    (r,) = plain["records"]
+    assert r["verdict"] == "consistent" and r["replay"] is None
+    assert any("plugin not run" in why for why in r["reasons"])
+    trusted = _verdicts(bundle, data, trust_plugins=True)
+    assert trusted["verdict"] == "verified", _problems(trusted)
+    (r,) = trusted["records"]
+    assert r["replay"]["max_rel_logit_diff"] <= REPLAY_REL_TOL and r["replay"]["n_samples"] > 0
+    # the CLI: exit 0 either way (consistent is not rejected)
+    assert run_bench.main(["verify", str(bundle), "--data-root", str(data)]) == 0
+
+
+def test_a_native_model_is_rebuilt_from_the_bundles_plugin_file(run, native):
+    """The plugin edited so that its model differs (same weights, the conv's output doubled
+    before the neurons): the submitter's own file, loaded in this process, must not stand in
+    for the bundle's. (snntorch keeps beta in the state dict, so the checkpoint would undo an
+    edited decay.)"""
+    tmp, data, _ = run
+    _, bundle, _ = native
+    t = _copy(bundle, tmp, "t-plugin")
+    f = t / "plugins" / "my_model.py"
+    f.write_text(f.read_text().replace("self.lif(self.conv(x[t]))", "self.lif(2 * self.conv(x[t]))"))
+    _redigest(t)
+    _reject(t, data, "replayed logits differ", trust_plugins=True)
+    assert _verdicts(t, data)["verdict"] == "consistent"  # not run: nothing to see without trust
+
+
+def test_a_plugin_that_fails_to_import_or_lacks_the_model(run, native):
+    tmp, data, _ = run
+    _, bundle, _ = native
+    t = _copy(bundle, tmp, "t-plugin-broken")
+    (t / "plugins" / "my_model.py").write_text("import not_a_module_anywhere\n")
+    _redigest(t)
+    _reject(t, data, "plugin fails to import", trust_plugins=True)
+    t2 = _copy(bundle, tmp, "t-plugin-renamed")
+    f = t2 / "plugins" / "my_model.py"
+    f.write_text(f.read_text().replace('"nm-bundled"', '"nm-other"'))
+    _redigest(t2)
+    _reject(t2, data, "'nm-bundled' is not registered by the bundle's plugin files",
+            trust_plugins=True)
+
+
+def test_a_checkpoint_that_does_not_match_its_architecture(run, native):
+    """The plugin's model made wider (the conv and the layer after it): the bundled weights no
+    longer fit it; a checkpoint file that is not one does not load."""
+    tmp, data, _ = run
+    _, bundle, _ = native
+    t = _copy(bundle, tmp, "t-plugin-arch")
+    f = t / "plugins" / "my_model.py"
+    f.write_text(f.read_text().replace("nn.Conv2d(c, 8,", "nn.Conv2d(c, 9,").replace(
+        "nn.Linear(8 * 16", "nn.Linear(9 * 16"))
+    _redigest(t)
+    _reject(t, data, "does not load or does not fit its architecture", trust_plugins=True)
+    t2 = _copy(bundle, tmp, "t-ckpt-garbage")
+    (ck,) = (t2 / "checkpoints").glob("*.pt")
+    ck.write_bytes(b"not a checkpoint")
+    _redigest(t2)
+    _reject(t2, data, "does not load", trust_plugins=True)

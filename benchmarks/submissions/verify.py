@@ -141,21 +141,23 @@ def replicate_record(rec: dict[str, Any], bundle_dir: Path, data_root: str | Pat
     import dataclasses
 
     from benchmarks.runner.cell import run_cell
-    from benchmarks.submissions.replay import _cell
+    from benchmarks.submissions.replay import _cell, bundle_plugins
 
     if rec.get("kind") != "trained":
         return [], [f"replicate applies to trained records, not {rec.get('kind')!r}"], None
     cell = _cell(rec.get("cell") or {})
     if (cell.plugins or rec.get("model")) and not trust_plugins:
         return [], ["not replicated: plugin not run (give --trust-plugins)"], None
-    cell = dataclasses.replace(cell, plugins=tuple(str(bundle_dir / p) for p in cell.plugins))
+    plugins = list(cell.plugins)
+    cell = dataclasses.replace(cell, plugins=tuple(str(bundle_dir / p) for p in plugins))
     stored = (rec.get("metrics") or {}).get("accuracy")
     if stored is None:
         return [], ["not replicated: the record has no accuracy"], None
     prov = rec.get("provenance") or {}
     here = _machine()
     same = all(prov.get(k) == here.get(k) for k in SAME_MACHINE_KEYS)
-    new = run_cell(cell, data_root, progress=False).metrics["accuracy"]
+    with bundle_plugins(bundle_dir, plugins):
+        new = run_cell(cell, data_root, progress=False).metrics["accuracy"]
     if same:
         ok, rule = abs(new - stored) <= REPLICATE_SAME_MACHINE_TOL, "same machine class: equal"
     else:
