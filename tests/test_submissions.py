@@ -426,3 +426,125 @@ def test_a_checkpoint_that_does_not_match_its_architecture(run, native):
     ck.write_bytes(b"not a checkpoint")
     _redigest(t2)
     _reject(t2, data, "does not load", trust_plugins=True)
+
+
+def test_a_robustness_record_edited_consistently_is_rejected(run, bundle):
+    """One sample's severity-3 prediction moved to another class (its corrupted logits swapped
+    to match) and every robustness metric recomputed: validate accepts it, the replay through
+    the sweep's seeded corruption does not."""
+    tmp, data, _ = run
+    t = _copy(bundle, tmp, "t-rob")
+    recs = _records(t)
+    rec = next(r for r in recs if r["kind"] == "robustness")
+    k = len(rec["classes"])
+    e = rec["predictions"][0]["corrupted"]["3"]
+    a = int(np.argmax(e["logits"]))
+    b = (a + 1) % k
+    e["logits"][a], e["logits"][b] = e["logits"][b], e["logits"][a]
+    e["pred"] = int(np.argmax(e["logits"]))
+    y = np.array([q["label"] for q in rec["predictions"]])
+    ps = np.array([q["corrupted"]["3"]["pred"] for q in rec["predictions"]])
+    m = rec["metrics"]
+    m["accuracy_by_severity"]["3"] = M.accuracy(ps, y)
+    m["uar_by_severity"]["3"] = M.uar(ps, y, num_classes=k)
+    m["mean_corruption_accuracy"] = m["accuracy_by_severity"]["3"]
+    _write_records(t, recs)
+    _redigest(t)
+    rep = _reject(t, data, "replayed severity 3 logits differ")
+    bad = [r for r in rep["records"] if r["verdict"] == "rejected"]
+    assert [r["cell_id"] for r in bad] == [rec["cell_id"]]
+    assert rec["predictions"][0]["sequence_id"] in " ".join(bad[0]["problems"])
+
+
+def test_a_robustness_record_of_another_corruption_seed_is_rejected(run, bundle):
+    """The corruption seed changed in the record (its metrics untouched): the stored
+    corrupted logits are not those of the seed it names."""
+    tmp, data, _ = run
+    t = _copy(bundle, tmp, "t-rob-seed")
+    recs = _records(t)
+    rec = next(r for r in recs if r["kind"] == "robustness")
+    rec["corruption"]["seed"] += 1
+    _write_records(t, recs)
+    _redigest(t)
+    _reject(t, data, "severity 3 logits", validate_accepts=False)
+
+
+@pytest.fixture(scope="module")
+def transferred(run):
+    """tiny_nir trained in snntorch, evaluated in spikingjelly through NIR (one epoch)."""
+    tmp, data, _ = run
+    cell = Cell(dataset="synthetic-fer-dvs-mini", backend="snntorch", arch="tiny_nir",
+                run_backend="spikingjelly", transfer_via="nir", recipe=RECIPE)
+    return _bundle_of(tmp, data, "transfer", [cell])
+
+
+def test_a_transferred_cell_replays_through_the_same_transfer(run, transferred):
+    _, data, _ = run
+    _, bundle, _ = transferred
+    (rec,) = _records(bundle)
+    assert "/snntorch>spikingjelly@nir/" in rec["cell_id"]
+    rep = _verdicts(bundle, data)
+    assert rep["verdict"] == "verified", _problems(rep)
+    assert rep["records"][0]["replay"]["max_rel_logit_diff"] <= REPLAY_REL_TOL
+
+
+def test_a_transferred_cell_with_another_run_backend_is_rejected(run, transferred):
+    """run_backend changed to norse, the cell id, the transfer block and the task made to
+    match: validate accepts it, but the checkpoint is the spikingjelly cell's."""
+    from benchmarks.submissions.replay import _cell
+
+    tmp, data, _ = run
+    _, bundle, _ = transferred
+    t = _copy(bundle, tmp, "t-transfer")
+    (rec,) = _records(t)
+    rec["cell"]["run_backend"] = "norse"
+    rec["cell_id"] = _cell(rec["cell"]).cell_id
+    rec["metrics"]["transfer"]["run_backend"] = "norse"
+    _write_records(t, [rec])
+    _redigest(t)
+    rep = _reject(t, data, "holds cell", validate_accepts=False)
+    assert "snntorch>norse@nir" in " ".join(_problems(rep))
+
+
+@pytest.fixture(scope="module")
+def valence_arousal(run):
+    """A valence-arousal cell and a multitask cell (class head and valence-arousal), ann tiny,
+    one epoch on the mini dataset (its sequences carry valence and arousal)."""
+    import dataclasses
+
+    tmp, data, _ = run
+    cells = [Cell(dataset="synthetic-fer-dvs-mini", backend="ann", arch="tiny",
+                  recipe=dataclasses.replace(RECIPE, task=task, method="baseline"))
+             for task in ("va_regression", "multitask")]
+    return _bundle_of(tmp, data, "va", cells)
+
+
+def test_valence_arousal_records_replay_their_predicted_values(run, valence_arousal):
+    _, data, _ = run
+    _, bundle, _ = valence_arousal
+    recs = _records(bundle)
+    assert sorted(r["cell"]["recipe"]["task"] for r in recs) == ["multitask", "va_regression"]
+    assert all(len(p["va_pred"]) == 2 for r in recs for p in r["predictions"])
+    rep = _verdicts(bundle, data)
+    assert rep["verdict"] == "verified", _problems(rep)
+
+
+@pytest.mark.parametrize("task", ["va_regression", "multitask"])
+def test_a_nudged_valence_arousal_prediction_is_rejected(run, valence_arousal, task):
+    """One sample's predicted valence moved by 0.01 (far beyond the tolerance, within
+    [-1, 1]) and every valence-arousal metric recomputed: validate accepts it."""
+    tmp, data, _ = run
+    _, bundle, _ = valence_arousal
+    t = _copy(bundle, tmp, f"t-va-{task}")
+    recs = _records(t)
+    rec = next(r for r in recs if r["cell"]["recipe"]["task"] == task)
+    p = rec["predictions"][0]
+    p["va_pred"][0] += 0.01 if p["va_pred"][0] < 0 else -0.01
+    va = M.va_metrics(np.array([q["va_pred"] for q in rec["predictions"]], dtype=np.float64),
+                      np.array([q["va_target"] for q in rec["predictions"]], dtype=np.float64))
+    rec["metrics"].update(va)
+    _write_records(t, recs)
+    _redigest(t)
+    rep = _reject(t, data, "replayed logits differ")
+    assert p["sequence_id"] in " ".join(_problems(rep))
+    assert [r["verdict"] for r in rep["records"]].count("rejected") == 1
