@@ -548,3 +548,109 @@ def test_a_nudged_valence_arousal_prediction_is_rejected(run, valence_arousal, t
     rep = _reject(t, data, "replayed logits differ")
     assert p["sequence_id"] in " ".join(_problems(rep))
     assert [r["verdict"] for r in rep["records"]].count("rejected") == 1
+
+
+def _only(bundle: Path, tmp: Path, name: str, keep) -> Path:
+    """A copy of ``bundle`` holding only the records ``keep(rec)`` accepts and their checkpoints
+    (a genuine, smaller bundle)."""
+    t = _copy(bundle, tmp, name)
+    recs = [r for r in _records(t) if keep(r)]
+    used = {r["checkpoint"] for r in recs}
+    for f in (t / "checkpoints").glob("*.pt"):
+        if f"checkpoints/{f.name}" not in used:
+            f.unlink()
+    _write_records(t, recs)
+    _redigest(t)
+    return t
+
+
+def test_replicate_trains_the_cell_again_and_rejects_a_relabelled_seed(run, bundle):
+    """--replicate on the ann record: the same machine class gives the same accuracy. A forged
+    record: the checkpoint and record relabelled as seed 1 (checkpoint re-saved with the new
+    cell, so the replay matches): only the re-run from seed 1 shows it."""
+    import torch
+
+    from benchmarks.results import tasks
+    from benchmarks.submissions.replay import _cell
+
+    tmp, data, _ = run
+    t = _only(bundle, tmp, "t-replicate", lambda r: r["kind"] == "trained"
+              and r["cell"]["backend"] == "ann")
+    rep = _verdicts(t, data, replicate=True)
+    assert rep["verdict"] == "verified", _problems(rep)
+    (r,) = rep["records"]
+    info = r["replay"]["replicate"]
+    assert info["accuracy"] == info["stored_accuracy"] and "same machine class" in info["rule"]
+    assert r["problems"] == []  # its test outputs too
+    assert run_bench.main(["verify", str(t), "--replicate", "--replay", "2",
+                           "--data-root", str(data)]) == 0
+
+    (rec,) = _records(t)
+    rec["cell"]["seed"] = 1
+    rec["cell_id"] = _cell(rec["cell"]).cell_id
+    rec["task"] = tasks.task_reference(rec["cell"], predictions=rec["predictions"])
+    ck = t / rec["checkpoint"]
+    saved = torch.load(ck, map_location="cpu", weights_only=False)
+    saved["cell"]["seed"], saved["cell_id"] = 1, rec["cell_id"]
+    torch.save(saved, ck)
+    _write_records(t, [rec])
+    _redigest(t)
+    assert _verdicts(t, data)["verdict"] == "verified"  # the replay alone cannot tell
+    _reject(t, data, "replayed logits of the re-run on the same machine class differ",
+            validate_accepts=False, replicate=True)
+
+
+def test_a_missing_file_is_rejected(run, bundle):
+    tmp, data, _ = run
+    t = _copy(bundle, tmp, "t-missing")
+    ck = sorted((t / "checkpoints").glob("*.pt"))[0]
+    ck.unlink()
+    rep = _verdicts(t, data)
+    assert rep["verdict"] == "rejected"
+    assert any(f"{ck}: missing (listed in manifest.json 'files')" in m for m in _problems(rep))
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda task: task.update(id="synthetic-fer-dvs-mini/nope/7cls/classification"), "task.id"),
+    (lambda task: task.update(version="9.9"), "task.version"),
+])
+def test_a_record_of_an_unknown_task_or_task_version_is_rejected(run, bundle, edit, needle):
+    tmp, data, _ = run
+    t = _copy(bundle, tmp, f"t-task-{needle}")
+    recs = _records(t)
+    rec = next(r for r in recs if r["kind"] == "trained")
+    edit(rec["task"])
+    _write_records(t, recs)
+    _redigest(t)
+    rep = _reject(t, data, needle, validate_accepts=False)
+    assert any(rec["cell_id"] in m and needle in m for m in _problems(rep))
+
+
+def test_predictions_for_samples_not_in_the_test_split_or_missing_some(run, bundle):
+    """A sample renamed to one not in the split, and (on another copy) a sample dropped, each
+    with the metrics and the task's digest recomputed from the edited predictions (the way a
+    careful forger would): rejected, the sample named."""
+    from benchmarks.results import tasks
+
+    tmp, data, _ = run
+    for name in ("renamed", "dropped"):
+        t = _copy(bundle, tmp, f"t-samples-{name}")
+        recs = _records(t)
+        rec = next(r for r in recs if r["kind"] == "trained")
+        first = rec["predictions"][0]["sequence_id"]
+        if name == "renamed":
+            rec["predictions"][0]["sequence_id"] = "s99/not-a-sequence"
+        else:
+            del rec["predictions"][0]
+            _edit_a_prediction(rec)
+            _edit_a_prediction(rec)  # twice: back to the stored classes, metrics recomputed
+            rec["metrics"]["n_test"] = len(rec["predictions"])
+        rec["task"] = tasks.task_reference(rec["cell"], predictions=rec["predictions"])
+        _write_records(t, recs)
+        _redigest(t)
+        rep = _verdicts(t, data)
+        assert rep["verdict"] == "rejected", name
+        msgs = " ".join(p for r in rep["records"] if r["cell_id"] == rec["cell_id"]
+                        for p in r["problems"])
+        assert ("s99/not-a-sequence" if name == "renamed" else first) in msgs or \
+            "unknown version" in msgs, msgs

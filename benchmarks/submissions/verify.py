@@ -157,16 +157,42 @@ def replicate_record(rec: dict[str, Any], bundle_dir: Path, data_root: str | Pat
     here = _machine()
     same = all(prov.get(k) == here.get(k) for k in SAME_MACHINE_KEYS)
     with bundle_plugins(bundle_dir, plugins):
-        new = run_cell(cell, data_root, progress=False).metrics["accuracy"]
+        again = run_cell(cell, data_root, progress=False).to_dict()
+    new = again["metrics"]["accuracy"]
+    problems: list[str] = []
     if same:
-        ok, rule = abs(new - stored) <= REPLICATE_SAME_MACHINE_TOL, "same machine class: equal"
+        ok = abs(new - stored) <= REPLICATE_SAME_MACHINE_TOL
+        rule = "same machine class: equal accuracy and test outputs"
+        _compare_outputs(rec, again, problems)
     else:
         ok = abs(new - stored) <= REPLICATE_REL_TOL * abs(stored)
         rule = f"another machine class: within {REPLICATE_REL_TOL:.0%} relative"
     info = {"accuracy": new, "stored_accuracy": stored, "rule": rule}
-    problems = [] if ok else [f"metrics.accuracy: replicated {new:.6f}, stored {stored:.6f} "
-                              f"({rule})"]
+    if not ok:
+        problems.insert(0, f"metrics.accuracy: replicated {new:.6f}, stored {stored:.6f} ({rule})")
     return problems, [], info
+
+
+def _compare_outputs(rec: dict[str, Any], again: dict[str, Any], problems: list[str]) -> None:
+    """The re-run's per-sample test outputs against the stored ones (same machine class:
+    training is deterministic, so they agree within the replay tolerance,
+    :func:`benchmarks.submissions.replay.compare`); problems appended."""
+    import numpy as np
+
+    from benchmarks.submissions.replay import _outputs, compare
+
+    def say(fld: str, msg: str) -> None:
+        problems.append(f"{fld}: {msg}")
+
+    stored = list(rec.get("predictions") or [])
+    mine = {str(p.get("sequence_id")): _outputs(p, None) for p in again.get("predictions") or []}
+    ids = [str(p.get("sequence_id")) for p in stored]
+    if sorted(ids) != sorted(mine) or any(mine[i] is None for i in ids):
+        say("predictions", "the re-run's test samples are not the stored ones")
+        return
+    task = ((rec.get("cell") or {}).get("recipe") or {}).get("task", "classification")
+    k = 0 if task == "va_regression" else len(rec.get("classes") or [])
+    compare(say, "logits of the re-run on the same machine class", ids, stored, np.array([mine[i] for i in ids]), k)
 
 
 def _check_manifest(bundle: Path, say) -> dict[str, Any] | None:
