@@ -152,6 +152,39 @@ def _check_samples(say, stored: list[dict[str, Any]], ids: list[str], labels: li
     return not (extra or missing or wrong)
 
 
+def split_sample_problems(rec: dict[str, Any], data_root: str | Path) -> list[str]:
+    """The samples of a record that fails the static checks, against the local test split:
+    those not in it and those of it missing (robustness records: of the subset they declare),
+    so that a wrong set of samples is named even where the replay does not run. Labels are
+    compared by the replay. ``[]`` where the data is not available here or the record has no
+    dataset.
+    """
+    from benchmarks.robustness.sweep import subsample_test_split
+
+    problems: list[str] = []
+    cell_spec = rec.get("cell") or {}
+    if rec.get("kind") not in ("trained", "robustness") or not cell_spec.get("dataset"):
+        return problems
+    try:
+        cell = _cell(cell_spec)
+        dataset = _open_dataset(cell.dataset, cell.recipe, data_root)
+        _, test_idx = dataset.split(int(cell.fold), str(cell.protocol))
+    except (_Unavailable, InputError, TypeError, ValueError):
+        return problems
+    if rec.get("kind") == "robustness":
+        test_idx = subsample_test_split(test_idx, (rec.get("corruption") or {}).get("max_test"))
+    want = {f"{s.subject}/{s.sequence}" for s in (dataset.sequences[i] for i in test_idx)}
+    have = {str(p.get("sequence_id")) for p in rec.get("predictions") or []
+            if isinstance(p, dict)}
+    if have - want:
+        problems.append(f"predictions: {len(have - want)} sample(s) not in the task's test "
+                        f"split, first {sorted(have - want)[:MAX_NAMED]}")
+    if want - have:
+        problems.append(f"predictions: {len(want - have)} sample(s) of the task's test split "
+                        f"missing, first {sorted(want - have)[:MAX_NAMED]}")
+    return problems
+
+
 def replay_record(rec: dict[str, Any], bundle_dir: str | Path, data_root: str | Path, *,
                   n: int | None = None, trust_plugins: bool = False,
                   external: frozenset[str] = frozenset()) -> ReplayResult:

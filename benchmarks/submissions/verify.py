@@ -342,7 +342,7 @@ def verify_bundle(bundle: str | Path, *, replay_n: int | None = None, replicate:
     from benchmarks.results.provenance import code_version
     from benchmarks.results.validate import validate_record
     from benchmarks.submissions.bundle import suite_version
-    from benchmarks.submissions.replay import replay_record
+    from benchmarks.submissions.replay import replay_record, split_sample_problems
 
     bundle = Path(bundle)
     if not bundle.is_dir():
@@ -376,6 +376,8 @@ def verify_bundle(bundle: str | Path, *, replay_n: int | None = None, replicate:
                 reasons += r2
                 if info is not None:
                     replay = {**(replay or {}), "replicate": info}
+        else:
+            rp.extend(f"{where}: {p}" for p in split_sample_problems(rec, data_root))
         verdict = "rejected" if rp else verdict
         records.append({"cell_id": rec["cell_id"], "kind": rec.get("kind"), "task": task,
                         "verdict": verdict, "reasons": reasons, "problems": rp, "replay": replay})
