@@ -306,35 +306,20 @@ def _registry():
         live.update(old)
 
 
-def _bundle_of(tmp: Path, data: Path, name: str, cells: list[Cell], robustness: bool = False
-               ) -> tuple[Path, Path, float]:
-    """Run ``cells`` into ``tmp/name-run`` (optionally with an event_drop sweep at severity 3),
-    submit it as ``tmp/name``; returns (run, bundle, the cells' summed test evaluation time)."""
+def _bundle_of(tmp: Path, data: Path, name: str, cells: list[Cell]) -> tuple[Path, Path]:
+    """Run ``cells`` into ``tmp/name-run`` and submit it as ``tmp/name``; returns (run, bundle)."""
     run_dir = tmp / f"{name}-run"
-    eval_s = 0.0
     for cell in cells:
         rec = run_cell(cell, data, progress=False, checkpoint_dir=run_dir / "checkpoints")
         assert rec.status == "ok", rec.error
-        eval_s += _eval_seconds(rec.to_dict())
         append_record(run_dir, rec)
-    if robustness:
-        assert not run_sweep(plan_sweep(run_dir, data, ["event_drop"], [3]), run_dir, data,
-                             progress=False).failed
     out = tmp / name
     assert run_bench.main(["submit", str(run_dir), "--out", str(out), *META]) == 0
-    return run_dir, out, eval_s
-
-
-def _eval_seconds(rec: dict) -> float:
-    """The run's own time to evaluate the test split: the recorded per-sample latency times the
-    number of test samples (the record's timing of its evaluation path)."""
-    m = rec["metrics"]
-    return float(m["latency_ms_mean"]) * 1e-3 * len(rec["predictions"])
+    return run_dir, out
 
 
 def _verdicts(bundle: Path, data: Path, **kw) -> dict:
-    rep = verify_bundles([bundle], data_root=data, write=False, **kw)[0]
-    return rep
+    return verify_bundles([bundle], data_root=data, write=False, **kw)[0]
 
 
 def _problems(rep: dict) -> list[str]:
@@ -363,7 +348,7 @@ def native(run, _registry):
 
 def test_a_native_model_is_consistent_without_trust_and_verified_with_it(run, native):
     _, data, _ = run
-    _, bundle, _ = native
+    _, bundle = native
     assert (bundle / "plugins" / "my_model.py").read_text() == NATIVE_PLUGIN
     (rec,) = _records(bundle)
     assert rec["cell"]["plugins"] == ["plugins/my_model.py"]
@@ -386,7 +371,7 @@ def test_a_native_model_is_rebuilt_from_the_bundles_plugin_file(run, native):
     for the bundle's. (snntorch keeps beta in the state dict, so the checkpoint would undo an
     edited decay.)"""
     tmp, data, _ = run
-    _, bundle, _ = native
+    _, bundle = native
     t = _copy(bundle, tmp, "t-plugin")
     f = t / "plugins" / "my_model.py"
     f.write_text(f.read_text().replace("self.lif(self.conv(x[t]))", "self.lif(2 * self.conv(x[t]))"))
@@ -397,7 +382,7 @@ def test_a_native_model_is_rebuilt_from_the_bundles_plugin_file(run, native):
 
 def test_a_plugin_that_fails_to_import_or_lacks_the_model(run, native):
     tmp, data, _ = run
-    _, bundle, _ = native
+    _, bundle = native
     t = _copy(bundle, tmp, "t-plugin-broken")
     (t / "plugins" / "my_model.py").write_text("import not_a_module_anywhere\n")
     _redigest(t)
@@ -414,7 +399,7 @@ def test_a_checkpoint_that_does_not_match_its_architecture(run, native):
     """The plugin's model made wider (the conv and the layer after it): the bundled weights no
     longer fit it; a checkpoint file that is not one does not load."""
     tmp, data, _ = run
-    _, bundle, _ = native
+    _, bundle = native
     t = _copy(bundle, tmp, "t-plugin-arch")
     f = t / "plugins" / "my_model.py"
     f.write_text(f.read_text().replace("nn.Conv2d(c, 8,", "nn.Conv2d(c, 9,").replace(
@@ -480,7 +465,7 @@ def transferred(run):
 
 def test_a_transferred_cell_replays_through_the_same_transfer(run, transferred):
     _, data, _ = run
-    _, bundle, _ = transferred
+    _, bundle = transferred
     (rec,) = _records(bundle)
     assert "/snntorch>spikingjelly@nir/" in rec["cell_id"]
     rep = _verdicts(bundle, data)
@@ -494,7 +479,7 @@ def test_a_transferred_cell_with_another_run_backend_is_rejected(run, transferre
     from benchmarks.submissions.replay import _cell
 
     tmp, data, _ = run
-    _, bundle, _ = transferred
+    _, bundle = transferred
     t = _copy(bundle, tmp, "t-transfer")
     (rec,) = _records(t)
     rec["cell"]["run_backend"] = "norse"
@@ -521,7 +506,7 @@ def valence_arousal(run):
 
 def test_valence_arousal_records_replay_their_predicted_values(run, valence_arousal):
     _, data, _ = run
-    _, bundle, _ = valence_arousal
+    _, bundle = valence_arousal
     recs = _records(bundle)
     assert sorted(r["cell"]["recipe"]["task"] for r in recs) == ["multitask", "va_regression"]
     assert all(len(p["va_pred"]) == 2 for r in recs for p in r["predictions"])
@@ -534,7 +519,7 @@ def test_a_nudged_valence_arousal_prediction_is_rejected(run, valence_arousal, t
     """One sample's predicted valence moved by 0.01 (far beyond the tolerance, within
     [-1, 1]) and every valence-arousal metric recomputed: validate accepts it."""
     tmp, data, _ = run
-    _, bundle, _ = valence_arousal
+    _, bundle = valence_arousal
     t = _copy(bundle, tmp, f"t-va-{task}")
     recs = _records(t)
     rec = next(r for r in recs if r["cell"]["recipe"]["task"] == task)
@@ -656,3 +641,16 @@ def test_predictions_for_samples_not_in_the_test_split_or_missing_some(run, bund
         if name == "renamed":
             assert "1 sample(s) not in the task's test split, first ['s99/not-a-sequence']" in msgs
         assert f"1 sample(s) of the task's test split missing, first ['{first}']" in msgs
+
+
+def test_a_checkpoint_given_by_url_only_is_consistent_with_the_reason(run):
+    tmp, data, run_dir = run
+    out = tmp / "by-url"
+    assert run_bench.main(["submit", str(run_dir), "--out", str(out), *META,
+                           "--max-checkpoint-mib", "0.000001",
+                           "--checkpoint-url-base", "https://example.org/w/"]) == 0
+    rep = _verdicts(out, data)
+    assert rep["verdict"] == "consistent", _problems(rep)
+    assert all(r["verdict"] == "consistent" and r["replay"] is None and
+               any("given by URL only (not downloaded)" in why for why in r["reasons"])
+               for r in rep["records"])
