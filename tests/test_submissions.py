@@ -259,3 +259,398 @@ def test_two_bundles_claiming_one_record_with_different_results(run, bundle):
     good, bad = verify_bundles([bundle, t], data_root=data, replay_n=2, write=False)
     assert good["verdict"] == bad["verdict"] == "rejected"
     assert any("claimed by bundle" in p for p in good["problems"])
+
+
+# --------------------------------------------------------------------------------------------
+# each record kind replayed: native models (plugins), cells transferred through NIR,
+# valence-arousal heads, robustness records, --replicate; each also tampered
+# --------------------------------------------------------------------------------------------
+
+NATIVE_PLUGIN = '''
+import torch
+from torch import nn
+from backends import register_model
+
+
+@register_model("nm-bundled", framework="snntorch", n_time_bins=4, input_size=(16, 16),
+                layout="TBCHW")
+def bundled_net(k, c):
+    import snntorch as snn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(c, 8, 3, padding=1)
+            self.lif = snn.Leaky(beta=0.5, init_hidden=True)
+            self.fc = nn.Linear(8 * 16 * 16, k)
+
+        def forward(self, x):
+            return torch.stack([self.fc(self.lif(self.conv(x[t])).flatten(1))
+                                for t in range(x.shape[0])])
+    return Net()
+'''
+
+
+@pytest.fixture(scope="module")
+def _registry():
+    """The architecture registry as it was before this module's native model, restored after
+    it (other test modules list every architecture)."""
+    from backends.native import card
+    from backends.specs import ARCHS
+
+    ARCHS.names()
+    saved = dict(ARCHS._items), dict(ARCHS._modules), dict(card._PLUGINS)
+    yield
+    for live, old in zip((ARCHS._items, ARCHS._modules, card._PLUGINS), saved, strict=True):
+        live.clear()
+        live.update(old)
+
+
+def _bundle_of(tmp: Path, data: Path, name: str, cells: list[Cell]) -> tuple[Path, Path]:
+    """Run ``cells`` into ``tmp/name-run`` and submit it as ``tmp/name``; returns (run, bundle)."""
+    run_dir = tmp / f"{name}-run"
+    for cell in cells:
+        rec = run_cell(cell, data, progress=False, checkpoint_dir=run_dir / "checkpoints")
+        assert rec.status == "ok", rec.error
+        append_record(run_dir, rec)
+    out = tmp / name
+    assert run_bench.main(["submit", str(run_dir), "--out", str(out), *META]) == 0
+    return run_dir, out
+
+
+def _verdicts(bundle: Path, data: Path, **kw) -> dict:
+    return verify_bundles([bundle], data_root=data, write=False, **kw)[0]
+
+
+def _problems(rep: dict) -> list[str]:
+    return rep["problems"] + [p for r in rep["records"] for p in r["problems"]]
+
+
+def _reject(tampered: Path, data: Path, needle: str, *, validate_accepts: bool = True,
+            **kw) -> dict:
+    if validate_accepts:
+        assert validate_run(tampered) == []
+    rep = _verdicts(tampered, data, **kw)
+    assert rep["verdict"] == "rejected", rep
+    assert any(needle in m for m in _problems(rep)), _problems(rep)
+    return rep
+
+
+@pytest.fixture(scope="module")
+def native(run, _registry):
+    tmp, data, _ = run
+    plugin = tmp / "my_model.py"
+    plugin.write_text(NATIVE_PLUGIN)
+    cell = Cell(dataset="synthetic-fer-dvs-mini", backend="snntorch", arch="nm-bundled",
+                plugins=(str(plugin),), recipe=RECIPE)
+    return _bundle_of(tmp, data, "native", [cell])
+
+
+def test_a_native_model_is_consistent_without_trust_and_verified_with_it(run, native):
+    _, data, _ = run
+    _, bundle = native
+    assert (bundle / "plugins" / "my_model.py").read_text() == NATIVE_PLUGIN
+    (rec,) = _records(bundle)
+    assert rec["cell"]["plugins"] == ["plugins/my_model.py"]
+    plain = _verdicts(bundle, data)
+    assert plain["verdict"] == "consistent", plain
+    (r,) = plain["records"]
+    assert r["verdict"] == "consistent" and r["replay"] is None
+    assert any("plugin not run" in why for why in r["reasons"])
+    trusted = _verdicts(bundle, data, trust_plugins=True)
+    assert trusted["verdict"] == "verified", _problems(trusted)
+    (r,) = trusted["records"]
+    assert r["replay"]["max_rel_logit_diff"] <= REPLAY_REL_TOL and r["replay"]["n_samples"] > 0
+    # the CLI: exit 0 either way (consistent is not rejected)
+    assert run_bench.main(["verify", str(bundle), "--data-root", str(data)]) == 0
+
+
+def test_a_native_model_is_rebuilt_from_the_bundles_plugin_file(run, native):
+    """The plugin edited so that its model differs (same weights, the conv's output doubled
+    before the neurons): the submitter's own file, loaded in this process, must not stand in
+    for the bundle's. (snntorch keeps beta in the state dict, so the checkpoint would undo an
+    edited decay.)"""
+    tmp, data, _ = run
+    _, bundle = native
+    t = _copy(bundle, tmp, "t-plugin")
+    f = t / "plugins" / "my_model.py"
+    f.write_text(f.read_text().replace("self.lif(self.conv(x[t]))", "self.lif(2 * self.conv(x[t]))"))
+    _redigest(t)
+    _reject(t, data, "replayed logits differ", trust_plugins=True)
+    assert _verdicts(t, data)["verdict"] == "consistent"  # not run: nothing to see without trust
+
+
+def test_a_plugin_that_fails_to_import_or_lacks_the_model(run, native):
+    tmp, data, _ = run
+    _, bundle = native
+    t = _copy(bundle, tmp, "t-plugin-broken")
+    (t / "plugins" / "my_model.py").write_text("import not_a_module_anywhere\n")
+    _redigest(t)
+    _reject(t, data, "plugin fails to import", trust_plugins=True)
+    t2 = _copy(bundle, tmp, "t-plugin-renamed")
+    f = t2 / "plugins" / "my_model.py"
+    f.write_text(f.read_text().replace('"nm-bundled"', '"nm-other"'))
+    _redigest(t2)
+    _reject(t2, data, "'nm-bundled' is not registered by the bundle's plugin files",
+            trust_plugins=True)
+
+
+def test_a_checkpoint_that_does_not_match_its_architecture(run, native):
+    """The plugin's model made wider (the conv and the layer after it): the bundled weights no
+    longer fit it; a checkpoint file that is not one does not load."""
+    tmp, data, _ = run
+    _, bundle = native
+    t = _copy(bundle, tmp, "t-plugin-arch")
+    f = t / "plugins" / "my_model.py"
+    f.write_text(f.read_text().replace("nn.Conv2d(c, 8,", "nn.Conv2d(c, 9,").replace(
+        "nn.Linear(8 * 16", "nn.Linear(9 * 16"))
+    _redigest(t)
+    _reject(t, data, "does not load or does not fit its architecture", trust_plugins=True)
+    t2 = _copy(bundle, tmp, "t-ckpt-garbage")
+    (ck,) = (t2 / "checkpoints").glob("*.pt")
+    ck.write_bytes(b"not a checkpoint")
+    _redigest(t2)
+    _reject(t2, data, "does not load", trust_plugins=True)
+
+
+def test_a_robustness_record_edited_consistently_is_rejected(run, bundle):
+    """One sample's severity-3 prediction moved to another class (its corrupted logits swapped
+    to match) and every robustness metric recomputed: validate accepts it, the replay through
+    the sweep's seeded corruption does not."""
+    tmp, data, _ = run
+    t = _copy(bundle, tmp, "t-rob")
+    recs = _records(t)
+    rec = next(r for r in recs if r["kind"] == "robustness")
+    k = len(rec["classes"])
+    e = rec["predictions"][0]["corrupted"]["3"]
+    a = int(np.argmax(e["logits"]))
+    b = (a + 1) % k
+    e["logits"][a], e["logits"][b] = e["logits"][b], e["logits"][a]
+    e["pred"] = int(np.argmax(e["logits"]))
+    y = np.array([q["label"] for q in rec["predictions"]])
+    ps = np.array([q["corrupted"]["3"]["pred"] for q in rec["predictions"]])
+    m = rec["metrics"]
+    m["accuracy_by_severity"]["3"] = M.accuracy(ps, y)
+    m["uar_by_severity"]["3"] = M.uar(ps, y, num_classes=k)
+    m["mean_corruption_accuracy"] = m["accuracy_by_severity"]["3"]
+    _write_records(t, recs)
+    _redigest(t)
+    rep = _reject(t, data, "replayed severity 3 logits differ")
+    bad = [r for r in rep["records"] if r["verdict"] == "rejected"]
+    assert [r["cell_id"] for r in bad] == [rec["cell_id"]]
+    assert rec["predictions"][0]["sequence_id"] in " ".join(bad[0]["problems"])
+
+
+def test_a_robustness_record_of_another_corruption_seed_is_rejected(run, bundle):
+    """The corruption seed changed in the record (its metrics untouched): the stored
+    corrupted logits are not those of the seed it names."""
+    tmp, data, _ = run
+    t = _copy(bundle, tmp, "t-rob-seed")
+    recs = _records(t)
+    rec = next(r for r in recs if r["kind"] == "robustness")
+    rec["corruption"]["seed"] += 1
+    _write_records(t, recs)
+    _redigest(t)
+    _reject(t, data, "severity 3 logits", validate_accepts=False)
+
+
+@pytest.fixture(scope="module")
+def transferred(run):
+    """tiny_nir trained in snntorch, evaluated in spikingjelly through NIR (one epoch)."""
+    tmp, data, _ = run
+    cell = Cell(dataset="synthetic-fer-dvs-mini", backend="snntorch", arch="tiny_nir",
+                run_backend="spikingjelly", transfer_via="nir", recipe=RECIPE)
+    return _bundle_of(tmp, data, "transfer", [cell])
+
+
+def test_a_transferred_cell_replays_through_the_same_transfer(run, transferred):
+    _, data, _ = run
+    _, bundle = transferred
+    (rec,) = _records(bundle)
+    assert "/snntorch>spikingjelly@nir/" in rec["cell_id"]
+    rep = _verdicts(bundle, data)
+    assert rep["verdict"] == "verified", _problems(rep)
+    assert rep["records"][0]["replay"]["max_rel_logit_diff"] <= REPLAY_REL_TOL
+
+
+def test_a_transferred_cell_with_another_run_backend_is_rejected(run, transferred):
+    """run_backend changed to norse, the cell id, the transfer block and the task made to
+    match: validate accepts it, but the checkpoint is the spikingjelly cell's."""
+    from benchmarks.submissions.replay import _cell
+
+    tmp, data, _ = run
+    _, bundle = transferred
+    t = _copy(bundle, tmp, "t-transfer")
+    (rec,) = _records(t)
+    rec["cell"]["run_backend"] = "norse"
+    rec["cell_id"] = _cell(rec["cell"]).cell_id
+    rec["metrics"]["transfer"]["run_backend"] = "norse"
+    _write_records(t, [rec])
+    _redigest(t)
+    rep = _reject(t, data, "holds cell", validate_accepts=False)
+    assert "snntorch>norse@nir" in " ".join(_problems(rep))
+
+
+@pytest.fixture(scope="module")
+def valence_arousal(run):
+    """A valence-arousal cell and a multitask cell (class head and valence-arousal), ann tiny,
+    one epoch on the mini dataset (its sequences carry valence and arousal)."""
+    import dataclasses
+
+    tmp, data, _ = run
+    cells = [Cell(dataset="synthetic-fer-dvs-mini", backend="ann", arch="tiny",
+                  recipe=dataclasses.replace(RECIPE, task=task, method="baseline"))
+             for task in ("va_regression", "multitask")]
+    return _bundle_of(tmp, data, "va", cells)
+
+
+def test_valence_arousal_records_replay_their_predicted_values(run, valence_arousal):
+    _, data, _ = run
+    _, bundle = valence_arousal
+    recs = _records(bundle)
+    assert sorted(r["cell"]["recipe"]["task"] for r in recs) == ["multitask", "va_regression"]
+    assert all(len(p["va_pred"]) == 2 for r in recs for p in r["predictions"])
+    rep = _verdicts(bundle, data)
+    assert rep["verdict"] == "verified", _problems(rep)
+
+
+@pytest.mark.parametrize("task", ["va_regression", "multitask"])
+def test_a_nudged_valence_arousal_prediction_is_rejected(run, valence_arousal, task):
+    """One sample's predicted valence moved by 0.01 (far beyond the tolerance, within
+    [-1, 1]) and every valence-arousal metric recomputed: validate accepts it."""
+    tmp, data, _ = run
+    _, bundle = valence_arousal
+    t = _copy(bundle, tmp, f"t-va-{task}")
+    recs = _records(t)
+    rec = next(r for r in recs if r["cell"]["recipe"]["task"] == task)
+    p = rec["predictions"][0]
+    p["va_pred"][0] += 0.01 if p["va_pred"][0] < 0 else -0.01
+    va = M.va_metrics(np.array([q["va_pred"] for q in rec["predictions"]], dtype=np.float64),
+                      np.array([q["va_target"] for q in rec["predictions"]], dtype=np.float64))
+    rec["metrics"].update(va)
+    _write_records(t, recs)
+    _redigest(t)
+    rep = _reject(t, data, "replayed logits differ")
+    assert p["sequence_id"] in " ".join(_problems(rep))
+    assert [r["verdict"] for r in rep["records"]].count("rejected") == 1
+
+
+def _only(bundle: Path, tmp: Path, name: str, keep) -> Path:
+    """A copy of ``bundle`` holding only the records ``keep(rec)`` accepts and their checkpoints
+    (a genuine, smaller bundle)."""
+    t = _copy(bundle, tmp, name)
+    recs = [r for r in _records(t) if keep(r)]
+    used = {r["checkpoint"] for r in recs}
+    for f in (t / "checkpoints").glob("*.pt"):
+        if f"checkpoints/{f.name}" not in used:
+            f.unlink()
+    _write_records(t, recs)
+    _redigest(t)
+    return t
+
+
+def test_replicate_trains_the_cell_again_and_rejects_a_relabelled_seed(run, bundle):
+    """--replicate on the ann record: the same machine class gives the same accuracy. A forged
+    record: the checkpoint and record relabelled as seed 1 (checkpoint re-saved with the new
+    cell, so the replay matches): only the re-run from seed 1 shows it."""
+    import torch
+
+    from benchmarks.results import tasks
+    from benchmarks.submissions.replay import _cell
+
+    tmp, data, _ = run
+    t = _only(bundle, tmp, "t-replicate", lambda r: r["kind"] == "trained"
+              and r["cell"]["backend"] == "ann")
+    rep = _verdicts(t, data, replicate=True)
+    assert rep["verdict"] == "verified", _problems(rep)
+    (r,) = rep["records"]
+    info = r["replay"]["replicate"]
+    assert info["accuracy"] == info["stored_accuracy"] and "same machine class" in info["rule"]
+    assert r["problems"] == []  # its test outputs too
+    assert run_bench.main(["verify", str(t), "--replicate", "--replay", "2",
+                           "--data-root", str(data)]) == 0
+
+    (rec,) = _records(t)
+    rec["cell"]["seed"] = 1
+    rec["cell_id"] = _cell(rec["cell"]).cell_id
+    rec["task"] = tasks.task_reference(rec["cell"], predictions=rec["predictions"])
+    ck = t / rec["checkpoint"]
+    saved = torch.load(ck, map_location="cpu", weights_only=False)
+    saved["cell"]["seed"], saved["cell_id"] = 1, rec["cell_id"]
+    torch.save(saved, ck)
+    _write_records(t, [rec])
+    _redigest(t)
+    assert _verdicts(t, data)["verdict"] == "verified"  # the replay alone cannot tell
+    _reject(t, data, "replayed logits of the re-run on the same machine class differ",
+            validate_accepts=False, replicate=True)
+
+
+def test_a_missing_file_is_rejected(run, bundle):
+    tmp, data, _ = run
+    t = _copy(bundle, tmp, "t-missing")
+    ck = sorted((t / "checkpoints").glob("*.pt"))[0]
+    ck.unlink()
+    rep = _verdicts(t, data)
+    assert rep["verdict"] == "rejected"
+    assert any(f"{ck}: missing (listed in manifest.json 'files')" in m for m in _problems(rep))
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda task: task.update(id="synthetic-fer-dvs-mini/nope/7cls/classification"), "task.id"),
+    (lambda task: task.update(version="9.9"), "task.version"),
+])
+def test_a_record_of_an_unknown_task_or_task_version_is_rejected(run, bundle, edit, needle):
+    tmp, data, _ = run
+    t = _copy(bundle, tmp, f"t-task-{needle}")
+    recs = _records(t)
+    rec = next(r for r in recs if r["kind"] == "trained")
+    edit(rec["task"])
+    _write_records(t, recs)
+    _redigest(t)
+    rep = _reject(t, data, needle, validate_accepts=False)
+    assert any(rec["cell_id"] in m and needle in m for m in _problems(rep))
+
+
+def test_predictions_for_samples_not_in_the_test_split_or_missing_some(run, bundle):
+    """A sample renamed to one not in the split, and (on another copy) a sample dropped, each
+    with the metrics and the task's digest recomputed from the edited predictions (the way a
+    careful forger would): rejected, the sample named."""
+    from benchmarks.results import tasks
+
+    tmp, data, _ = run
+    for name in ("renamed", "dropped"):
+        t = _copy(bundle, tmp, f"t-samples-{name}")
+        recs = _records(t)
+        rec = next(r for r in recs if r["kind"] == "trained")
+        first = rec["predictions"][0]["sequence_id"]
+        if name == "renamed":
+            rec["predictions"][0]["sequence_id"] = "s99/not-a-sequence"
+        else:
+            del rec["predictions"][0]
+            _edit_a_prediction(rec)
+            _edit_a_prediction(rec)  # twice: back to the stored classes, metrics recomputed
+            rec["metrics"]["n_test"] = len(rec["predictions"])
+        rec["task"] = tasks.task_reference(rec["cell"], predictions=rec["predictions"])
+        _write_records(t, recs)
+        _redigest(t)
+        rep = _verdicts(t, data)
+        assert rep["verdict"] == "rejected", name
+        msgs = " ".join(p for r in rep["records"] if r["cell_id"] == rec["cell_id"]
+                        for p in r["problems"])
+        assert "unknown version" in msgs  # the ids/labels digest is the task's no longer
+        if name == "renamed":
+            assert "1 sample(s) not in the task's test split, first ['s99/not-a-sequence']" in msgs
+        assert f"1 sample(s) of the task's test split missing, first ['{first}']" in msgs
+
+
+def test_a_checkpoint_given_by_url_only_is_consistent_with_the_reason(run):
+    tmp, data, run_dir = run
+    out = tmp / "by-url"
+    assert run_bench.main(["submit", str(run_dir), "--out", str(out), *META,
+                           "--max-checkpoint-mib", "0.000001",
+                           "--checkpoint-url-base", "https://example.org/w/"]) == 0
+    rep = _verdicts(out, data)
+    assert rep["verdict"] == "consistent", _problems(rep)
+    assert all(r["verdict"] == "consistent" and r["replay"] is None and
+               any("given by URL only (not downloaded)" in why for why in r["reasons"])
+               for r in rep["records"])

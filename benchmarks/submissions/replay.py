@@ -30,12 +30,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from backends.native.card import PluginError
 from datasets.common import InputError
 
 log = logging.getLogger(__name__)
@@ -149,6 +152,39 @@ def _check_samples(say, stored: list[dict[str, Any]], ids: list[str], labels: li
     return not (extra or missing or wrong)
 
 
+def split_sample_problems(rec: dict[str, Any], data_root: str | Path) -> list[str]:
+    """The samples of a record that fails the static checks, against the local test split:
+    those not in it and those of it missing (robustness records: of the subset they declare),
+    so that a wrong set of samples is named even where the replay does not run. Labels are
+    compared by the replay. ``[]`` where the data is not available here or the record has no
+    dataset.
+    """
+    from benchmarks.robustness.sweep import subsample_test_split
+
+    problems: list[str] = []
+    cell_spec = rec.get("cell") or {}
+    if rec.get("kind") not in ("trained", "robustness") or not cell_spec.get("dataset"):
+        return problems
+    try:
+        cell = _cell(cell_spec)
+        dataset = _open_dataset(cell.dataset, cell.recipe, data_root)
+        _, test_idx = dataset.split(int(cell.fold), str(cell.protocol))
+    except (_Unavailable, InputError, TypeError, ValueError):
+        return problems
+    if rec.get("kind") == "robustness":
+        test_idx = subsample_test_split(test_idx, (rec.get("corruption") or {}).get("max_test"))
+    want = {f"{s.subject}/{s.sequence}" for s in (dataset.sequences[i] for i in test_idx)}
+    have = {str(p.get("sequence_id")) for p in rec.get("predictions") or []
+            if isinstance(p, dict)}
+    if have - want:
+        problems.append(f"predictions: {len(have - want)} sample(s) not in the task's test "
+                        f"split, first {sorted(have - want)[:MAX_NAMED]}")
+    if want - have:
+        problems.append(f"predictions: {len(want - have)} sample(s) of the task's test split "
+                        f"missing, first {sorted(want - have)[:MAX_NAMED]}")
+    return problems
+
+
 def replay_record(rec: dict[str, Any], bundle_dir: str | Path, data_root: str | Path, *,
                   n: int | None = None, trust_plugins: bool = False,
                   external: frozenset[str] = frozenset()) -> ReplayResult:
@@ -188,18 +224,20 @@ def replay_record(rec: dict[str, Any], bundle_dir: str | Path, data_root: str | 
         res.reasons.append("plugin not run: a native model's plugin files are code, imported "
                            "only with --trust-plugins")
         return res
-    if plugins:
-        from backends.models.card import PluginError, load_plugins
-
-        try:
-            load_plugins(tuple(str(Path(bundle_dir) / p) for p in plugins))
-        except PluginError as exc:
-            say("cell.plugins", f"plugin fails to import: {exc}")
-            res.status = "rejected"
-            return res
     t0 = time.perf_counter()
     try:
-        out = _replay(rec, Path(bundle_dir), data_root, n, say, res)
+        with bundle_plugins(bundle_dir, plugins) as registered:
+            arch = cell_spec.get("arch")
+            if plugins and arch not in registered:
+                say("cell.arch", f"{arch!r} is not registered by the bundle's plugin files "
+                                 f"({', '.join(plugins)} register {registered})")
+                res.status = "rejected"
+                return res
+            out = _replay(rec, Path(bundle_dir), data_root, n, say, res)
+    except PluginError as exc:
+        say("cell.plugins", f"plugin fails to import: {exc}")
+        res.status = "rejected"
+        return res
     except _Unavailable as exc:
         res.reasons.append(str(exc))
         return res
@@ -211,6 +249,42 @@ def replay_record(rec: dict[str, Any], bundle_dir: str | Path, data_root: str | 
         res.replay = {**out, "rel_tol": REPLAY_REL_TOL,
                       "time_s": round(time.perf_counter() - t0, 3)}
     return res
+
+
+@contextmanager
+def bundle_plugins(bundle_dir: str | Path, plugins: list[str]) -> Iterator[list[str]]:
+    """Register the architectures of a bundle's plugin files, and only those, for the duration
+    of the ``with`` block; yields the names they register.
+
+    Every architecture registered by a plugin file loaded earlier in this process (the
+    submitter's own copy, another bundle's) is hidden meanwhile, so a native model is rebuilt
+    from this bundle's file and never from a same-named model of another file; the registry
+    (:data:`backends.specs.ARCHS`) and the loaded-plugin table of :mod:`backends.native.card`
+    are restored afterwards. With no plugin file, nothing changes.
+
+    Raises:
+        PluginError: a plugin file fails to import, registers nothing or a taken name.
+    """
+    if not plugins:
+        yield []
+        return
+    from backends.native import card
+    from backends.specs import ARCHS
+
+    ARCHS.names()  # the suite's own architectures loaded before the snapshot
+    saved = (dict(ARCHS._items), dict(ARCHS._modules), dict(ARCHS._aliases), dict(card._PLUGINS))
+    for names in card._PLUGINS.values():
+        for name in names:
+            ARCHS._items.pop(name, None)
+            ARCHS._modules.pop(name, None)
+    card._PLUGINS.clear()
+    try:
+        yield card.load_plugins(tuple(str(Path(bundle_dir) / p) for p in plugins))
+    finally:
+        for live, old in zip((ARCHS._items, ARCHS._modules, ARCHS._aliases, card._PLUGINS),
+                             saved, strict=True):
+            live.clear()
+            live.update(old)
 
 
 class _Unavailable(Exception):
@@ -232,7 +306,7 @@ def _open_dataset(name: str, recipe, data_root):
 
 def _replay(rec, bundle_dir: Path, data_root, n, say, res) -> dict[str, Any] | None:
     from benchmarks.robustness.sweep import subsample_test_split
-    from benchmarks.runner.checkpoints import CheckpointError, load_checkpoint
+    from benchmarks.runner.checkpoints import load_checkpoint
 
     kind = rec.get("kind")
     cell = _cell(rec.get("cell") or {})
@@ -240,7 +314,7 @@ def _replay(rec, bundle_dir: Path, data_root, n, say, res) -> dict[str, Any] | N
     _check_local_split(rec, cell, dataset, say)
     try:
         loaded = load_checkpoint(bundle_dir / rec["checkpoint"], "cpu")
-    except (CheckpointError, FileNotFoundError) as exc:
+    except (InputError, FileNotFoundError) as exc:  # CheckpointError, a native model's own check
         say("checkpoint", f"does not load or does not fit its architecture: {exc}")
         return None
     source = (rec.get("corruption") or {}).get("cell_id") if kind == "robustness" else rec["cell_id"]
@@ -249,9 +323,14 @@ def _replay(rec, bundle_dir: Path, data_root, n, say, res) -> dict[str, Any] | N
                           f"not {source!r}")
     stored = list(rec.get("predictions") or [])
     k = len(rec.get("classes") or [])
-    if kind == "robustness":
-        return _replay_robustness(rec, cell, dataset, loaded, stored, k, n, say)
-    return _replay_trained(cell, loaded, stored, k, n, say, data_root, subsample_test_split)
+    try:
+        if kind == "robustness":
+            return _replay_robustness(rec, cell, dataset, loaded, stored, k, n, say)
+        return _replay_trained(cell, loaded, stored, k, n, say, data_root, subsample_test_split)
+    except (InputError, RuntimeError) as exc:  # the model (a native one's code) fails to run
+        say("checkpoint", f"the model fails to run on the test samples: {type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:300]}")
+        return None
 
 
 def _check_local_split(rec, cell, dataset, say) -> None:

@@ -131,7 +131,9 @@ def _machine() -> dict[str, Any]:
 def replicate_record(rec: dict[str, Any], bundle_dir: Path, data_root: str | Path, *,
                      trust_plugins: bool = False) -> tuple[list[str], list[str], dict | None]:
     """Train the record's cell again from its recipe and seed on this machine (CPU) and compare
-    the test accuracy with the stored one: equal on the same machine class, else within
+    the test accuracy with the stored one: on the same machine class equal, and the per-sample
+    test outputs equal within :data:`benchmarks.submissions.replay.REPLAY_REL_TOL` (two seeds can
+    share an accuracy, near chance above all, but not their logits); else within
     :data:`REPLICATE_REL_TOL` relative.
 
     Returns:
@@ -141,30 +143,58 @@ def replicate_record(rec: dict[str, Any], bundle_dir: Path, data_root: str | Pat
     import dataclasses
 
     from benchmarks.runner.cell import run_cell
-    from benchmarks.submissions.replay import _cell
+    from benchmarks.submissions.replay import _cell, bundle_plugins
 
     if rec.get("kind") != "trained":
         return [], [f"replicate applies to trained records, not {rec.get('kind')!r}"], None
     cell = _cell(rec.get("cell") or {})
     if (cell.plugins or rec.get("model")) and not trust_plugins:
         return [], ["not replicated: plugin not run (give --trust-plugins)"], None
-    cell = dataclasses.replace(cell, plugins=tuple(str(bundle_dir / p) for p in cell.plugins))
+    plugins = list(cell.plugins)
+    cell = dataclasses.replace(cell, plugins=tuple(str(bundle_dir / p) for p in plugins))
     stored = (rec.get("metrics") or {}).get("accuracy")
     if stored is None:
         return [], ["not replicated: the record has no accuracy"], None
     prov = rec.get("provenance") or {}
     here = _machine()
     same = all(prov.get(k) == here.get(k) for k in SAME_MACHINE_KEYS)
-    new = run_cell(cell, data_root, progress=False).metrics["accuracy"]
+    with bundle_plugins(bundle_dir, plugins):
+        again = run_cell(cell, data_root, progress=False).to_dict()
+    new = again["metrics"]["accuracy"]
+    problems: list[str] = []
     if same:
-        ok, rule = abs(new - stored) <= REPLICATE_SAME_MACHINE_TOL, "same machine class: equal"
+        ok = abs(new - stored) <= REPLICATE_SAME_MACHINE_TOL
+        rule = "same machine class: equal accuracy and test outputs"
+        _compare_outputs(rec, again, problems)
     else:
         ok = abs(new - stored) <= REPLICATE_REL_TOL * abs(stored)
         rule = f"another machine class: within {REPLICATE_REL_TOL:.0%} relative"
     info = {"accuracy": new, "stored_accuracy": stored, "rule": rule}
-    problems = [] if ok else [f"metrics.accuracy: replicated {new:.6f}, stored {stored:.6f} "
-                              f"({rule})"]
+    if not ok:
+        problems.insert(0, f"metrics.accuracy: replicated {new:.6f}, stored {stored:.6f} ({rule})")
     return problems, [], info
+
+
+def _compare_outputs(rec: dict[str, Any], again: dict[str, Any], problems: list[str]) -> None:
+    """The re-run's per-sample test outputs against the stored ones (same machine class:
+    training is deterministic, so they agree within the replay tolerance,
+    :func:`benchmarks.submissions.replay.compare`); problems appended."""
+    import numpy as np
+
+    from benchmarks.submissions.replay import _outputs, compare
+
+    def say(fld: str, msg: str) -> None:
+        problems.append(f"{fld}: {msg}")
+
+    stored = list(rec.get("predictions") or [])
+    mine = {str(p.get("sequence_id")): _outputs(p, None) for p in again.get("predictions") or []}
+    ids = [str(p.get("sequence_id")) for p in stored]
+    if sorted(ids) != sorted(mine) or any(mine[i] is None for i in ids):
+        say("predictions", "the re-run's test samples are not the stored ones")
+        return
+    task = ((rec.get("cell") or {}).get("recipe") or {}).get("task", "classification")
+    k = 0 if task == "va_regression" else len(rec.get("classes") or [])
+    compare(say, "logits of the re-run on the same machine class", ids, stored, np.array([mine[i] for i in ids]), k)
 
 
 def _check_manifest(bundle: Path, say) -> dict[str, Any] | None:
@@ -314,7 +344,7 @@ def verify_bundle(bundle: str | Path, *, replay_n: int | None = None, replicate:
     from benchmarks.results.provenance import code_version
     from benchmarks.results.validate import validate_record
     from benchmarks.submissions.bundle import suite_version
-    from benchmarks.submissions.replay import replay_record
+    from benchmarks.submissions.replay import replay_record, split_sample_problems
 
     bundle = Path(bundle)
     if not bundle.is_dir():
@@ -348,6 +378,8 @@ def verify_bundle(bundle: str | Path, *, replay_n: int | None = None, replicate:
                 reasons += r2
                 if info is not None:
                     replay = {**(replay or {}), "replicate": info}
+        else:
+            rp.extend(f"{where}: {p}" for p in split_sample_problems(rec, data_root))
         verdict = "rejected" if rp else verdict
         records.append({"cell_id": rec["cell_id"], "kind": rec.get("kind"), "task": task,
                         "verdict": verdict, "reasons": reasons, "problems": rp, "replay": replay})
