@@ -654,3 +654,198 @@ def test_a_checkpoint_given_by_url_only_is_consistent_with_the_reason(run):
     assert all(r["verdict"] == "consistent" and r["replay"] is None and
                any("given by URL only (not downloaded)" in why for why in r["reasons"])
                for r in rep["records"])
+
+
+# --------------------------------------------------------------------------------------------
+# deployment records: evaluations of a bundled checkpoint at a chip target's precision
+# --------------------------------------------------------------------------------------------
+
+DEPLOY_MAX_TEST = 6
+
+
+@pytest.fixture(scope="module")
+def deployed(run):
+    """sinabs tiny_iaf (IAF, stride-2 convolutions: fits speck, maps on loihi2) and sinabs tiny
+    (LIF, batch norm, max pooling: fits neither), one epoch on the mini dataset, deployed on
+    both targets on 6 test recordings, and submitted."""
+    tmp, data, _ = run
+    run_dir = tmp / "deploy-run"
+    for arch in ("tiny_iaf", "tiny"):
+        cell = Cell(dataset="synthetic-fer-dvs-mini", backend="sinabs", arch=arch, recipe=RECIPE)
+        rec = run_cell(cell, data, progress=False, checkpoint_dir=run_dir / "checkpoints")
+        assert rec.status == "ok", rec.error
+        append_record(run_dir, rec)
+    assert run_bench.main(["deploy", str(run_dir), "--max-test", str(DEPLOY_MAX_TEST),
+                           "--data-root", str(data)]) == 0
+    out = tmp / "deploy-bundle"
+    assert run_bench.main(["submit", str(run_dir), "--out", str(out), *META]) == 0
+    return run_dir, out
+
+
+def _deployment(recs: list[dict], target: str, arch: str) -> dict:
+    (rec,) = [r for r in recs if r["kind"] == "deployment" and r["deployment"]["target"] == target
+              and r["cell"]["arch"] == arch]
+    return rec
+
+
+def test_bundled_status_admits_ok_records_and_skipped_deployments_with_their_reason():
+    from benchmarks.submissions.bundle import bundled_status
+
+    fit = {"target": "speck", "fit": {"verdict": "does_not_fit"}}
+    assert bundled_status({"status": "ok", "kind": "trained"})
+    assert bundled_status({"status": "skipped", "kind": "deployment", "error": "max pooling",
+                           "deployment": fit})
+    assert not bundled_status({"status": "skipped", "kind": "deployment", "error": "",
+                               "deployment": fit})
+    assert not bundled_status({"status": "skipped", "kind": "deployment", "error": "x",
+                               "deployment": {"target": "speck"}})
+    assert not bundled_status({"status": "error", "kind": "deployment", "error": "boom",
+                               "deployment": fit})
+    assert not bundled_status({"status": "skipped", "kind": "robustness", "error": "no events"})
+
+
+def test_deployment_records_are_bundled_with_their_checkpoints_and_target_files(deployed):
+    from backends.targets.target import HERE
+
+    run_dir, bundle = deployed
+    recs = _records(bundle)
+    assert sorted((r["kind"], r["status"]) for r in recs) == [
+        ("deployment", "ok"), ("deployment", "ok"), ("deployment", "skipped"),
+        ("deployment", "skipped"), ("trained", "ok"), ("trained", "ok")]
+    for target in ("speck", "loihi2"):
+        assert (bundle / "targets" / f"{target}.toml").read_bytes() == \
+            (HERE / f"{target}.toml").read_bytes()
+        skipped = _deployment(recs, target, "tiny")
+        assert skipped["status"] == "skipped" and skipped["deployment"]["fit"]["verdict"] == \
+            "does_not_fit" and "max pooling" in skipped["error"]
+        assert skipped["checkpoint"] == f"checkpoints/{skipped['deployment']['checkpoint']}"
+        ok = _deployment(recs, target, "tiny_iaf")
+        assert len(ok["predictions"]) == DEPLOY_MAX_TEST
+    assert _deployment(recs, "speck", "tiny_iaf")["deployment"]["fit"]["verdict"] == "fits"
+    listed = {f["path"] for f in json.loads((bundle / MANIFEST).read_text())["files"]}
+    assert {"targets/speck.toml", "targets/loihi2.toml"} <= listed
+    assert validate_run(bundle) == []
+
+
+def test_deployment_records_replay_exactly_and_their_fit_is_recomputed(run, deployed):
+    _, data, _ = run
+    _, bundle = deployed
+    rep = _verdicts(bundle, data, replay_n=2)
+    assert rep["verdict"] == "verified", _problems(rep)
+    dep = [r for r in rep["records"] if r["kind"] == "deployment"]
+    assert len(dep) == 4
+    for r in dep:
+        assert r["verdict"] == "verified" and r["problems"] == []
+        if "/tiny_iaf/" in r["cell_id"]:  # the whole declared subset; integer logits: exact
+            assert r["replay"]["n_samples"] == DEPLOY_MAX_TEST
+            assert r["replay"]["max_rel_logit_diff"] == 0.0
+            assert r["replay"]["changed_predictions"] == 0
+        else:
+            assert r["replay"]["n_samples"] == 0 and r["replay"]["fit"] == "does_not_fit"
+
+
+def test_a_consistently_edited_chip_prediction_is_rejected(run, deployed):
+    """One sample's chip-precision top logit swapped with its lowest, its pred set, and the
+    accuracies at chip precision recomputed: validate accepts it, the replay does not."""
+    tmp, data, _ = run
+    _, bundle = deployed
+    t = _copy(bundle, tmp, "t-dep-pred")
+    recs = _records(t)
+    rec = _deployment(recs, "speck", "tiny_iaf")
+    k = len(rec["classes"])
+    p = next(q for q in rec["predictions"] if sorted(q["logits"])[-1] > sorted(q["logits"])[-2])
+    a, b = int(np.argmax(p["logits"])), int(np.argmin(p["logits"]))
+    for row in [p["logits"], *p.get("logits_per_step", [])]:
+        row[a], row[b] = row[b], row[a]
+    p["pred"] = int(np.argmax(p["logits"]))
+    y = np.array([q["label"] for q in rec["predictions"]])
+    pr = np.array([q["pred"] for q in rec["predictions"]])
+    m = rec["metrics"]
+    m["accuracy"], m["uar"] = M.accuracy(pr, y), M.uar(pr, y, num_classes=k)
+    m["accuracy_change"] = m["accuracy"] - m["accuracy_float"]
+    _write_records(t, recs)
+    _redigest(t)
+    rep = _reject(t, data, "replayed chip-precision logits differ")
+    assert p["sequence_id"] in " ".join(_problems(rep))
+    assert [r["cell_id"] for r in rep["records"] if r["verdict"] == "rejected"] == [rec["cell_id"]]
+
+
+def test_a_swapped_target_is_rejected(run, deployed):
+    """The speck record of tiny_iaf relabelled as a loihi2 record (target, title, family and
+    cell id; the genuine loihi2 record dropped): validate accepts it; the fit on Loihi 2 and the
+    Loihi 2 fixed point are not what it stores."""
+    from backends.targets.target import get_target
+
+    tmp, data, _ = run
+    _, bundle = deployed
+    t = _only(bundle, tmp, "t-dep-target", lambda r: not (
+        r["kind"] == "deployment" and r["deployment"]["target"] == "loihi2"))
+    recs = _records(t)
+    rec = _deployment(recs, "speck", "tiny_iaf")
+    loihi2 = get_target("loihi2")
+    rec["deployment"].update(target="loihi2", title=loihi2.title, family=loihi2.family)
+    rec["cell_id"] = rec["cell_id"].replace("deployment/speck/", "deployment/loihi2/")
+    _write_records(t, recs)
+    _redigest(t)
+    rep = _reject(t, data, "deployment.fit.verdict: stored 'fits', but backends/targets/fit.py "
+                           "gives 'unknown' for 'tiny_iaf' on loihi2.toml")
+    assert any("replayed chip-precision logits differ" in m for m in _problems(rep))
+
+
+@pytest.mark.parametrize("arch, verdict", [("tiny", "needs_chips"), ("tiny_iaf", "unknown")])
+def test_an_edited_fit_verdict_is_rejected(run, deployed, arch, verdict):
+    """A skipped record's verdict (tiny: does_not_fit) and an evaluated one's (tiny_iaf on
+    speck: fits) edited to another verdict its kind admits: fit.py gives the stored one."""
+    tmp, data, _ = run
+    _, bundle = deployed
+    t = _copy(bundle, tmp, f"t-dep-fit-{arch}")
+    recs = _records(t)
+    rec = _deployment(recs, "speck", arch)
+    stored = rec["deployment"]["fit"]["verdict"]
+    rec["deployment"]["fit"]["verdict"] = verdict
+    _write_records(t, recs)
+    _redigest(t)
+    rep = _reject(t, data, f"deployment.fit.verdict: stored {verdict!r}, but "
+                           f"backends/targets/fit.py gives {stored!r}")
+    assert [r["cell_id"] for r in rep["records"] if r["verdict"] == "rejected"] == [rec["cell_id"]]
+
+
+def test_edited_spike_counts_are_rejected(run, deployed):
+    """Spikes per inference at chip precision halved: no per-sample field holds them, so
+    validate cannot tell; the replay counts them again."""
+    tmp, data, _ = run
+    _, bundle = deployed
+    t = _copy(bundle, tmp, "t-dep-spikes")
+    recs = _records(t)
+    rec = _deployment(recs, "loihi2", "tiny_iaf")
+    rec["metrics"]["spikes_per_inference"] /= 2
+    _write_records(t, recs)
+    _redigest(t)
+    _reject(t, data, "metrics.spikes_per_inference: stored")
+
+
+def test_a_target_file_changed_since_the_record_is_said(run, deployed):
+    """The bundled speck.toml differs from the suite's (a core fewer: the file the record was
+    made with is not the one registered here): the speck records are consistent, with the
+    reason; the bundle is not rejected. Without its target file a record is rejected."""
+    tmp, data, _ = run
+    _, bundle = deployed
+    t = _copy(bundle, tmp, "t-dep-changed")
+    f = t / "targets" / "speck.toml"
+    text = f.read_text()
+    assert "[limits.cores]\nvalue = 9\n" in text
+    f.write_text(text.replace("[limits.cores]\nvalue = 9\n", "[limits.cores]\nvalue = 8\n"))
+    _redigest(t)
+    rep = _verdicts(t, data)
+    assert rep["verdict"] == "consistent", _problems(rep)
+    for r in rep["records"]:
+        if r["cell_id"].startswith("deployment/speck/"):
+            assert r["verdict"] == "consistent" and r["replay"] is None
+            assert any("the target file changed since the record (targets/speck.toml" in why
+                       and "the current file gives the stored fit and outputs" in why
+                       for why in r["reasons"]), r["reasons"]
+        else:
+            assert r["verdict"] == "verified"
+    f.unlink()
+    _redigest(t)
+    _reject(t, data, "targets/speck.toml is not in the bundle")

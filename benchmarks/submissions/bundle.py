@@ -13,16 +13,24 @@ Layout (``run_bench.py submit RUN_DIR [RUN_DIR ...] --out BUNDLE_DIR``, :func:`w
   records), ``files`` (``path``, ``sha256``, ``size`` of every file of the bundle except
   ``manifest.json`` and ``verification.json``), ``external_checkpoints`` (``path``, ``sha256``,
   ``size``, ``url`` of each checkpoint above the size limit, not copied).
-- ``results.jsonl``: the ``"ok"`` records of the run folders (``RUN_DIR/results.jsonl``: trained
-  and published; ``RUN_DIR/robustness/results.jsonl``: robustness evaluations of a bundled
-  checkpoint), predictions included, one :func:`benchmarks.results.records.record_line` each, in
-  the order of the run folders and of their lines; ``checkpoint`` rewritten to
-  ``checkpoints/<file>``, the plugin paths (``cell.plugins``, ``model.plugin``) to
-  ``plugins/<file>``, and absolute paths in ``provenance.argv`` to their last component, so that
-  no path of the submitter's machine leaks.
+- ``results.jsonl``: the records of the run folders that :func:`bundled_status` admits
+  (``RUN_DIR/results.jsonl``: trained and published, ``"ok"``;
+  ``RUN_DIR/robustness/results.jsonl``: robustness evaluations of a bundled checkpoint, ``"ok"``;
+  ``RUN_DIR/deployment/results.jsonl``: deployment evaluations of a bundled checkpoint at a chip
+  target's precision, ``"ok"``, and ``"skipped"`` ones, whose reason is the fit verdict of the
+  model on the target), predictions included, one
+  :func:`benchmarks.results.records.record_line` each, in the order of the run folders and of
+  their lines; ``checkpoint`` rewritten to ``checkpoints/<file>`` (a skipped deployment record
+  gets the checkpoint it names in ``deployment.checkpoint``, from which the fit is recomputed),
+  the plugin paths (``cell.plugins``, ``model.plugin``) to ``plugins/<file>``, and absolute
+  paths in ``provenance.argv`` to their last component, so that no path of the submitter's
+  machine leaks.
 - ``checkpoints/``: byte copies of the checkpoints (never re-saved: ``torch.save`` writes a
   random name into its archive, so a re-saved file differs).
 - ``plugins/``: the plugin files of native models (byte copies).
+- ``targets/``: the chip target files (``<target>.toml``, :mod:`backends.targets.target`) of the
+  deployment records, byte copies of the files registered when the bundle is packed: the
+  verifier compares them with its own to tell a target file changed since the record.
 
 The bundle id is the first 16 hex digits of the sha256 of ``manifest.json``'s bytes
 (:func:`bundle_id`). Nothing is half-written: the bundle is assembled in a temporary folder
@@ -61,6 +69,8 @@ CHECKPOINTS_DIR = "checkpoints"
 """The bundle's folder of checkpoint copies."""
 PLUGINS_DIR = "plugins"
 """The bundle's folder of native models' plugin files."""
+TARGETS_DIR = "targets"
+"""The bundle's folder of the deployment records' chip target files."""
 MANDATORY_META = ("title", "authors", "contact", "licence")
 """Metadata a submitter must give (issue #29: title, authors or team, contact, licence of the
 weights)."""
@@ -220,42 +230,80 @@ def _scrub_argv(argv: Any) -> Any:
     return [PurePosixPath(a).name if isinstance(a, str) and os.path.isabs(a) else a for a in argv]
 
 
+def bundled_status(rec: dict[str, Any]) -> bool:
+    """Whether a record goes into a bundle: an ``"ok"`` record of any kind, and a ``"skipped"``
+    deployment record with its reason (``error``) and fit (``deployment.fit.verdict``): the claim
+    that a model does not fit a chip target, which the verifier recomputes. Error records and
+    other skipped records claim no result."""
+    if rec.get("status") == "ok":
+        return True
+    dep = rec.get("deployment")
+    return (rec.get("status") == "skipped" and rec.get("kind") == "deployment"
+            and bool(rec.get("error")) and isinstance(dep, dict)
+            and isinstance((dep.get("fit") or {}).get("verdict"), str))
+
+
+def target_file(name: str) -> Path:
+    """The file of the chip target registered as ``name`` (:mod:`backends.targets.target`).
+
+    Raises:
+        BundleError: no target of that name is registered, or its file is malformed.
+    """
+    from backends.targets.target import get_target
+
+    try:
+        return Path(get_target(name).path)
+    except InputError as exc:
+        raise BundleError(f"deployment.target = {name!r}: {exc}") from exc
+
+
 def collect_records(run_dirs: Sequence[str | os.PathLike]
-                    ) -> tuple[list[dict[str, Any]], dict[str, Path], dict[str, Path]]:
-    """The ok records of ``run_dirs`` rewritten for a bundle, and the files they reference.
+                    ) -> tuple[list[dict[str, Any]], dict[str, Path], dict[str, Path],
+                               dict[str, Path]]:
+    """The records of ``run_dirs`` that :func:`bundled_status` admits, rewritten for a bundle,
+    and the files they reference.
 
     Returns:
-        ``(records, checkpoints {bundle path: source file}, plugins {bundle path: source file})``.
+        ``(records, checkpoints, plugins, targets)``, the last three ``{bundle path: source
+        file}``.
 
     Raises:
         BundleError: a run folder without ``results.jsonl``, no ok record at all, a cell
-            recorded ok twice, a referenced checkpoint or plugin that does not exist, or two
-            different files of the same name.
+            recorded twice, a referenced checkpoint or plugin that does not exist, a deployment
+            record of a target not registered here, or two different files of the same name.
     """
     from benchmarks.results.records import RESULTS_FILE, read_records
 
     records: list[dict[str, Any]] = []
     checkpoints: dict[str, Path] = {}
     plugins: dict[str, Path] = {}
+    targets: dict[str, Path] = {}
     ck_names: dict[str, str] = {}
     pl_names: dict[str, str] = {}
+    tg_names: dict[str, str] = {}
     seen: dict[str, str] = {}
     for run in run_dirs:
         run = Path(run)
         files = [run / RESULTS_FILE]
         if not files[0].is_file():
             raise BundleError(f"{run}: no {RESULTS_FILE} (not a run folder)")
-        sweep = run / "robustness" / RESULTS_FILE
-        if sweep.is_file():
-            files.append(sweep)
+        for sub in ("robustness", "deployment"):
+            if (run / sub / RESULTS_FILE).is_file():
+                files.append(run / sub / RESULTS_FILE)
         for f in files:
             for rec in read_records(f, strict=True):
-                if rec["status"] != "ok":
+                if not bundled_status(rec):
                     continue
                 cid = rec["cell_id"]
                 if cid in seen:
-                    raise BundleError(f"{f}: cell {cid} is recorded ok twice (also in {seen[cid]})")
+                    raise BundleError(f"{f}: cell {cid} is recorded twice (also in {seen[cid]})")
                 seen[cid] = str(f)
+                dep = rec.get("deployment")
+                if rec.get("kind") == "deployment" and isinstance(dep, dict):
+                    src = target_file(str(dep.get("target")))
+                    targets[_bundle_name(str(src), tg_names, TARGETS_DIR)] = src
+                    if not rec.get("checkpoint") and dep.get("checkpoint"):
+                        rec["checkpoint"] = f"checkpoints/{PurePosixPath(str(dep['checkpoint'])).name}"
                 ck = rec.get("checkpoint")
                 if ck:
                     src = (run / ck).resolve()
@@ -289,9 +337,9 @@ def collect_records(run_dirs: Sequence[str | os.PathLike]
                 if isinstance(prov, dict) and "argv" in prov:
                     rec["provenance"] = {**prov, "argv": _scrub_argv(prov["argv"])}
                 records.append(rec)
-    if not records:
+    if not any(r["status"] == "ok" for r in records):
         raise BundleError(f"{', '.join(map(str, run_dirs))}: no ok record to submit")
-    return records, checkpoints, plugins
+    return records, checkpoints, plugins, targets
 
 
 def write_bundle(
@@ -306,7 +354,8 @@ def write_bundle(
     """Pack ``run_dirs`` into the bundle folder ``out`` (see the module docstring).
 
     Args:
-        run_dirs: run folders (``results.jsonl``, ``checkpoints/``, ``robustness/``).
+        run_dirs: run folders (``results.jsonl``, ``checkpoints/``, ``robustness/``,
+            ``deployment/``).
         out: the bundle folder; it must not exist yet.
         meta: from :func:`read_meta`.
         supersedes: the id of a bundle this one replaces, or ``None``.
@@ -332,7 +381,7 @@ def write_bundle(
     if supersedes is not None and not (len(supersedes) == 16 and all(
             c in "0123456789abcdef" for c in supersedes)):
         raise BundleError(f"--supersedes = {supersedes!r}; expected a bundle id (16 hex digits)")
-    records, checkpoints, plugins = collect_records(run_dirs)
+    records, checkpoints, plugins, targets = collect_records(run_dirs)
     limit = int(max_checkpoint_mib * (1 << 20))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -350,7 +399,7 @@ def write_bundle(
                 continue
             (tmp / dest).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / dest)
-        for dest, src in sorted(plugins.items()):
+        for dest, src in sorted({**plugins, **targets}.items()):
             (tmp / dest).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / dest)
         from benchmarks.results.records import Record
@@ -378,8 +427,9 @@ def write_bundle(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("bundle %s -> %s: %d records, %d checkpoints (%d external), %d plugin files",
-             bundle_id(out), out, len(records), len(checkpoints), len(external), len(plugins))
+    log.info("bundle %s -> %s: %d records, %d checkpoints (%d external), %d plugin files, "
+             "%d target files", bundle_id(out), out, len(records), len(checkpoints),
+             len(external), len(plugins), len(targets))
     return out
 
 
@@ -389,6 +439,7 @@ def bundle_size(bundle_dir: str | os.PathLike) -> int:
 
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_VERSION", "MANIFEST", "RESULTS", "VERIFICATION",
-           "CHECKPOINTS_DIR", "PLUGINS_DIR", "MANDATORY_META", "BundleError", "bundle_id",
-           "bundle_size", "collect_records", "environment", "manifest_bytes", "read_meta",
+           "CHECKPOINTS_DIR", "PLUGINS_DIR", "TARGETS_DIR", "MANDATORY_META", "BundleError",
+           "bundle_id", "bundle_size", "bundled_status", "collect_records", "target_file",
+           "environment", "manifest_bytes", "read_meta",
            "sha256_file", "write_bundle", "dataset_entry", "suite_version"]

@@ -11,10 +11,21 @@ Paths (the same code that made the record):
   and mixed precision;
 - a ``"robustness"`` record: the clean and corrupted test inputs of
   :mod:`benchmarks.robustness.sweep` (the corruption's generator is seeded per recording, so a
-  subset of recordings gets the same corrupted events), clean and at each stored severity.
+  subset of recordings gets the same corrupted events), clean and at each stored severity;
+- a ``"deployment"`` record (ok or skipped, :func:`replay_deployment`): the deployment cell
+  rebuilt from the checkpoint (its cell, as ``run_bench.py deploy`` plans it), the target and
+  the declared ``max_test``, and evaluated again by
+  :func:`benchmarks.deploy.evaluate.run_deploy_cell` with the target file registered here: the
+  fit verdict (:func:`backends.targets.fit.fit`), the quantisation, the chip-precision and
+  float logits, every sample's decision step and the spike and synaptic-operation counts must
+  equal the stored ones. The target file bundled with the record (``targets/<target>.toml``)
+  must be byte-equal to the one registered here; otherwise the target file changed since the
+  record, and every difference is reported as a reason of a ``consistent`` verdict.
 
 Samples: all of the record's, or with ``n`` a deterministic subset of ``n``, evenly spaced over
-the stored order (:func:`benchmarks.robustness.sweep.subsample_test_split`).
+the stored order (:func:`benchmarks.robustness.sweep.subsample_test_split`). A deployment record
+is replayed on its whole declared subset (``n`` does not apply): the deploy evaluation takes the
+subset its ``max_test`` declares, and the fixed-point forward is cheap.
 
 Comparison (:data:`REPLAY_REL_TOL`): per record, ``max |replayed - stored| / max |stored|`` over
 the replayed samples' outputs (class logits, and ``va_pred`` for a valence-arousal head) must be
@@ -155,7 +166,8 @@ def _check_samples(say, stored: list[dict[str, Any]], ids: list[str], labels: li
 def split_sample_problems(rec: dict[str, Any], data_root: str | Path) -> list[str]:
     """The samples of a record that fails the static checks, against the local test split:
     those not in it and those of it missing (robustness records: of the subset they declare),
-    so that a wrong set of samples is named even where the replay does not run. Labels are
+    so that a wrong set of samples is named even where the replay does not run (deployment
+    records: of the subset they declare). Labels are
     compared by the replay. ``[]`` where the data is not available here or the record has no
     dataset.
     """
@@ -163,7 +175,8 @@ def split_sample_problems(rec: dict[str, Any], data_root: str | Path) -> list[st
 
     problems: list[str] = []
     cell_spec = rec.get("cell") or {}
-    if rec.get("kind") not in ("trained", "robustness") or not cell_spec.get("dataset"):
+    if rec.get("kind") not in ("trained", "robustness", "deployment") or not cell_spec.get(
+            "dataset") or rec.get("status") != "ok":
         return problems
     try:
         cell = _cell(cell_spec)
@@ -171,8 +184,9 @@ def split_sample_problems(rec: dict[str, Any], data_root: str | Path) -> list[st
         _, test_idx = dataset.split(int(cell.fold), str(cell.protocol))
     except (_Unavailable, InputError, TypeError, ValueError):
         return problems
-    if rec.get("kind") == "robustness":
-        test_idx = subsample_test_split(test_idx, (rec.get("corruption") or {}).get("max_test"))
+    if rec.get("kind") in ("robustness", "deployment"):
+        declared = rec.get("corruption") if rec.get("kind") == "robustness" else rec.get("deployment")
+        test_idx = subsample_test_split(test_idx, (declared or {}).get("max_test"))
     want = {f"{s.subject}/{s.sequence}" for s in (dataset.sequences[i] for i in test_idx)}
     have = {str(p.get("sequence_id")) for p in rec.get("predictions") or []
             if isinstance(p, dict)}
@@ -311,7 +325,10 @@ def _replay(rec, bundle_dir: Path, data_root, n, say, res) -> dict[str, Any] | N
     kind = rec.get("kind")
     cell = _cell(rec.get("cell") or {})
     dataset = _open_dataset(cell.dataset, cell.recipe, data_root)
-    _check_local_split(rec, cell, dataset, say)
+    if rec.get("status") == "ok":
+        _check_local_split(rec, cell, dataset, say)
+    if kind == "deployment":
+        return replay_deployment(rec, bundle_dir, data_root, say, res.reasons)
     try:
         loaded = load_checkpoint(bundle_dir / rec["checkpoint"], "cpu")
     except (InputError, FileNotFoundError) as exc:  # CheckpointError, a native model's own check
@@ -433,3 +450,146 @@ def _replay_robustness(rec, cell, dataset, loaded, stored, k, n, say) -> dict[st
                           k, corrupted=None if sev is None else str(sev))
         worst, changed = max(worst, wst), changed + ch
     return {"n_samples": len(sel), "max_rel_logit_diff": worst, "changed_predictions": changed}
+
+
+DEPLOYMENT_COUNTS = ("spikes_per_inference", "spikes_per_inference_float", "synops_per_inference",
+                     "synops_per_inference_float", "decision_steps_mean")
+"""Metrics of a deployment record that its per-sample predictions do not hold (``validate``
+cannot recompute them): the replay compares them, and ``spike_agreement``, with the stored ones
+within :data:`REPLAY_REL_TOL` relative."""
+
+
+def replay_deployment(rec: dict[str, Any], bundle_dir: Path, data_root: str | Path, say,
+                      reasons: list[str]) -> dict[str, Any] | None:
+    """Replay one deployment record (see the module docstring) through the deploy evaluation.
+
+    Args:
+        rec: an ok or skipped deployment record of the bundle; bundle_dir: the bundle folder.
+        data_root: where the datasets are.
+        say: ``say(field, message)`` records a problem; reasons: a ``consistent`` verdict's
+            reasons are appended here.
+
+    Returns:
+        ``{"n_samples", "max_rel_logit_diff", "changed_predictions", "fit"}`` when replayed with
+        the record's own target file; ``None`` when the record is rejected before the
+        evaluation, or the target file changed since the record (the differences are reasons).
+    """
+    import json
+
+    from backends.targets.target import get_target
+    from benchmarks.deploy.evaluate import DeployCell, run_deploy_cell
+    from benchmarks.robustness.sweep import EVAL_BATCH_SIZE, read_checkpoint_meta
+    from benchmarks.submissions.bundle import TARGETS_DIR
+
+    dep = rec.get("deployment") or {}
+    name = str(dep.get("target"))
+    try:
+        here = Path(get_target(name).path)
+    except InputError as exc:
+        say("deployment.target", f"{' '.join(str(exc).split())}")
+        return None
+    bundled = Path(bundle_dir) / TARGETS_DIR / f"{name}.toml"
+    if not bundled.is_file():
+        say("deployment.target", f"{TARGETS_DIR}/{name}.toml is not in the bundle (the target "
+                                 "file the record was made with)")
+        return None
+    changed = bundled.read_bytes() != here.read_bytes()
+    try:
+        meta = read_checkpoint_meta(Path(bundle_dir) / rec["checkpoint"])
+    except InputError as exc:
+        say("checkpoint", f"does not load: {exc}")
+        return None
+    if meta["cell_id"] != dep.get("cell_id"):
+        say("checkpoint", f"{rec['checkpoint']} holds cell {meta['cell_id']!r}, not "
+                          f"{dep.get('cell_id')!r}")
+        return None
+    mine = {k: v for k, v in (rec.get("cell") or {}).items() if k != "plugins"}
+    theirs = {k: v for k, v in (meta.get("cell") or {}).items() if k != "plugins"}
+    if json.dumps(mine, sort_keys=True, default=str) != json.dumps(theirs, sort_keys=True,
+                                                                   default=str):
+        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        say("cell", f"differs from the cell of checkpoint {rec['checkpoint']} in {diff}")
+        return None
+    cell = DeployCell(str(Path(bundle_dir) / rec["checkpoint"]), str(meta["cell_id"]),
+                      str(meta["cell"]["dataset"]), name, EVAL_BATCH_SIZE, dep.get("max_test"),
+                      dict(meta["cell"]))
+    if cell.cell_id != rec.get("cell_id"):
+        say("cell_id", f"{rec.get('cell_id')!r} is not the deployment cell of its checkpoint, "
+                       f"target and max_test ({cell.cell_id!r})")
+        return None
+    new = run_deploy_cell(cell, data_root).to_dict()
+    if new["status"] == "error":
+        say("checkpoint", f"the deploy evaluation fails: {' '.join(str(new['error']).split())[:300]}")
+        return None
+    found: list[tuple[str, str]] = []
+    out = _compare_deployment(rec, new, lambda f, m: found.append((f, m)), here)
+    if changed:
+        why = (f"the target file changed since the record ({TARGETS_DIR}/{name}.toml of the "
+               f"bundle differs from {here}): not replayed with the record's target file")
+        reasons.append(why + ("; with the current file: " + "; ".join(
+            f"{f}: {m}" for f, m in found) if found else "; the current file gives the stored "
+            "fit and outputs"))
+        return None
+    for f, m in found:
+        say(f, m)
+    return out
+
+
+def _compare_deployment(rec: dict[str, Any], new: dict[str, Any], say, target_path: Path
+                        ) -> dict[str, Any]:
+    """A stored deployment record against its re-evaluation ``new`` (both as dicts)."""
+    import numpy as np
+
+    dep, ndep = rec.get("deployment") or {}, new.get("deployment") or {}
+    arch = (rec.get("cell") or {}).get("arch")
+    if new["status"] != rec.get("status"):
+        say("status", f"stored {rec.get('status')!r} ({' '.join(str(rec.get('error')).split())[:120]}),"
+                      f" but the deploy evaluation gives {new['status']!r} "
+                      f"({' '.join(str(new.get('error')).split())[:120]})")
+    sfit, nfit = dep.get("fit") or {}, ndep.get("fit") or {}
+    for key in ("verdict", "reason", "chips", "chips_at_least"):
+        if sfit.get(key) != nfit.get(key):
+            say(f"deployment.fit.{key}", f"stored {sfit.get(key)!r}, but backends/targets/fit.py "
+                                         f"gives {nfit.get(key)!r} for {arch!r} on "
+                                         f"{target_path.name}")
+    if rec.get("status") == "skipped" and new["status"] == "skipped" \
+            and rec.get("error") != new.get("error"):
+        say("error", f"the stored reason differs from the deploy evaluation's: "
+                     f"{' '.join(str(new.get('error')).split())[:200]}")
+    result = {"n_samples": 0, "max_rel_logit_diff": 0.0, "changed_predictions": 0,
+              "fit": nfit.get("verdict")}
+    if rec.get("status") != "ok" or new["status"] != "ok":
+        return result
+    if dep.get("quantization") != ndep.get("quantization"):
+        say("deployment.quantization", f"stored {dep.get('quantization')!r:.200}, but the "
+                                       f"target's fixed point gives {ndep.get('quantization')!r:.200}")
+    stored, fresh = list(rec.get("predictions") or []), list(new.get("predictions") or [])
+    ids = [str(p["sequence_id"]) for p in fresh]
+    if not _check_samples(say, stored, ids, [int(p["label"]) for p in fresh]):
+        return result
+    by_id = {str(p["sequence_id"]): p for p in stored}
+    want = [by_id[i] for i in ids]
+    k = len(rec.get("classes") or [])
+    worst, changed = compare(say, "chip-precision logits", ids, want,
+                             np.array([p["logits"] for p in fresh]), k)
+    wf, cf = compare(say, "float-model logits", ids, [p.get("float") or {} for p in want],
+                     np.array([p["float"]["logits"] for p in fresh]), k)
+    late = [i for i, (a, b) in enumerate(zip(want, fresh, strict=True))
+            if a.get("decision_step") != b.get("decision_step")]
+    if late:
+        say("predictions", f"{len(late)} sample(s) stored with another decision_step than the "
+                           f"replay's, first {ids[late[0]]!r}: {want[late[0]].get('decision_step')!r}"
+                           f" != {fresh[late[0]].get('decision_step')!r}")
+    m, nm = rec.get("metrics") or {}, new.get("metrics") or {}
+    pairs = [(key, m.get(key), nm.get(key)) for key in DEPLOYMENT_COUNTS]
+    pairs += [(f"spike_agreement.{layer}", (m.get("spike_agreement") or {}).get(layer), v)
+              for layer, v in (nm.get("spike_agreement") or {}).items()]
+    if set(m.get("spike_agreement") or {}) != set(nm.get("spike_agreement") or {}):
+        say("metrics.spike_agreement", f"layers {sorted(m.get('spike_agreement') or {})} stored, "
+                                       f"the replay has {sorted(nm.get('spike_agreement') or {})}")
+    for key, a, b in pairs:
+        if not isinstance(a, (int, float)) or abs(float(a) - float(b)) > REPLAY_REL_TOL * max(
+                abs(float(b)), 1e-30):
+            say(f"metrics.{key}", f"stored {a!r}, but the replay gives {b!r}")
+    return {**result, "n_samples": len(ids), "max_rel_logit_diff": max(worst, wf),
+            "changed_predictions": changed + cf}

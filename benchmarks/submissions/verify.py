@@ -12,11 +12,16 @@ Checks (:func:`verify_bundle`), all run, every problem reported:
 3. **records** (``results.jsonl``): each line a record of the schema
    (:class:`benchmarks.results.records.Record`), every check of ``validate``
    (:func:`benchmarks.results.validate.validate_record`: provenance, cell id, every metric
-   recomputed from the predictions, energy, timing), ``status`` ``"ok"``, no cell twice, the
-   checkpoint and plugin paths inside the bundle's ``checkpoints/`` and ``plugins/``;
-4. **task** (:func:`task_reference`): the record's task id and version are known;
+   recomputed from the predictions, energy, timing; for a deployment record its target, fit
+   verdict and the chip-precision and float accuracies), ``status`` ``"ok"`` (or a skipped
+   deployment record with its reason and fit, :func:`benchmarks.submissions.bundle.bundled_status`,
+   :func:`check_skipped_deployment`), no cell twice, the checkpoint and plugin paths inside the
+   bundle's ``checkpoints/`` and ``plugins/``;
+4. **task** (:func:`task_reference`): the record's task id and version are known (a skipped
+   deployment record scores no task);
 5. **replay** (:func:`benchmarks.submissions.replay.replay_record`): the checkpoint run on the
-   test samples, compared with the stored outputs;
+   test samples, compared with the stored outputs (a deployment record: evaluated again at the
+   target's precision, the fit recomputed, :func:`benchmarks.submissions.replay.replay_deployment`);
 6. **replicate** (opt-in, :func:`replicate_record`): the cell trained again from its recipe and
    seed, its accuracy compared with the stored one (:data:`REPLICATE_REL_TOL`);
 7. **several bundles at once** (:func:`verify_bundles`): two bundles claiming the same cell with
@@ -48,6 +53,7 @@ from benchmarks.submissions.bundle import (
     VERIFICATION,
     BundleError,
     bundle_id,
+    bundled_status,
     sha256_file,
 )
 
@@ -79,7 +85,8 @@ def task_reference(rec: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str
 
     The task is derived again from the record's cell (its id) and, for a record holding the whole
     test split (trained and published records), from its predictions' ids and labels (its
-    version); a robustness record may hold a subset, so its stored digests are resolved instead.
+    version); a robustness or deployment record may hold a subset, so its stored digests are
+    resolved instead. A skipped deployment record scores no task: ``(None, [], [])``.
 
     Returns:
         ``(task or None, reasons, problems)``: a problem for a record without a task, a task
@@ -89,7 +96,9 @@ def task_reference(rec: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str
     from benchmarks.results import tasks
 
     stored = rec.get("task") if isinstance(rec.get("task"), dict) else None
-    whole_split = rec.get("kind") != "robustness"
+    if rec.get("kind") == "deployment" and rec.get("status") == "skipped":
+        return None, [], []
+    whole_split = rec.get("kind") not in ("robustness", "deployment")
     derived = tasks.task_reference(rec.get("cell") or {},
                                    predictions=(rec.get("predictions") or None) if whole_split
                                    else None)
@@ -302,8 +311,9 @@ def _read_records(bundle: Path, say) -> list[tuple[str, dict[str, Any]]]:
             continue
         cid = rec["cell_id"]
         where = f"{where} ({cid})"
-        if rec["status"] != "ok":
-            say(f"{where}: status: {rec['status']!r}; a bundle holds ok records only")
+        if not bundled_status(rec):
+            say(f"{where}: status: {rec['status']!r}; a bundle holds ok records (and skipped "
+                "deployment records with their reason) only")
             continue
         if cid in seen:
             say(f"{where}: cell_id: recorded twice (also {seen[cid]})")
@@ -313,6 +323,23 @@ def _read_records(bundle: Path, say) -> list[tuple[str, dict[str, Any]]]:
     if not out:
         say(f"{path}: no ok record")
     return out
+
+
+def check_skipped_deployment(rec: dict[str, Any], say) -> None:
+    """The static checks of a skipped deployment record (``validate`` checks ok records only):
+    a target, the cell id ``deployment/<target>/.../<trained cell id>``, a fit verdict and a
+    reason, and no scores (no predictions, no metrics)."""
+    dep = rec.get("deployment") or {}
+    target, src, cid = dep.get("target"), dep.get("cell_id"), str(rec.get("cell_id"))
+    if not isinstance(target, str) or not target:
+        say("deployment.target", f"= {target!r}; expected the target's name")
+    if not isinstance(src, str) or not cid.startswith(f"deployment/{target}/") \
+            or not cid.endswith(f"/{src}"):
+        say("cell_id", f"{cid!r} is not deployment/<target>/.../<trained cell id {src!r}>")
+    if not isinstance((dep.get("fit") or {}).get("verdict"), str) or not rec.get("error"):
+        say("deployment.fit", "a skipped record needs the fit verdict and its reason (error)")
+    if rec.get("predictions") or rec.get("metrics"):
+        say("predictions", "a skipped record holds no predictions or metrics")
 
 
 def _record_paths(rec: dict[str, Any], say) -> None:
@@ -362,6 +389,8 @@ def verify_bundle(bundle: str | Path, *, replay_n: int | None = None, replicate:
         _record_paths(rec, say)
         checked = dict(rec, checkpoint=None) if rec.get("checkpoint") in external else rec
         rp.extend(validate_record(checked, bundle, where=where))
+        if rec["status"] == "skipped":
+            check_skipped_deployment(rec, say)
         task, reasons, tp = task_reference(rec)
         rp.extend(f"{where}: {p}" for p in tp)
         replay = None
@@ -400,7 +429,8 @@ def verify_bundle(bundle: str | Path, *, replay_n: int | None = None, replicate:
 
 
 def _fingerprint(bundle: Path, cell_id: str) -> str | None:
-    """The stored predictions of a cell in a bundle (ids, predictions, logits) as a string."""
+    """The stored result of a cell in a bundle (its status, a deployment's fit, and per sample the
+    id, predictions and logits) as a string."""
     path = bundle / RESULTS
     if not path.is_file():
         return None
@@ -411,8 +441,11 @@ def _fingerprint(bundle: Path, cell_id: str) -> str | None:
             continue
         if isinstance(rec, dict) and rec.get("cell_id") == cell_id:
             preds = [(p.get("sequence_id"), p.get("pred"), p.get("logits"), p.get("va_pred"),
-                      p.get("corrupted")) for p in rec.get("predictions") or [] if isinstance(p, dict)]
-            return json.dumps(preds, sort_keys=True)
+                      p.get("corrupted"), p.get("float"), p.get("decision_step"))
+                     for p in rec.get("predictions") or [] if isinstance(p, dict)]
+            fit = (rec.get("deployment") or {}).get("fit") if isinstance(
+                rec.get("deployment"), dict) else None
+            return json.dumps([rec.get("status"), fit, preds], sort_keys=True)
     return None
 
 
