@@ -1261,8 +1261,10 @@ def add_submit_parser(subparsers: argparse._SubParsersAction) -> None:
         parents=[_COMMON], name="submit",
         help="pack run folders into a submission bundle (manifest, records, checkpoints, plugins)",
         description="Write BUNDLE_DIR: manifest.json (your metadata, the environment, the sha256 "
-        "and size of every file), results.jsonl (the ok records with their predictions), "
-        "checkpoints/ (byte copies) and plugins/ (native models' plugin files). The same inputs "
+        "and size of every file), results.jsonl (the ok trained, published, robustness and "
+        "deployment records with their predictions, and deployment records skipped for their "
+        "fit), checkpoints/ (byte copies), plugins/ (native models' plugin files) and targets/ "
+        "(the chip target files of deployment records). The same inputs "
         "give a byte-identical bundle; nothing is half-written. See docs/guides/submitting.md.",
     )
     p.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders")
