@@ -234,9 +234,6 @@ def _evaluate(cell: DeployCell, data_root: str | Path) -> Record:
     tgt = check_target(cell.target)
     src = cell.source_cell
     spec = get_arch(str(src["arch"]))
-    recipe = Recipe.from_dict(src.get("recipe") or {})
-    dataset = open_dataset_cached(cell.dataset, data_root, **dataset_params(
-        types.SimpleNamespace(dataset=cell.dataset, recipe=recipe)))
     loaded = load_checkpoint(cell.checkpoint, "cpu")
     k = len(loaded.classes)
     in_ch = int(loaded.input_shape[1])
@@ -247,6 +244,10 @@ def _evaluate(cell: DeployCell, data_root: str | Path) -> Record:
     if res.verdict not in EVALUATED or not isinstance(spec, ConvNetSpec):
         return _record(cell, "skipped", f"{spec.name} on {tgt.name}: {res.verdict}: {res.reason}",
                        deployment=dep)
+    # the data only for a model the target takes: a refused one is recorded without opening it
+    recipe = Recipe.from_dict(src.get("recipe") or {})
+    dataset = open_dataset_cached(cell.dataset, data_root, **dataset_params(
+        types.SimpleNamespace(dataset=cell.dataset, recipe=recipe)))
     if "events" not in dataset.provides:
         return _record(cell, "skipped", f"dataset {cell.dataset!r} provides no event streams",
                        deployment=dep)
