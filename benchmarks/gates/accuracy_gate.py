@@ -7,7 +7,8 @@ its extra cell sinabs x tiny_iaf, fixed seeds) is run (or its records are read f
 ``benchmarks/gates/accuracy_floors.json``. With fixed
 seeds on a CPU the accuracy is reproducible up to the float summation order (thread count), so the
 floor is the recorded accuracy minus a margin (default 0.12, about 37 of the 308 test sequences),
-and never below 3x chance. A backend below its floor, a cell that failed, or a backend without a
+and never below 3x chance (chance for a model measured below 3x chance: :func:`floor_for`).
+A backend below its floor, a cell that failed, or a backend without a
 recorded floor (unless ``--accept-new``) fails the gate with both numbers printed.
 
 Records already in ``--run-dir`` are reused only if they were made by this very code
@@ -76,6 +77,22 @@ def grid_accuracies(records: list[dict], grid) -> dict[str, dict]:
             "num_classes": len(ok[0]["classes"]) if ok else None,
         }
     return out
+
+
+def floor_for(accuracy: float, num_classes: int, margin: float = DEFAULT_MARGIN) -> float:
+    """The floor recorded for a measured ``accuracy`` (0..1) of a ``num_classes``-way task:
+    ``accuracy - margin``, never below 3x chance (``3 / K``); for a model measured below 3x chance
+    (the default grid's ``sinabs/tiny_iaf``: 0.276 for K = 7), where that bound would put the
+    floor above the accuracy itself and fail the unchanged code, never below chance (``1 / K``).
+    Rounded to 4 decimals.
+
+    Example:
+        >>> floor_for(0.513, 7), floor_for(0.6429, 7), floor_for(0.276, 7)
+        (0.4286, 0.5229, 0.156)
+    """
+    k = float(num_classes)
+    bound = 3.0 / k if accuracy >= 3.0 / k else 1.0 / k
+    return round(max(accuracy - margin, bound), 4)
 
 
 def judge(
@@ -153,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             if a["accuracy"] is None:
                 print(f"error: {b} has no accuracy; floors not written", file=sys.stderr)
                 return 1
-            new[b] = round(max(a["accuracy"] - args.margin, 3.0 / a["num_classes"]), 4)
+            new[b] = floor_for(a["accuracy"], a["num_classes"], args.margin)
             measured[b] = round(a["accuracy"], 4)
         floors_data = {
             "grid": grid.name,
