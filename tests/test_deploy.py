@@ -368,3 +368,27 @@ def test_energy_ratio_table_says_per_target_whether_the_rate_is_below_break_even
     default = energy_ratio_table(recs)
     assert column(default, "below break-even on loihi2") == "no sourced figure"
     assert column(default, "below break-even on speck") == "no sourced figure"
+
+
+def test_run_with_grid_deploy_puts_the_deployment_table_in_the_leaderboard(tmp_path, capsys):
+    import run_bench
+    from benchmarks.results.records import read_records
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        'name = "dep"\ndatasets = ["synthetic-fer-dvs-mini"]\nbackends = ["ann"]\narchs = ["tiny"]\n'
+        'deploy = ["speck"]\nrobustness_max_test = 5\n'
+        "[recipe]\nepochs = 1\nlatency_runs = 2\nwarmup_runs = 1\nthroughput_batch_size = 2\n"
+        'codecarbon = false\n[[extra]]\nbackend = "sinabs"\narch = "tiny_iaf"\n')
+    out = tmp_path / "run"
+    assert run_bench.main(["run", "--grid", str(grid), "--data-root", str(tmp_path / "data"),
+                           "--out", str(out), "-q"]) == 0
+    trained = read_records(out)
+    assert sorted((r["cell"]["backend"], r["cell"]["arch"]) for r in trained) == [
+        ("ann", "tiny"), ("sinabs", "tiny_iaf")]
+    (rec,) = read_records(out / "deployment")  # the one SNN checkpoint, on the one target
+    assert rec["status"] == "ok" and rec["metrics"]["n_test"] == 5
+    assert rec["cell_id"].startswith("deployment/speck/n5/")
+    board = (out / "leaderboard.md").read_text()
+    assert "## Deployment" in board and "| tiny_iaf / sinabs / seed 0 | speck | fits (1 chip) |" in board
+    assert (out / "tables" / "deployment.tex").is_file()
