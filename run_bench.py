@@ -315,6 +315,8 @@ def cmd_run(args) -> int:
     print(summary.line())
     if grid.robustness and not summary.interrupted and (out / "checkpoints").is_dir():
         _small_robustness_sweep(grid, out, data_root, quiet=args.quiet)
+    if grid.deploy and not summary.interrupted and (out / "checkpoints").is_dir():
+        _small_deployment(grid, out, data_root, quiet=args.quiet)
     paths = write_reports(out)
     leaderboard = out / "leaderboard.md"
     if leaderboard.is_file():
@@ -377,6 +379,30 @@ def _small_robustness_sweep(grid, out: Path, data_root: Path, *, quiet: bool) ->
              ", ".join(grid.robustness), list(grid.robustness_severities),
              f"at most {grid.robustness_max_test} test recordings per checkpoint"
              if grid.robustness_max_test else "the whole test split", sweep.line(),
+             time.perf_counter() - t0)
+
+
+def _small_deployment(grid, out: Path, data_root: Path, *, quiet: bool) -> None:
+    """The grid's deployment evaluation: every SNN checkpoint in ``out`` at the precision of each
+    target of ``grid.deploy``, on the robustness sweep's ``grid.robustness_max_test`` test
+    recordings, in this process (``run_bench.py deploy``'s cells; a re-run resumes them); the
+    table joins the leaderboard. A run without SNN checkpoints has nothing to evaluate (logged).
+    Logged with its wall time."""
+    import time
+
+    from benchmarks.deploy.evaluate import plan_deploy, run_deploy
+    from benchmarks.robustness.sweep import NoCheckpointsError
+
+    t0 = time.perf_counter()
+    try:
+        cells = plan_deploy(out, data_root, grid.deploy, max_test=grid.robustness_max_test)
+    except NoCheckpointsError as exc:
+        log.info("no deployment evaluation: %s", exc)
+        return
+    summary = run_deploy(cells, out, data_root, progress=not quiet)
+    log.info("deployment (%s, %s): %s; %.1f s in all", ", ".join(grid.deploy),
+             f"at most {grid.robustness_max_test} test recordings per checkpoint"
+             if grid.robustness_max_test else "the whole test split", summary.line(),
              time.perf_counter() - t0)
 
 

@@ -124,3 +124,14 @@ def write_deployment_report(run_dir: str | Path) -> Path | None:
     out = path.parent / REPORT_FILE
     out.write_text(text, encoding="utf-8")
     return out
+
+
+def deployment_table(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The Deployment table as ``(headers, rows)`` of plain strings, read back from
+    :func:`deployment_markdown` so that the web page (:mod:`reports.html`) and the LaTeX table
+    (:func:`reports.tables.deployment_latex`) show exactly the leaderboard's columns;
+    ``([], [])`` without deployment records."""
+    lines = [ln for ln in deployment_markdown(records).splitlines()
+             if ln.startswith("|") and not set(ln) <= set("|-: ")]
+    cells = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines]
+    return (cells[0], cells[1:]) if cells else ([], [])

@@ -8,8 +8,10 @@ model a record carries (keys ``energy_uj_per_inference__<model>``, written by
 * :func:`energy_table`: energy per inference under each model (one column per model), mean ± std
   over the cells of each (backend / arch, dataset) group, as :mod:`reports.leaderboard` groups.
 * :func:`energy_ratio_table`: the SNN / ANN energy ratio per model, each SNN cell paired with
-  the ``ann`` cell of the same dataset, protocol, fold, seed and architecture, and the break-even
-  firing rate per model (the rate at which the SNN would cost what the ANN costs).
+  the ``ann`` cell of the same dataset, protocol, fold, seed and architecture, the break-even
+  firing rate per model (the rate at which the SNN would cost what the ANN costs), and per chip
+  target (:mod:`backends.targets`) whether the SNN's firing rate is below the break-even rate under
+  that target's energy model (:func:`target_energy_models`).
 * :func:`plot_accuracy_vs_energy_by_model`: accuracy vs energy with the Pareto front, one PNG
   per model; :func:`plot_energy_ratio_by_model`: the ratio per model as grouped bars, so that a
   reader sees how the comparison turns with the model.
@@ -27,6 +29,7 @@ from typing import Any
 
 from reports.figures import _mean_std, _new_figure, _save  # one set of figure helpers
 from reports.leaderboard import (
+    MISSING,
     _cell,
     _escape,
     _metrics,
@@ -44,6 +47,7 @@ __all__ = [
     "energy_models_in",
     "model_titles",
     "break_even_rate",
+    "target_energy_models",
     "snn_ann_pairs",
     "energy_table",
     "energy_ratio_table",
@@ -126,6 +130,32 @@ def break_even_rate(snn: float, spike_driven: float, firing_rate: float,
     return firing_rate * (ann - fixed) / spike_driven
 
 
+NO_SOURCED_FIGURE = "no sourced figure"
+"""What the per-target break-even column says for a target whose file names no energy model."""
+
+
+def target_energy_models() -> dict[str, str | None]:
+    """``{target name: energy model}`` for every registered chip target: the suite energy model
+    (a ``energy_uj_per_inference__<model>`` of the records) that the target file's sourced
+    ``energy.model`` field names, the source being what shows that model's per-operation
+    constants are that chip's; ``None`` for a target whose file names none. Neither built-in
+    target does: no peer-reviewed per-operation energy is public for Loihi 2 or DYNAP-CNN /
+    Speck (``backends/targets/*.toml``), and ``loihi2018`` (Davies et al. 2018) is Loihi 1's.
+    A target file that does not load is left out (``run_bench.py deploy`` reports it)."""
+    from backends.targets.target import get_target, target_names
+    from datasets.common import InputError
+
+    out: dict[str, str | None] = {}
+    for name in target_names():
+        try:
+            model = get_target(name).value("energy.model")
+        except InputError as exc:
+            log.warning("target %s left out of the break-even columns: %s", name, exc)
+            continue
+        out[name] = None if model is None else str(model)
+    return out
+
+
 def _pair_key(rec: dict[str, Any]) -> tuple:
     c = _cell(rec)
     return (c.get("dataset"), c.get("protocol"), c.get("fold"), c.get("seed"), c.get("arch"))
@@ -161,13 +191,15 @@ def _dataset_label(rec: dict[str, Any]) -> str:
 
 def _ratio_rows(records: Sequence[dict[str, Any]], models: list[str]) -> dict[tuple, dict]:
     """``{(dataset label, "backend / arch"): {"ratio": {model: [..]}, "break_even": {...},
-    "firing_rate": [..]}}``."""
+    "below": {model: [bool per pair]}, "firing_rate": [..]}}``; ``below``: the pair's firing rate
+    is below its break-even rate (``False`` where none exists: the SNN never costs less)."""
     out: dict[tuple, dict] = {}
     for snn, ann in snn_ann_pairs(records):
         c = _cell(snn)
         key = (_dataset_label(snn), f"{c.get('backend', '?')} / {c.get('arch', '?')}")
         row = out.setdefault(key, {"ratio": {m: [] for m in models},
                                    "break_even": {m: [] for m in models},
+                                   "below": {m: [] for m in models},
                                    "firing_rate": [], "pairs": 0})
         row["pairs"] += 1
         r0 = metric_value(snn, "firing_rate")
@@ -181,6 +213,7 @@ def _ratio_rows(records: Sequence[dict[str, Any]], models: list[str]) -> dict[tu
             s = metric_value(snn, SPIKE_PREFIX + m)
             if s is not None and r0 is not None:
                 be = break_even_rate(es, s, r0, ea)
+                row["below"][m].append(be is not None and r0 < be)
                 if be is not None:
                     row["break_even"][m].append(be)
     return dict(sorted(out.items()))
@@ -217,11 +250,30 @@ def energy_table(records: Iterable[dict[str, Any]]) -> str:
     return _table(headers, body)
 
 
-def energy_ratio_table(records: Iterable[dict[str, Any]]) -> str:
+def _below_text(row: dict[str, Any], model: str | None, models: list[str]) -> str:
+    """Whether the pairs of ``row`` fire below the break-even rate under ``model``: ``yes``,
+    ``no``, ``k of n pairs``; :data:`NO_SOURCED_FIGURE` without a model, ``—`` when no pair has
+    an energy under it."""
+    if model is None:
+        return NO_SOURCED_FIGURE
+    flags = row["below"].get(model, []) if model in models else []
+    if not flags:
+        return MISSING
+    k = sum(flags)
+    return "yes" if k == len(flags) else "no" if k == 0 else f"{k} of {len(flags)} pairs"
+
+
+def energy_ratio_table(records: Iterable[dict[str, Any]],
+                       targets: dict[str, str | None] | None = None) -> str:
     """SNN / ANN energy ratio per model (``< 1``: the SNN costs less) and the break-even firing
     rate per model, ``mean ± std`` over the (SNN, ANN) pairs (:func:`snn_ann_pairs`), with the
     SNN's measured firing rate. A model that does not apply to the ANN (Loihi) shows ``—``;
     a missing break-even means none exists (the SNN's fixed part alone costs more than the ANN).
+
+    Then one column per chip target (``targets``, default :func:`target_energy_models`): whether
+    each pair's firing rate is below its break-even rate under the target's energy model (``yes``,
+    ``no`` or ``k of n pairs``); "no sourced figure" for a target whose file gives no energy
+    model, since a break-even rate on a chip needs that chip's energy per operation.
 
     Returns:
         Markdown text; a one-line note when there is no pair.
@@ -231,14 +283,17 @@ def energy_ratio_table(records: Iterable[dict[str, Any]]) -> str:
     rows = _ratio_rows(records, models)
     if not rows:
         return "_No SNN cell has an ANN twin (same dataset, protocol, fold, seed, arch)._"
+    targets = target_energy_models() if targets is None else targets
     headers = ["dataset", "SNN", "pairs", "firing rate"]
     headers += [f"SNN/ANN {m}" for m in models] + [f"break-even rate {m}" for m in models]
+    headers += [f"below break-even on {t}" for t in targets]
     body = []
     for (ds, snn), row in rows.items():
         line = [_escape(ds), _escape(snn), str(row["pairs"]),
                 format_mean_std(row["firing_rate"], decimals=4)]
         line += [format_mean_std(row["ratio"][m]) for m in models]
         line += [format_mean_std(row["break_even"][m], decimals=4) for m in models]
+        line += [_below_text(row, model, models) for model in targets.values()]
         body.append(line)
     return _table(headers, body)
 
@@ -270,7 +325,10 @@ def render_energy_markdown(records: Iterable[dict[str, Any]]) -> str:
     lines += [energy_table(records), "", "### SNN / ANN energy ratio and break-even firing rate",
               "", "Ratio < 1: the SNN costs less than its ANN twin under that model. Break-even "
               "rate: the firing rate at which the SNN would cost what the ANN costs (its "
-              "spike-driven energy scaled linearly with the rate).", "",
+              "spike-driven energy scaled linearly with the rate). Below break-even on a chip "
+              "target: whether the SNN's firing rate is below the break-even rate under the "
+              "energy model the target's file names with its source (none does: \"no sourced "
+              "figure\").", "",
               energy_ratio_table(records), ""]
     return "\n".join(lines)
 

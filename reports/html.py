@@ -368,6 +368,28 @@ def _robustness_html(run_dirs: Sequence[Path]) -> str:
         "(<code>run_bench.py robustness RUN_DIR</code>).</em></p>"
 
 
+def _deployment_html(run_dirs: Sequence[Path]) -> str:
+    """The Deployment table (:func:`reports.deployment.deployment_table`: model x chip target,
+    fit, accuracy at chip precision and its change, spike agreement, energy) of each run folder
+    with deployment records, under the run folder's name when there are several."""
+    from reports.deployment import deployment_records, deployment_table
+
+    parts = []
+    for run in run_dirs:
+        headers, rows = deployment_table(deployment_records(run))
+        if not rows:
+            continue
+        if len(run_dirs) > 1:
+            parts.append(f"<h3>{_e(str(run))}</h3>")
+        parts.append(_table_html(headers, rows, text_cols=len(headers)))
+    if not parts:
+        return ("<p><em>No deployment evaluation in these run folders "
+                "(<code>run_bench.py deploy RUN_DIR</code>).</em></p>")
+    return ('<p class="note">Each SNN at each chip target\'s precision (docs/guides/on-chip.md): '
+            "simulated in integers as the chip's toolchain quantises it, not measured on a chip; "
+            "energy and latency only from a target's sourced figures.</p>" + "".join(parts))
+
+
 def _methods_html() -> str:
     text = [
         "Values are mean ± std over the cells (folds × seeds) of a row (sample std, ddof = 1; "
@@ -411,6 +433,7 @@ def render_html(sources: list[tuple[Path, dict[str, Any]]], run_dirs: Sequence[P
         ("figures", "Figures", _figures_html(records)),
         ("lighting", "Per-lighting accuracy", _lighting_html(records)),
         ("robustness", "Robustness to event corruptions", _robustness_html(run_dirs)),
+        ("deployment", "Deployment", _deployment_html(run_dirs)),
         ("failed", "Failed cells", _failed_html(records)),
         ("provenance", "Provenance", _provenance_html(sources, list(run_dirs))),
         ("records", "Cell records", _records_html(sources)),

@@ -49,7 +49,7 @@ from reports.published import PublishedTable, published_tables
 log = logging.getLogger(__name__)
 
 __all__ = ["PAPER_COLUMNS", "PaperTable", "paper_tables", "write_tables", "latex_escape",
-           "published_latex", "TABLES_DIR"]
+           "published_latex", "deployment_latex", "TABLES_DIR"]
 
 TABLES_DIR = "tables"
 
@@ -298,16 +298,51 @@ def published_latex(table: PublishedTable) -> str:
         column_format="l" * n_text + "r" * (len(table.headers) - n_text - 1) + "l")
 
 
+def deployment_latex(records: list[dict[str, Any]]) -> str:
+    """The Deployment table (:func:`reports.deployment.deployment_table`: model x chip target)
+    as LaTeX (booktabs, ``p{}`` columns for the long texts, page-wide ``table*``), ``""``
+    without deployment records."""
+    from reports.deployment import deployment_table
+
+    headers, rows = deployment_table(records)
+    if not rows:
+        return ""
+    width = f"{0.95 / len(headers):.3f}"
+    out = ["\\begin{table*}", "\\centering", "\\scriptsize",
+           "\\caption{Deployment: each SNN at each chip target's precision, simulated in integers "
+           "as the chip's toolchain quantises it (not measured on a chip): fit, accuracy at chip "
+           "precision with its 95\\% percentile-bootstrap interval, change from the float model "
+           "(exact McNemar test), spike agreement per layer, spikes and SynOps per inference, "
+           "steps to decision; energy and latency only from a target's sourced figures.}",
+           "\\label{tab:deployment}",
+           "\\begin{tabular}{" + "".join(f"p{{{width}\\linewidth}}" for _ in headers) + "}",
+           "\\toprule", " & ".join(latex_escape(h) for h in headers) + " \\\\", "\\midrule"]
+    out += [" & ".join(latex_escape(c) for c in r) + " \\\\" for r in rows]
+    out += ["\\bottomrule", "\\end{tabular}", "\\end{table*}", ""]
+    return "\n".join(out)
+
+
 def write_tables(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write every paper table to ``out_dir/tables/<dataset>_<protocol>.{md,csv,tex}`` and, in
     files of their own, the published numbers of each dataset that has some
-    (:func:`reports.published.published_tables`) to ``out_dir/tables/<dataset>_published.{md,csv,tex}``.
+    (:func:`reports.published.published_tables`) to ``out_dir/tables/<dataset>_published.{md,csv,tex}``;
+    when ``out_dir`` is a run folder with a deployment evaluation (``out_dir/deployment/``), its
+    table to ``out_dir/tables/deployment.{md,tex}`` (:func:`deployment_latex`).
 
     Returns:
-        The paths written (three per table), ``[]`` without ok records.
+        The paths written (three per paper table, two for the deployment table), ``[]`` without
+        ok records.
     """
+    from reports.deployment import deployment_markdown, deployment_records
+
     folder = Path(out_dir) / TABLES_DIR
     paths = []
+    deployment = deployment_records(out_dir)
+    tex = deployment_latex(deployment)
+    if tex:
+        folder.mkdir(parents=True, exist_ok=True)
+        for ext, text in (("md", deployment_markdown(deployment)), ("tex", tex)):
+            paths.append(atomic_write_text(folder / f"deployment.{ext}", text))
     files = [(t.slug, t.to_markdown() + "\n", t.to_csv(), t.to_latex()) for t in paper_tables(records)]
     files += [(re.sub(r"[^A-Za-z0-9._-]+", "-", f"{t.dataset}_published"),
                t.to_markdown("##") + "\n", t.to_csv(), published_latex(t))
@@ -319,5 +354,5 @@ def write_tables(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
             atomic_write_text(p, text)
             paths.append(p)
     if paths:
-        log.info("wrote %d paper tables to %s", len(paths) // 3, folder)
+        log.info("wrote %d table file(s) to %s", len(paths), folder)
     return paths

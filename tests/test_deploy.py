@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -191,3 +192,203 @@ def test_decision_steps_by_hand():
     per_step = torch.tensor([[[0.0, 1.0, 0.0], [2.0, 1.0, 0.0], [3.0, 1.0, 0.0]],
                              [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]])
     assert decision_steps(per_step) == [2, 1]
+
+
+# --------------------------------------------------------------------- end to end, on a tiny run
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    """sinabs x tiny_iaf (IF: DYNAP-CNN) and lava-dl x tiny_nir (CUBA LIF: Loihi 2) trained one
+    epoch on the mini dataset, then deployed on both targets (four cells)."""
+    from benchmarks.deploy.evaluate import plan_deploy, run_deploy
+    from benchmarks.runner.cell import Cell, Recipe, run_cell
+
+    # the robustness tests' recipe: one epoch, two latency runs, no CodeCarbon
+    recipe = Recipe(epochs=1, codecarbon=False, latency_runs=2, warmup_runs=1,
+                    throughput_batch_size=2)
+
+    tmp = tmp_path_factory.mktemp("deploy")
+    data, run_dir = tmp / "data", tmp / "run"
+    for backend, arch in (("sinabs", "tiny_iaf"), ("lava-dl", "tiny_nir")):
+        cell = Cell(dataset="synthetic-fer-dvs-mini", backend=backend, arch=arch, recipe=recipe)
+        rec = run_cell(cell, data, progress=False, checkpoint_dir=run_dir / "checkpoints")
+        assert rec.status == "ok", rec.error
+    cells = plan_deploy(run_dir, data, ["loihi2", "speck"])
+    summary = run_deploy(cells, run_dir, data, progress=False)
+    return data, run_dir, cells, summary
+
+
+def _by(recs, arch, target):
+    (rec,) = [r for r in recs if r["cell"]["arch"] == arch and r["deployment"]["target"] == target]
+    return rec
+
+
+def test_deploy_records_validate_and_skip_with_the_reason(deployed):
+    from benchmarks.results.records import read_records
+    from benchmarks.results.validate import validate_run
+
+    _, run_dir, cells, summary = deployed
+    assert len(cells) == 4 and len(summary.done) == 3 and len(summary.failed) == 1
+    recs = read_records(run_dir / "deployment")
+    assert len(recs) == 4 and {r["kind"] for r in recs} == {"deployment"}
+    # tiny_nir's LIF neurons: DYNAP-CNN takes IAF only; recorded as skipped, not converted
+    skipped = _by(recs, "tiny_nir", "speck")
+    assert skipped["status"] == "skipped" and "does_not_fit" in skipped["error"]
+    assert "lif" in skipped["error"].lower() and not skipped.get("metrics")
+    fits = _by(recs, "tiny_iaf", "speck")
+    assert fits["status"] == "ok" and fits["deployment"]["fit"]["verdict"] == "fits"
+    assert _by(recs, "tiny_nir", "loihi2")["deployment"]["fit"]["verdict"] == "unknown"
+    for r in recs:
+        if r["status"] == "ok":  # the accuracies from the stored per-sample predictions
+            y = np.array([p["label"] for p in r["predictions"]])
+            chip = np.array([p["pred"] for p in r["predictions"]])
+            flt = np.array([p["float"]["pred"] for p in r["predictions"]])
+            m = r["metrics"]
+            assert m["accuracy"] == pytest.approx((chip == y).mean())
+            assert m["accuracy_change"] == pytest.approx((chip == y).mean() - (flt == y).mean())
+            assert all(0.0 <= v <= 1.0 for v in m["spike_agreement"].values())
+            assert m["n_test"] == len(y) > 0
+    assert validate_run(run_dir / "deployment") == []
+
+
+def test_deploy_report_web_page_and_latex(deployed):
+    from reports.deployment import deployment_markdown, deployment_records, deployment_table
+    from reports.html import _deployment_html
+    from reports.tables import deployment_latex, write_tables
+
+    _, run_dir, _, _ = deployed
+    recs = deployment_records(run_dir)
+    md = deployment_markdown(recs)
+    headers, rows = deployment_table(recs)
+    assert md.startswith("## Deployment") and len(rows) == 4
+    row = dict(zip(headers, [r for r in rows if r[0].startswith("tiny_iaf")
+                             and r[1] == "speck"][0], strict=True))
+    rec = _by(recs, "tiny_iaf", "speck")
+    assert row["fit"] == "fits (1 chip)"
+    assert row["accuracy at chip precision [95% CI]"].startswith(f"{rec['metrics']['accuracy']:.3f} [")
+    assert row["energy, latency (power: estimate)"].startswith("no sourced figure")
+    skipped = [r for r in rows if r[0].startswith("tiny_nir") and r[1] == "speck"][0]
+    assert skipped[2].startswith("does_not_fit: ") and skipped[3] == ""
+    page = _deployment_html([run_dir])
+    assert page.count("<tr>") == 1 + 4 and "fits (1 chip)" in page and "<table" in page
+    tex = deployment_latex(recs)
+    assert tex.count(" \\\\\n") == 1 + 4 and "\\begin{tabular}" in tex and "tiny\\_iaf" in tex
+    paths = write_tables([], run_dir)
+    assert sorted(p.name for p in paths) == ["deployment.md", "deployment.tex"]
+    assert (run_dir / "tables" / "deployment.tex").read_text() == tex
+
+
+def test_deploy_resumes_and_a_failing_cell_is_an_error_record(deployed, tmp_path):
+    from dataclasses import replace
+
+    from benchmarks.deploy.evaluate import run_deploy
+    from benchmarks.results.records import read_records
+
+    data, run_dir, cells, _ = deployed
+    ok = sorted(r["cell_id"] for r in read_records(run_dir / "deployment") if r["status"] == "ok")
+    again = run_deploy(cells, run_dir, data, progress=False)
+    # the three evaluated cells are not run again; the skipped one is decided again by its fit
+    assert again.done == [] and sorted(again.resumed) == ok and len(ok) == 3
+    assert len(again.failed) == 1 and again.failed[0].startswith("deployment/speck/")
+    assert sorted(r["cell_id"] for r in read_records(run_dir / "deployment")
+                  if r["status"] == "ok") == ok
+    # a checkpoint that is gone: an error record, and the next cell still runs
+    speck = [c for c in cells if c.target == "speck"]
+    broken = replace(speck[0], checkpoint=str(tmp_path / "gone.pt"))
+    other = tmp_path / "other"
+    s = run_deploy([broken, speck[1]], other, data, progress=False)
+    recs = {r["cell_id"]: r for r in read_records(other / "deployment")}
+    assert len(recs) == 2 and s.failed and recs[broken.cell_id]["status"] == "error"
+    assert "gone.pt" in recs[broken.cell_id]["error"]
+    assert recs[speck[1].cell_id]["status"] in ("ok", "skipped")
+
+
+def test_a_target_file_without_conversion_min_v_mem_is_refused_in_one_line(deployed, tmp_path,
+                                                                            monkeypatch, capsys):
+    import run_bench
+    from backends.targets import target as T
+
+    src = (Path(T.__file__).parent / "speck.toml").read_text()
+    head, _, rest = src.partition("[precision.conversion_min_v_mem]\n")
+    rest = rest.split("\n", 2)[2]  # drop its value and source lines
+    bad = tmp_path / "speck_nominv.toml"
+    bad.write_text(head.replace('name = "speck"', 'name = "speck_nominv"') + rest)
+    monkeypatch.setitem(T.TARGETS._items, "speck_nominv", lambda: T.load_target(bad))
+    data, run_dir, _, _ = deployed
+    before = (run_dir / "deployment" / "results.jsonl").read_text()
+    assert run_bench.main(["deploy", str(run_dir), "--data-root", str(data),
+                           "--targets", "speck_nominv"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'precision.conversion_min_v_mem': missing" in err[0]
+    assert "speck_nominv.toml" in err[0]
+    assert (run_dir / "deployment" / "results.jsonl").read_text() == before
+
+
+# ------------------------------------------------------------- energy ratio table, per target
+
+
+def _pair(fold, snn_e, spike_e, ann_e, rate=0.1):
+    """An (SNN, ANN) pair of trained records under the energy model ``m``."""
+    def rec(backend, metrics):
+        cell = {"dataset": "d", "protocol": "folds", "fold": fold, "seed": 0, "arch": "tiny",
+                "backend": backend, "device": "cpu", "recipe": {"epochs": 1}}
+        return {"status": "ok", "kind": "trained", "cell": cell, "metrics": metrics,
+                "cell_id": f"d/folds/f{fold}/{backend}/tiny/s0"}
+
+    return [rec("snntorch", {"war": 0.5, "firing_rate": rate,
+                             "energy_uj_per_inference__m": snn_e,
+                             "energy_spike_driven_uj_per_inference__m": spike_e}),
+            rec("ann", {"war": 0.6, "energy_uj_per_inference__m": ann_e})]
+
+
+def test_energy_ratio_table_says_per_target_whether_the_rate_is_below_break_even():
+    from reports.energy import energy_ratio_table, target_energy_models
+
+    # fold 0: F = 1, S = 1 at r0 = 0.1, ANN 8: r* = 0.1 x (8 - 1) / 1 = 0.7 > 0.1: below
+    # fold 1: F = 2, S = 2, ANN 2.5: r* = 0.1 x (2.5 - 2) / 2 = 0.025 < 0.1: not below
+    recs = _pair(0, 2.0, 1.0, 8.0) + _pair(1, 4.0, 2.0, 2.5)
+
+    def column(table, name):
+        lines = table.splitlines()
+        header = [c.strip() for c in lines[0].strip("|").split("|")]
+        return [c.strip() for c in lines[2].strip("|").split("|")][header.index(name)]
+
+    both = energy_ratio_table(recs, {"chip_m": "m", "chip_x": "x", "bare": None})
+    assert column(both, "below break-even on chip_m") == "1 of 2 pairs"
+    assert column(both, "below break-even on chip_x") == "—"  # no record has energy under x
+    assert column(both, "below break-even on bare") == "no sourced figure"
+    assert column(energy_ratio_table(_pair(0, 2.0, 1.0, 8.0), {"c": "m"}),
+                  "below break-even on c") == "yes"
+    # F = 3 >= ANN 2.5: no break-even exists, the SNN never costs less
+    assert column(energy_ratio_table(_pair(0, 4.0, 1.0, 2.5), {"c": "m"}),
+                  "below break-even on c") == "no"
+    # the built-in targets give no sourced energy figure
+    assert target_energy_models() == {"loihi2": None, "speck": None}
+    default = energy_ratio_table(recs)
+    assert column(default, "below break-even on loihi2") == "no sourced figure"
+    assert column(default, "below break-even on speck") == "no sourced figure"
+
+
+def test_run_with_grid_deploy_puts_the_deployment_table_in_the_leaderboard(tmp_path, capsys):
+    import run_bench
+    from benchmarks.results.records import read_records
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        'name = "dep"\ndatasets = ["synthetic-fer-dvs-mini"]\nbackends = ["ann"]\narchs = ["tiny"]\n'
+        'deploy = ["speck"]\nrobustness_max_test = 5\n'
+        "[recipe]\nepochs = 1\nlatency_runs = 2\nwarmup_runs = 1\nthroughput_batch_size = 2\n"
+        'codecarbon = false\n[[extra]]\nbackend = "sinabs"\narch = "tiny_iaf"\n')
+    out = tmp_path / "run"
+    assert run_bench.main(["run", "--grid", str(grid), "--data-root", str(tmp_path / "data"),
+                           "--out", str(out), "-q"]) == 0
+    trained = read_records(out)
+    assert sorted((r["cell"]["backend"], r["cell"]["arch"]) for r in trained) == [
+        ("ann", "tiny"), ("sinabs", "tiny_iaf")]
+    (rec,) = read_records(out / "deployment")  # the one SNN checkpoint, on the one target
+    assert rec["status"] == "ok" and rec["metrics"]["n_test"] == 5
+    assert rec["cell_id"].startswith("deployment/speck/n5/")
+    board = (out / "leaderboard.md").read_text()
+    assert "## Deployment" in board and "| tiny_iaf / sinabs / seed 0 | speck | fits (1 chip) |" in board
+    assert (out / "tables" / "deployment.tex").is_file()

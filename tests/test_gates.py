@@ -132,6 +132,21 @@ def test_accuracy_gate_judges_against_floors():
     assert judge({"x": {"accuracy": 0.4, "errors": []}}, {}, accept_new=True)[0][1] == "new"
 
 
+def test_accuracy_gate_keeps_an_extra_cell_apart_from_its_backend():
+    from benchmarks.runner.cell import Cell
+
+    g = Grid(backends=("ann", "sinabs"), extra=(("sinabs", "tiny_iaf"),))
+    iaf = Cell(dataset=g.datasets[0], backend="sinabs", arch="tiny_iaf", fold=0, recipe=g.recipe)
+    recs = [_rec("ann", 0.6), _rec("sinabs", 0.5),
+            {"cell_id": iaf.cell_id, "status": "ok", "classes": list("abcdefg"),
+             "metrics": {"accuracy": 0.3}}]
+    accs = grid_accuracies(recs, g)
+    assert list(accs) == ["ann", "sinabs", "sinabs/tiny_iaf"]
+    assert accs["sinabs"]["accuracy"] == pytest.approx(0.5)  # not (0.5 + 0.3) / 2
+    assert accs["sinabs/tiny_iaf"]["accuracy"] == pytest.approx(0.3)
+    assert accs["sinabs/tiny_iaf"]["cells"] == 1
+
+
 def test_perf_gate_fails_on_a_machine_without_baseline(tmp_path, capsys):
     empty = tmp_path / "baseline.json"
     empty.write_text('{"machines": {}}')

@@ -229,6 +229,41 @@ def test_grid_files_load(tmp_path):
         G.load_grid("no-such-grid")
 
 
+def test_extra_cells_follow_the_product_with_its_ids_unchanged(tmp_path):
+    f = tmp_path / "g.toml"
+    f.write_text('datasets = ["synthetic-fer-dvs"]\nbackends = ["ann", "snntorch"]\n'
+                 'archs = ["tiny"]\nfolds = [0, 1]\n'
+                 '[[extra]]\nbackend = "sinabs"\narch = "tiny_iaf"\n'
+                 '[[extra]]\nbackend = "ann"\narch = "tiny"\n')  # the product has ann/tiny
+    g = G.resolve_names(G.load_grid(f))
+    plain = G.replace(g, extra=())
+    cells = g.cells()
+    # 2 backends x 2 folds, then the one new pair on each fold; ann/tiny is not run twice
+    assert [c.cell_id for c in cells[:4]] == [c.cell_id for c in plain.cells()]
+    assert [(c.backend, c.arch, c.fold) for c in cells[4:]] == [("sinabs", "tiny_iaf", 0),
+                                                                  ("sinabs", "tiny_iaf", 1)]
+    # the default grid: its six cells as before, then sinabs x tiny_iaf
+    d = G.resolve_names(G.load_grid("default"))
+    assert [(c.backend, c.arch) for c in d.cells()][-1] == ("sinabs", "tiny_iaf")
+    assert sum(c.arch == "tiny" for c in d.cells()) == len(d.backends)
+    assert d.deploy == ("loihi2", "speck") and d.robustness_max_test == 48
+    # naming backends or archs on the command line names the cells: the extra ones go
+    assert G.override(d, backends=["ann"]).cells()[-1].backend == "ann"
+    assert len(G.override(d, epochs=2).cells()) == len(d.cells())
+    f.write_text('[[extra]]\nbackend = "sinabs"\n')
+    with pytest.raises(G.GridFileError, match=r"g.toml: extra\[0\].arch must be a name, got None"):
+        G.load_grid(f)
+    f.write_text('[[extra]]\nbackend = "sinabs"\narch = "tiny"\nfold = 1\n')
+    with pytest.raises(G.GridFileError, match=r"extra\[0\]: unknown key\(s\) \['fold'\]"):
+        G.load_grid(f)
+    from datasets.common import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match=r"\[\[extra\]\] sinabs/tiny_ifa: .*tiny_iaf"):
+        G.resolve_names(G.replace(d, extra=(("sinabs", "tiny_ifa"),)))
+    with pytest.raises(UnknownNameError, match="loihi"):
+        G.replace(d, deploy=("loihi",))
+
+
 def test_override_options():
     g = G.override(G.load_grid("default"), backends=["ann"], epochs=2, folds=None, batch_size=None)
     assert g.backends == ("ann",) and g.recipe.epochs == 2 and g.folds == (0,)

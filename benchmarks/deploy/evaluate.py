@@ -41,13 +41,15 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmarks.results.records import Record
 from benchmarks.robustness.sweep import (
     EVAL_BATCH_SIZE,
+    CellsSummary,
     NoCheckpointsError,
     read_checkpoint_meta,
+    run_claimed_cells,
     subsample_test_split,
 )
 
@@ -232,9 +234,6 @@ def _evaluate(cell: DeployCell, data_root: str | Path) -> Record:
     tgt = check_target(cell.target)
     src = cell.source_cell
     spec = get_arch(str(src["arch"]))
-    recipe = Recipe.from_dict(src.get("recipe") or {})
-    dataset = open_dataset_cached(cell.dataset, data_root, **dataset_params(
-        types.SimpleNamespace(dataset=cell.dataset, recipe=recipe)))
     loaded = load_checkpoint(cell.checkpoint, "cpu")
     k = len(loaded.classes)
     in_ch = int(loaded.input_shape[1])
@@ -245,6 +244,10 @@ def _evaluate(cell: DeployCell, data_root: str | Path) -> Record:
     if res.verdict not in EVALUATED or not isinstance(spec, ConvNetSpec):
         return _record(cell, "skipped", f"{spec.name} on {tgt.name}: {res.verdict}: {res.reason}",
                        deployment=dep)
+    # the data only for a model the target takes: a refused one is recorded without opening it
+    recipe = Recipe.from_dict(src.get("recipe") or {})
+    dataset = open_dataset_cached(cell.dataset, data_root, **dataset_params(
+        types.SimpleNamespace(dataset=cell.dataset, recipe=recipe)))
     if "events" not in dataset.provides:
         return _record(cell, "skipped", f"dataset {cell.dataset!r} provides no event streams",
                        deployment=dep)
@@ -310,86 +313,28 @@ def _evaluate(cell: DeployCell, data_root: str | Path) -> Record:
 
 
 @dataclass
-class DeploySummary:
-    """What a deployment run did (cell ids)."""
+class DeploySummary(CellsSummary):
+    """What a deployment run did (:class:`benchmarks.robustness.sweep.CellsSummary`)."""
 
-    done: list[str] = field(default_factory=list)
-    resumed: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    elsewhere: list[str] = field(default_factory=list)
-    wall_time_s: float = 0.0
+    noun: ClassVar[str] = "deployment"
 
-    def line(self) -> str:
-        return (f"{len(self.done)} deployment cells run, {len(self.resumed)} already recorded, "
-                f"{len(self.failed)} failed or skipped"
-                + (f", {len(self.elsewhere)} run by other processes" if self.elsewhere else "")
-                + f" in {self.wall_time_s:.1f} s")
+
+def _error_record(cell: DeployCell, message: str) -> Record:
+    return _record(cell, "error", message)
 
 
 def run_deploy(cells: Sequence[DeployCell], run_dir: str | Path, data_root: str | Path, *,
                executor=None, progress: bool = True) -> DeploySummary:
     """Run every cell of ``cells`` not yet recorded ``ok`` in ``RUN_DIR/deployment``, each once
-    even when several processes share the folder (claims), on ``executor`` (default: here).
+    even when several processes share the folder (claims), on ``executor`` (default: here), by
+    the robustness sweep's loop (:func:`benchmarks.robustness.sweep.run_claimed_cells`: plan,
+    waiting for cells other processes hold, holes in ``missing``).
 
     Raises:
         ExecutorUnavailable: the executor cannot start (before any cell runs).
     """
-    from tqdm.auto import tqdm
-
-    from benchmarks.results.records import finished_cell_ids
-    from benchmarks.runner.claims import (
-        DEFAULT_HEARTBEAT_S,
-        ClaimStore,
-        merge_cell_records,
-        new_attempt_id,
-        write_cell_record,
-    )
-    from benchmarks.runner.executors import CellTask, LocalExecutor, executor_block, make_owner
-
-    out = Path(run_dir).absolute() / DEPLOY_DIR
-    data_root = Path(data_root).absolute()
-    executor = executor or LocalExecutor()
-    store = ClaimStore(out, DEFAULT_HEARTBEAT_S, None)
     summary = DeploySummary()
-    t0 = time.perf_counter()
-    if out.is_dir():
-        merge_cell_records(out)
-    done_ids = finished_cell_ids(out)
-    todo = [c for c in cells if c.cell_id not in done_ids]
-    summary.resumed = [c.cell_id for c in cells if c.cell_id in done_ids]
-    out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(todo), desc="deployment", unit="cell", disable=not progress)
-    by_id = {c.cell_id: c for c in todo}
-
-    def on_done(task, outcome) -> None:
-        cid = task.cell.cell_id
-        if outcome.status == "died":
-            rec = _record(by_id[cid], "error", outcome.error or "the worker died")
-            rec.provenance["executor"] = executor_block(task, new_attempt_id(), outcome.job_id,
-                                                        host="unknown", pid=-1)
-            write_cell_record(out, rec)
-            store.release_if_owner(cid, task.owner)
-        if outcome.status in ("ok", "error", "died", "skipped"):
-            merge_cell_records(out, store=store)
-            (summary.done if outcome.status == "ok" else summary.failed).append(cid)
-        else:
-            summary.elsewhere.append(cid)
-        bar.update(1)
-
-    started = False
-    try:
-        if todo:
-            executor.start(todo)
-            started = True
-            executor.run([CellTask(cell=c, data_root=str(data_root), run_dir=str(out),
-                                   owner=make_owner(executor.name), executor=executor.name,
-                                   runner=run_deploy_cell, progress=False,
-                                   threads=executor.threads(), heartbeat_s=store.heartbeat_s,
-                                   timeout_s=store.timeout_s) for c in todo], on_done)
-    finally:
-        bar.close()
-        if started:
-            executor.close()
-        merge_cell_records(out, store=store)
-    summary.wall_time_s = time.perf_counter() - t0
+    run_claimed_cells(cells, Path(run_dir).absolute() / DEPLOY_DIR, Path(data_root).absolute(),
+                      run_deploy_cell, _error_record, summary, command="deploy",
+                      executor=executor, progress=progress)
     return summary

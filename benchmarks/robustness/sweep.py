@@ -46,10 +46,10 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmarks.results.plan import write_plan
 from benchmarks.results.records import Record, finished_cell_ids
@@ -502,9 +502,10 @@ def _intensity_frames(dataset, indices: Sequence[int], loaded):
 
 
 @dataclass
-class SweepSummary:
-    """What a sweep did (cell ids): ``elsewhere`` recorded ok by another process meanwhile;
-    ``missing`` planned cells without any record at the end (a hole)."""
+class CellsSummary:
+    """What a run of claimed evaluation cells did (cell ids; :func:`run_claimed_cells`):
+    ``elsewhere`` recorded ok by another process meanwhile; ``missing`` planned cells without
+    any record at the end (a hole)."""
 
     done: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
@@ -512,47 +513,65 @@ class SweepSummary:
     elsewhere: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     wall_time_s: float = 0.0
+    noun: ClassVar[str] = "evaluation"
+    """What the cells are, in :meth:`line`, the progress bar and the log."""
 
     def line(self) -> str:
-        return (f"{len(self.done)} robustness cells run, {len(self.resumed)} already recorded, "
+        return (f"{len(self.done)} {self.noun} cells run, {len(self.resumed)} already recorded, "
                 f"{len(self.failed)} failed or skipped"
                 + (f", {len(self.elsewhere)} run by other processes" if self.elsewhere else "")
                 + (f", {len(self.missing)} MISSING (no record)" if self.missing else "")
                 + f" in {self.wall_time_s:.1f} s")
 
 
-def run_sweep(
-    cells: Sequence[RobustnessCell],
-    run_dir: str | Path,
-    data_root: str | Path,
+@dataclass
+class SweepSummary(CellsSummary):
+    """What a sweep did (:class:`CellsSummary`)."""
+
+    noun: ClassVar[str] = "robustness"
+
+
+def run_claimed_cells(
+    cells: Sequence[Any],
+    out: Path,
+    data_root: Path,
+    runner: Callable[..., Record],
+    error_record: Callable[[Any, str], Record],
+    summary: CellsSummary,
     *,
+    command: str,
     executor: Executor | None = None,
     progress: bool = True,
     heartbeat_s: float = DEFAULT_HEARTBEAT_S,
     claim_timeout_s: float | None = None,
-) -> SweepSummary:
-    """Run every cell of ``cells`` not yet recorded ``ok`` in ``RUN_DIR/robustness``, each once
-    even when several processes share the folder (claims), on ``executor`` (default: in this
-    process); plan, waiting and holes as in the module docstring.
+) -> CellsSummary:
+    """Run every cell of ``cells`` not yet recorded ``ok`` in the folder ``out``, each once even
+    when several processes share it (claims, :mod:`benchmarks.runner.claims`), on ``executor``
+    (default: in this process); the loop of the robustness sweep and of the deployment
+    evaluation (:mod:`benchmarks.deploy.evaluate`).
+
+    The cells' ids are written to ``out``'s plan first (``command`` names who planned them);
+    a cell whose worker dies gets ``error_record(cell, message)``; cells held by another live
+    process are waited for (a stale claim or a dead worker: run here; recorded failed
+    elsewhere: counted failed); planned cells without a record at the end are listed in
+    ``summary.missing`` (logged as an error).
 
     Args:
-        heartbeat_s, claim_timeout_s: claim heartbeat interval and timeout of this sweep's
-            claims, seconds (default four heartbeats).
-
-    Returns:
-        A :class:`SweepSummary` (planned cells without a record in ``missing``, logged as an
-        error).
+        cells: objects with a ``cell_id`` (``RobustnessCell``, ``DeployCell``).
+        out: the folder of their records (``RUN_DIR/robustness``, ``RUN_DIR/deployment``).
+        runner: ``(cell, data_root, progress=...) -> Record``, module-level (picklable).
+        summary: filled in place and returned (``wall_time_s`` included).
+        heartbeat_s, claim_timeout_s: claim heartbeat interval and timeout, seconds (default
+            four heartbeats).
 
     Raises:
         ExecutorUnavailable: the executor cannot start (before any cell runs).
     """
     from tqdm.auto import tqdm
 
-    out = Path(run_dir).absolute() / ROBUSTNESS_DIR
-    data_root = Path(data_root).absolute()
+    noun = summary.noun
     executor = executor or LocalExecutor()
     store = ClaimStore(out, heartbeat_s, claim_timeout_s)
-    summary = SweepSummary()
     t0 = time.perf_counter()
     if out.is_dir():
         merge_cell_records(out)
@@ -560,16 +579,16 @@ def run_sweep(
     todo = [c for c in cells if c.cell_id not in done_ids]
     summary.resumed = [c.cell_id for c in cells if c.cell_id in done_ids]
     if summary.resumed:
-        log.info("resuming: %d of %d robustness cells already recorded in %s",
-                 len(summary.resumed), len(cells), out)
+        log.info("resuming: %d of %d %s cells already recorded in %s",
+                 len(summary.resumed), len(cells), noun, out)
     out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(todo), desc="robustness", unit="cell", disable=not progress)
+    bar = tqdm(total=len(todo), desc=noun, unit="cell", disable=not progress)
     by_id = {c.cell_id: c for c in todo}
 
     def on_done(task: CellTask, outcome: Outcome) -> None:
         cid = task.cell.cell_id
         if outcome.status == "died":
-            rec = _error(by_id[cid], "error", outcome.error or "the worker died")
+            rec = error_record(by_id[cid], outcome.error or "the worker died")
             rec.provenance["executor"] = executor_block(task, new_attempt_id(), outcome.job_id,
                                                         host="unknown", pid=-1)
             write_cell_record(out, rec)
@@ -582,7 +601,7 @@ def run_sweep(
             summary.elsewhere.append(cid)
             bar.update(1)
         else:  # "running" (another live worker holds it) or "lost" (taken over): wait for it
-            log.info("robustness cell %s is being run by another process (%s)", cid,
+            log.info("%s cell %s is being run by another process (%s)", noun, cid,
                      outcome.holder or "?")
             others[cid] = task
 
@@ -592,10 +611,10 @@ def run_sweep(
         if todo:
             executor.start(todo)
             started = True
-        write_plan(out, [c.cell_id for c in cells], command="robustness")
+        write_plan(out, [c.cell_id for c in cells], command=command)
         batch = [CellTask(cell=c, data_root=str(data_root), run_dir=str(out),
                           owner=make_owner(executor.name), executor=executor.name,
-                          runner=run_robustness_cell, progress=False,
+                          runner=runner, progress=False,
                           threads=executor.threads(), heartbeat_s=store.heartbeat_s,
                           timeout_s=store.timeout_s)
                  for c in todo]
@@ -623,7 +642,41 @@ def run_sweep(
     have = recorded_cell_ids(out)
     summary.missing = [c.cell_id for c in cells if c.cell_id not in have]
     if summary.missing:
-        log.error("%d planned robustness cell(s) have no record in %s: %s", len(summary.missing),
+        log.error("%d planned %s cell(s) have no record in %s: %s", len(summary.missing), noun,
                   out, ", ".join(summary.missing))
     summary.wall_time_s = time.perf_counter() - t0
+    return summary
+
+
+def run_sweep(
+    cells: Sequence[RobustnessCell],
+    run_dir: str | Path,
+    data_root: str | Path,
+    *,
+    executor: Executor | None = None,
+    progress: bool = True,
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+    claim_timeout_s: float | None = None,
+) -> SweepSummary:
+    """Run every cell of ``cells`` not yet recorded ``ok`` in ``RUN_DIR/robustness``, each once
+    even when several processes share the folder (claims), on ``executor`` (default: in this
+    process); plan, waiting and holes as in the module docstring (:func:`run_claimed_cells`).
+
+    Args:
+        heartbeat_s, claim_timeout_s: claim heartbeat interval and timeout of this sweep's
+            claims, seconds (default four heartbeats).
+
+    Returns:
+        A :class:`SweepSummary` (planned cells without a record in ``missing``, logged as an
+        error).
+
+    Raises:
+        ExecutorUnavailable: the executor cannot start (before any cell runs).
+    """
+    summary = SweepSummary()
+    run_claimed_cells(
+        cells, Path(run_dir).absolute() / ROBUSTNESS_DIR, Path(data_root).absolute(),
+        run_robustness_cell, lambda cell, message: _error(cell, "error", message), summary,
+        command="robustness", executor=executor, progress=progress, heartbeat_s=heartbeat_s,
+        claim_timeout_s=claim_timeout_s)
     return summary

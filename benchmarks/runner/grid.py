@@ -13,6 +13,14 @@ A grid is declared by command-line options or by a TOML file under ``benchmarks/
     [recipe]
     epochs = 12
 
+Cells outside the product are named in ``[[extra]]`` tables, one (backend, architecture) pair
+each, run on every dataset, fold and seed of the grid (the default grid adds ``tiny_iaf`` on
+``sinabs``, the architecture made to deploy on DYNAP-CNN, without training it in every backend)::
+
+    [[extra]]
+    backend = "sinabs"
+    arch = "tiny_iaf"
+
 The runner (:func:`run_grid`) records one record per cell in ``RUN_DIR/results.jsonl``, skips cells
 already recorded (resume), records a failing cell as ``status: "error"`` and carries on, skips the
 cells of an unavailable backend or an absent dataset with a logged reason (recorded as
@@ -60,7 +68,8 @@ log = logging.getLogger(__name__)
 GRIDS_DIR = Path(__file__).resolve().parents[1] / "grids"
 _GRID_KEYS = {"name", "description", "datasets", "backends", "archs", "folds", "seeds", "protocol",
               "device", "recipe", "run_backends", "transfer_via", "plugins", "robustness",
-              "robustness_severities", "robustness_max_test"}
+              "robustness_severities", "robustness_max_test", "extra", "deploy"}
+_EXTRA_KEYS = {"backend", "arch"}
 
 
 class GridFileError(InputError, ValueError):
@@ -91,6 +100,11 @@ class Grid:
     """Plugin files (``--plugin``) registering native models; recorded in every cell, so that
     worker processes import them (:func:`backends.native.card.load_plugin`)."""
 
+    extra: tuple[tuple[str, str], ...] = ()
+    """Cells outside the product: ``(backend, arch)`` pairs (the grid file's ``[[extra]]``
+    tables), each run on every dataset, fold and seed; a pair the product already has adds
+    nothing. Their cells come after the product's, whose ids and order they leave unchanged."""
+
     def native_backends(self) -> dict[str, str]:
         """``{arch: backend}`` for the native models among :attr:`archs` (after loading
         :attr:`plugins`): each runs only under its framework's backend."""
@@ -116,8 +130,17 @@ class Grid:
     evaluation (evenly spaced over the test split: :func:`benchmarks.robustness.sweep.subsample_test_split`);
     ``None``: the whole test split."""
 
+    deploy: tuple[str, ...] = ()
+    """Chip targets (:mod:`backends.targets`) at whose precision ``run_bench.py run`` evaluates
+    every SNN checkpoint after the grid (:mod:`benchmarks.deploy`), on the same
+    :attr:`robustness_max_test` test recordings; ``()``: none."""
+
     def __post_init__(self) -> None:
+        from backends.targets.target import get_target
         from datasets.transforms.corruptions import check_severity, get_corruption
+
+        for name in self.deploy:
+            get_target(name)  # an unknown name: UnknownNameError, with close matches
 
         for name in self.robustness:
             get_corruption(name)  # an unknown name: UnknownNameError, with close matches
@@ -136,11 +159,15 @@ class Grid:
         (:attr:`run_backends` apply to spec'd architectures)."""
         native = self.native_backends()
         plugins = tuple(str(Path(p).expanduser().resolve()) for p in self.plugins)
-        return [
-            Cell(dataset=d, backend=b, arch=a, fold=f, seed=s, protocol=self.protocol,
-                 device=self.device, recipe=self.recipe,
-                 run_backend=None if rb in (None, b) else rb, transfer_via=self.transfer_via,
-                 plugins=plugins)
+
+        def cell(d: str, b: str, a: str, f: int, s: int, rb: str | None) -> Cell:
+            return Cell(dataset=d, backend=b, arch=a, fold=f, seed=s, protocol=self.protocol,
+                        device=self.device, recipe=self.recipe,
+                        run_backend=None if rb in (None, b) else rb,
+                        transfer_via=self.transfer_via, plugins=plugins)
+
+        product = [
+            cell(d, b, a, f, s, rb)
             for d in self.datasets
             for a in self.archs
             for f in self.folds
@@ -148,6 +175,16 @@ class Grid:
             for b in ((native[a],) if a in native else self.backends)
             for rb in ((None,) if a in native else (self.run_backends or (None,)))
         ]
+        return product + [cell(d, b, a, f, s, None)
+                          for b, a in self.extra_pairs()
+                          for d in self.datasets for f in self.folds for s in self.seeds]
+
+    def extra_pairs(self) -> list[tuple[str, str]]:
+        """The :attr:`extra` ``(backend, arch)`` pairs that the product lacks, in file order."""
+        native = self.native_backends()
+        have = {(b, a) for a in self.archs
+                for b in ((native[a],) if a in native else self.backends)}
+        return [p for p in dict.fromkeys(self.extra) if p not in have]
 
 
 def grid_names() -> list[str]:
@@ -188,24 +225,53 @@ def load_grid(name_or_path: str | Path) -> Grid:
         data["plugins"] = [str((path.parent / p).resolve()) if not Path(p).is_absolute() else p
                            for p in data["plugins"]]
     for key in ("datasets", "backends", "archs", "folds", "seeds", "run_backends", "plugins",
-                "robustness", "robustness_severities"):
+                "robustness", "robustness_severities", "deploy"):
         if key in data:
             val = data.pop(key)
             if not isinstance(val, list) or not val:
                 raise GridFileError(f"{path}: {key} must be a non-empty list, got {val!r}")
             kwargs[key] = tuple(val)
+    if "extra" in data:
+        kwargs["extra"] = _extra_pairs(path, data.pop("extra"))
     kwargs.update(data)
     return Grid(**kwargs)
 
 
+def _extra_pairs(path: Path, tables: Any) -> tuple[tuple[str, str], ...]:
+    """The ``[[extra]]`` tables of the grid file ``path`` as ``(backend, arch)`` pairs.
+
+    Raises:
+        GridFileError: not a list of tables, an unknown key, or a missing or non-string
+            ``backend`` / ``arch`` (names the file, the table's index and the field).
+    """
+    if not isinstance(tables, list) or not tables:
+        raise GridFileError(f"{path}: extra must be a list of [[extra]] tables, got {tables!r}")
+    pairs = []
+    for i, t in enumerate(tables):
+        if not isinstance(t, dict):
+            raise GridFileError(f"{path}: extra[{i}] must be a table, got {t!r}")
+        unknown = sorted(set(t) - _EXTRA_KEYS)
+        if unknown:
+            raise GridFileError(f"{path}: extra[{i}]: unknown key(s) {unknown}; known: "
+                                f"{sorted(_EXTRA_KEYS)}")
+        for key in ("backend", "arch"):
+            if not isinstance(t.get(key), str) or not t[key]:
+                raise GridFileError(f"{path}: extra[{i}].{key} must be a name, got {t.get(key)!r}")
+        pairs.append((t["backend"], t["arch"]))
+    return tuple(pairs)
+
+
 def override(grid: Grid, **opts: Any) -> Grid:
     """Return ``grid`` with the non-``None`` options replaced (``epochs``/``batch_size`` go to the
-    recipe; list options become tuples)."""
+    recipe; list options become tuples). Naming ``backends`` or ``archs`` drops the grid's
+    :attr:`Grid.extra` cells: the command line then names the cells to run."""
     recipe_opts = {k: opts.pop(k) for k in list(opts) if k in Recipe.__dataclass_fields__}
     recipe_opts = {k: v for k, v in recipe_opts.items() if v is not None}
     changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in opts.items() if v is not None}
     if recipe_opts:
         changes["recipe"] = replace(grid.recipe, **recipe_opts)
+    if "backends" in changes or "archs" in changes:
+        changes["extra"] = ()
     return replace(grid, **changes)
 
 
@@ -247,11 +313,17 @@ def resolve_names(grid: Grid) -> Grid:
             except UnknownNameError as exc:
                 problems.append(str(exc))
         resolved[key] = list(dict.fromkeys(names))
+    extra = []
+    for b, a in grid.extra:
+        try:
+            extra.append((BACKENDS.resolve(b), ARCHS.resolve(a)))
+        except UnknownNameError as exc:
+            problems.append(f"[[extra]] {b}/{a}: {exc}")
     if problems:
         raise UnknownNameError("\n".join(problems))
     return replace(grid, backends=tuple(resolved["backends"]), archs=tuple(resolved["archs"]),
                    datasets=tuple(resolved["datasets"]),
-                   run_backends=tuple(resolved["run_backends"]))
+                   run_backends=tuple(resolved["run_backends"]), extra=tuple(extra))
 
 
 class DatasetCheckFailed(InputError, RuntimeError):
