@@ -155,8 +155,6 @@ MAX_MODULE_LINES = 800
 LONG_MODULES = {
     "run_bench.py": "the one home of the command line: one add_<cmd>_parser + cmd_<cmd> pair per "
                     "command, each short; the work is in the packages",
-    "benchmarks/results/validate.py": "to be split along its seams (record checks by kind)",
-    "benchmarks/runner/executors.py": "to be split along its seams (#27)",
     "tools/gpu/gpu_check.py": "the GPU check's sections, run as two calls of one script on the "
                               "device (docs/guides/gpu.md)",
 }

@@ -519,7 +519,7 @@ def run_grid(
         same_code_only: resume only cells recorded by this very code
             (:func:`benchmarks.results.provenance.code_version`: commit plus uncommitted changes); the
             gates use it so that they never pass on results of other code.
-        executor: where the cells run (:class:`benchmarks.runner.executors.LocalExecutor`,
+        executor: where the cells run (:class:`benchmarks.runner.executor_local.LocalExecutor`,
             ``RayExecutor``, ``SlurmExecutor``); default one local worker: the cells run one
             after another in this process.
         heartbeat_s: claim heartbeat interval, seconds.
