@@ -239,6 +239,14 @@ def add_run_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
 
+def _report_missing(missing: list[str]) -> bool:
+    """Name on stderr the planned cells a command ended without a record of; whether any."""
+    if missing:
+        print(f"error: {len(missing)} planned cell(s) have no record (re-run to run them): "
+              + ", ".join(missing), file=sys.stderr)
+    return bool(missing)
+
+
 def cmd_run(args) -> int:
     """Run a grid, print its summary line and the leaderboard.
 
@@ -255,7 +263,7 @@ def cmd_run(args) -> int:
     """
     from dataclasses import replace
 
-    from benchmarks.runner.executors import make_executor
+    from benchmarks.runner.executors import executor_from_options
     from benchmarks.runner.grid import load_grid, override, resolve_names, run_grid
     from reports import write_reports
 
@@ -288,16 +296,7 @@ def cmd_run(args) -> int:
     if args.claim_timeout_s is not None and args.claim_timeout_s <= args.heartbeat_s:
         raise UsageError(f"--claim-timeout-s ({args.claim_timeout_s}) must exceed --heartbeat-s "
                          f"({args.heartbeat_s})")
-    if args.executor == "local":
-        executor = make_executor("local", workers=args.workers, devices=args.devices, threads=args.threads)
-    elif args.executor == "ray":
-        executor = make_executor("ray", address=args.ray_address, cpus_per_task=args.cpus_per_task,
-                                 gpus_per_task=args.gpus_per_task)
-    else:
-        executor = make_executor("slurm", partition=args.slurm_partition, time_min=args.slurm_time_min,
-                                 cpus_per_task=args.cpus_per_task, gpus_per_task=args.gpus_per_task,
-                                 array_parallelism=args.slurm_array_parallelism,
-                                 max_requeues=args.slurm_max_requeues, poll_s=args.slurm_poll_s)
+    executor = executor_from_options(args.executor, vars(args))
     cell_runner = None
     if args.cell_runner:  # a test hook: MODULE:FUNCTION
         import importlib
@@ -325,9 +324,7 @@ def cmd_run(args) -> int:
     print(f"reports: {', '.join(str(p) for p in paths)}")
     if summary.interrupted:
         return 130
-    if summary.missing:
-        print(f"error: {len(summary.missing)} planned cell(s) have no record (re-run to run them): "
-              + ", ".join(summary.missing), file=sys.stderr)
+    if _report_missing(summary.missing):
         return EXIT_FAILED
     return (EXIT_FAILED if summary.failed and not summary.done and not summary.resumed
             and not summary.elsewhere else EXIT_OK)
@@ -567,6 +564,16 @@ def cmd_validate(args) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
+def _add_evaluation_executor_options(p: argparse.ArgumentParser) -> None:
+    """The executor options of the commands that evaluate checkpoints (``robustness``,
+    ``deploy``): which executor and its main option each (``run`` has the full set)."""
+    p.add_argument("--executor", choices=tuple(EXECUTORS), default="local",
+                   help="where the cells run (as for `run`)")
+    p.add_argument("--workers", type=int, default=1, help="local: cells at once (default 1)")
+    p.add_argument("--ray-address", help="ray: cluster address")
+    p.add_argument("--slurm-partition", help="slurm: partition")
+
+
 def add_robustness_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``robustness`` subcommand on ``subparsers`` (from ``add_subparsers``).
 
@@ -602,11 +609,7 @@ def add_robustness_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-early-decision", action="store_true",
                    help="skip the early-decision evaluation (prefixes in time of each test "
                    "recording, recipe.early_bin_ms bins)")
-    p.add_argument("--executor", choices=tuple(EXECUTORS), default="local",
-                   help="where the cells run (as for `run`)")
-    p.add_argument("--workers", type=int, default=1, help="local: cells at once (default 1)")
-    p.add_argument("--ray-address", help="ray: cluster address")
-    p.add_argument("--slurm-partition", help="slurm: partition")
+    _add_evaluation_executor_options(p)
     p.add_argument("--heartbeat-s", type=float, default=30.0,
                    help="claim heartbeat interval in seconds (default 30)")
     p.add_argument("--claim-timeout-s", type=float,
@@ -629,7 +632,7 @@ def cmd_robustness(args) -> int:
     """
     from benchmarks.robustness.early import write_early_decision
     from benchmarks.robustness.sweep import EVAL_BATCH_SIZE, plan_sweep, run_sweep
-    from benchmarks.runner.executors import make_executor
+    from benchmarks.runner.executors import executor_from_options
     from datasets.transforms.corruptions import check_severity
     from reports.robustness import write_robustness_reports
 
@@ -649,12 +652,7 @@ def cmd_robustness(args) -> int:
     data_root = args.data_root or default_data_root()
     cells = plan_sweep(args.run_dir, data_root, args.corruptions, args.severities, seed=args.seed,
                        device=args.device, batch_size=args.batch_size, max_test=args.max_test)
-    if args.executor == "local":
-        executor = make_executor("local", workers=args.workers)
-    elif args.executor == "ray":
-        executor = make_executor("ray", address=args.ray_address)
-    else:
-        executor = make_executor("slurm", partition=args.slurm_partition)
+    executor = executor_from_options(args.executor, vars(args))
     log.info("robustness: %d cells (%d checkpoints x %d corruptions) -> %s/robustness", len(cells),
              len({c.checkpoint for c in cells}), len({c.corruption for c in cells}), args.run_dir)
     summary = run_sweep(cells, args.run_dir, data_root, executor=executor, progress=not args.quiet,
@@ -670,9 +668,7 @@ def cmd_robustness(args) -> int:
         print()
         print(paths[0].read_text())
         print(f"reports: {', '.join(str(p) for p in paths)}")
-    if summary.missing:
-        print(f"error: {len(summary.missing)} planned cell(s) have no record (re-run to run them): "
-              + ", ".join(summary.missing), file=sys.stderr)
+    if _report_missing(summary.missing):
         return EXIT_FAILED
     return EXIT_FAILED if summary.failed and not summary.done and not summary.resumed else EXIT_OK
 
@@ -1424,11 +1420,7 @@ def add_deploy_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-test", type=int, default=None, metavar="N",
                    help="evaluate at most N test recordings per checkpoint, evenly spaced over "
                    "the test split (default: all)")
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="where the cells run (as for `run`)")
-    p.add_argument("--workers", type=int, default=1, help="local: cells at once (default 1)")
-    p.add_argument("--ray-address", help="ray: cluster address")
-    p.add_argument("--slurm-partition", help="slurm: partition")
+    _add_evaluation_executor_options(p)
     p.set_defaults(func=cmd_deploy)
 
 
@@ -1436,7 +1428,8 @@ def cmd_deploy(args) -> int:
     """Plan (every check before anything runs), run the deployment cells, print their table.
 
     Returns:
-        0, or 1 when every cell that ran failed.
+        0, or 1 when every cell that ran failed or when planned cells have no record (named on
+        stderr).
 
     Raises:
         UnknownNameError, TargetFileError, NoCheckpointsError, CheckpointError,
@@ -1444,7 +1437,7 @@ def cmd_deploy(args) -> int:
     """
     from benchmarks.deploy.evaluate import plan_deploy, run_deploy
     from benchmarks.robustness.sweep import EVAL_BATCH_SIZE
-    from benchmarks.runner.executors import make_executor
+    from benchmarks.runner.executors import executor_from_options
     from reports.deployment import write_deployment_report
 
     batch = EVAL_BATCH_SIZE if args.batch_size is None else args.batch_size
@@ -1455,12 +1448,7 @@ def cmd_deploy(args) -> int:
     data_root = args.data_root or default_data_root()
     cells = plan_deploy(args.run_dir, data_root, args.targets, batch_size=batch,
                         max_test=args.max_test)
-    if args.executor == "local":
-        executor = make_executor("local", workers=args.workers)
-    elif args.executor == "ray":
-        executor = make_executor("ray", address=args.ray_address)
-    else:
-        executor = make_executor("slurm", partition=args.slurm_partition)
+    executor = executor_from_options(args.executor, vars(args))
     summary = run_deploy(cells, args.run_dir, data_root, executor=executor,
                          progress=not args.quiet)
     print(summary.line())
@@ -1469,6 +1457,8 @@ def cmd_deploy(args) -> int:
         print()
         print(path.read_text())
         print(f"report: {path}")
+    if _report_missing(summary.missing):
+        return EXIT_FAILED
     return EXIT_FAILED if summary.failed and not summary.done and not summary.resumed else EXIT_OK
 
 

@@ -98,10 +98,11 @@ def test_list_counts_the_cells_each_grid_runs(tmp_path):
     assert res.returncode == 0, res.stderr
     rows = {ln.split()[0]: ln for ln in res.stdout.split("grids:\n", 1)[1].splitlines()}
     # default.toml: backends = ["*"] x synthetic-fer-dvs x tiny x fold 0 x seed 0: one cell per
-    # registered backend (six: ann, lava-dl, norse, sinabs, snntorch, spikingjelly)
+    # registered backend (six: ann, lava-dl, norse, sinabs, snntorch, spikingjelly), and one
+    # [[extra]] cell (sinabs x tiny_iaf)
     n_backends = len(BACKENDS.names())
     assert n_backends == 6
-    assert rows["default"].split()[1:3] == [str(n_backends), "cells"], rows["default"]
+    assert rows["default"].split()[1:3] == [str(n_backends + 1), "cells"], rows["default"]
     # spiking_fer.toml: 4 datasets x 10 folds x (snntorch, ann) x sew_resnet18 x 1 seed
     assert rows["spiking_fer"].split()[1:3] == ["80", "cells"]
 

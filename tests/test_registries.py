@@ -90,6 +90,21 @@ def test_every_executor_is_an_executor_under_its_name(name):
     assert issubclass(cls, Executor) and cls.name == name
 
 
+def test_an_executor_takes_its_command_line_options_by_name():
+    """``executor_from_options``: a constructor parameter ``q`` of executor ``n`` comes from the
+    option ``n_q``, else ``q``; absent and None options keep the defaults (so a new executor's
+    options need no change on the command line's side)."""
+    from benchmarks.runner.executors import executor_from_options
+
+    local = executor_from_options("local", {"workers": 3, "threads": None, "ray_address": "x"})
+    assert local.workers == 3 and local._threads is None
+    slurm = executor_from_options("slurm", {"slurm_partition": "gpu", "slurm_time_min": 7,
+                                            "cpus_per_task": 2, "workers": 5})
+    assert (slurm.partition, slurm.time_min, slurm.cpus_per_task) == ("gpu", 7, 2)
+    ray = executor_from_options("ray", {"ray_address": "auto", "partition": "gpu"})
+    assert ray.address == "auto"
+
+
 def _activity():
     from backends.activity import ConnectionShape
     from backends.base import LayerActivity

@@ -39,7 +39,7 @@ import os
 import socket
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -330,6 +330,29 @@ def make_executor(name: str = "local", **options: Any) -> Executor:
     except UnknownNameError as exc:
         raise ExecutorUnavailable(str(exc)) from None
     return cls(**{k: v for k, v in options.items() if v is not None})
+
+
+def executor_from_options(name: str, options: Mapping[str, Any]) -> Executor:
+    """An executor of :data:`EXECUTORS` by name, each parameter ``q`` of its constructor taken
+    from ``options`` (a command line's parsed options, ``vars(args)``) as ``<name>_<q>`` where
+    that key is present (``slurm_partition`` -> ``partition``), else ``q`` (``workers``); absent
+    keys and ``None`` values keep the constructor's default. A new executor's options reach it
+    by these names without a change here or on the command line's side.
+
+    Raises:
+        ExecutorUnavailable: an unknown name (close matches suggested).
+    """
+    try:
+        cls = EXECUTORS[name]
+    except UnknownNameError as exc:
+        raise ExecutorUnavailable(str(exc)) from None
+    kwargs = {}
+    for q in list(inspect.signature(cls.__init__).parameters)[1:]:
+        for key in (f"{name.replace('-', '_')}_{q}", q):
+            if key in options:
+                kwargs[q] = options[key]
+                break
+    return make_executor(name, **kwargs)
 
 
 _EXECUTOR_MODULES = {"LocalExecutor": "executor_local", "RayExecutor": "executor_ray",
