@@ -127,6 +127,59 @@ def test_prepare_missing_checkpoint_is_exit_2(lava_checkpoint, tmp_path):
     assert prepare.main(["suite", str(ckpt), str(net), str(tmp_path)]) == 2
 
 
+def _copy_with(src: Path, dst: Path, key: str, edit) -> Path:
+    """Copy an hdf5 network file and replace dataset ``key`` by ``edit(value)``."""
+    import shutil
+
+    import h5py
+
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        value = edit(f[key][()])
+        del f[key]
+        f[key] = value
+    return dst
+
+
+@pytest.mark.parametrize("arch, dv", [("tiny_nir", 2048), ("tiny_iaf", 0)])
+def test_loihi2_export_holds_the_on_chip_evaluations_integers(lava_checkpoint, tmp_path, arch, dv):
+    import torch
+
+    from backends.nir_exchange import canonical_state, export_lava_hdf5
+    from backends.specs import get_arch
+    from backends.targets import loihi2_fixed
+
+    prepare = _load("prepare")
+    torch.manual_seed(1)
+    model = lava_checkpoint.build(get_arch(arch), (8, 2, 48, 48), 7)
+    net = export_lava_hdf5(model, "lava-dl", arch, tmp_path / "q.net", loihi2=True)
+    quant = loihi2_fixed.quantize(get_arch(arch), canonical_state(model), 7)
+    # by hand: CUBA current decay 1 -> du = 4096 - 1; voltage decay 1 - beta on the 1/4096 grid
+    # (beta 0.5: 2048; IF, beta 1: 0); threshold 0.25 on the 1/64 grid -> vThMant 16
+    assert [(q.neuron.du, q.neuron.dv, q.neuron.vth_mant) for q in quant[:-1]] == [(4095, dv, 16)] * 3
+    assert prepare.check_export(net, quant) == ["conv", "conv", "conv", "flatten", "dense"]
+
+    # one weight unit off, a decay or a threshold changed: refused, naming layer and field
+    def bump(w):
+        w = w.copy()
+        w.flat[5] += 2
+        return w
+
+    bad = _copy_with(net, tmp_path / "w.net", "layer/1/weight", bump)
+    with pytest.raises(prepare.PrepareError, match=r"layer 'conv2' field weight\[0, 0, 1, 2\]"):
+        prepare.check_export(bad, quant)
+    bad = _copy_with(net, tmp_path / "d.net", "layer/2/neuron/vDecay", lambda v: v + 1)
+    with pytest.raises(prepare.PrepareError, match=f"layer 'conv3' field dv: {dv + 1} in the file"):
+        prepare.check_export(bad, quant)
+    bad = _copy_with(net, tmp_path / "t.net", "layer/0/neuron/vThMant", lambda v: v * 2)
+    with pytest.raises(prepare.PrepareError, match="layer 'conv1' field vth_mant: 32"):
+        prepare.check_export(bad, quant)
+    # the float export (netx would requantise it its own way) is refused
+    float_net = export_lava_hdf5(model, "lava-dl", arch, tmp_path / "f.net")
+    with pytest.raises(prepare.PrepareError, match="float weights"):
+        prepare.check_export(float_net, quant)
+
+
 @pytest.mark.parametrize("py310", ["/nonexistent/python3.10", sys.executable])
 def test_build_env_without_python310_is_one_line_exit_2(py310, tmp_path):
     import os

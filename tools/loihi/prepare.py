@@ -148,9 +148,9 @@ def check_export(net: Path, layers: list) -> list[str]:
             raise PrepareError(f"{net}: layer {name!r} weight {w.shape}, the suite's layer "
                                f"{q.shape.name!r} {ref.shape}")
         if not np.array_equal(w, ref):
-            bad = np.argwhere(w != ref)[0]
-            raise PrepareError(f"{net}: layer {name!r} field weight{list(bad)}: {w[tuple(bad)]:g} "
-                               f"in the file, {ref[tuple(bad)]:g} in loihi2_fixed "
+            bad = tuple(int(i) for i in np.argwhere(w != ref)[0])
+            raise PrepareError(f"{net}: layer {name!r} field weight{list(bad)}: {w[bad]:g} "
+                               f"in the file, {ref[bad]:g} in loihi2_fixed "
                                f"({int((w != ref).sum())} of {w.size} differ)")
         if (neuron is None) != (q.neuron is None):
             raise PrepareError(f"{net}: layer {name!r}: neuron "
