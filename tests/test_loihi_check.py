@@ -1,7 +1,9 @@
 """The Loihi 2 check's parts that run without Lava: the alignment of Lava's delayed rasters
 (tools/loihi/compare.py), the readout current from netx's integrator, the Loihi-precision export
-and the suite's side of the check (tools/loihi/prepare.py). The Lava run itself is
-`make loihi-check` (docs/guides/loihi-check.md)."""
+and its integers against the on-chip evaluation's quantisation (tools/loihi/prepare.py), the
+record of the last check (tools/loihi/record.py, backends/targets/lava_check.py) and the
+deployment table's Lava column. The Lava run itself is `make loihi-check`
+(docs/guides/loihi-check.md)."""
 
 from __future__ import annotations
 
