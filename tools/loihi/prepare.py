@@ -102,7 +102,7 @@ def check_export(net: Path, layers: list) -> list[str]:
     """Check that the network file ``net`` holds exactly the integers of ``layers``
     (:func:`backends.targets.loihi2_fixed.quantize`): every weight layer's weights, and every
     hidden layer's CUBA neuron as netx hands it to Lava's LIF (``du = iDecay - 1``, ``dv =
-    vDecay``, ``vThMant``; ``netx/hdf5.py``, ``_get_neuron_params``), the readout without a
+    vDecay``, ``vThMant``; ``netx/hdf5.py``, ``Network.get_neuron_params``), the readout without a
     neuron; and that netx can build every layer.
 
     Returns:
