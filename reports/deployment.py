@@ -51,6 +51,29 @@ def _energy_text(target: str) -> str:
     return "; ".join(f"{k} {v.value} (estimate from {v.source})" for k, v in figs)
 
 
+def lava_check_text(dep: dict[str, Any], arch: str) -> str:
+    """Whether a row's Loihi 2 evaluation was checked with Lava, from the committed record
+    (:func:`backends.targets.lava_check.lava_check_status`): "checked with Lava DATE, lava-nc X,
+    lava-dl Y, M mismatches on N samples" for a current entry of the row's architecture, "not
+    checked with Lava" without one (and why when the entry is stale or the record unreadable);
+    "n/a" for a target of another family."""
+    from backends.targets.lava_check import LavaRecordError, lava_check_status
+
+    if dep.get("family") != "loihi2":
+        return "n/a"
+    try:
+        state, entry = lava_check_status(arch)
+    except LavaRecordError as exc:
+        return f"not checked with Lava (unreadable record: {exc})"
+    if state == "missing":
+        return "not checked with Lava"
+    if state == "stale":
+        return (f"not checked with Lava (stale: the check of {entry['date']} compared a Loihi 2 "
+                "quantisation changed since)")
+    return (f"checked with Lava {entry['date']}, lava-nc {entry['lava-nc']}, lava-dl "
+            f"{entry['lava-dl']}, {entry['mismatches']} mismatches on {entry['samples']} samples")
+
+
 def deployment_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The table's rows (strings), one per deployment record, in record order."""
     rows = []
@@ -65,7 +88,8 @@ def deployment_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
                "fit": _fit_text(dep.get("fit") or {}), "accuracy": "", "change": "",
                "agreement": "", "spikes": "", "steps": "",
                "energy": f"{_energy_text(str(dep.get('target')))}; availability: "
-                         "simulated at chip precision, not run on the chip"}
+                         "simulated at chip precision, not run on the chip",
+               "lava_check": lava_check_text(dep, str(cell.get("arch")))}
         if rec.get("status") == "ok":
             m, preds = rec["metrics"], rec.get("predictions") or []
             y = np.array([p["label"] for p in preds])
@@ -88,7 +112,7 @@ def deployment_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 HEADER = ("| model | target | fit | accuracy at chip precision [95% CI] | change from float "
           "(paired test) | spike agreement per layer | spikes / SynOps per inference | steps to "
-          "decision | energy, latency (power: estimate) |")
+          "decision | energy, latency (power: estimate) | checked with Lava |")
 
 
 def deployment_markdown(records: list[dict[str, Any]]) -> str:
@@ -99,9 +123,9 @@ def deployment_markdown(records: list[dict[str, Any]]) -> str:
     lines = ["## Deployment", "",
              "Each SNN at each chip target's precision (docs/guides/on-chip.md): simulated in "
              "integers as the chip's toolchain quantises it, not measured on a chip.", "",
-             HEADER, "|" + "---|" * 9]
+             HEADER, "|" + "---|" * 10]
     keys = ("model", "target", "fit", "accuracy", "change", "agreement", "spikes", "steps",
-            "energy")
+            "energy", "lava_check")
     lines += ["| " + " | ".join(r[k].replace("|", "/") for k in keys) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 

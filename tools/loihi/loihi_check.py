@@ -1,6 +1,8 @@
 """The Loihi 2 check: lava-dl networks run in Intel's Lava fixed-point simulation of Loihi 2,
-compared spike for spike with the suite's (SLAYER's) rasters. Runs in the check's Python 3.10
-environment (``make loihi-env``); ``make loihi-check`` runs ``tools/loihi/prepare.py`` first.
+compared spike for spike with the rasters ``tools/loihi/prepare.py`` wrote (SLAYER's for the
+smoke network; the suite's on-chip evaluation, ``backends/targets/loihi2_fixed.py``, for a
+checkpoint). Runs in the check's Python 3.10 environment (``make loihi-env``); ``make
+loihi-check`` runs ``tools/loihi/prepare.py`` first and ``tools/loihi/record.py`` after.
 
 For each case (``smoke.npz``, ``suite.npz`` written by ``prepare.py``) the network file is loaded
 with ``lava.lib.dl.netx.hdf5.Network`` (the input shape given, since the suite's export writes no

@@ -7,16 +7,19 @@ Writes, for ``tools/loihi/loihi_check.py`` (Lava, Python 3.10) to replay:
   ``export_hdf5``, with 100 steps of random input spikes and SLAYER's spikes of both layers.
 * ``suite.npz`` for a lava-dl checkpoint's file written by ``run_bench.py export --format
   lava-hdf5 --loihi2``: the test samples binned as the checkpoint's training binned them
-  (``x`` ``(N, T, 2, H, W)``), and from the suite's lava-dl model at Loihi 2's precision
-  (:data:`backends.adapters.lava_dl.LOIHI2_OPTIONS`, the checkpoint's weights) every hidden
-  layer's spikes ``(N, T, C, H, W)`` and the readout current ``(N, T, K)``.
+  (``x`` ``(N, T, 2, H, W)``), and, from the suite's on-chip evaluation itself (the forward of
+  ``run_bench.py deploy``: :func:`backends.targets.loihi2_fixed.quantize` and
+  :func:`backends.targets.fixed.run_layers`), every hidden layer's spikes ``(N, T, C, H, W)`` and
+  the readout current ``(N, T, K)``. The file's integers (weights, decays, thresholds) are
+  checked equal to that quantisation first, so Lava runs what the suite evaluates.
 
 Usage::
 
     python tools/loihi/prepare.py smoke OUT_DIR
-    python tools/loihi/prepare.py suite CHECKPOINT OUT_DIR [--max-test N] [--data-root DIR]
+    python tools/loihi/prepare.py suite CHECKPOINT NET OUT_DIR [--max-test N] [--data-root DIR]
 
-Exit 2 with one line on a bad checkpoint (not lava-dl, or an architecture netx cannot load).
+Exit 2 with one line on a bad checkpoint (not lava-dl, an architecture netx cannot load, a file
+whose integers differ from the suite's quantisation).
 """
 
 from __future__ import annotations
@@ -88,82 +91,154 @@ def smoke(out_dir: Path) -> Path:
     return path
 
 
+def _field(group, key: str) -> object:
+    """A scalar of an hdf5 group (bytes decoded, 1-element arrays unwrapped)."""
+    v = group[key][()]
+    v = v[0] if np.ndim(v) else v
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def check_export(net: Path, layers: list) -> list[str]:
+    """Check that the network file ``net`` holds exactly the integers of ``layers``
+    (:func:`backends.targets.loihi2_fixed.quantize`): every weight layer's weights, and every
+    hidden layer's CUBA neuron as netx hands it to Lava's LIF (``du = iDecay - 1``, ``dv =
+    vDecay``, ``vThMant``; ``netx/hdf5.py``, ``Network.get_neuron_params``), the readout without a
+    neuron; and that netx can build every layer.
+
+    Returns:
+        The file's layer types in order (``conv``, ``flatten``, ``dense``).
+
+    Raises:
+        PrepareError: a layer netx 0.6.0 cannot build, float weights, or any integer that differs
+            from the suite's quantisation (the message names the file, layer, field and both
+            values).
+    """
+    import h5py
+
+    kinds: list[str] = []
+    weighted = []
+    with h5py.File(net, "r") as f:
+        for k in sorted(f["layer"], key=int):
+            g = f["layer"][k]
+            name = g.attrs.get("name", k)
+            kind = str(_field(g, "type"))
+            if kind not in NETX_LAYERS or int(g.attrs.get("max_pool", 0)):
+                raise PrepareError(f"{net}: layer {name!r} ({kind}"
+                                   f"{', max pooling' if g.attrs.get('max_pool', 0) else ''}): "
+                                   "lava-dl's netx 0.6.0 cannot build it")
+            kinds.append(kind)
+            if "weight" not in g:
+                continue
+            w = np.asarray(g["weight"][()], dtype=np.float64)
+            if not np.array_equal(w, np.round(w)):
+                raise PrepareError(f"{net}: layer {name!r} has float weights: export with "
+                                   "`run_bench.py export --format lava-hdf5 --loihi2`")
+            neuron = None
+            if "neuron" in g:
+                n = g["neuron"]
+                neuron = {"type": str(_field(n, "type")), "du": int(_field(n, "iDecay")) - 1,
+                          "dv": int(_field(n, "vDecay")), "vth_mant": int(_field(n, "vThMant"))}
+            weighted.append((str(name), w, neuron))
+    if len(weighted) != len(layers):
+        raise PrepareError(f"{net}: {len(weighted)} weight layers, the suite's quantisation has "
+                           f"{len(layers)} ({', '.join(q.shape.name for q in layers)})")
+    for (name, w, neuron), q in zip(weighted, layers, strict=True):
+        ref = q.weight.numpy()
+        if name != q.shape.name or w.shape != ref.shape:
+            raise PrepareError(f"{net}: layer {name!r} weight {w.shape}, the suite's layer "
+                               f"{q.shape.name!r} {ref.shape}")
+        if not np.array_equal(w, ref):
+            bad = tuple(int(i) for i in np.argwhere(w != ref)[0])
+            raise PrepareError(f"{net}: layer {name!r} field weight{list(bad)}: {w[bad]:g} "
+                               f"in the file, {ref[bad]:g} in loihi2_fixed "
+                               f"({int((w != ref).sum())} of {w.size} differ)")
+        if (neuron is None) != (q.neuron is None):
+            raise PrepareError(f"{net}: layer {name!r}: neuron "
+                               f"{'absent' if neuron is None else neuron['type']} in the file, "
+                               f"{'none (readout)' if q.neuron is None else 'CUBA'} in the suite")
+        if neuron is None:
+            continue
+        if neuron["type"] != "CUBA":
+            raise PrepareError(f"{net}: layer {name!r} field neuron/type: {neuron['type']!r}, "
+                               "the suite's Loihi 2 neuron is CUBA")
+        for key in ("du", "dv", "vth_mant"):
+            if neuron[key] != getattr(q.neuron, key):
+                raise PrepareError(f"{net}: layer {name!r} field {key}: {neuron[key]} in the file "
+                                   f"(netx's), {getattr(q.neuron, key)} in loihi2_fixed")
+    return kinds
+
+
 def suite(checkpoint: Path, out_dir: Path, net: Path, data_root: Path,
-          max_test: int | None = None) -> Path:
+          max_test: int | None = None, batch_size: int = 16) -> Path:
     """Write ``suite.npz`` for ``checkpoint`` and its exported file ``net``.
+
+    The reference is the suite's on-chip evaluation itself (:mod:`benchmarks.deploy.evaluate`):
+    the checkpoint's canonical state quantised by :func:`backends.targets.loihi2_fixed.quantize`
+    (target ``loihi2``) and run by :func:`backends.targets.fixed.run_layers` on the test split
+    binned as the checkpoint's training binned it; the file is first checked to hold exactly
+    those integers (:func:`check_export`).
 
     Keys: ``x`` ``(N, T, 2, H, W)`` uint8 event counts, ``indices``
     ``(N,)`` dataset indices, ``layers`` (hidden layer names, input to output), ``kinds``
     (``conv``/``dense``), ``spikes_<layer>`` ``(N, T, C, H, W)`` or ``(N, T, F)`` uint8,
-    ``current`` ``(N, T, K)`` float32 (the readout current, the logits before the mean over
-    time), ``net`` (the file's path).
+    ``current`` ``(N, T, K)`` float64 (the readout current in float units, ``sum(w_int s) /
+    64``; the logits are its mean over time), ``net`` (the file's path), ``arch``,
+    ``checkpoint``, ``dataset``, ``n_test_split`` (recordings in the whole test split).
 
     Raises:
-        PrepareError: not a lava-dl checkpoint, a layer netx cannot build, input that is not
-            event counts.
+        PrepareError: not a lava-dl checkpoint, a layer netx cannot build, a file whose integers
+            are not the suite's quantisation, input that is not event counts.
         FileNotFoundError, CheckpointError: an unreadable checkpoint or file.
     """
     import types
 
-    import h5py
     import torch
 
-    from backends.adapters.lava_dl import LOIHI2_OPTIONS, LavaDLBackend
-    from backends.nir_exchange.common import load_canonical_state
-    from backends.nir_exchange.export import resolve_source
+    from backends.nir_exchange.common import canonical_state
+    from backends.specs import get_arch
+    from backends.targets import loihi2_fixed
+    from backends.targets.fixed import run_layers
     from benchmarks.results.spec import Recipe
     from benchmarks.robustness.sweep import binned_test_frames, subsample_test_split
     from benchmarks.runner.checkpoints import load_checkpoint
     from benchmarks.runner.data import dataset_params, open_dataset_cached
 
-    loaded = load_checkpoint(checkpoint)
+    loaded = load_checkpoint(checkpoint, "cpu")
     if loaded.checkpoint.get("backend") != "lava-dl":
         raise PrepareError(f"{checkpoint}: backend {loaded.checkpoint.get('backend')!r}, the "
                            "Loihi 2 check compares a lava-dl checkpoint")
-    with h5py.File(net, "r") as f:
-        for k in sorted(f["layer"], key=int):
-            g = f["layer"][k]
-            kind = g["type"][()]
-            kind = (kind[0] if np.ndim(kind) else kind)
-            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-            if kind not in NETX_LAYERS or int(g.attrs.get("max_pool", 0)):
-                raise PrepareError(f"{net}: layer {g.attrs.get('name', k)!r} ({kind}"
-                                   f"{', max pooling' if g.attrs.get('max_pool', 0) else ''}): "
-                                   "lava-dl's netx 0.6.0 cannot build it")
-            w = np.asarray(g["weight"][()]) if "weight" in g else np.zeros(1)
-            if not np.array_equal(w, np.round(w)):
-                raise PrepareError(f"{net}: layer {g.attrs.get('name', k)!r} has float weights: "
-                                   "export with `run_bench.py export --format lava-hdf5 --loihi2`")
-    src = resolve_source(loaded)
-    model = LavaDLBackend(LOIHI2_OPTIONS).build(src.arch, src.input_shape, src.num_classes)
-    load_canonical_state(model, src.state)
-    model.eval()
+    spec = get_arch(str(loaded.checkpoint["arch"]))
+    try:
+        quant = loihi2_fixed.quantize(spec, canonical_state(loaded.model), len(loaded.classes),
+                                      "loihi2", int(loaded.input_shape[1]))
+    except ValueError as exc:
+        raise PrepareError(f"{checkpoint}: {exc}") from exc
+    check_export(net, quant)
 
     cell = loaded.checkpoint.get("cell") or {}
     recipe = Recipe.from_dict(cell.get("recipe") or {})
     dataset = open_dataset_cached(cell["dataset"], data_root, **dataset_params(
         types.SimpleNamespace(dataset=cell["dataset"], recipe=recipe)))
-    _, test_idx = dataset.split(int(cell.get("fold", 0)), str(cell.get("protocol", "folds")))
-    test_idx = subsample_test_split(test_idx, max_test)
+    _, split = dataset.split(int(cell.get("fold", 0)), str(cell.get("protocol", "folds")))
+    test_idx = subsample_test_split(split, max_test)
     binner = loaded.binner_for(tuple(dataset.sensor_size))
-    x = binned_test_frames(dataset, test_idx, binner, None, 0, int(cell.get("seed", 0)))
-    if not torch.equal(x, x.round()) or x.min() < 0:
-        raise PrepareError(f"{checkpoint}: binned input is not event counts (min {x.min()}); "
-                           "Loihi's input spikes carry integers")
-    spikes: dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        current = model.run(x.permute(0, 2, 3, 4, 1).contiguous(), None, spikes)  # (N, K, T)
-    hidden = list(model.unit_names[:-1])
-    arrays = {f"spikes_{n}": spikes[n].numpy().astype(np.uint8) for n in hidden}
+    x = binned_test_frames(dataset, test_idx, binner, None, 0, 0)
+    if not torch.equal(x, x.round()) or x.min() < 0 or x.max() > 255:
+        raise PrepareError(f"{checkpoint}: binned input is not event counts in [0, 255] (min "
+                           f"{x.min():g}, max {x.max():g}); Loihi's input spikes carry integers")
+    outs = [run_layers(quant, x[b:b + batch_size]) for b in range(0, x.shape[0], batch_size)]
+    hidden = [q.shape.name for q in quant[:-1]]
+    arrays = {f"spikes_{n}": torch.cat([o.spikes[n] for o in outs]).numpy().astype(np.uint8)
+              for n in hidden}
+    current = torch.cat([o.readout for o in outs]).numpy()
     path = out_dir / "suite.npz"
     out_dir.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         path, x=x.numpy().astype(np.uint8),
         indices=np.array(test_idx, dtype=np.int64), layers=np.array(hidden),
-        kinds=np.array([model.unit_kinds[n] for n in hidden]),
-        current=current.permute(0, 2, 1).numpy().astype(np.float32),
-        net=np.array(str(net)), arch=np.array(src.arch.name),
-        checkpoint=np.array(str(checkpoint)), dataset=np.array(cell["dataset"]), **arrays)
+        kinds=np.array([q.shape.kind for q in quant[:-1]]), current=current,
+        net=np.array(str(net)), arch=np.array(spec.name), checkpoint=np.array(str(checkpoint)),
+        dataset=np.array(cell["dataset"]), n_test_split=np.array(len(split)), **arrays)
     log.info("suite: %s (%d samples, T = %d)", path, x.shape[0], x.shape[1])
     return path
 
