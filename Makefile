@@ -1,9 +1,11 @@
 # NeuroFER-Bench: set-up, tests and the default benchmark.
 #   make setup   create .venv and install everything (quick when nothing changed)
-#   make test    the unit tests, the docs build, then the performance and accuracy gates (what CI runs)
+#   make test    the unit tests, the docs build, the performance and accuracy gates, then the
+#                project's leaderboard verified (what CI runs)
 #   make unit    the unit and end-to-end tests only
 #   make docs    build the documentation site into docs/_build/html (warnings are errors)
 #   make docs-serve  build it, then serve it on http://localhost:$(DOCS_PORT) (default 8000)
+#   make leaderboard  verify every bundle in leaderboard/ (replayed) and build its site
 #   make site    the leaderboard site of the bundles in leaderboard/ into runs/site (docs/guides/site.md)
 #   make gates   the performance gate and the accuracy gate only
 #   make bench   run the default benchmark grid (every backend x built-in dataset)
@@ -23,7 +25,7 @@ PY312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(
 GPU_VENV := .gpu-venv
 GPU_STAMP := $(GPU_VENV)/.installed
 
-.PHONY: setup test unit docs docs-serve site gates perf-gate accuracy-gate bench lint perf clean gpu-bundle gpu-rehearsal loihi-env loihi-check
+.PHONY: setup test unit docs docs-serve site leaderboard gates perf-gate accuracy-gate bench lint perf clean gpu-bundle gpu-rehearsal loihi-env loihi-check
 
 setup: $(STAMP)
 
@@ -54,7 +56,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --no-deps sinabs==3.1.3
 	touch $(STAMP)
 
-test: unit docs gates
+test: unit docs gates leaderboard
 
 unit: setup
 	$(PY) -m pytest -q -m "not perf"
@@ -74,6 +76,15 @@ docs-serve: docs
 
 # The merged leaderboard site of the bundles in leaderboard/ (a rejected bundle fails the build).
 site: setup
+	$(PY) run_bench.py site leaderboard --out runs/site
+
+# The project's own leaderboard (leaderboard/README.md): every bundle verified -- each checkpoint
+# replayed on the built-in data, generated where absent; a bundle's plugin code is never run here
+# (no --trust-plugins) -- then the site built from them. Part of `make test`, so a contributed
+# bundle that does not verify fails CI.
+LEADERBOARD_BUNDLES = $(sort $(dir $(wildcard leaderboard/*/manifest.json)))
+leaderboard: setup
+	$(PY) run_bench.py verify $(LEADERBOARD_BUNDLES)
 	$(PY) run_bench.py site leaderboard --out runs/site
 
 gates: perf-gate accuracy-gate

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import benchmarks.runner.checkpoints as C
+import benchmarks.runner.cell as cell_module
 from benchmarks.runner.cell import Cell, Recipe, run_cell
 from benchmarks.runner.checkpoints import CheckpointError, load_checkpoint
 from benchmarks.runner.predict import predict_recording, window_starts
@@ -30,7 +30,7 @@ def trained(tmp_path_factory):
     from backends.base import get_backend
 
     backend = get_backend("ann")
-    save = C.save_checkpoint
+    save = cell_module.save_checkpoint  # the name the cell calls
     before = {}
 
     def spy(checkpoint_dir, cell_, model, data):
@@ -40,12 +40,12 @@ def trained(tmp_path_factory):
             before["x"], before["logits"] = x, backend.forward(model, x).logits.clone()
         return save(checkpoint_dir, cell_, model, data)
 
-    C.save_checkpoint = spy
+    cell_module.save_checkpoint = spy
     try:
         record = run_cell(cell, tmp / "data", progress=False,
                           checkpoint_dir=tmp / "run" / "checkpoints")
     finally:
-        C.save_checkpoint = save
+        cell_module.save_checkpoint = save
     return tmp, cell, record, before
 
 

@@ -169,7 +169,8 @@ def test_cli_scores_every_run_records_and_report_shows_them(tmp_path: Path, caps
     cells = [c.strip() for c in row.strip("|").split("|")]
     # one record; its std is the sample std over the 20 passes, computed by hand here
     std_e4 = statistics.stdev(wars_e4)
-    assert cells[1:4] == ["published", "1", f"{100 * war_e4:.1f} ± {100 * std_e4:.1f}"]
+    # columns: model, source, n, seeds x folds ("—" for a published row), WAR
+    assert cells[1:5] == ["published", "1", "—", f"{100 * war_e4:.1f} ± {100 * std_e4:.1f}"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def _section(sid: str, title: str, content: str) -> str:
 
 
 def _rows_table(table: TaskTable, model_pages: dict[str, str]) -> str:
-    cols = L.leaderboard_headers()
+    cols = [(k, h) for k, h in L.leaderboard_headers() if k != "seeds_folds"]  # own columns
     text_heads = ["model", "submission", "source", "verification", "seeds", "folds"]
     head = [f'<th class="text" data-type="{"num" if h in ("seeds", "folds") else "text"}">'
             f'<button type="button">{_e(h)}</button></th>' for h in text_heads]
