@@ -71,7 +71,7 @@ def test_loihi2_neuron_by_hand():
 
 def test_loihi2_forward_equals_slayer_fixed_point():
     """SLAYER's CUBA blocks with 8-bit weights and Loihi's strict threshold compute Loihi's
-    fixed point (the route the Lava check of issue #31 runs); the suite's integer forward gives
+    fixed point (the route the Lava check runs, docs/guides/loihi-check.md); the suite's integer forward gives
     the same spikes in every layer at every step and the same readout."""
     _slayer()
     from backends.adapters import lava_dl

@@ -148,7 +148,7 @@ def test_no_import_cycles():
 # files a person can read in one sitting; scripts outside the packages
 
 MAX_MODULE_LINES = 800
-"""A module longer than this needs a recorded reason in :data:`LONG_MODULES` (issue #27)."""
+"""A module longer than this needs a recorded reason in :data:`LONG_MODULES`."""
 
 #: Modules over :data:`MAX_MODULE_LINES`, each with why it may be. Remove a line when its module
 #: is split; the test fails on a line whose module is no longer over the limit (or gone).

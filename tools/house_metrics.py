@@ -6,7 +6,7 @@ Run from the repository root (or name another checkout)::
 
     python -m tools.house_metrics [ROOT] [--file-lines 800] [--function-lines 100]
 
-The thresholds are those of issue #27 and of ``tests/test_layout.py``'s module-size rule.
+The 800-line threshold is ``tests/test_layout.py``'s module-size rule.
 Hidden folders (``.venv``, ``.git``), ``docs/`` and ``build/`` are not counted.
 """
 

@@ -72,7 +72,7 @@ PLUGINS_DIR = "plugins"
 TARGETS_DIR = "targets"
 """The bundle's folder of the deployment records' chip target files."""
 MANDATORY_META = ("title", "authors", "contact", "licence")
-"""Metadata a submitter must give (issue #29: title, authors or team, contact, licence of the
+"""Metadata a submitter must give (title, authors or team, contact, licence of the
 weights)."""
 OPTIONAL_META = ("url", "notes")
 """Metadata a submitter may give: a paper or code link and free notes."""

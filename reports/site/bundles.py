@@ -47,7 +47,7 @@ MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
 VERIFICATION = "verification.json"
 MANDATORY_CARD = ("title", "authors", "contact", "licence")
-"""Manifest fields every bundle has (issue #29: title, authors or team, contact, licence)."""
+"""Manifest fields every bundle has (title, authors or team, contact, licence)."""
 SHOWN_VERDICTS = ("verified", "consistent")
 """Verdicts of ``verification.json`` the site shows; ``"rejected"`` refuses the bundle."""
 NOT_VERIFIED = "not verified"

@@ -41,7 +41,7 @@ __all__ = ["MIN_VERIFIED_SEEDS", "LEADERBOARD_SCHEMA", "LEADERBOARD_SCHEMA_VERSI
            "task_key"]
 
 MIN_VERIFIED_SEEDS = 3
-"""Seeds a row needs for the ``verified`` badge (issue #29: replayed and at least 3 seeds)."""
+"""Seeds a row needs for the ``verified`` badge (replayed and at least 3 seeds; docs/guides/site.md)."""
 LEADERBOARD_SCHEMA = "neurofer-leaderboard"
 LEADERBOARD_SCHEMA_VERSION = 1
 ROW_KINDS = ("trained", "published")

@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 log = logging.getLogger("tools.loihi.prepare")
 
 SMOKE_SHAPE = (16, 32, 8)
-"""Neurons per layer of the smoke-test network (the network verified by hand in issue 31)."""
+"""Neurons per layer of the smoke-test network (a 16-32-8 dense network: SLAYER and Lava agree on it before the suite's models are compared)."""
 SMOKE_STEPS = 100
 SMOKE_RATE = 0.2
 """Input spike probability per neuron and step of the smoke test (seeded, ``SMOKE_SEED``)."""
