@@ -60,7 +60,7 @@ def open_dataset(name: str, data_root: str | os.PathLike, **params: Any) -> Even
     """Open dataset ``name`` under ``data_root`` (:meth:`EventDataset.open`).
 
     The built-in datasets are generated first if absent or made with other parameters (see
-    :meth:`datasets.loaders.synthetic.SyntheticFerDVS.open`). For the other datasets ``params`` go to the
+    :meth:`datasets.loaders.synthetic.dataset.SyntheticFerDVS.open`). For the other datasets ``params`` go to the
     constructor (e.g. ``subject_k``, ``subject_seed``, ``check_files``).
 
     Raises:

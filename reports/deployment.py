@@ -3,8 +3,8 @@
 One row per deployment record (:mod:`benchmarks.deploy.evaluate`): the fit (fits on k chips,
 needs k chips, unknown with the bound the sourced limits give, or why not), accuracy at the
 chip's precision with its 95 % percentile-bootstrap interval over the test samples
-(:func:`reports.inference.bootstrap_ci`), its change from the float model with the exact
-McNemar test on the same samples (:func:`reports.inference.mcnemar_exact`), the mean per-layer
+(:func:`reports.inference.intervals.bootstrap_ci`), its change from the float model with the exact
+McNemar test on the same samples (:func:`reports.inference.paired.mcnemar_exact`), the mean per-layer
 spike agreement, spikes and synaptic operations per inference at chip precision, the mean time
 steps to decision, and energy and latency in NeuroBench's system-track terms (how power was
 obtained; availability): only from a target's sourced figures (``energy``/``latency`` sections

@@ -52,7 +52,7 @@ def _where(card: ModelCard) -> str:
 
 
 def import_framework(framework: str) -> Any:
-    """Import a card's framework (lava-dl through :func:`backends.adapters.lava_dl.import_slayer`).
+    """Import a card's framework (lava-dl through :func:`backends.adapters.lava_dl.slayer.import_slayer`).
 
     Raises:
         BackendUnavailableError: it does not import.

@@ -9,7 +9,7 @@ network as a graph of continuous-time nodes. This module writes the suite's trai
 **Canonical state.** Every backend's model can give its weights keyed by spec layer name
 (:func:`canonical_state`: ``{layer}.weight`` in PyTorch's layouts, conv ``(O, C, kh, kw)``,
 linear ``(O, F)``, and ``{layer}.bn.*`` for batch norm), the keys of
-:func:`backends.adapters.lava_dl.canonical_state`; :func:`load_canonical_state` loads them into any
+:func:`backends.adapters.lava_dl.build.canonical_state`; :func:`load_canonical_state` loads them into any
 backend's compiled model. :func:`transfer` moves a trained model from backend A to backend B
 through it or through a NIR file.
 
@@ -50,7 +50,7 @@ or the framework's own (:class:`FrameworkNIRModel`: snntorch ``import_from_nir``
 own conventions; :data:`FRAMEWORK_READER_NOTES` lists where they differ.
 
 lava-dl 0.6.0 has no NIR reader or writer; its models export through the canonical state and
-its own HDF5 network format (:func:`export_lava_hdf5`, :func:`backends.adapters.lava_dl.export_hdf5`).
+its own HDF5 network format (:func:`export_lava_hdf5`, :func:`backends.adapters.lava_dl.build.export_hdf5`).
 """
 
 from backends.nir_exchange.common import (  # noqa: F401

@@ -202,7 +202,7 @@ def canonical_state(model: nn.Module) -> dict[str, torch.Tensor]:
     Keys: ``{layer}.weight`` (conv ``(O, C, kh, kw)``, linear ``(O, F)``) for every layer of a
     ConvNetSpec in order, and ``{layer}.bn.{weight,bias,running_mean,running_var,
     num_batches_tracked}`` for a conv with batch norm: the keys of
-    :func:`backends.adapters.lava_dl.canonical_state`, which serves lava-dl's models.
+    :func:`backends.adapters.lava_dl.build.canonical_state`, which serves lava-dl's models.
 
     Raises:
         TypeError: ``model`` is not a ConvNetSpec model of a torch backend

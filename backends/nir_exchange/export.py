@@ -198,13 +198,13 @@ def export_lava_hdf5(
     loihi2: bool = False,
 ) -> Path:
     """Write a trained ConvNetSpec model in lava-dl's own HDF5 network format
-    (:func:`backends.adapters.lava_dl.export_hdf5`), whatever backend trained it: the weights go to a
+    (:func:`backends.adapters.lava_dl.build.export_hdf5`), whatever backend trained it: the weights go to a
     lava-dl model through the canonical state, which runs one forward pass (SLAYER sets its
     neuron shapes there) and exports.
 
     Args:
         loihi2: export the model at Loihi 2's precision
-            (:data:`backends.adapters.lava_dl.LOIHI2_OPTIONS`): the file's weights are SLAYER's
+            (:data:`backends.adapters.lava_dl.neurons.LOIHI2_OPTIONS`): the file's weights are SLAYER's
             8-bit integers, which lava-dl's netx runs on Loihi unchanged. Default: float weights
             in SLAYER's units (``weight * 64``), read back exactly by :func:`import_lava_hdf5`
             but requantised by netx.

@@ -57,7 +57,7 @@ BASELINE_FILE = Path(__file__).resolve().parent / "perf_baseline.json"
 INJECT_ENV = "NEUROFER_PERF_INJECT_SLOWDOWN"
 DEFAULT_THRESHOLD = 1.5
 MIN_TIMED_S = 0.1
-"""Shortest timed call, seconds: a shorter path is repeated within one call. At 0.02 s the
+"""Shortest timed call in seconds (a shorter path is repeated within one call). At 0.02 s the
 1-ms binning path was timed over 20 ms windows, which a scheduler time slice given to another
 process (several ms on a shared 2-core machine) distorts by tens of percent; at 0.1 s one slice
 is a few percent (measured spreads: docs/testing.md)."""

@@ -264,8 +264,8 @@ def collect_records(run_dirs: Sequence[str | os.PathLike]
     and the files they reference.
 
     Returns:
-        ``(records, checkpoints, plugins, targets)``, the last three ``{bundle path: source
-        file}``.
+        ``(records, checkpoints, plugins, targets)``, the last three mapping each bundle path
+        to its source file.
 
     Raises:
         BundleError: a run folder without ``results.jsonl``, no ok record at all, a cell

@@ -15,7 +15,7 @@ image's packages: ``make gpu-rehearsal``), and:
 * lava-dl 0.6.0's wheel (65 MiB) is repacked without its ``tests/`` folder (test data, and a
   top-level package named ``tests`` that would shadow ours) and without
   ``lava/lib/dl/slayer/object_detection`` (two trained YOLO ``network.pt`` files of 36 and 14 MiB;
-  it needs torchvision and OpenCV; the adapter, :func:`backends.adapters.lava_dl.import_slayer`, registers
+  it needs torchvision and OpenCV; the adapter, :func:`backends.adapters.lava_dl.slayer.import_slayer`, registers
   an empty module under that name), which leaves 0.15 MiB;
 * packages whose declared requirements are stale (lava-dl's Python < 3.11) install with
   ``--no-deps --ignore-requires-python`` (:func:`tools.gpu.gpu_check.install_command`).

@@ -235,7 +235,7 @@ LOIHI2_OPTIONS = LavaDLOptions(quantize_weights=True, strict_threshold=True)
 """The lava-dl build at Loihi 2's precision: SLAYER's 8-bit weights (``quantize_8bit``: even
 integers in ``[-256, 254]`` in units of 1/64, what lava-dl's netx maps onto Loihi's synapses
 unchanged) and Loihi's strict threshold (a neuron fires when ``v > vth``, Lava's ``PyLifModelBitAcc``).
-The model :func:`backends.nir_exchange.export_lava_hdf5` exports with ``loihi2=True`` and the one
+The model :func:`backends.nir_exchange.export.export_lava_hdf5` exports with ``loihi2=True`` and the one
 ``tools/loihi/loihi_check.py`` compares with Lava's fixed-point simulation."""
 
 
