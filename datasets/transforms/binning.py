@@ -202,11 +202,15 @@ arrays; frame pixel ``(i, j)`` counts sensor pixel ``(rows[i], cols[j])``, event
 skipped. ``None`` in its place: every pixel of the sensor."""
 
 
-def _grid_index(coords: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    """Index of each of ``coords`` in the sorted ``kept`` values, ``-1`` where it is not kept."""
-    pos = np.searchsorted(kept, coords)
-    np.minimum(pos, kept.shape[0] - 1, out=pos)
-    return np.where(kept[pos] == coords, pos, -1)
+def _grid_lookup(width: int, height: int, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Per sensor row and column, its position among the grid's rows and columns, ``-1`` for
+    one the grid skips: ``(row_of (H,), col_of (W,))`` intp, O(H + W) memory."""
+    rows, cols = grid
+    row_of = np.full(height, -1, dtype=np.intp)
+    row_of[rows] = np.arange(rows.shape[0])
+    col_of = np.full(width, -1, dtype=np.intp)
+    col_of[cols] = np.arange(cols.shape[0])
+    return row_of, col_of
 
 
 def _grid_shape(width: int, height: int, grid: Grid | None) -> tuple[int, int]:
@@ -221,9 +225,10 @@ def _accumulate(
     """Count events ``events[starts[i]:ends[i]]`` into frame ``i``: float32 ``(n, 2, H, W)``,
     or ``(n, 2, len(rows), len(cols))`` on a ``grid`` (:data:`Grid`)."""
     n = len(starts)
+    lookup = None
     if grid is not None:
-        rows, cols = grid
-        height, width = rows.shape[0], cols.shape[0]
+        lookup = _grid_lookup(width, height, grid)
+        height, width = grid[0].shape[0], grid[1].shape[0]
     plane = 2 * height * width
     dense = max(plane // _DENSE_DIVISOR, 1)
     out = np.zeros((n, plane), dtype=np.float32)
@@ -234,17 +239,16 @@ def _accumulate(
         sl = events[s:e]
         idx = sl["p"].astype(np.intp)
         idx *= height
-        if grid is None:
+        if lookup is None:
             idx += sl["y"]
             idx *= width
             idx += sl["x"]
         else:
-            iy, ix = _grid_index(sl["y"], rows), _grid_index(sl["x"], cols)
-            keep = (iy >= 0) & (ix >= 0)
+            iy, ix = lookup[0][sl["y"]], lookup[1][sl["x"]]
             idx += iy
             idx *= width
             idx += ix
-            idx = idx[keep]
+            idx = idx[(iy >= 0) & (ix >= 0)]
         if idx.shape[0] >= dense:
             out[i] = np.bincount(idx, minlength=plane)
         else:  # few events: scatter-add beats a full-plane bincount + conversion
