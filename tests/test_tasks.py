@@ -230,3 +230,28 @@ def test_list_tasks(capsys) -> None:
     (line,) = [ln for ln in out if ln.startswith("synthetic-fer-dvs/folds/default/classification ")]
     v11 = T.combine_fold_digests([c for _, c in _pinned("synthetic-fer-dvs", "1.1", "folds")])
     assert "primary=accuracy" in line and f"1.1 [{v11[:12]}]" in line
+
+
+def test_a_version_3_subset_record_migrates_without_a_derived_version(fresh_run: Path) -> None:
+    """A robustness record written before schema 4 holds predictions on a subset of the test split
+    (``--max-test``): its task comes from its cell alone (no digest from a subset), and validate
+    does not call its underivable version a problem; the same record as a trained one (whole
+    split expected) with a subset of its predictions is reported as an unknown version."""
+    from benchmarks.results.checks.task import _check_task
+    from benchmarks.results.records import migrate
+    from benchmarks.results.tasks import SUBSET_KINDS, task_for_record
+
+    (rec,) = read_records(fresh_run)
+    old = {k: v for k, v in rec.items() if k != "task"}
+    old.update(schema_version=3, predictions=rec["predictions"][:5])  # a 5-sample subset
+    problems: list[str] = []
+    for kind in SUBSET_KINDS:
+        sub = migrate(dict(old, kind=kind))
+        assert sub["task"]["id"] == rec["task"]["id"]
+        assert sub["task"]["ids_labels_digest"] is None and sub["task"]["content_digest"] is None
+        _check_task(sub, lambda field, msg: problems.append(f"{field}: {msg}"))
+    assert problems == []
+    trained = migrate(dict(old))
+    assert task_for_record(dict(old))["version"] == trained["task"]["version"] == "unknown"
+    _check_task(trained, lambda field, msg: problems.append(f"{field}: {msg}"))
+    assert len(problems) == 1 and problems[0].startswith("task.version: unknown version")

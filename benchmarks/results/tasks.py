@@ -68,6 +68,8 @@ DEFAULT_LABEL_SET = "default"
 """Label-set name of a dataset with a single label set."""
 UNKNOWN_VERSION = "unknown"
 """A record's ``task.version`` when its digests match no declared version of its task."""
+SUBSET_KINDS = ("robustness", "deployment")
+"""Record kinds whose predictions may cover a subset of the test split (``--max-test``)."""
 
 
 class TaskError(InputError, ValueError):
@@ -468,12 +470,16 @@ def predictions_digest(predictions: Sequence[Mapping[str, Any]]) -> str | None:
 def task_for_record(rec: Mapping[str, Any]) -> dict[str, Any] | None:
     """The record's task reference: its ``task`` field where it has one (schema 4), else derived
     from its cell and its predictions' ids and labels (:func:`task_reference`); ``None`` for a
-    record that is not ``"ok"`` or names no dataset."""
+    record that is not ``"ok"`` or names no dataset. A robustness or deployment record
+    (:data:`SUBSET_KINDS`) may hold a subset of the test split, so its task is derived from its
+    cell alone: digests ``None``, the version :func:`resolve` gives without them."""
     task = rec.get("task")
     if isinstance(task, Mapping):
         return dict(task)
     if rec.get("status") != "ok":
         return None
+    if rec.get("kind") in SUBSET_KINDS:  # predictions on a subset: no split digest from them
+        return task_reference(rec.get("cell") or {})
     return task_reference(rec.get("cell") or {}, predictions=rec.get("predictions") or None)
 
 
